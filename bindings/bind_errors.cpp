@@ -1,0 +1,47 @@
+// Maps annvil::Error kinds to Python exceptions.  The classes subclass both
+// the specific builtin (ValueError, TypeError) and RuntimeError, because Faiss
+// raises RuntimeError for most bad input and drop-in code catches that.
+#include "common.h"
+
+namespace annvil_py {
+
+namespace {
+PyObject* new_exc(py::module_& m, const char* name, PyObject* bases, const char* doc) {
+  std::string full = std::string("annvil.") + name;
+  PyObject* e = PyErr_NewExceptionWithDoc(full.c_str(), doc, bases, nullptr);
+  if (!e) throw py::error_already_set();
+  m.attr(name) = py::handle(e);
+  return e;
+}
+PyObject *g_base, *g_value, *g_type, *g_not_trained, *g_file;
+}  // namespace
+
+void init_errors(py::module_& m) {
+  g_base = new_exc(m, "AnnvilError", PyExc_RuntimeError, "Base class of annvil's errors (a RuntimeError).");
+  g_value = new_exc(m, "InvalidArgumentError", py::make_tuple(py::handle(g_base), py::handle(PyExc_ValueError)).ptr(),
+                    "A bad argument: wrong dimension, k, ids, NaN... (a ValueError and a RuntimeError).");
+  g_type = new_exc(m, "InvalidTypeError", py::make_tuple(py::handle(g_base), py::handle(PyExc_TypeError)).ptr(),
+                   "An argument of the wrong kind (a TypeError and a RuntimeError).");
+  g_not_trained = new_exc(m, "NotTrainedError", g_base, "The index must be trained first (a RuntimeError).");
+  g_file = new_exc(m, "IndexFileError", py::make_tuple(py::handle(g_base), py::handle(PyExc_ValueError)).ptr(),
+                   "A truncated, corrupt or foreign index file (a ValueError and a RuntimeError).");
+  // keep the new references alive for the process lifetime (module attributes hold them too)
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const annvil::Error& e) {
+      PyObject* cls = g_base;
+      switch (e.kind()) {
+        case annvil::ErrorKind::value: cls = g_value; break;
+        case annvil::ErrorKind::type: cls = g_type; break;
+        case annvil::ErrorKind::not_trained: cls = g_not_trained; break;
+        case annvil::ErrorKind::file_format: cls = g_file; break;
+        case annvil::ErrorKind::io: cls = PyExc_OSError; break;
+        default: cls = g_base; break;
+      }
+      PyErr_SetString(cls, e.what());
+    }
+  });
+}
+
+}  // namespace annvil_py

@@ -1,0 +1,37 @@
+#include "common.h"
+#include "index_flat.h"
+
+namespace annvil_py {
+
+using namespace annvil;
+
+void init_flat(py::module_& m) {
+  py::class_<IndexFlat, Index, std::shared_ptr<IndexFlat>>(m, "IndexFlat", py::dynamic_attr())
+      .def(py::init([](int d, int metric) { return std::make_shared<IndexFlat>(d, MetricType(metric)); }),
+           py::arg("d"), py::arg("metric") = int(METRIC_L2))
+      .def("get_xb", [](py::object self) {
+        // a read-only view of the stored vectors, (ntotal, d), sharing memory
+        const IndexFlat& idx = self.cast<const IndexFlat&>();
+        py::array_t<float> a({int64_t(idx.ntotal), int64_t(idx.d)}, idx.get_xb(), self);
+        py::detail::array_proxy(a.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+        return a;
+      })
+      .def("_compute_distance_subset", [](const IndexFlat& self, const FloatArray& x, const IdArray& labels) {
+        int64_t n = rows_of(x, self.d, "queries");
+        if (labels.ndim() != 2 || labels.shape(0) != n) ANNVIL_THROW(value, "labels must be (n, k)");
+        int64_t k = labels.shape(1);
+        py::array_t<float> out({n, k});
+        float* op = out.mutable_data();
+        const float* xp = x.data();
+        const int64_t* lp = labels.data();
+        py::gil_scoped_release release;
+        self.compute_distance_subset(n, xp, k, lp, op);
+        return out;
+      });
+  py::class_<IndexFlatL2, IndexFlat, std::shared_ptr<IndexFlatL2>>(m, "IndexFlatL2", py::dynamic_attr())
+      .def(py::init<int>(), py::arg("d"));
+  py::class_<IndexFlatIP, IndexFlat, std::shared_ptr<IndexFlatIP>>(m, "IndexFlatIP", py::dynamic_attr())
+      .def(py::init<int>(), py::arg("d"));
+}
+
+}  // namespace annvil_py

@@ -1,0 +1,141 @@
+// The Index base class (raw methods used by python/annvil's wrappers),
+// selectors and search parameters.
+#include <vector>
+
+#include "common.h"
+
+namespace annvil_py {
+
+using namespace annvil;
+
+namespace {
+
+py::tuple search_raw(const Index& self, const FloatArray& x, int64_t k, const SearchParameters* params) {
+  int64_t n = rows_of(x, self.d, "queries");
+  self.check_k(k);
+  self.check_trained();
+  py::array_t<float> D({n, k});
+  py::array_t<int64_t> I({n, k});
+  float* dp = D.mutable_data();
+  int64_t* ip = I.mutable_data();
+  const float* xp = x.data();
+  {
+    py::gil_scoped_release release;
+    self.search(n, xp, k, dp, ip, params);
+  }
+  return py::make_tuple(D, I);
+}
+
+py::tuple range_search_raw(const Index& self, const FloatArray& x, float radius, const SearchParameters* params) {
+  int64_t n = rows_of(x, self.d, "queries");
+  self.check_trained();
+  RangeSearchResult res;
+  const float* xp = x.data();
+  {
+    py::gil_scoped_release release;
+    self.range_search(n, xp, radius, &res, params);
+  }
+  py::array_t<int64_t> lims(int64_t(res.lims.size()));
+  std::copy(res.lims.begin(), res.lims.end(), lims.mutable_data());
+  py::array_t<float> D(int64_t(res.distances.size()));
+  std::copy(res.distances.begin(), res.distances.end(), D.mutable_data());
+  py::array_t<int64_t> I(int64_t(res.labels.size()));
+  std::copy(res.labels.begin(), res.labels.end(), I.mutable_data());
+  return py::make_tuple(lims, D, I);
+}
+
+}  // namespace
+
+void init_index(py::module_& m) {
+  m.attr("METRIC_INNER_PRODUCT") = int(METRIC_INNER_PRODUCT);
+  m.attr("METRIC_L2") = int(METRIC_L2);
+
+  // ---- selectors ----
+  py::class_<IDSelector, std::shared_ptr<IDSelector>>(m, "IDSelector")
+      .def("is_member", &IDSelector::is_member, py::arg("id"));
+  py::class_<IDSelectorRange, IDSelector, std::shared_ptr<IDSelectorRange>>(m, "IDSelectorRange")
+      .def(py::init<idx_t, idx_t>(), py::arg("imin"), py::arg("imax"))
+      .def_readonly("imin", &IDSelectorRange::imin)
+      .def_readonly("imax", &IDSelectorRange::imax);
+  py::class_<IDSelectorBatch, IDSelector, std::shared_ptr<IDSelectorBatch>>(m, "_IDSelectorBatch")
+      .def(py::init([](const IdArray& ids) {
+             int64_t n = length_of(ids, "ids");
+             return std::make_shared<IDSelectorBatch>(size_t(n), ids.data());
+           }),
+           py::arg("ids"));
+  py::class_<IDSelectorBitmap, IDSelector, std::shared_ptr<IDSelectorBitmap>>(m, "_IDSelectorBitmap")
+      .def(py::init([](const ByteArray& bits) {
+             if (bits.ndim() != 1) ANNVIL_THROW(value, "bitmap must be a 1-D uint8 array");
+             return std::make_shared<IDSelectorBitmap>(size_t(bits.shape(0)), bits.data());
+           }),
+           py::arg("bitmap"));
+  py::class_<IDSelectorNot, IDSelector, std::shared_ptr<IDSelectorNot>>(m, "IDSelectorNot")
+      .def(py::init<std::shared_ptr<IDSelector>>(), py::arg("sel"));
+  py::class_<IDSelectorAll, IDSelector, std::shared_ptr<IDSelectorAll>>(m, "IDSelectorAll").def(py::init<>());
+
+  // ---- search parameters: `sel` keeps its Python object alive on the params ----
+  py::class_<SearchParameters, std::shared_ptr<SearchParameters>> sp(m, "SearchParameters", py::dynamic_attr());
+  sp.def(py::init([](const py::object& sel) {
+           auto p = std::make_shared<SearchParameters>();
+           p->set_selector(to_selector(sel));
+           return p;
+         }),
+         py::kw_only(), py::arg("sel") = py::none());
+  def_selector_property(sp);
+
+  // ---- the index ----
+  py::class_<Index, std::shared_ptr<Index>>(m, "Index", py::dynamic_attr())
+      .def_readonly("d", &Index::d)
+      .def_property_readonly("ntotal", [](const Index& i) { return i.ntotal; })
+      .def_property_readonly("metric_type", [](const Index& i) { return int(i.metric_type); })
+      .def_readwrite("is_trained", &Index::is_trained)
+      .def_readwrite("verbose", &Index::verbose)
+      .def("_train", [](Index& self, const FloatArray& x) {
+        int64_t n = rows_of(x, self.d, "training vectors");
+        const float* xp = x.data();
+        py::gil_scoped_release release;
+        self.train(n, xp);
+      })
+      .def("_add", [](Index& self, const FloatArray& x) {
+        int64_t n = rows_of(x, self.d, "vectors");
+        self.check_trained();
+        const float* xp = x.data();
+        py::gil_scoped_release release;
+        self.add(n, xp);
+      })
+      .def("_add_with_ids", [](Index& self, const FloatArray& x, const IdArray& ids) {
+        int64_t n = rows_of(x, self.d, "vectors");
+        if (length_of(ids, "ids") != n) ANNVIL_THROW(value, "got ", ids.shape(0), " ids for ", n, " vectors");
+        self.check_trained();
+        const float* xp = x.data();
+        const int64_t* idp = ids.data();
+        py::gil_scoped_release release;
+        self.add_with_ids(n, xp, idp);
+      })
+      .def("_search", &search_raw, py::arg("x"), py::arg("k"), py::arg("params") = nullptr)
+      .def("_range_search", &range_search_raw, py::arg("x"), py::arg("radius"), py::arg("params") = nullptr)
+      .def("_reconstruct", [](const Index& self, int64_t key) {
+        py::array_t<float> out(self.d);
+        float* op = out.mutable_data();
+        self.reconstruct(key, op);
+        return out;
+      })
+      .def("_reconstruct_n", [](const Index& self, int64_t i0, int64_t ni) {
+        py::array_t<float> out({ni, int64_t(self.d)});
+        float* op = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          self.reconstruct_n(i0, ni, op);
+        }
+        return out;
+      })
+      .def("_remove_ids", [](Index& self, const IDSelector& sel) {
+        py::gil_scoped_release release;
+        return self.remove_ids(sel);
+      })
+      .def("reset", [](Index& self) { self.reset(); })
+      .def("memory_usage", &Index::memory_usage, "bytes held by the index")
+      .def_property_readonly("type_tag", &Index::type_tag);
+}
+
+}  // namespace annvil_py

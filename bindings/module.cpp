@@ -1,0 +1,18 @@
+// The compiled module annvil._core.  Each family's bindings live in their own
+// file (bind_<family>.cpp); this file only calls them in dependency order.
+#include "common.h"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "annvil native core";
+  annvil_py::init_errors(m);
+  annvil_py::init_distances(m);
+  annvil_py::init_index(m);
+  annvil_py::init_flat(m);
+  annvil_py::init_idmap(m);
+  annvil_py::init_kmeans(m);
+  annvil_py::init_pq(m);
+  annvil_py::init_ivf(m);
+  annvil_py::init_hnsw(m);
+  annvil_py::init_io(m);
+  annvil_py::init_gpu(m);
+}

@@ -1,0 +1,40 @@
+// AVX-512 kernels (compiled with -mavx512f/bw/dq/vl -mfma only in this file).
+#include <immintrin.h>
+
+#include <type_traits>
+
+#include "distances.h"
+
+namespace annvil {
+namespace {
+
+struct V {
+  using reg = __m512;
+  static constexpr int W = 16;
+  static reg zero() { return _mm512_setzero_ps(); }
+  static reg load(const float* p) { return _mm512_load_ps(p); }
+  static reg loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static reg load_partial(const float* p, size_t n) { return _mm512_maskz_loadu_ps(__mmask16((1u << n) - 1), p); }
+  static reg set1(float v) { return _mm512_set1_ps(v); }
+  static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+  static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static void store(float* p, reg v) { _mm512_store_ps(p, v); }
+  static void storeu(float* p, reg v) { _mm512_storeu_ps(p, v); }
+  static float reduce(reg v) { return _mm512_reduce_add_ps(v); }
+  static uint32_t lt_mask(reg a, reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+};
+constexpr int NR = 2 * V::W;  // 32 queries per panel
+constexpr int MR = 12;        // 24 accumulators + 2 panel registers + 1 broadcast of 32 zmm
+
+#include "distances_impl.h"
+
+}  // namespace
+
+const Kernels& detail::kernels_avx512() {
+  static const Kernels k{SimdLevel::avx512, NR,         l2_simd,         ip_simd,           l2sqr_ny_simd,
+                         ip_ny_simd,        norms_simd, scan_panel_simd, panel_products_simd};
+  return k;
+}
+
+}  // namespace annvil

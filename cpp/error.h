@@ -1,0 +1,53 @@
+// One exception type for the whole core, thrown through macros that record
+// where.  The bindings map `kind` to a Python exception class.
+#pragma once
+#include <cstdint>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace annvil {
+
+enum class ErrorKind {
+  value,       // bad argument value (dimension, k, ids...)   -> ValueError
+  type,        // wrong kind of argument                        -> TypeError
+  not_trained, // used before train()                           -> RuntimeError
+  file_format, // truncated, corrupt or foreign index file      -> IndexFileError
+  io,          // the OS refused a read or write                -> OSError
+  runtime,     // anything else                                 -> RuntimeError
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, const std::string& msg) : std::runtime_error(msg), kind_(kind) {}
+  ErrorKind kind() const { return kind_; }
+
+ private:
+  ErrorKind kind_;
+};
+
+namespace detail {
+template <class... Args>
+[[noreturn]] inline void throw_error(ErrorKind kind, const char* func, Args&&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  (void)func;
+  throw Error(kind, os.str());
+}
+}  // namespace detail
+
+}  // namespace annvil
+
+// Throw `kind` with a message built from the streamable arguments.
+#define ANNVIL_THROW(kind, ...) ::annvil::detail::throw_error(::annvil::ErrorKind::kind, __func__, __VA_ARGS__)
+// User-facing precondition: `cond` false -> ValueError with the message.
+#define ANNVIL_CHECK(cond, ...)                    \
+  do {                                             \
+    if (!(cond)) ANNVIL_THROW(value, __VA_ARGS__); \
+  } while (0)
+// Internal invariant: reports file and line, since it points at a bug.
+#define ANNVIL_ASSERT(cond)                                                               \
+  do {                                                                                    \
+    if (!(cond))                                                                          \
+      ANNVIL_THROW(runtime, "internal error: ", #cond, " failed at ", __FILE__, ":", __LINE__); \
+  } while (0)

@@ -1,0 +1,41 @@
+#include "index.h"
+
+#include <vector>
+
+namespace annvil {
+
+const char* metric_name(MetricType m) { return m == METRIC_L2 ? "L2" : "INNER_PRODUCT"; }
+
+Index::Index(int d_, MetricType metric) : d(d_), metric_type(metric) {
+  ANNVIL_CHECK(d_ > 0, "dimension d must be positive, got ", d_);
+  ANNVIL_CHECK(metric == METRIC_L2 || metric == METRIC_INNER_PRODUCT,
+               "unsupported metric ", int(metric), "; use METRIC_L2 (1) or METRIC_INNER_PRODUCT (0)");
+}
+
+void Index::train(idx_t, const float*) {}
+
+void Index::add_with_ids(idx_t, const float*, const idx_t*) {
+  ANNVIL_THROW(runtime, type_tag(), " does not support add_with_ids; wrap it in IndexIDMap");
+}
+
+void Index::range_search(idx_t, const float*, float, RangeSearchResult*, const SearchParameters*) const {
+  ANNVIL_THROW(runtime, type_tag(), " does not support range_search");
+}
+
+void Index::reconstruct(idx_t, float*) const { ANNVIL_THROW(runtime, type_tag(), " does not support reconstruct"); }
+
+void Index::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
+  for (idx_t i = 0; i < ni; ++i) reconstruct(i0 + i, out + size_t(i) * d);
+}
+
+size_t Index::remove_ids(const IDSelector&) { ANNVIL_THROW(runtime, type_tag(), " does not support remove_ids"); }
+
+void Index::check_trained() const {
+  if (!is_trained) ANNVIL_THROW(not_trained, type_tag(), " is not trained: call train() before add() or search()");
+}
+
+void Index::check_k(idx_t k) const {
+  ANNVIL_CHECK(k > 0, "k must be positive, got ", k);
+}
+
+}  // namespace annvil

@@ -1,0 +1,122 @@
+// The abstract Index every family derives from, with Faiss's semantics, and
+// the small structs that travel with it (selectors, search parameters, range
+// results).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "error.h"
+
+namespace annvil {
+
+using idx_t = int64_t;
+
+// Same numeric values as Faiss.
+enum MetricType : int { METRIC_INNER_PRODUCT = 0, METRIC_L2 = 1 };
+
+const char* metric_name(MetricType m);
+
+// ---- selectors ---------------------------------------------------------------
+struct IDSelector {
+  virtual bool is_member(idx_t id) const = 0;
+  virtual ~IDSelector() = default;
+};
+
+// ids in [imin, imax)
+struct IDSelectorRange : IDSelector {
+  idx_t imin, imax;
+  IDSelectorRange(idx_t imin_, idx_t imax_) : imin(imin_), imax(imax_) {}
+  bool is_member(idx_t id) const override { return id >= imin && id < imax; }
+};
+
+struct IDSelectorBatch : IDSelector {
+  std::unordered_set<idx_t> set;
+  IDSelectorBatch(size_t n, const idx_t* ids) : set(ids, ids + n) {}
+  bool is_member(idx_t id) const override { return set.count(id) != 0; }
+};
+
+// bit i of bitmap (little-endian within bytes) tells whether id i is selected
+struct IDSelectorBitmap : IDSelector {
+  std::vector<uint8_t> bits;
+  IDSelectorBitmap(size_t nbytes, const uint8_t* bitmap) : bits(bitmap, bitmap + nbytes) {}
+  bool is_member(idx_t id) const override {
+    return id >= 0 && size_t(id >> 3) < bits.size() && ((bits[size_t(id >> 3)] >> (id & 7)) & 1);
+  }
+};
+
+struct IDSelectorNot : IDSelector {
+  std::shared_ptr<IDSelector> sel;
+  explicit IDSelectorNot(std::shared_ptr<IDSelector> s) : sel(std::move(s)) {}
+  bool is_member(idx_t id) const override { return !sel->is_member(id); }
+};
+
+struct IDSelectorAll : IDSelector {
+  bool is_member(idx_t) const override { return true; }
+};
+
+// ---- parameters and results ----------------------------------------------------
+struct SearchParameters {
+  const IDSelector* sel = nullptr;             // only ids it accepts are returned
+  std::shared_ptr<const IDSelector> sel_owner;  // keeps `sel` alive when set from Python
+  void set_selector(std::shared_ptr<const IDSelector> s) {
+    sel_owner = std::move(s);
+    sel = sel_owner.get();
+  }
+  virtual ~SearchParameters() = default;
+};
+
+struct RangeSearchResult {
+  size_t nq = 0;
+  std::vector<size_t> lims;  // nq + 1
+  std::vector<float> distances;
+  std::vector<idx_t> labels;
+};
+
+class Writer;
+class Reader;
+
+// ---- the index -------------------------------------------------------------------
+struct Index {
+  int d = 0;
+  idx_t ntotal = 0;
+  MetricType metric_type = METRIC_L2;
+  bool is_trained = true;
+  bool verbose = false;
+
+  Index(int d_, MetricType metric);
+  virtual ~Index() = default;
+
+  virtual void train(idx_t n, const float* x);
+  virtual void add(idx_t n, const float* x) = 0;
+  virtual void add_with_ids(idx_t n, const float* x, const idx_t* ids);
+  // D, I: n * k.  Results sorted best first.
+  virtual void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+                      const SearchParameters* params = nullptr) const = 0;
+  virtual void range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                            const SearchParameters* params = nullptr) const;
+  virtual void reconstruct(idx_t key, float* out) const;
+  virtual void reconstruct_n(idx_t i0, idx_t ni, float* out) const;
+  virtual size_t remove_ids(const IDSelector& sel);
+  // true when remove_ids renumbers the remaining vectors (flat storage, as in
+  // Faiss); false when removed ids just disappear (tombstones, e.g. HNSW)
+  virtual bool remove_ids_shifts() const { return true; }
+  virtual void reset() = 0;
+  // bytes held by the index (payload plus bookkeeping)
+  virtual size_t memory_usage() const { return 0; }
+
+  // ---- serialization: a type tag and a payload (see io.h) ----
+  virtual std::string type_tag() const = 0;
+  virtual void write_payload(Writer& w) const = 0;
+
+  // ---- shared checks ----
+  void check_trained() const;
+  void check_k(idx_t k) const;
+};
+
+using IndexPtr = std::shared_ptr<Index>;
+
+}  // namespace annvil

@@ -1,0 +1,118 @@
+#include "index_flat.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "distances.h"
+#include "io.h"
+#include "knn.h"
+
+namespace annvil {
+
+IndexFlat::IndexFlat(int d_, MetricType metric) : Index(d_, metric) {}
+
+void IndexFlat::add(idx_t n, const float* x) {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  auto& v = xb.mut();
+  v.insert(v.end(), x, x + size_t(n) * d);
+  ntotal += n;
+}
+
+void IndexFlat::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {
+  check_k(k);
+  knn_exact(size_t(n), x, size_t(ntotal), xb.data(), size_t(d), size_t(k), metric_type, D, I,
+            params ? params->sel : nullptr, nullptr);
+}
+
+void IndexFlat::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                             const SearchParameters* params) const {
+  range_exact(size_t(n), x, size_t(ntotal), xb.data(), size_t(d), radius, metric_type, result,
+              params ? params->sel : nullptr, nullptr);
+}
+
+void IndexFlat::reconstruct(idx_t key, float* out) const {
+  ANNVIL_CHECK(key >= 0 && key < ntotal, "id ", key, " out of range [0, ", ntotal, ")");
+  std::memcpy(out, xb.data() + size_t(key) * d, sizeof(float) * d);
+}
+
+void IndexFlat::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
+  ANNVIL_CHECK(i0 >= 0 && ni >= 0 && i0 + ni <= ntotal, "range [", i0, ", ", i0 + ni, ") out of [0, ", ntotal, ")");
+  std::memcpy(out, xb.data() + size_t(i0) * d, sizeof(float) * d * size_t(ni));
+}
+
+size_t IndexFlat::remove_ids(const IDSelector& sel) {
+  // ids are positions: removing shifts the later vectors down (Faiss semantics)
+  idx_t j = 0;
+  const float* src = xb.data();
+  std::vector<float> kept;
+  bool any = false;
+  for (idx_t i = 0; i < ntotal; ++i)
+    if (sel.is_member(i)) {
+      any = true;
+      break;
+    }
+  if (!any) return 0;
+  kept.reserve(size_t(ntotal) * d);
+  for (idx_t i = 0; i < ntotal; ++i) {
+    if (sel.is_member(i)) continue;
+    kept.insert(kept.end(), src + size_t(i) * d, src + size_t(i + 1) * d);
+    ++j;
+  }
+  size_t removed = size_t(ntotal - j);
+  xb.mut().swap(kept);
+  ntotal = j;
+  return removed;
+}
+
+void IndexFlat::reset() {
+  xb.clear();
+  ntotal = 0;
+}
+
+size_t IndexFlat::memory_usage() const { return sizeof(*this) + xb.capacity_bytes(); }
+
+void IndexFlat::compute_distance_subset(idx_t n, const float* x, idx_t nl, const idx_t* labels, float* out) const {
+  const Kernels& K = kernels();
+  for (idx_t i = 0; i < n; ++i)
+    for (idx_t j = 0; j < nl; ++j) {
+      idx_t l = labels[i * nl + j];
+      if (l < 0 || l >= ntotal) {
+        out[i * nl + j] = metric_type == METRIC_L2 ? INFINITY : -INFINITY;
+        continue;
+      }
+      const float* y = xb.data() + size_t(l) * d;
+      out[i * nl + j] = metric_type == METRIC_L2 ? K.l2sqr(x + size_t(i) * d, y, d)
+                                                 : K.inner_product(x + size_t(i) * d, y, d);
+    }
+}
+
+void IndexFlat::write_payload(Writer& w) const {
+  write_index_header(w, *this);
+  w.write_storage(xb);
+}
+
+namespace {
+template <class T>
+std::shared_ptr<IndexFlat> make_flat(const IndexHeader& h) {
+  if constexpr (std::is_same<T, IndexFlat>::value)
+    return std::make_shared<IndexFlat>(h.d, h.metric);
+  else
+    return std::make_shared<T>(h.d);
+}
+
+template <class T>
+IndexPtr read_flat(Reader& r) {
+  IndexHeader h = read_header_fields(r);
+  auto idx = make_flat<T>(h);
+  if (idx->metric_type != h.metric) r.corrupt("metric does not match the flat index type");
+  r.read_storage(idx->xb);
+  if (idx->xb.size() != size_t(h.ntotal) * size_t(h.d)) r.corrupt("flat storage size does not match ntotal * d");
+  idx->ntotal = h.ntotal;
+  return idx;
+}
+ANNVIL_REGISTER_INDEX("Flat", read_flat<IndexFlat>);
+ANNVIL_REGISTER_INDEX("FlatL2", read_flat<IndexFlatL2>);
+ANNVIL_REGISTER_INDEX("FlatIP", read_flat<IndexFlatIP>);
+}  // namespace
+
+}  // namespace annvil

@@ -1,0 +1,46 @@
+// Exact search over raw float32 vectors (Faiss's IndexFlat / IndexFlatL2 /
+// IndexFlatIP).  Storage is the vectors themselves, n * d floats: no norms
+// are cached (the panel kernels compute them per base block), so memory is
+// the raw data plus a few bytes.
+#pragma once
+#include "index.h"
+#include "storage.h"
+
+namespace annvil {
+
+struct IndexFlat : Index {
+  Storage<float> xb;  // ntotal * d
+
+  IndexFlat(int d, MetricType metric = METRIC_L2);
+
+  void add(idx_t n, const float* x) override;
+  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+              const SearchParameters* params = nullptr) const override;
+  void range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                    const SearchParameters* params = nullptr) const override;
+  void reconstruct(idx_t key, float* out) const override;
+  void reconstruct_n(idx_t i0, idx_t ni, float* out) const override;
+  size_t remove_ids(const IDSelector& sel) override;
+  void reset() override;
+  size_t memory_usage() const override;
+
+  // distances from query i to the listed base rows: out[i * nl + j]
+  void compute_distance_subset(idx_t n, const float* x, idx_t nl, const idx_t* labels, float* out) const;
+
+  const float* get_xb() const { return xb.data(); }
+
+  std::string type_tag() const override { return "Flat"; }
+  void write_payload(Writer& w) const override;
+};
+
+struct IndexFlatL2 : IndexFlat {
+  explicit IndexFlatL2(int d) : IndexFlat(d, METRIC_L2) {}
+  std::string type_tag() const override { return "FlatL2"; }
+};
+
+struct IndexFlatIP : IndexFlat {
+  explicit IndexFlatIP(int d) : IndexFlat(d, METRIC_INNER_PRODUCT) {}
+  std::string type_tag() const override { return "FlatIP"; }
+};
+
+}  // namespace annvil

@@ -1,0 +1,59 @@
+// IndexIDMap / IndexIDMap2: user-chosen int64 ids over any index whose own ids
+// are positions (Faiss semantics).  IDMap2 adds the reverse map needed for
+// reconstruct(id).
+#pragma once
+#include <unordered_map>
+#include <vector>
+
+#include "index.h"
+
+namespace annvil {
+
+// Applies a selector on user ids to positions of the wrapped index.
+struct IDSelectorTranslated : IDSelector {
+  const idx_t* id_map;
+  size_t n;
+  const IDSelector* sel;
+  IDSelectorTranslated(const std::vector<idx_t>& m, const IDSelector* s) : id_map(m.data()), n(m.size()), sel(s) {}
+  bool is_member(idx_t pos) const override { return pos >= 0 && size_t(pos) < n && sel->is_member(id_map[pos]); }
+};
+
+struct IndexIDMap : Index {
+  IndexPtr index;
+  std::vector<idx_t> id_map;
+
+  explicit IndexIDMap(IndexPtr sub);
+
+  void train(idx_t n, const float* x) override;
+  void add(idx_t n, const float* x) override;
+  void add_with_ids(idx_t n, const float* x, const idx_t* ids) override;
+  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+              const SearchParameters* params = nullptr) const override;
+  void range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                    const SearchParameters* params = nullptr) const override;
+  size_t remove_ids(const IDSelector& sel) override;
+  void reset() override;
+  size_t memory_usage() const override;
+
+  std::string type_tag() const override { return "IDMap"; }
+  void write_payload(Writer& w) const override;
+
+ protected:
+  // the wrapped index's search, with the selector translated to positions
+  SearchParameters translated_params(const SearchParameters* params, IDSelectorTranslated* tsel) const;
+};
+
+struct IndexIDMap2 : IndexIDMap {
+  std::unordered_map<idx_t, idx_t> rev_map;
+
+  explicit IndexIDMap2(IndexPtr sub);
+  void add_with_ids(idx_t n, const float* x, const idx_t* ids) override;
+  size_t remove_ids(const IDSelector& sel) override;
+  void reset() override;
+  void reconstruct(idx_t key, float* out) const override;
+  void construct_rev_map();
+
+  std::string type_tag() const override { return "IDMap2"; }
+};
+
+}  // namespace annvil

@@ -1,0 +1,399 @@
+#include "io.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+
+namespace annvil {
+
+namespace {
+const char kMagic[8] = {'A', 'N', 'N', 'V', 'I', 'L', '\0', '\1'};
+constexpr uint64_t P1 = 0x9E3779B185EBCA87ULL, P2 = 0xC2B2AE3D27D4EB4FULL, P3 = 0x165667B19E3779F9ULL;
+inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+inline uint64_t load64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+}  // namespace
+
+// ---- checksum: four independent lanes over 32-byte stripes -------------------------
+Checksum::Checksum() {
+  h_[0] = P1 + P2;
+  h_[1] = P2;
+  h_[2] = 0;
+  h_[3] = 0 - P1;
+}
+
+void Checksum::stripe(const uint8_t* p) {
+  for (int i = 0; i < 4; ++i) h_[i] = rotl(h_[i] + load64(p + 8 * i) * P2, 31) * P1;
+}
+
+void Checksum::update(const void* data, size_t n) {
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  total_ += n;
+  if (tail_n_) {
+    size_t take = std::min(n, 32 - tail_n_);
+    std::memcpy(tail_ + tail_n_, p, take);
+    tail_n_ += take;
+    p += take;
+    n -= take;
+    if (tail_n_ < 32) return;
+    stripe(tail_);
+    tail_n_ = 0;
+  }
+  for (; n >= 32; n -= 32, p += 32) stripe(p);
+  std::memcpy(tail_, p, n);
+  tail_n_ = n;
+}
+
+uint64_t Checksum::digest() const {
+  uint64_t h = rotl(h_[0], 1) + rotl(h_[1], 7) + rotl(h_[2], 12) + rotl(h_[3], 18);
+  h ^= total_ * P3;
+  for (size_t i = 0; i < tail_n_; ++i) h = rotl(h ^ (tail_[i] * P3), 11) * P1;
+  h ^= h >> 33;
+  h *= P2;
+  h ^= h >> 29;
+  h *= P3;
+  h ^= h >> 32;
+  return h;
+}
+
+// ---- writer ------------------------------------------------------------------------
+void Writer::write_bytes(const void* p, size_t n) {
+  if (n == 0) return;
+  sum_.update(p, n);
+  sink(p, n);
+  pos_ += n;
+}
+
+void Writer::write_string(const std::string& s) {
+  write<uint32_t>(uint32_t(s.size()));
+  write_bytes(s.data(), s.size());
+}
+
+void Writer::write_array_bytes(const void* p, size_t nbytes) {
+  write<uint64_t>(nbytes);
+  static const uint8_t zeros[64] = {};
+  size_t abs = kHeaderSize + pos_;
+  size_t pad = (64 - abs % 64) % 64;
+  write_bytes(zeros, pad);
+  write_bytes(p, nbytes);
+}
+
+namespace {
+class VectorWriter : public Writer {
+ public:
+  std::vector<uint8_t> buf;
+ protected:
+  void sink(const void* p, size_t n) override {
+    const uint8_t* b = static_cast<const uint8_t*>(p);
+    buf.insert(buf.end(), b, b + n);
+  }
+};
+
+class FileWriter : public Writer {
+ public:
+  explicit FileWriter(int fd) : fd_(fd) { buf_.reserve(1 << 20); }
+  void flush() {
+    size_t off = 0;
+    while (off < buf_.size()) {
+      ssize_t w = ::write(fd_, buf_.data() + off, buf_.size() - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        ANNVIL_THROW(io, "write failed: ", std::strerror(errno));
+      }
+      off += size_t(w);
+    }
+    buf_.clear();
+  }
+ protected:
+  void sink(const void* p, size_t n) override {
+    const uint8_t* b = static_cast<const uint8_t*>(p);
+    if (buf_.size() + n > (1u << 20)) flush();
+    if (n >= (1u << 20)) {
+      buf_.insert(buf_.end(), b, b + n);
+      flush();
+    } else {
+      buf_.insert(buf_.end(), b, b + n);
+    }
+  }
+ private:
+  int fd_;
+  std::vector<uint8_t> buf_;
+};
+
+// Body writer that measures: a first pass computes the body length so the
+// header can be written before the body without seeking.
+class CountingWriter : public Writer {
+ protected:
+  void sink(const void*, size_t) override {}
+};
+
+void make_header(uint8_t* h, uint64_t body_len) {
+  std::memset(h, 0, kHeaderSize);
+  std::memcpy(h, kMagic, 8);
+  uint32_t v = kFormatVersion, flags = 0;
+  std::memcpy(h + 8, &v, 4);
+  std::memcpy(h + 12, &flags, 4);
+  std::memcpy(h + 16, &body_len, 8);
+}
+}  // namespace
+
+// ---- reader ------------------------------------------------------------------------
+void Reader::corrupt(const std::string& why) const {
+  ANNVIL_THROW(file_format, "corrupt or truncated index file: ", why, " (at body offset ", pos_, ")");
+}
+
+void Reader::read_bytes(void* dst, size_t n) {
+  if (n > n_ - pos_) corrupt("unexpected end of data");
+  std::memcpy(dst, data_ + pos_, n);
+  pos_ += n;
+}
+
+std::string Reader::read_string(size_t max_len) {
+  uint32_t len = read<uint32_t>();
+  if (len > max_len || len > n_ - pos_) corrupt("bad string length");
+  std::string s(reinterpret_cast<const char*>(data_ + pos_), len);
+  pos_ += len;
+  return s;
+}
+
+const uint8_t* Reader::read_array_bytes(size_t elem_size, size_t* count) {
+  uint64_t nbytes = read<uint64_t>();
+  size_t abs = kHeaderSize + pos_;
+  size_t pad = (64 - abs % 64) % 64;
+  if (pad > n_ - pos_) corrupt("unexpected end of data");
+  pos_ += pad;
+  if (nbytes > n_ - pos_) corrupt("array larger than the file");
+  if (nbytes % elem_size) corrupt("array size not a multiple of its element size");
+  const uint8_t* p = data_ + pos_;
+  pos_ += nbytes;
+  *count = nbytes / elem_size;
+  return p;
+}
+
+size_t Reader::read_count(size_t max_value, const char* what) {
+  uint64_t v = read<uint64_t>();
+  if (v > max_value) corrupt(std::string("implausible ") + what);
+  return size_t(v);
+}
+
+// ---- registry ----------------------------------------------------------------------
+namespace {
+std::map<std::string, IndexReaderFn>& registry() {
+  static std::map<std::string, IndexReaderFn> r;
+  return r;
+}
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+}  // namespace
+
+void register_index_type(const std::string& tag, IndexReaderFn fn) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  registry()[tag] = std::move(fn);
+}
+
+void write_index_record(const Index& index, Writer& w) {
+  w.write_string(index.type_tag());
+  index.write_payload(w);
+}
+
+IndexPtr read_index_record(Reader& r) {
+  std::string tag = r.read_string(64);
+  IndexReaderFn fn;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    auto it = registry().find(tag);
+    if (it == registry().end()) r.corrupt("unknown index type tag '" + tag + "'");
+    fn = it->second;
+  }
+  return fn(r);
+}
+
+void write_index_header(Writer& w, const Index& idx) {
+  w.write<int32_t>(idx.d);
+  w.write<int64_t>(idx.ntotal);
+  w.write<int32_t>(int32_t(idx.metric_type));
+  w.write<uint8_t>(idx.is_trained ? 1 : 0);
+}
+
+IndexHeader read_header_fields(Reader& r) {
+  IndexHeader h;
+  h.d = r.read<int32_t>();
+  h.ntotal = r.read<int64_t>();
+  int32_t m = r.read<int32_t>();
+  uint8_t t = r.read<uint8_t>();
+  if (h.d <= 0 || h.d > (1 << 20)) r.corrupt("bad dimension");
+  if (h.ntotal < 0) r.corrupt("bad ntotal");
+  if (m != METRIC_L2 && m != METRIC_INNER_PRODUCT) r.corrupt("bad metric");
+  if (t > 1) r.corrupt("bad flag");
+  h.metric = MetricType(m);
+  h.is_trained = t != 0;
+  return h;
+}
+
+void read_index_header(Reader& r, Index& idx) {
+  IndexHeader h = read_header_fields(r);
+  if (h.d != idx.d) r.corrupt("dimension mismatch");
+  idx.ntotal = h.ntotal;
+  idx.metric_type = h.metric;
+  idx.is_trained = h.is_trained;
+}
+
+// ---- whole files -------------------------------------------------------------------
+std::vector<uint8_t> serialize_index(const Index& index) {
+  VectorWriter body;
+  write_index_record(index, body);
+  std::vector<uint8_t> out(kHeaderSize);
+  make_header(out.data(), body.buf.size());
+  out.insert(out.end(), body.buf.begin(), body.buf.end());
+  uint64_t sum = body.checksum();
+  const uint8_t* s = reinterpret_cast<const uint8_t*>(&sum);
+  out.insert(out.end(), s, s + 8);
+  return out;
+}
+
+namespace {
+uint64_t check_header(const uint8_t* data, size_t n) {
+  if (n < 8 || std::memcmp(data, kMagic, 6) != 0)
+    ANNVIL_THROW(file_format, "not an annvil index file (bad magic bytes)");
+  if (std::memcmp(data, kMagic, 8) != 0 || n < kHeaderSize)
+    ANNVIL_THROW(file_format, "corrupt or truncated index file: bad header");
+  uint32_t v;
+  std::memcpy(&v, data + 8, 4);
+  if (v != kFormatVersion)
+    ANNVIL_THROW(file_format, "unsupported index file format version ", v, " (this annvil reads version ",
+                 kFormatVersion, ")");
+  uint64_t body;
+  std::memcpy(&body, data + 16, 8);
+  if (body > n || n - kHeaderSize < 8 || body != n - kHeaderSize - 8)
+    ANNVIL_THROW(file_format, "corrupt or truncated index file: expected ", body + kHeaderSize + 8, " bytes, found ",
+                 n);
+  return body;
+}
+
+IndexPtr parse(const uint8_t* data, size_t n, std::shared_ptr<const void> keep, bool mapped, bool verify) {
+  uint64_t body = check_header(data, n);
+  if (verify) {
+    Checksum c;
+    c.update(data + kHeaderSize, body);
+    uint64_t stored;
+    std::memcpy(&stored, data + kHeaderSize + body, 8);
+    if (c.digest() != stored) ANNVIL_THROW(file_format, "corrupt index file: checksum mismatch");
+  }
+  Reader r(data + kHeaderSize, body, std::move(keep), mapped);
+  IndexPtr idx = read_index_record(r);
+  if (r.remaining() != 0) r.corrupt("trailing bytes after the index record");
+  return idx;
+}
+
+struct Mapping {
+  void* addr = nullptr;
+  size_t len = 0;
+  ~Mapping() {
+    if (addr && addr != MAP_FAILED) munmap(addr, len);
+  }
+};
+}  // namespace
+
+IndexPtr deserialize_index(const uint8_t* data, size_t n) { return parse(data, n, nullptr, false, true); }
+
+void write_index_file(const Index& index, const std::string& path) {
+  CountingWriter counter;
+  write_index_record(index, counter);
+  const uint64_t body_len = counter.position();
+
+  std::random_device rd;
+  char suffix[32];
+  std::snprintf(suffix, sizeof(suffix), ".tmp-%08x", unsigned(rd()));
+  std::string tmp = path + suffix;
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) ANNVIL_THROW(io, "cannot open '", tmp, "' for writing: ", std::strerror(errno));
+  try {
+    uint8_t header[kHeaderSize];
+    make_header(header, body_len);
+    FileWriter fw(fd);
+    // header goes through the raw sink path: write it first, outside the body checksum
+    size_t off = 0;
+    while (off < kHeaderSize) {
+      ssize_t w = ::write(fd, header + off, kHeaderSize - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        ANNVIL_THROW(io, "write failed: ", std::strerror(errno));
+      }
+      off += size_t(w);
+    }
+    write_index_record(index, fw);
+    if (fw.position() != body_len) ANNVIL_THROW(runtime, "index changed while it was being written");
+    uint64_t sum = fw.checksum();
+    fw.flush();
+    if (::write(fd, &sum, 8) != 8) ANNVIL_THROW(io, "write failed: ", std::strerror(errno));
+    if (::fsync(fd) != 0) ANNVIL_THROW(io, "fsync failed: ", std::strerror(errno));
+    ::close(fd);
+    fd = -1;
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+      ANNVIL_THROW(io, "cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
+    // make the rename durable
+    std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
+    int dfd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
+IndexPtr read_index_file(const std::string& path, bool mmap, bool verify) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) ANNVIL_THROW(io, "cannot open index file '", path, "': ", std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    ANNVIL_THROW(io, "cannot stat '", path, "': ", std::strerror(errno));
+  }
+  size_t n = size_t(st.st_size);
+  if (mmap) {
+    auto m = std::make_shared<Mapping>();
+    if (n == 0) {
+      ::close(fd);
+      ANNVIL_THROW(file_format, "not an annvil index file (empty file)");
+    }
+    m->addr = ::mmap(nullptr, n, PROT_READ, MAP_SHARED, fd, 0);
+    m->len = n;
+    ::close(fd);
+    if (m->addr == MAP_FAILED) ANNVIL_THROW(io, "cannot mmap '", path, "': ", std::strerror(errno));
+    const uint8_t* data = static_cast<const uint8_t*>(m->addr);
+    return parse(data, n, m, true, verify);
+  }
+  auto buf = std::make_shared<std::vector<uint8_t>>(n);
+  size_t off = 0;
+  while (off < n) {
+    ssize_t r = ::read(fd, buf->data() + off, n - off);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      ANNVIL_THROW(io, "read failed on '", path, "': ", std::strerror(errno));
+    }
+    if (r == 0) break;
+    off += size_t(r);
+  }
+  ::close(fd);
+  buf->resize(off);
+  return parse(buf->data(), buf->size(), nullptr, false, true);
+}
+
+}  // namespace annvil

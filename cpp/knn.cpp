@@ -1,0 +1,358 @@
+// Exact search drivers.  Strategy:
+//  * many queries: queries are packed into panels of NR (kernels().panel_width)
+//    and each thread takes a share of the panels; the base is streamed in
+//    L2-sized blocks, each block scanned by all of the thread's panels, so
+//    every base byte is read from memory once per thread;
+//  * few queries: the base is split across threads (each keeps its own heaps,
+//    merged at the end), because a single query split by queries would leave
+//    all but one core idle;
+//  * one to a few queries: direct distance kernels (memory-bound), which are
+//    also exact for L2 (no |q|^2 + |b|^2 - 2<q,b> cancellation).
+#include "knn.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "distances.h"
+#include "heap.h"
+
+namespace annvil {
+
+namespace {
+
+struct AlignedBuffer {
+  float* p = nullptr;
+  explicit AlignedBuffer(size_t n) {
+    size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
+    p = static_cast<float*>(std::aligned_alloc(64, bytes ? bytes : 64));
+    if (!p) throw std::bad_alloc();
+  }
+  ~AlignedBuffer() { std::free(p); }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+};
+
+// Rows per base block: about 256 KiB of vectors, so a block stays in L2 while
+// every panel of the thread passes over it.
+size_t base_block_rows(size_t d) {
+  size_t rows = (256 * 1024) / (sizeof(float) * d);
+  rows = std::max<size_t>(48, std::min<size_t>(rows, 8192));
+  return rows / 48 * 48;
+}
+
+inline void split_range(size_t n, int nt, int t, size_t align, size_t& b, size_t& e) {
+  size_t chunks = (n + align - 1) / align;
+  size_t cb = chunks * t / nt, ce = chunks * (t + 1) / nt;
+  b = std::min(n, cb * align);
+  e = std::min(n, ce * align);
+}
+
+// The threads of one parallel panel scan.  `make_sink(thread, q0, nvalid)`
+// returns the sink for the panel of queries [q0, q0 + nvalid) in that thread.
+// split_queries: threads take disjoint panels and scan the whole base;
+// otherwise every thread takes all panels and a disjoint share of the base.
+template <class MakeSink>
+void parallel_panel_scan(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, bool l2,
+                         bool split_queries, int nt, MakeSink&& make_sink) {
+  const Kernels& K = kernels();
+  const size_t NR = size_t(K.panel_width);
+  const size_t npanels = (nq + NR - 1) / NR;
+  const size_t BB = base_block_rows(d);
+  const float alpha = l2 ? -2.f : -1.f;
+
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num();
+    size_t p0 = 0, p1 = npanels, b0 = 0, b1 = nb;
+    if (split_queries)
+      split_range(npanels, nt, t, 1, p0, p1);
+    else
+      split_range(nb, nt, t, 48, b0, b1);
+    if (p0 < p1 && b0 < b1) {
+      AlignedBuffer panels((p1 - p0) * d * NR);
+      std::vector<PanelSink*> sinks(p1 - p0);
+      for (size_t p = p0; p < p1; ++p) {
+        size_t q0 = p * NR, nv = std::min(NR, nq - q0);
+        pack_panel(xq + q0 * d, nv, d, int(NR), panels.p + (p - p0) * d * NR);
+        sinks[p - p0] = make_sink(t, q0, nv);
+      }
+      std::vector<float> norms(l2 ? BB : 0);
+      for (size_t bb = b0; bb < b1; bb += BB) {
+        size_t nbb = std::min(BB, b1 - bb);
+        const float* blk = xb + bb * d;
+        if (l2) K.norms_sqr(blk, d, nbb, norms.data());
+        for (size_t p = 0; p < p1 - p0; ++p)
+          K.scan_panel(panels.p + p * d * NR, d, blk, nbb, l2 ? norms.data() : nullptr, alpha, int64_t(bb),
+                       sinks[p]);
+      }
+    }
+  }
+}
+
+int threads_for(size_t work) {
+  int nt = omp_get_max_threads();
+  // below ~1M multiply-adds a parallel region costs more than it saves
+  if (work < (1u << 20)) return 1;
+  return std::max(1, nt);
+}
+
+void fill_missing(size_t nq, size_t k, MetricType metric, float* D, idx_t* I) {
+  const float pad = metric == METRIC_L2 ? std::numeric_limits<float>::infinity()
+                                        : -std::numeric_limits<float>::infinity();
+  std::fill(D, D + nq * k, pad);
+  std::fill(I, I + nq * k, idx_t(-1));
+}
+
+// Few queries: direct distances, base split across threads.
+void knn_direct(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, size_t k, MetricType metric,
+                float* D, idx_t* I, const IDSelector* sel, const idx_t* labels, int nt) {
+  const Kernels& K = kernels();
+  const bool l2 = metric == METRIC_L2;
+  std::vector<TopKArray> heaps(nt);
+  const size_t BB = base_block_rows(d);
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num();
+    TopKArray local(nq, k);
+    size_t b0, b1;
+    split_range(nb, nt, t, 16, b0, b1);
+    std::vector<float> dist(BB);
+    for (size_t bb = b0; bb < b1; bb += BB) {
+      size_t nbb = std::min(BB, b1 - bb);
+      const float* blk = xb + bb * d;
+      for (size_t q = 0; q < nq; ++q) {
+        if (l2)
+          K.l2sqr_ny(xq + q * d, blk, d, nbb, dist.data());
+        else
+          K.inner_product_ny(xq + q * d, blk, d, nbb, dist.data());
+        TopK& h = local[q];
+        float thr = h.threshold();
+        for (size_t i = 0; i < nbb; ++i) {
+          float key = l2 ? dist[i] : -dist[i];
+          if (key < thr) {
+            idx_t label = labels ? labels[bb + i] : idx_t(bb + i);
+            if (sel && !sel->is_member(label)) continue;
+            h.push(key, label);
+            thr = h.threshold();
+          }
+        }
+      }
+    }
+    heaps[t] = std::move(local);
+  }
+  for (int t = 1; t < nt; ++t) heaps[0].merge_from(heaps[t]);
+  heaps[0].finalize(metric, nullptr, D, I);
+}
+
+}  // namespace
+
+void compute_norms(size_t n, const float* x, size_t d, float* out) {
+  const Kernels& K = kernels();
+  int nt = threads_for(n * d);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t i0 = 0; i0 < int64_t(n); i0 += 1024) {
+    size_t m = std::min<size_t>(1024, n - size_t(i0));
+    K.norms_sqr(x + size_t(i0) * d, d, m, out + i0);
+  }
+}
+
+void knn_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, size_t k, MetricType metric,
+               float* D, idx_t* I, const IDSelector* sel, const idx_t* labels) {
+  if (nq == 0) return;
+  if (nb == 0 || k == 0) {
+    fill_missing(nq, k, metric, D, I);
+    return;
+  }
+  const Kernels& K = kernels();
+  const size_t NR = size_t(K.panel_width);
+  const bool l2 = metric == METRIC_L2;
+  int nt = threads_for(nq * nb * d);
+  nt = int(std::min<size_t>(size_t(nt), std::max<size_t>(1, nb / 64)));
+
+  if (nq < std::max<size_t>(2, NR / 4)) {
+    knn_direct(nq, xq, nb, xb, d, k, metric, D, I, sel, labels, nt);
+    return;
+  }
+
+  const size_t npanels = (nq + NR - 1) / NR;
+  const bool split_queries = npanels >= size_t(2 * nt);
+  const int nheaps = split_queries ? 1 : nt;
+  std::vector<TopKArray> heaps;
+  heaps.reserve(nheaps);
+  for (int h = 0; h < nheaps; ++h) heaps.emplace_back(nq, k);
+  std::vector<std::unique_ptr<TopKSink>> sinks;
+  sinks.resize(size_t(nheaps) * npanels);
+
+  parallel_panel_scan(nq, xq, nb, xb, d, l2, split_queries, nt, [&](int t, size_t q0, size_t nv) -> PanelSink* {
+    int h = split_queries ? 0 : t;
+    auto s = std::make_unique<TopKSink>(int(NR));
+    s->labels = labels;
+    s->sel = sel;
+    for (size_t j = 0; j < nv; ++j) s->set(int(j), &heaps[h][q0 + j]);
+    PanelSink* raw = s.get();
+    sinks[size_t(h) * npanels + q0 / NR] = std::move(s);
+    return raw;
+  });
+
+  for (int h = 1; h < nheaps; ++h) heaps[0].merge_from(heaps[h]);
+  std::vector<float> qnorms(l2 ? nq : 0);
+  if (l2) compute_norms(nq, xq, d, qnorms.data());
+  heaps[0].finalize(metric, l2 ? qnorms.data() : nullptr, D, I);
+}
+
+namespace {
+
+struct RangeSink : PanelSink {
+  alignas(64) float thr[64];
+  std::vector<std::pair<float, idx_t>>* out = nullptr;  // one vector per panel column
+  const idx_t* labels = nullptr;
+  const IDSelector* sel = nullptr;
+  RangeSink() {
+    thresholds = thr;
+    for (float& v : thr) v = -std::numeric_limits<float>::infinity();
+  }
+  void push(int j, float key, int64_t row) override {
+    idx_t label = labels ? labels[row] : row;
+    if (sel && !sel->is_member(label)) return;
+    out[j].emplace_back(key, label);
+  }
+};
+
+}  // namespace
+
+void range_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, float radius, MetricType metric,
+                 RangeSearchResult* result, const IDSelector* sel, const idx_t* labels) {
+  const bool l2 = metric == METRIC_L2;
+  result->nq = nq;
+  result->lims.assign(nq + 1, 0);
+  result->distances.clear();
+  result->labels.clear();
+  if (nq == 0 || nb == 0) return;
+  const size_t NR = size_t(kernels().panel_width);
+  const size_t npanels = (nq + NR - 1) / NR;
+  int nt = threads_for(nq * nb * d);
+  const bool split_queries = npanels >= size_t(nt);
+  const int nparts = split_queries ? 1 : nt;
+  // hits[part][q]
+  std::vector<std::vector<std::vector<std::pair<float, idx_t>>>> hits(
+      nparts, std::vector<std::vector<std::pair<float, idx_t>>>(npanels * NR));
+  std::vector<float> qnorms(l2 ? nq : 0);
+  if (l2) compute_norms(nq, xq, d, qnorms.data());
+  std::vector<std::unique_ptr<RangeSink>> sinks(size_t(nparts) * npanels);
+
+  parallel_panel_scan(nq, xq, nb, xb, d, l2, split_queries, nt, [&](int t, size_t q0, size_t nv) -> PanelSink* {
+    int part = split_queries ? 0 : t;
+    auto s = std::make_unique<RangeSink>();
+    s->out = hits[part].data() + q0;
+    s->labels = labels;
+    s->sel = sel;
+    for (size_t j = 0; j < nv; ++j) s->thr[j] = l2 ? radius - qnorms[q0 + j] : -radius;
+    PanelSink* raw = s.get();
+    sinks[size_t(part) * npanels + q0 / NR] = std::move(s);
+    return raw;
+  });
+
+  for (size_t q = 0; q < nq; ++q) {
+    size_t cnt = 0;
+    for (int part = 0; part < nparts; ++part) cnt += hits[part][q].size();
+    result->lims[q + 1] = result->lims[q] + cnt;
+  }
+  result->distances.resize(result->lims[nq]);
+  result->labels.resize(result->lims[nq]);
+  for (size_t q = 0; q < nq; ++q) {
+    size_t o = result->lims[q];
+    for (int part = 0; part < nparts; ++part)
+      for (auto& [key, label] : hits[part][q]) {
+        float v = l2 ? std::max(0.f, key + qnorms[q]) : -key;
+        result->distances[o] = v;
+        result->labels[o] = label;
+        ++o;
+      }
+  }
+}
+
+void pairwise_distances(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, MetricType metric,
+                        float* out) {
+  if (nq == 0 || nb == 0) return;
+  const Kernels& K = kernels();
+  const size_t NR = size_t(K.panel_width);
+  const bool l2 = metric == METRIC_L2;
+  const size_t npanels = (nq + NR - 1) / NR;
+  const size_t BB = base_block_rows(d);
+  std::vector<float> qn(l2 ? nq : 0), bn(l2 ? nb : 0);
+  if (l2) {
+    compute_norms(nq, xq, d, qn.data());
+    compute_norms(nb, xb, d, bn.data());
+  }
+  int nt = threads_for(nq * nb * d);
+  const bool split_queries = npanels >= size_t(nt);
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num();
+    size_t p0 = 0, p1 = npanels, b0 = 0, b1 = nb;
+    if (split_queries)
+      split_range(npanels, nt, t, 1, p0, p1);
+    else
+      split_range(nb, nt, t, 48, b0, b1);
+    AlignedBuffer panel(d * NR);
+    std::vector<float> prod(BB * NR);
+    for (size_t p = p0; p < p1 && b0 < b1; ++p) {
+      size_t q0 = p * NR, nv = std::min(NR, nq - q0);
+      pack_panel(xq + q0 * d, nv, d, int(NR), panel.p);
+      for (size_t bb = b0; bb < b1; bb += BB) {
+        size_t nbb = std::min(BB, b1 - bb);
+        K.panel_products(panel.p, d, xb + bb * d, nbb, prod.data());
+        for (size_t j = 0; j < nv; ++j) {
+          float* o = out + (q0 + j) * nb + bb;
+          for (size_t i = 0; i < nbb; ++i) {
+            float ip = prod[i * NR + j];
+            o[i] = l2 ? std::max(0.f, qn[q0 + j] + bn[bb + i] - 2 * ip) : ip;
+          }
+        }
+      }
+    }
+  }
+}
+
+int64_t find_non_finite(size_t n, const float* x) {
+  int64_t first = -1;
+  int nt = threads_for(n);
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(max : first)
+  for (int64_t c = 0; c < int64_t((n + 4095) / 4096); ++c) {
+    size_t b = size_t(c) * 4096, e = std::min(n, b + 4096);
+    int bad = 0;
+    for (size_t i = b; i < e; ++i) bad |= !std::isfinite(x[i]);
+    if (bad && first < 0)
+      for (size_t i = b; i < e; ++i)
+        if (!std::isfinite(x[i])) {
+          first = int64_t(i);
+          break;
+        }
+  }
+  if (first < 0) return -1;
+  // `max` reduction finds some bad chunk; report the earliest one for a stable message
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i])) return int64_t(i);
+  return first;
+}
+
+void normalize_rows(size_t n, float* x, size_t d) {
+  const Kernels& K = kernels();
+  int nt = threads_for(n * d);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t i = 0; i < int64_t(n); ++i) {
+    float* r = x + size_t(i) * d;
+    float nrm = std::sqrt(K.inner_product(r, r, d));
+    if (nrm > 0)
+      for (size_t p = 0; p < d; ++p) r[p] /= nrm;
+  }
+}
+
+}  // namespace annvil

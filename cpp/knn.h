@@ -1,0 +1,35 @@
+// Exact k-NN, range search and distance matrices over row-major float32 data,
+// built on the panel kernels of distances.h and the heaps of heap.h.  The full
+// distance matrix is never materialised by knn/range: blocks of base rows are
+// scanned against packed query panels and candidates go straight to heaps.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "index.h"
+
+namespace annvil {
+
+// D, I: nq * k.  `labels` (nb entries) maps rows to returned ids (identity if
+// null); `sel` filters on the label.  Missing results: -1 and +inf / -inf.
+void knn_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, size_t k, MetricType metric,
+               float* D, idx_t* I, const IDSelector* sel = nullptr, const idx_t* labels = nullptr);
+
+// All base rows within `radius` (L2: dist < radius; IP: ip > radius).
+void range_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, float radius, MetricType metric,
+                 RangeSearchResult* result, const IDSelector* sel = nullptr, const idx_t* labels = nullptr);
+
+// out: nq * nb matrix of squared L2 distances or inner products.
+void pairwise_distances(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, MetricType metric,
+                        float* out);
+
+// Squared L2 norms of n rows.
+void compute_norms(size_t n, const float* x, size_t d, float* out);
+
+// Index of the first non-finite value in x[0 .. n), or -1.
+int64_t find_non_finite(size_t n, const float* x);
+
+// Normalise n rows to unit L2 norm in place (zero rows stay zero).
+void normalize_rows(size_t n, float* x, size_t d);
+
+}  // namespace annvil

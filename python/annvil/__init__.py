@@ -1,0 +1,177 @@
+"""annvil: a native-accelerated vector index engine, a drop-in for Faiss.
+
+    import annvil as faiss
+    index = faiss.IndexFlatL2(d)
+    index.add(xb)
+    D, I = index.search(xq, k)
+"""
+from __future__ import annotations
+
+import os as _os
+
+import numpy as _np
+
+from . import _core
+from ._core import (  # noqa: F401  (re-exported)
+    METRIC_INNER_PRODUCT,
+    METRIC_L2,
+    AnnvilError,
+    Index,
+    IndexFileError,
+    IndexFlat,
+    IndexFlatIP,
+    IndexFlatL2,
+    IndexIDMap,
+    IndexIDMap2,
+    InvalidArgumentError,
+    InvalidTypeError,
+    NotTrainedError,
+    SearchParameters,
+    detected_simd_level,
+    get_num_gpus,
+    omp_get_max_threads,
+    omp_set_num_threads,
+    set_simd_level,
+    simd_level,
+)
+from . import _index_methods
+from ._checks import as_matrix as _as_matrix, check_k as _check_k
+from ._selectors import (  # noqa: F401
+    IDSelector,
+    IDSelectorAll,
+    IDSelectorBatch,
+    IDSelectorBitmap,
+    IDSelectorNot,
+    IDSelectorRange,
+)
+from .kmeans import Kmeans  # noqa: F401
+
+__version__ = "0.1.0"
+
+_index_methods.attach(Index)
+
+# Faiss's IO flags; IO_FLAG_MMAP has Faiss's value so drop-in code passes it as is.
+IO_FLAG_READ_ONLY = 2
+IO_FLAG_ONDISK_SAME_DIR = 4
+IO_FLAG_SKIP_IVF_DATA = 8
+IO_FLAG_MMAP = IO_FLAG_SKIP_IVF_DATA | 0x646F0000
+
+
+# ---- metrics ---------------------------------------------------------------------
+def _metric(metric):
+    """METRIC_* constant or a name ('l2', 'ip', 'cosine') -> (metric, normalise)."""
+    if isinstance(metric, str):
+        m = metric.lower()
+        if m in ("l2", "euclidean", "sqeuclidean"):
+            return METRIC_L2, False
+        if m in ("ip", "inner_product", "dot"):
+            return METRIC_INNER_PRODUCT, False
+        if m in ("cosine", "angular"):
+            return METRIC_INNER_PRODUCT, True
+        raise InvalidArgumentError(f"unknown metric '{metric}'; use 'l2', 'ip' or 'cosine'")
+    if metric in (METRIC_L2, METRIC_INNER_PRODUCT):
+        return int(metric), False
+    raise InvalidArgumentError(f"unsupported metric {metric!r}; use METRIC_L2 or METRIC_INNER_PRODUCT")
+
+
+def _normalized(x):
+    x = x.copy()
+    _core._normalize_rows(x)
+    return x
+
+
+# ---- functions -------------------------------------------------------------------
+def knn(xq, xb, k, metric=METRIC_L2, metric_arg=0.0):
+    """Exact k nearest neighbours of xq among xb: (D (nq, k), I (nq, k)).
+
+    metric: METRIC_L2 (squared distances), METRIC_INNER_PRODUCT, or 'cosine'
+    (both sides normalised, D holds cosine similarities)."""
+    xb = _as_matrix(xb, None, "xb", allow_1d=False)
+    xq = _as_matrix(xq, xb.shape[1], "xq")
+    k = _check_k(k)
+    m, norm = _metric(metric)
+    if norm:
+        xq, xb = _normalized(xq), _normalized(xb)
+    return _core._knn(xq, xb, k, m)
+
+
+def pairwise_distances(xq, xb, metric=METRIC_L2, metric_arg=0.0):
+    """Full (nq, nb) matrix of squared L2 distances or inner products."""
+    xb = _as_matrix(xb, None, "xb", allow_1d=False)
+    xq = _as_matrix(xq, xb.shape[1], "xq")
+    m, norm = _metric(metric)
+    if norm:
+        xq, xb = _normalized(xq), _normalized(xb)
+    return _core._pairwise_distances(xq, xb, m)
+
+
+def normalize_L2(x):
+    """Normalise the rows of a float32 C-contiguous 2-D array in place (as Faiss)."""
+    if not isinstance(x, _np.ndarray) or x.dtype != _np.float32 or not x.flags.c_contiguous:
+        raise InvalidTypeError("normalize_L2 works in place: x must be a C-contiguous float32 numpy array")
+    if x.ndim == 1:
+        _core._normalize_rows(x.reshape(1, -1))
+        return
+    _core._normalize_rows(x)
+
+
+def fvec_norms_L2sqr(x):
+    return _core._norms_sqr(_as_matrix(x, None, "x", allow_1d=False))
+
+
+# ---- index files -------------------------------------------------------------------
+def write_index(index, path):
+    """Write index to path atomically (temporary file, fsync, rename)."""
+    if not isinstance(index, Index):
+        raise InvalidTypeError(f"write_index needs an annvil index, got {type(index).__name__}")
+    _core.write_index(index, _os.fspath(path))
+
+
+def read_index(path, io_flags=0, *, mmap=False, verify=None):
+    """Read an index written by write_index.
+
+    mmap=True (or io_flags containing IO_FLAG_MMAP) maps the file read-only:
+    large arrays are used in place and paged in on demand; the checksum is then
+    not verified unless verify=True (that would read the whole file)."""
+    use_mmap = bool(mmap) or (int(io_flags) & IO_FLAG_MMAP) == IO_FLAG_MMAP
+    if verify is None:
+        verify = not use_mmap
+    return _core.read_index(_os.fspath(path), use_mmap, bool(verify))
+
+
+def serialize_index(index):
+    """The index file bytes as a uint8 numpy array."""
+    if not isinstance(index, Index):
+        raise InvalidTypeError(f"serialize_index needs an annvil index, got {type(index).__name__}")
+    return _core.serialize_index(index)
+
+
+def deserialize_index(data):
+    """Inverse of serialize_index (accepts a uint8 array or bytes)."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        data = _np.frombuffer(data, dtype=_np.uint8)
+    arr = _np.asarray(data)
+    if arr.dtype != _np.uint8:
+        raise InvalidTypeError(f"serialized index must be uint8, got {arr.dtype}")
+    return _core.deserialize_index(_np.ascontiguousarray(arr.ravel()))
+
+
+def downcast_index(index):
+    """Identity: annvil returns the most derived index type already."""
+    return index
+
+
+def vector_to_array(v):
+    return _np.asarray(v)
+
+
+def is_cuda_available():
+    return bool(_core.HAVE_CUDA) and _core.get_num_gpus() > 0
+
+
+# ---- index families and tools (each module defines __all__) ----------------------
+from .pq import *  # noqa: E402,F401,F403
+from .ivf import *  # noqa: E402,F401,F403
+from .hnsw import *  # noqa: E402,F401,F403
+from .factory import *  # noqa: E402,F401,F403
+from .tune import *  # noqa: E402,F401,F403

@@ -1,0 +1,91 @@
+"""Input conversion and validation at the Python boundary.
+
+Every public method converts its array arguments once, here, to C-contiguous
+float32 / int64, and raises a clear exception (naming the argument, what was
+expected and what was given) before any state is touched, so a failed call
+leaves the index exactly as it was.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _core
+from ._core import InvalidArgumentError, InvalidTypeError
+
+__all__ = ["as_matrix", "as_ids", "check_k", "check_int"]
+
+
+def _as_array(x, what):
+    if isinstance(x, np.ndarray):
+        return x
+    # CuPy and other array-likes with a host copy
+    if hasattr(x, "get") and hasattr(x, "__cuda_array_interface__"):
+        x = x.get()
+    try:
+        return np.asarray(x)
+    except Exception as e:  # ragged lists and the like
+        raise InvalidTypeError(f"{what} must be an array of numbers ({e})") from None
+
+
+def as_matrix(x, d=None, what="x", *, allow_1d=True):
+    """x as a C-contiguous float32 (n, d) array, checked to be finite."""
+    arr = _as_array(x, what)
+    if arr.dtype.kind not in "fiub":
+        raise InvalidTypeError(
+            f"{what} must hold real numbers (float32 preferred), got dtype {arr.dtype}")
+    if arr.ndim == 1 and allow_1d:
+        if d is not None and arr.shape[0] != d:
+            raise InvalidArgumentError(
+                f"{what} is a 1-D array of length {arr.shape[0]}; expected one vector of "
+                f"dimension {d} or a 2-D array of shape (n, {d})")
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2:
+        raise InvalidArgumentError(
+            f"{what} must be a 2-D array of shape (n, d), got shape {arr.shape}")
+    if d is not None and arr.shape[1] != d:
+        raise InvalidArgumentError(
+            f"{what} has dimension {arr.shape[1]}, but the index has d={d}")
+    if arr.dtype != np.float32 or not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.size:
+        bad = _core._find_non_finite(arr)
+        if bad >= 0:
+            row, col = divmod(int(bad), arr.shape[1])
+            raise InvalidArgumentError(
+                f"{what} contains NaN or infinity (row {row}, column {col})"
+                + ("; values beyond float32 range overflow to inf" if np.asarray(x).dtype == np.float64 else ""))
+    return arr
+
+
+def as_ids(ids, n=None, what="ids"):
+    """ids as a C-contiguous int64 1-D array of length n."""
+    arr = _as_array(ids, what)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.dtype.kind not in "iu":
+        if arr.size == 0:
+            arr = arr.astype(np.int64)
+        else:
+            raise InvalidTypeError(f"{what} must be integers, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise InvalidArgumentError(f"{what} must be a 1-D array, got shape {arr.shape}")
+    if n is not None and arr.shape[0] != n:
+        raise InvalidArgumentError(f"got {arr.shape[0]} {what} for {n} vectors")
+    if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise InvalidArgumentError(f"{what} must fit in int64")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def check_int(v, what, *, minimum=None):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise InvalidTypeError(f"{what} must be an integer, got {type(v).__name__}")
+    v = int(v)
+    if minimum is not None and v < minimum:
+        raise InvalidArgumentError(f"{what} must be at least {minimum}, got {v}")
+    return v
+
+
+def check_k(k):
+    return check_int(k, "k", minimum=1)

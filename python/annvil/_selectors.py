@@ -1,0 +1,64 @@
+"""ID selectors with Faiss's constructors, plus conversion of numpy masks and
+id arrays (accepted wherever a selector is)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._checks import as_ids
+from ._core import IDSelector, IDSelectorAll, IDSelectorNot, IDSelectorRange, InvalidArgumentError
+
+__all__ = ["IDSelector", "IDSelectorRange", "IDSelectorBatch", "IDSelectorBitmap",
+           "IDSelectorNot", "IDSelectorAll", "as_selector"]
+
+
+class IDSelectorBatch(_core._IDSelectorBatch):
+    """Selects the listed ids: IDSelectorBatch(ids) or Faiss's IDSelectorBatch(n, ids)."""
+
+    def __init__(self, *args):
+        if len(args) == 2:
+            n, ids = args
+            ids = as_ids(ids)[: int(n)]
+        elif len(args) == 1:
+            ids = as_ids(args[0])
+        else:
+            raise InvalidArgumentError("IDSelectorBatch(ids) or IDSelectorBatch(n, ids)")
+        super().__init__(ids)
+
+
+class IDSelectorBitmap(_core._IDSelectorBitmap):
+    """Selects id i when bit i of the bitmap is set (little-endian bit order).
+
+    IDSelectorBitmap(bitmap_uint8), IDSelectorBitmap(n, bitmap_uint8) as in
+    Faiss, or IDSelectorBitmap(mask) with a boolean mask over ids.
+    """
+
+    def __init__(self, *args):
+        if len(args) == 2:
+            n, bits = args
+            bits = np.asarray(bits)
+            if bits.dtype != np.bool_:
+                bits = np.ascontiguousarray(bits, dtype=np.uint8)[: (int(n) + 7) // 8]
+        elif len(args) == 1:
+            bits = np.asarray(args[0])
+        else:
+            raise InvalidArgumentError("IDSelectorBitmap(bitmap) or IDSelectorBitmap(n, bitmap)")
+        if bits.dtype == np.bool_:
+            bits = np.packbits(bits.ravel(), bitorder="little")
+        if bits.ndim != 1 or bits.dtype != np.uint8:
+            raise InvalidArgumentError("bitmap must be a 1-D uint8 array or a boolean mask")
+        super().__init__(np.ascontiguousarray(bits))
+
+
+def as_selector(obj):
+    """An IDSelector from a selector, a boolean mask over ids or an array of ids."""
+    if obj is None or isinstance(obj, IDSelector):
+        return obj
+    arr = np.asarray(obj)
+    if arr.dtype == np.bool_:
+        return IDSelectorBitmap(arr)
+    if arr.dtype.kind in "iu":
+        return IDSelectorBatch(arr)
+    raise InvalidArgumentError(
+        "a selector must be an IDSelector, a boolean mask over ids, or an array of ids; "
+        f"got {type(obj).__name__}")

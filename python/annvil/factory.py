@@ -1,0 +1,2 @@
+"""annvil: factory (see its module docstring once implemented)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""annvil: hnsw (see its module docstring once implemented)."""
+__all__ = []

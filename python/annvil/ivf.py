@@ -1,0 +1,2 @@
+"""annvil: ivf (see its module docstring once implemented)."""
+__all__ = []

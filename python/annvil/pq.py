@@ -1,0 +1,2 @@
+"""annvil: pq (see its module docstring once implemented)."""
+__all__ = []

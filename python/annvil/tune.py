@@ -1,0 +1,2 @@
+"""annvil: tune (see its module docstring once implemented)."""
+__all__ = []
