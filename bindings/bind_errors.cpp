@@ -1,6 +1,8 @@
 // Maps annvil::Error kinds to Python exceptions.  The classes subclass both
 // the specific builtin (ValueError, TypeError) and RuntimeError, because Faiss
 // raises RuntimeError for most bad input and drop-in code catches that.
+#include <cstring>
+
 #include "common.h"
 
 namespace annvil_py {
@@ -39,7 +41,11 @@ void init_errors(py::module_& m) {
         case annvil::ErrorKind::io: cls = PyExc_OSError; break;
         default: cls = g_base; break;
       }
-      PyErr_SetString(cls, e.what());
+      // messages may quote bytes from a corrupt file: decode leniently
+      const char* msg = e.what();
+      PyObject* text = PyUnicode_DecodeUTF8(msg, Py_ssize_t(std::strlen(msg)), "replace");
+      PyErr_SetObject(cls, text);
+      Py_XDECREF(text);
     }
   });
 }

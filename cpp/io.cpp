@@ -274,6 +274,11 @@ uint64_t check_header(const uint8_t* data, size_t n) {
   if (v != kFormatVersion)
     ANNVIL_THROW(file_format, "unsupported index file format version ", v, " (this annvil reads version ",
                  kFormatVersion, ")");
+  uint32_t flags;
+  std::memcpy(&flags, data + 12, 4);
+  if (flags != 0) ANNVIL_THROW(file_format, "corrupt index file: unknown header flags ", flags);
+  for (size_t i = 24; i < kHeaderSize; ++i)
+    if (data[i] != 0) ANNVIL_THROW(file_format, "corrupt index file: reserved header bytes are not zero");
   uint64_t body;
   std::memcpy(&body, data + 16, 8);
   if (body > n || n - kHeaderSize < 8 || body != n - kHeaderSize - 8)

@@ -48,7 +48,8 @@ def as_matrix(x, d=None, what="x", *, allow_1d=True):
         raise InvalidArgumentError(
             f"{what} has dimension {arr.shape[1]}, but the index has d={d}")
     if arr.dtype != np.float32 or not arr.flags.c_contiguous:
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below as inf
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
     if arr.size:
         bad = _core._find_non_finite(arr)
         if bad >= 0:
