@@ -110,6 +110,7 @@ inline void micro(const float* panel, size_t d, const float* base, typename V::r
   const float* rows[MR];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) rows[r] = base + size_t(r) * d;
+#pragma GCC unroll 4
   for (size_t p = 0; p < d; ++p) {
     auto q0 = V::load(panel + p * NR);
     auto q1 = V::load(panel + p * NR + V::W);
