@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "interrupt.h"
 
 namespace annvil_py {
 
@@ -27,6 +28,13 @@ void init_errors(py::module_& m) {
   g_not_trained = new_exc(m, "NotTrainedError", g_base, "The index must be trained first (a RuntimeError).");
   g_file = new_exc(m, "IndexFileError", py::make_tuple(py::handle(g_base), py::handle(PyExc_ValueError)).ptr(),
                    "A truncated, corrupt or foreign index file (a ValueError and a RuntimeError).");
+  // Long computations poll this from the calling thread (which released the GIL).
+  annvil::set_interrupt_hook([]() -> bool {
+    py::gil_scoped_acquire acquire;
+    if (PyErr_CheckSignals() == 0) return false;
+    PyErr_Clear();  // re-raised as KeyboardInterrupt by the translator below
+    return true;
+  });
   // keep the new references alive for the process lifetime (module attributes hold them too)
   py::register_exception_translator([](std::exception_ptr p) {
     try {
@@ -39,6 +47,7 @@ void init_errors(py::module_& m) {
         case annvil::ErrorKind::not_trained: cls = g_not_trained; break;
         case annvil::ErrorKind::file_format: cls = g_file; break;
         case annvil::ErrorKind::io: cls = PyExc_OSError; break;
+        case annvil::ErrorKind::interrupted: cls = PyExc_KeyboardInterrupt; break;
         default: cls = g_base; break;
       }
       // messages may quote bytes from a corrupt file: decode leniently

@@ -14,6 +14,7 @@ enum class ErrorKind {
   not_trained, // used before train()                           -> RuntimeError
   file_format, // truncated, corrupt or foreign index file      -> IndexFileError
   io,          // the OS refused a read or write                -> OSError
+  interrupted, // a signal arrived during a long computation    -> KeyboardInterrupt
   runtime,     // anything else                                 -> RuntimeError
 };
 

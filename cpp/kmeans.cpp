@@ -10,6 +10,7 @@
 #include <numeric>
 #include <random>
 
+#include "interrupt.h"
 #include "knn.h"
 
 namespace annvil {
@@ -166,6 +167,7 @@ void Clustering::train(idx_t n_in, const float* x_in) {
 
     double obj = 0;
     for (int it = 0; it < niter; ++it) {
+      check_interrupt();
       assign_to_centroids(n, x, k, centroids.data(), d, metric, assign.data(), dis.data());
       obj = 0;
       for (idx_t i = 0; i < n; ++i) obj += dis[size_t(i)];

@@ -75,3 +75,22 @@ def test_bad_input(rng):
     x[3, 1] = np.nan
     with pytest.raises(ValueError):
         annvil.Kmeans(4, 2).train(x)
+
+
+def test_training_is_interruptible(rng):
+    import os
+    import signal
+    import threading
+    import time
+
+    x = rng.standard_normal((100_000, 64)).astype(np.float32)
+    km = annvil.Kmeans(64, 1024, niter=1000)
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    t0 = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            km.train(x)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - t0 < 20
