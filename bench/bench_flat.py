@@ -38,6 +38,9 @@ def bench_search(name, xb, xq, metric, threads, batches, k=10):
           f"annvil SIMD={annvil.simd_level()}, OPENBLAS_CORETYPE={coretype}")
     print(f"   flat memory: raw {raw / 1e6:.1f} MB, annvil {ours.memory_usage() / 1e6:.1f} MB "
           f"(overhead {100 * (ours.memory_usage() - raw) / raw:.3f}%)")
+    big = np.ones(256 * 2**20 // 4, dtype=np.float32)  # 256 MiB
+    bw = big.nbytes / median_time(lambda: big.sum(), repeats=3) / 1e9
+    print(f"   machine read bandwidth (numpy sum over 256 MiB, 1 thread): {bw:.1f} GB/s")
     print(f"{'thr':>3} {'batch':>6} | {'annvil ms':>10} {'faiss ms':>10} {'ratio':>6} | {'annvil':>16} {'faiss':>16}")
     for nt in threads:
         set_threads(nt)
