@@ -75,22 +75,29 @@ void parallel_panel_scan(size_t nq, const float* xq, size_t nb, const float* xb,
       split_range(npanels, nt, t, 1, p0, p1);
     else
       split_range(nb, nt, t, 48, b0, b1);
+    // Queries go in chunks of panels that fit in L2 next to a base block, so
+    // that many queries against few base rows (k-means assignment) do not
+    // stream all packed queries from memory once per base block.
+    const size_t chunk = std::max<size_t>(1, (768 * 1024) / (sizeof(float) * d * NR));
     if (p0 < p1 && b0 < b1) {
-      AlignedBuffer panels((p1 - p0) * d * NR);
-      std::vector<PanelSink*> sinks(p1 - p0);
-      for (size_t p = p0; p < p1; ++p) {
-        size_t q0 = p * NR, nv = std::min(NR, nq - q0);
-        pack_panel(xq + q0 * d, nv, d, int(NR), panels.p + (p - p0) * d * NR);
-        sinks[p - p0] = make_sink(t, q0, nv);
-      }
+      AlignedBuffer panels(std::min(chunk, p1 - p0) * d * NR);
+      std::vector<PanelSink*> sinks(std::min(chunk, p1 - p0));
       std::vector<float> norms(l2 ? BB : 0);
-      for (size_t bb = b0; bb < b1; bb += BB) {
-        size_t nbb = std::min(BB, b1 - bb);
-        const float* blk = xb + bb * d;
-        if (l2) K.norms_sqr(blk, d, nbb, norms.data());
-        for (size_t p = 0; p < p1 - p0; ++p)
-          K.scan_panel(panels.p + p * d * NR, d, blk, nbb, l2 ? norms.data() : nullptr, alpha, int64_t(bb),
-                       sinks[p]);
+      for (size_t c0 = p0; c0 < p1; c0 += chunk) {
+        const size_t c1 = std::min(p1, c0 + chunk);
+        for (size_t p = c0; p < c1; ++p) {
+          size_t q0 = p * NR, nv = std::min(NR, nq - q0);
+          pack_panel(xq + q0 * d, nv, d, int(NR), panels.p + (p - c0) * d * NR);
+          sinks[p - c0] = make_sink(t, q0, nv);
+        }
+        for (size_t bb = b0; bb < b1; bb += BB) {
+          size_t nbb = std::min(BB, b1 - bb);
+          const float* blk = xb + bb * d;
+          if (l2) K.norms_sqr(blk, d, nbb, norms.data());
+          for (size_t p = 0; p < c1 - c0; ++p)
+            K.scan_panel(panels.p + p * d * NR, d, blk, nbb, l2 ? norms.data() : nullptr, alpha, int64_t(bb),
+                         sinks[p]);
+        }
       }
     }
   }
