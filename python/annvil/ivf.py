@@ -11,10 +11,29 @@ IndexIVFFlat, ScalarQuantizer, IndexScalarQuantizer, IndexIVFScalarQuantizer).
 from __future__ import annotations
 
 from . import _core
-from ._core import IndexIVF, IndexIVFFlat, InvertedLists, SearchParametersIVF  # noqa: F401
+import numpy as _np
+
+from ._checks import as_matrix as _as_matrix
+from ._core import (  # noqa: F401
+    IndexIVF,
+    IndexIVFFlat,
+    IndexIVFScalarQuantizer,
+    IndexScalarQuantizer,
+    InvertedLists,
+    ScalarQuantizer,
+    ScalarQuantizer_QT_4bit,
+    ScalarQuantizer_QT_4bit_uniform,
+    ScalarQuantizer_QT_8bit,
+    ScalarQuantizer_QT_8bit_uniform,
+    ScalarQuantizer_QT_fp16,
+    SearchParametersIVF,
+)
 
 __all__ = ["IndexIVF", "IndexIVFFlat", "InvertedLists", "SearchParametersIVF", "DirectMap",
-           "extract_index_ivf", "try_extract_index_ivf"]
+           "extract_index_ivf", "try_extract_index_ivf",
+           "ScalarQuantizer", "IndexScalarQuantizer", "IndexIVFScalarQuantizer",
+           "ScalarQuantizer_QT_8bit", "ScalarQuantizer_QT_4bit", "ScalarQuantizer_QT_8bit_uniform",
+           "ScalarQuantizer_QT_4bit_uniform", "ScalarQuantizer_QT_fp16"]
 
 
 class DirectMap:
@@ -53,3 +72,33 @@ def _search_preassigned(self, x, k, assign, centroid_dis=None, params=None):
 
 
 IndexIVF.search_preassigned = _search_preassigned
+
+
+# ---- ScalarQuantizer: Faiss's methods, with the inputs checked and converted once ----
+def _sq_train(self, x):
+    """Learn the quantization ranges from x (n, d) (nothing to learn for QT_fp16)."""
+    self._train(_as_matrix(x, self.d, "training vectors"))
+
+
+def _sq_compute_codes(self, x):
+    """Codes of x (n, d) as a (n, code_size) uint8 array."""
+    if not self.is_trained:
+        raise _core.NotTrainedError("ScalarQuantizer is not trained: call train(x) first")
+    return self._compute_codes(_as_matrix(x, self.d, "x"))
+
+
+def _sq_decode(self, codes):
+    """Vectors (n, d) decoded from (n, code_size) uint8 codes."""
+    if not self.is_trained:
+        raise _core.NotTrainedError("ScalarQuantizer is not trained: call train(x) first")
+    c = _np.asarray(codes)
+    if c.dtype != _np.uint8:
+        raise _core.InvalidTypeError(f"codes must be uint8, got {c.dtype}")
+    if c.ndim == 1:
+        c = c.reshape(1, -1)
+    return self._decode(_np.ascontiguousarray(c))
+
+
+ScalarQuantizer.train = _sq_train
+ScalarQuantizer.compute_codes = _sq_compute_codes
+ScalarQuantizer.decode = _sq_decode
