@@ -125,20 +125,46 @@ void IndexIVF::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
 }
 
 void IndexIVF::add_preassigned(idx_t n, const idx_t* list_nos, const idx_t* ids, const uint8_t* codes) {
-  for (idx_t i = 0; i < n; ++i) {
-    idx_t l = list_nos[i];
-    if (l < 0) continue;
-    ANNVIL_CHECK(size_t(l) < nlist, "list number ", l, " out of range");
-    size_t off = invlists->add_entries(size_t(l), 1, ids + i, codes + size_t(i) * code_size);
-    int64_t lo = (int64_t(l) << 32) | int64_t(off);
-    if (direct_map_type == DIRECT_MAP_ARRAY) {
-      if (size_t(ids[i]) >= direct_map_array.size()) direct_map_array.resize(size_t(ids[i]) + 1, -1);
-      direct_map_array[size_t(ids[i])] = lo;
-    } else if (direct_map_type == DIRECT_MAP_HASHTABLE) {
-      direct_map_hash[ids[i]] = lo;
-    }
-    ++ntotal;
+  for (idx_t i = 0; i < n; ++i)
+    ANNVIL_CHECK(list_nos[i] < idx_t(nlist), "list number ", list_nos[i], " out of range [0, ", nlist, ")");
+  // group the entries by list, so that each list grows once per call (no
+  // repeated reallocation, no capacity slack beyond what the vector keeps)
+  std::vector<size_t> start(nlist + 1, 0);
+  for (idx_t i = 0; i < n; ++i)
+    if (list_nos[i] >= 0) start[size_t(list_nos[i]) + 1]++;
+  for (size_t l = 0; l < nlist; ++l) start[l + 1] += start[l];
+  std::vector<idx_t> order(start[nlist]);
+  {
+    std::vector<size_t> fill(start.begin(), start.end() - 1);
+    for (idx_t i = 0; i < n; ++i)
+      if (list_nos[i] >= 0) order[fill[size_t(list_nos[i])]++] = i;
   }
+  for (size_t l = 0; l < nlist; ++l) {
+    size_t m = start[l + 1] - start[l];
+    if (!m) continue;
+    auto& li = invlists->ids[l];
+    auto& lc = invlists->codes[l];
+    size_t off = li.size();
+    // exact on the first add, geometric afterwards (repeated small adds stay linear)
+    if (li.capacity() < off + m) {
+      size_t cap = std::max(off + m, li.capacity() + li.capacity() / 2);
+      li.reserve(cap);
+      lc.reserve(cap * code_size);
+    }
+    for (size_t j = start[l]; j < start[l + 1]; ++j) {
+      idx_t i = order[j];
+      li.push_back(ids[i]);
+      lc.insert(lc.end(), codes + size_t(i) * code_size, codes + size_t(i + 1) * code_size);
+      int64_t lo = (int64_t(l) << 32) | int64_t(off++);
+      if (direct_map_type == DIRECT_MAP_ARRAY) {
+        if (size_t(ids[i]) >= direct_map_array.size()) direct_map_array.resize(size_t(ids[i]) + 1, -1);
+        direct_map_array[size_t(ids[i])] = lo;
+      } else if (direct_map_type == DIRECT_MAP_HASHTABLE) {
+        direct_map_hash[ids[i]] = lo;
+      }
+    }
+  }
+  ntotal += idx_t(start[nlist]);
 }
 
 // ---- search --------------------------------------------------------------------------
