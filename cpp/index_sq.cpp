@@ -239,6 +239,18 @@ void IndexIVFScalarQuantizer::decode_vectors(idx_t n, const uint8_t* codes, cons
   }
 }
 
+const float* IndexIVFScalarQuantizer::list_vectors(size_t l, std::vector<float>& buf) const {
+  const size_t nb = invlists->list_size(l);
+  buf.resize(nb * size_t(d));
+  std::vector<float> cent;
+  if (by_residual) {
+    cent.resize(d);
+    quantizer->reconstruct(idx_t(l), cent.data());
+  }
+  sq.decode_fast(nb, invlists->get_codes(l), code_size, by_residual ? cent.data() : nullptr, buf.data());
+  return buf.data();
+}
+
 namespace {
 
 // Residual scanning: for L2 the query residual q - c is coded into the
@@ -249,7 +261,8 @@ struct SQScanner : InvertedListScanner {
   SQDistanceComputer dc;
   const float* q = nullptr;
   bool l2;
-  std::vector<float> cent, res, buf;
+  std::vector<float> cent, res;
+  mutable std::vector<float> buf;
   explicit SQScanner(const IndexIVFScalarQuantizer& i)
       : idx(i), dc(i.sq, i.metric_type), l2(i.metric_type == METRIC_L2), cent(i.d), res(i.d), buf(kBlock) {}
   void set_query(const float* x) override {
@@ -269,12 +282,12 @@ struct SQScanner : InvertedListScanner {
   }
   float distance_to_code(const uint8_t* code) const override { return dc.key(code); }
   size_t scan_codes(size_t n, const uint8_t* codes, size_t cs, const idx_t* ids, TopK& heap) const override {
-    scan_into_heap(dc, n, codes, cs, ids, 0, sel, heap, const_cast<float*>(buf.data()));
+    scan_into_heap(dc, n, codes, cs, ids, 0, sel, heap, buf.data());
     return n;
   }
   void scan_codes_range(size_t n, const uint8_t* codes, size_t cs, const idx_t* ids, float key_radius,
                         std::vector<std::pair<float, idx_t>>& out) const override {
-    scan_into_range(dc, n, codes, cs, ids, 0, sel, key_radius, out, const_cast<float*>(buf.data()));
+    scan_into_range(dc, n, codes, cs, ids, 0, sel, key_radius, out, buf.data());
   }
 };
 

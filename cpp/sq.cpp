@@ -84,7 +84,14 @@ float f16_l2_scalar(const float* q, const uint16_t* h, size_t d) {
   }
   return s;
 }
-const SQKernels kScalar{u8_dot_scalar, u8_l2_scalar, f16_dot_scalar, f16_l2_scalar};
+void u8_decode_scalar(const float* a, const float* b, const uint8_t* c, size_t d, float* out) {
+  for (size_t i = 0; i < d; ++i) out[i] = a[i] + b[i] * float(c[i]);
+}
+void f16_decode_scalar(const float* a, const uint16_t* h, size_t d, float* out) {
+  for (size_t i = 0; i < d; ++i) out[i] = (a ? a[i] : 0.f) + half_to_float(h[i]);
+}
+const SQKernels kScalar{u8_dot_scalar,    u8_l2_scalar,     f16_dot_scalar,
+                        f16_l2_scalar,    u8_decode_scalar, f16_decode_scalar};
 }  // namespace
 
 const SQKernels& sq_kernels() {
@@ -194,6 +201,25 @@ void ScalarQuantizer::decode(const uint8_t* codes, float* x, size_t n) const {
       float b = (uni ? trained[1] : trained[d + p]) * (1.f / 256.f);
       x[i * d + p] = vmin + b * (float(codes[i * code_size + p]) + 0.5f);
     }
+}
+
+void ScalarQuantizer::decode_fast(size_t n, const uint8_t* codes, size_t stride, const float* offset,
+                                  float* out) const {
+  ANNVIL_CHECK(is_trained(), "the scalar quantizer is not trained");
+  const SQKernels& K = sq_kernels();
+  if (qtype == QT_fp16) {
+    for (size_t i = 0; i < n; ++i)
+      K.f16_decode(offset, reinterpret_cast<const uint16_t*>(codes + i * stride), d, out + i * d);
+    return;
+  }
+  const bool uni = qtype == QT_8bit_uniform;
+  std::vector<float> a(d), b(d);
+  for (size_t p = 0; p < d; ++p) {
+    float vmin = uni ? trained[0] : trained[p];
+    b[p] = (uni ? trained[1] : trained[d + p]) * (1.f / 256.f);
+    a[p] = vmin + 0.5f * b[p] + (offset ? offset[p] : 0.f);
+  }
+  for (size_t i = 0; i < n; ++i) K.u8_decode(a.data(), b.data(), codes + i * stride, d, out + i * d);
 }
 
 // ---- distances on codes ------------------------------------------------------------------

@@ -94,10 +94,27 @@ float f16_l2(const float* q, const uint16_t* h, size_t d) {
   return s;
 }
 
+void u8_decode(const float* a, const float* b, const uint8_t* c, size_t d, float* out) {
+  size_t i = 0;
+  for (; i + 8 <= d; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_fmadd_ps(_mm256_loadu_ps(b + i), u8x8(c + i), _mm256_loadu_ps(a + i)));
+  for (; i < d; ++i) out[i] = a[i] + b[i] * float(c[i]);
+}
+
+void f16_decode(const float* a, const uint16_t* h, size_t d, float* out) {
+  size_t i = 0;
+  for (; i + 8 <= d; i += 8) {
+    __m256 v = h8(h + i);
+    if (a) v = _mm256_add_ps(v, _mm256_loadu_ps(a + i));
+    _mm256_storeu_ps(out + i, v);
+  }
+  for (; i < d; ++i) out[i] = (a ? a[i] : 0.f) + half_to_float(h[i]);
+}
+
 }  // namespace
 
 const SQKernels& detail::sq_kernels_avx2() {
-  static const SQKernels k{u8_dot, u8_l2, f16_dot, f16_l2};
+  static const SQKernels k{u8_dot, u8_l2, f16_dot, f16_l2, u8_decode, f16_decode};
   return k;
 }
 

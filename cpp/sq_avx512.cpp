@@ -93,10 +93,36 @@ float f16_l2(const float* q, const uint16_t* h, size_t d) {
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
+void u8_decode(const float* a, const float* b, const uint8_t* c, size_t d, float* out) {
+  size_t i = 0;
+  for (; i + 16 <= d; i += 16)
+    _mm512_storeu_ps(out + i, _mm512_fmadd_ps(_mm512_loadu_ps(b + i), u8x16(c + i), _mm512_loadu_ps(a + i)));
+  if (i < d) {
+    __mmask16 m = __mmask16((1u << (d - i)) - 1);
+    _mm512_mask_storeu_ps(out + i, m,
+                          _mm512_fmadd_ps(f16_partial(b + i, d - i), u8x16_partial(c + i, d - i), f16_partial(a + i, d - i)));
+  }
+}
+
+void f16_decode(const float* a, const uint16_t* h, size_t d, float* out) {
+  size_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    __m512 v = h16(h + i);
+    if (a) v = _mm512_add_ps(v, _mm512_loadu_ps(a + i));
+    _mm512_storeu_ps(out + i, v);
+  }
+  if (i < d) {
+    __mmask16 m = __mmask16((1u << (d - i)) - 1);
+    __m512 v = h16_partial(h + i, d - i);
+    if (a) v = _mm512_add_ps(v, f16_partial(a + i, d - i));
+    _mm512_mask_storeu_ps(out + i, m, v);
+  }
+}
+
 }  // namespace
 
 const SQKernels& detail::sq_kernels_avx512() {
-  static const SQKernels k{u8_dot, u8_l2, f16_dot, f16_l2};
+  static const SQKernels k{u8_dot, u8_l2, f16_dot, f16_l2, u8_decode, f16_decode};
   return k;
 }
 
