@@ -364,3 +364,18 @@ def test_bad_input(data):
         a.get_list_size(NLIST)
     with pytest.raises(TypeError):
         a.merge_from(annvil.IndexFlatL2(D_))
+
+
+def test_idmap_over_ivf(data):
+    xb, xq = data
+    inner = annvil_ivf(xb, annvil.METRIC_L2, add=False)
+    idx = annvil.IndexIDMap(inner)
+    ids = np.arange(NB, dtype=np.int64) + 1000
+    idx.add_with_ids(xb, ids)
+    inner.nprobe = 8
+    _, I = idx.search(xq, 5)
+    assert (I >= 1000).all()
+    assert idx.remove_ids(np.arange(1000, 1100)) == 100
+    assert idx.ntotal == NB - 100
+    _, I2 = idx.search(xq, 5)
+    assert (I2 >= 1100).all()

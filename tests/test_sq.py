@@ -234,3 +234,20 @@ def test_ivf_sq_fp16_needs_only_coarse_training(data):
         b.search(xb[:2], 3)
     with pytest.raises(ValueError):
         b.train(xb[:10])
+
+
+@pytest.mark.parametrize("qtype", QTYPES, ids=QT_IDS)
+@pytest.mark.parametrize("metric", METRICS, ids=["L2", "IP"])
+def test_ivf_sq_panel_and_scanner_paths_agree(data, qtype, metric):
+    """Lists decoded for the panel kernel and lists scanned on codes give the
+    same neighbours (up to float rounding)."""
+    xb, xq = data
+    a, _ = make_pair(xb, qtype, metric)
+    a.nprobe = 16
+    out = []
+    for v in (1, 10**6):
+        a.panel_min_queries = v
+        out.append(a.search(xq, 10))
+    (D1, I1), (D2, I2) = out
+    assert (I1 == I2).mean() > 0.98
+    np.testing.assert_allclose(D1, D2, rtol=1e-3, atol=1e-2)
