@@ -379,3 +379,34 @@ def test_idmap_over_ivf(data):
     assert idx.ntotal == NB - 100
     _, I2 = idx.search(xq, 5)
     assert (I2 >= 1100).all()
+
+
+def test_every_simd_level(pair, data):
+    a, _, m = pair
+    xb, xq = data
+    order = ["scalar", "avx2", "avx512"]
+    levels = order[: order.index(annvil.detected_simd_level()) + 1]
+    a.nprobe = NLIST
+    Dg, Ig = faiss.knn(xq[:50], xb, 10, metric=m)
+    old = annvil.simd_level()
+    try:
+        for level in levels:
+            annvil.set_simd_level(level)
+            D, I = a.search(xq[:50], 10)  # grouped: panel for shared lists, scanner otherwise
+            assert recall(I, Ig) > 0.999, level
+            np.testing.assert_allclose(D, Dg, rtol=1e-4, atol=1e-3, err_msg=level)
+    finally:
+        annvil.set_simd_level(old)
+
+
+def test_search_preassigned(pair, data):
+    a, _, _ = pair
+    _, xq = data
+    a.nprobe = 8
+    Dq, Iq = a.quantizer.search(xq, 8)
+    D, I = a.search_preassigned(xq, 10, Iq, Dq)
+    D2, I2 = a.search(xq, 10)
+    assert (I == I2).all()
+    np.testing.assert_allclose(D, D2, rtol=1e-6)
+    with pytest.raises(ValueError):
+        a.search_preassigned(xq, 10, Iq + NLIST, Dq)
