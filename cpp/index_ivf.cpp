@@ -365,7 +365,7 @@ void IndexIVF::search_grouped(idx_t n, const float* x, idx_t k, const idx_t* key
   std::vector<float> qnorms(l2 ? nq : 0);
   if (l2) compute_norms(nq, x, size_t(d), qnorms.data());
 
-  const size_t min_panel = panel_min_queries > 0 ? size_t(panel_min_queries) : std::max<size_t>(2, NR / 3);
+  const size_t min_panel = panel_min_queries > 0 ? size_t(panel_min_queries) : std::max<size_t>(2, NR / 2);
   int nt = omp_get_max_threads();
   if (total * size_t(d) < kMinParallelWork) nt = 1;
   nt = std::max(1, std::min<int>(nt, int(work.size())));

@@ -29,6 +29,9 @@ struct IndexScalarQuantizer : Index {
 
   std::string type_tag() const override { return "SQ"; }
   void write_payload(Writer& w) const override;
+
+ private:
+  void search_panels(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const IDSelector* sel) const;
 };
 
 struct IndexIVFScalarQuantizer : IndexIVF {

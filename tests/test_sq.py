@@ -251,3 +251,22 @@ def test_ivf_sq_panel_and_scanner_paths_agree(data, qtype, metric):
     (D1, I1), (D2, I2) = out
     assert (I1 == I2).mean() > 0.98
     np.testing.assert_allclose(D1, D2, rtol=1e-3, atol=1e-2)
+
+
+@pytest.mark.parametrize("qtype", QTYPES, ids=QT_IDS)
+@pytest.mark.parametrize("metric", METRICS, ids=["L2", "IP"])
+def test_flat_sq_batch_and_small_paths_agree(data, qtype, metric):
+    """Batches (decoded blocks + panel kernel) and small query counts (code-domain
+    kernels) return the same neighbours."""
+    xb, xq = data
+    a = annvil.IndexScalarQuantizer(D_, qtype, metric)
+    a.train(xb)
+    a.add(xb)
+    D, I = a.search(xq[:60], 10)
+    small = [a.search(xq[i:i + 3], 10) for i in range(0, 60, 3)]
+    Ds, Is = np.vstack([s[0] for s in small]), np.vstack([s[1] for s in small])
+    assert (I == Is).mean() > 0.98
+    np.testing.assert_allclose(D, Ds, rtol=1e-3, atol=1e-2)
+    sel = annvil.IDSelectorRange(100, 5000)
+    _, Isel = a.search(xq[:60], 10, params=annvil.SearchParameters(sel=sel))
+    assert ((Isel >= 100) & (Isel < 5000)).all()
