@@ -209,7 +209,7 @@ const float* IndexIVF::list_vectors(size_t, std::vector<float>&) const { return 
 void IndexIVF::search_preassigned(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis,
                                   float* D, idx_t* I, size_t np, size_t mc, const IDSelector* sel) const {
   if (n <= 0) return;
-  if (mc)
+  if (mc || !use_grouped_search())
     search_per_query(n, x, k, keys, coarse_dis, D, I, np, mc, sel);
   else
     search_grouped(n, x, k, keys, coarse_dis, D, I, np, sel);

@@ -96,6 +96,12 @@ struct IndexIVF : Index {
   // list or decoded into buf; nullptr (the default) when the codec has no cheap
   // decoder, and every list is then scanned with the scanner.
   virtual const float* list_vectors(size_t l, std::vector<float>& buf) const;
+  // Whether batches are searched list by list (search_grouped, the default).
+  // The grouped order calls the scanner's set_query once per (query, list)
+  // pair; a codec whose set_query is costly (PQ distance tables) and that has
+  // no list_vectors may return false to get the query-by-query order, where
+  // set_query runs once per query.
+  virtual bool use_grouped_search() const { return true; }
   // Raise if `other` cannot be merged into this (beyond the common checks).
   virtual void check_compatible_for_merge(const IndexIVF& other) const;
 
