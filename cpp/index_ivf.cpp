@@ -115,8 +115,9 @@ void IndexIVF::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
   check_trained();
   if (n == 0) return;
   check_direct_map_for_add(n, ids);
-  // in chunks, so that the codes of a huge add need not all exist at once
-  const idx_t bs = 65536;
+  // in chunks (about 256 MiB of codes), so that the codes of a huge add need
+  // not all exist at once, while a typical add fills each list in one step
+  const idx_t bs = idx_t(std::max<size_t>(65536, (size_t(256) << 20) / std::max<size_t>(code_size, 1)));
   for (idx_t i0 = 0; i0 < n; i0 += bs) {
     idx_t m = std::min(bs, n - i0);
     std::vector<idx_t> assign(m);
