@@ -1,3 +1,6 @@
+// IndexIVF: coarse training, assignment, the inverted lists, the two search
+// orders (grouped by list for batches; query by query for max_codes), range
+// search, removal, merging, the direct map and the common serialized part.
 #include "index_ivf.h"
 
 #include <omp.h>
