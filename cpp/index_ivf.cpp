@@ -75,6 +75,7 @@ void IndexIVF::train(idx_t n, const float* x) {
   }
   if (encoder_needs_training()) {
     ANNVIL_CHECK(n > 0, "the encoder needs training vectors");
+    check_quantizer();
     std::vector<idx_t> assign(n);
     coarse_assign(n, x, assign.data());
     if (by_residual) {
@@ -87,6 +88,13 @@ void IndexIVF::train(idx_t n, const float* x) {
     }
   }
   is_trained = true;
+}
+
+void IndexIVF::check_quantizer() const {
+  // list numbers come from the quantizer: a quantizer changed behind the
+  // index's back would send searches out of the lists
+  ANNVIL_CHECK(size_t(quantizer->ntotal) == nlist, "the coarse quantizer holds ", quantizer->ntotal,
+               " centroids but the index has nlist=", nlist, " (was the quantizer modified after training?)");
 }
 
 void IndexIVF::coarse_assign(idx_t n, const float* x, idx_t* assign) const {
@@ -117,6 +125,7 @@ void IndexIVF::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
   ANNVIL_CHECK(n >= 0, "n must be non-negative");
   check_trained();
   if (n == 0) return;
+  check_quantizer();
   check_direct_map_for_add(n, ids);
   // in chunks (about 256 MiB of codes), so that the codes of a huge add need
   // not all exist at once, while a typical add fills each list in one step
@@ -191,6 +200,7 @@ void IndexIVF::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, cons
   check_k(k);
   check_trained();
   if (n <= 0) return;
+  check_quantizer();
   size_t np, mc;
   const IDSelector* sel;
   resolve_params(params, &np, &mc, &sel);
@@ -445,6 +455,7 @@ void IndexIVF::search_grouped(idx_t n, const float* x, idx_t k, const idx_t* key
 void IndexIVF::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
                             const SearchParameters* params) const {
   check_trained();
+  check_quantizer();
   size_t np, mc;
   const IDSelector* sel;
   resolve_params(params, &np, &mc, &sel);
@@ -654,6 +665,8 @@ IndexIVF::Common IndexIVF::read_ivf_common(Reader& r, int d) {
   c.direct_map_type = r.read<int32_t>();
   if (c.direct_map_type < 0 || c.direct_map_type > 2) r.corrupt("bad direct map type");
   if (c.nlist == 0) r.corrupt("nlist is zero");
+  if (c.quantizer->ntotal != 0 && size_t(c.quantizer->ntotal) != c.nlist)
+    r.corrupt("the IVF quantizer does not hold nlist centroids");
   return c;
 }
 
