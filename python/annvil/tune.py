@@ -753,7 +753,10 @@ def build_index(ns, xb, factory, build_params, metric, *, train_max=None):
     from .factory import _build
 
     t0 = time.perf_counter()
-    index = _build(xb.shape[1], factory, metric, ns)
+    if getattr(ns, "__name__", "") == "faiss":
+        index = ns.index_factory(xb.shape[1], factory, metric)  # Faiss's own parser
+    else:
+        index = _build(xb.shape[1], factory, metric, ns)
     if build_params:
         ParameterSpace().set_index_parameters(index, build_params)
     if not index.is_trained:
