@@ -65,9 +65,10 @@ class _Builder:
     """Parses one description and builds it from the classes of `ns` (the annvil
     module normally; tests pass faiss to check that the nesting matches)."""
 
-    def __init__(self, ns, description):
+    def __init__(self, ns, description, check_dims=True):
         self.ns = ns
         self.description = description
+        self.check_dims = check_dims
 
     # ---- errors and lookups ----
     def fail(self, why):
@@ -95,7 +96,7 @@ class _Builder:
         m = _RE_PQ.match(token)
         M, nbits = int(m.group(1)), int(m.group(2) or 8)
         fast_scan = m.group(3) is not None
-        if M <= 0 or d % M != 0:
+        if M <= 0 or (self.check_dims and d % M != 0):
             self.fail(f"{token}: the dimension {d} must be a multiple of the number of sub-quantizers M={M}")
         if fast_scan and nbits != 4:
             self.fail(f"{token}: fast-scan PQ ('fs') needs 4 bits per code (PQ{M}x4fs)")
@@ -181,7 +182,7 @@ class _Builder:
                 transforms.append(("L2norm", d_cur, d_cur))
             elif m:
                 M, d_out = int(m.group(1)), int(m.group(2) or d_cur)
-                if M <= 0 or d_out <= 0 or d_out % M != 0:
+                if M <= 0 or d_out <= 0 or (self.check_dims and d_out % M != 0):
                     self.fail(f"{t}: the output dimension {d_out} must be a positive multiple of M={M}")
                 transforms.append(("OPQ", M, d_cur, d_out))
                 d_cur = d_out
@@ -240,7 +241,7 @@ def _split(description, builder):
     return parts
 
 
-def _build(d, description, metric, ns):
+def _build(d, description, metric, ns, check_dims=True):
     if isinstance(d, bool) or not isinstance(d, int) and not hasattr(d, "__index__"):
         raise InvalidArgumentError(f"index_factory: d must be an integer, got {type(d).__name__}")
     d = int(d)
@@ -252,7 +253,7 @@ def _build(d, description, metric, ns):
     if int(metric) not in (METRIC_L2, METRIC_INNER_PRODUCT):
         raise InvalidArgumentError(
             f"index_factory: unsupported metric {metric!r}; use METRIC_L2 or METRIC_INNER_PRODUCT")
-    b = _Builder(ns, description)
+    b = _Builder(ns, description, check_dims)
     return b.build(d, _split(description, b), int(metric))
 
 
@@ -264,6 +265,21 @@ def index_factory(d, description, metric=METRIC_L2):
     for strings outside the supported grammar (listed in the message) or
     when this build lacks an index class the string needs."""
     return _build(d, description, metric, sys.modules[__package__])
+
+
+class _AnyClass:
+    """Stands in for every class, to check a description's grammar alone."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *a, **k: None
+
+
+def check_description(description, d=None):
+    """Raise InvalidArgumentError when `description` is outside the factory
+    grammar (whether or not this build has the classes it needs)."""
+    _build(d or 1 << 12, description, METRIC_L2, _AnyClass(), check_dims=d is not None)
 
 
 def supported_classes(ns=None):

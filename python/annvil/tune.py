@@ -1157,8 +1157,11 @@ def tune(xb, xq=None, *, k=10, target_recall=0.95, budget_s=300, metric=None, st
         while not out_of_budget():
             run(space.random(rng))
     else:
-        import optuna
-
+        try:
+            import optuna
+        except ImportError:
+            raise ImportError(f"strategy '{strategy}' needs optuna (pip install optuna); "
+                              "strategy='grid' or 'random' work without it") from None
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         if strategy == "bayes":
             import warnings

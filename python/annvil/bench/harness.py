@@ -64,10 +64,13 @@ def parse_index_spec(text):
     """'FACTORY[:name=v1/v2/...]...' -> IndexConfig, e.g.
     'IVF256,Flat:nprobe=1/4/16' or 'HNSW32:efConstruction=80:efSearch=16/32/64'
     (efConstruction is a build parameter; the others are swept at search)."""
+    from ..factory import check_description
+
     parts = text.split(":")
     factory = parts[0].strip()
     if not factory:
         raise InvalidArgumentError(f"index spec '{text}' has no factory string")
+    check_description(factory)
     build, search = {}, {}
     for p in parts[1:]:
         name, sep, vals = p.partition("=")
@@ -133,6 +136,9 @@ def load_toml_config(path):
                 build[name] = float(vals[0])
             else:
                 search[name] = [float(x) for x in vals]
+        from ..factory import check_description
+
+        check_description(factory)
         configs.append(IndexConfig(factory, build, _sweep(search)))
     unknown = set(doc) - {"bench", "index"}
     if unknown:
