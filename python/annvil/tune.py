@@ -131,15 +131,22 @@ class ParameterSpace:
         refine wrapper, nprobe = powers of two below nlist, efSearch 4..512 for
         HNSW, quantizer_* for the coarse quantizer's own parameters.  (Unlike
         Faiss, an IDMap wrapper is looked through too.)"""
+        # Faiss proxies of sub-indexes do not own them: keep every level alive
+        # (a temporary passed in is referenced by this frame only)
+        keep = [index]
         index = _down(index)
         while _kind(index) == "idmap":
+            keep.append(index)
             index = _down(index.index)
         if _kind(index) == "pretransform":
+            keep.append(index)
             index = _down(index.index)
         if _kind(index) == "refine":
             self.add_range("k_factor_rf").values.extend(1 << i for i in range(7))
+            keep.append(index)
             index = _down(index.base_index)
         if _kind(index) == "pretransform":
+            keep.append(index)
             index = _down(index.index)
         kind = _kind(index)
         if kind == "ivf":
@@ -165,8 +172,8 @@ class ParameterSpace:
                 f"({_describe(index)}); known names: nprobe (IVF), efSearch/ef, efConstruction (HNSW), "
                 "k_factor_rf (refine), quantizer_<name>, verbose")
 
-    def _set(self, index, name, val):
-        index = _down(index)
+    def _set(self, root, name, val):
+        index = _down(root)  # `root` keeps a Faiss owner proxy alive
         if name == "verbose":
             index.verbose = bool(int(val))  # and on sub-indexes below
         kind = _kind(index)
@@ -292,7 +299,7 @@ def parse_params(text):
 
 def _describe(index):
     """Short structural description, e.g. 'IndexIDMap(IndexIVFFlat(nlist=100))'."""
-    index = _down(index)
+    root, index = index, _down(index)  # noqa: F841 (root keeps a Faiss owner alive)
     kind = _kind(index)
     name = type(index).__name__
     if kind in ("idmap", "pretransform"):
@@ -472,6 +479,8 @@ def pareto_front(points, maximize):
     when another is at least as good in every column and better in one.
     maximize: m booleans (False = smaller is better).  Duplicates all stay."""
     p = np.asarray(points, dtype=np.float64)
+    if p.size == 0:
+        return []
     if p.ndim != 2 or p.shape[1] != len(maximize):
         raise InvalidArgumentError(f"points must be (n, {len(maximize)}), got shape {p.shape}")
     sign = np.where(np.asarray(maximize, dtype=bool), 1.0, -1.0)
@@ -526,7 +535,9 @@ _FAMILIES = ("flat", "ivf", "hnsw")
 class _Space:
     """The configurations the tuner may try, given the index classes present."""
 
-    def __init__(self, n, d, k, families, ns):
+    OVERRIDES = ("hnsw_M", "hnsw_efConstruction", "ivf_nlist", "ivf_encodings", "k_factors", "efSearch_max")
+
+    def __init__(self, n, d, k, families, ns, overrides=None):
         self.n, self.d, self.k = n, d, k
         have = lambda *names: all(getattr(ns, c, None) is not None for c in names)  # noqa: E731
         fams = []
@@ -554,10 +565,29 @@ class _Space:
         if have("IndexRefineFlat"):
             if have("IndexIVFPQFastScan") and d % 2 == 0 and (d // 2) % 2 == 0:
                 enc.append(f"PQ{d // 2}x4fs,RFlat")
-            if have("IndexIVFPQ") and d % 4 == 0:
+            if have("IndexIVFPQ") and d % 4 == 0 and n >= 39 * 256:  # 8-bit codebooks need data
                 enc.append(f"PQ{d // 4},RFlat")
         self.encodings = enc
         self.k_factors = [1, 2, 4, 8, 16]
+        for key, v in (overrides or {}).items():
+            if key not in self.OVERRIDES:
+                raise InvalidArgumentError(f"unknown search_space key '{key}'; use {self.OVERRIDES}")
+            if key == "efSearch_max":
+                self.ef_hi = max(self.ef_lo, int(v))
+                continue
+            vals = list(v) if isinstance(v, (list, tuple)) else [v]
+            if not vals:
+                raise InvalidArgumentError(f"search_space['{key}'] is empty")
+            if key == "ivf_encodings":
+                bad = [e for e in vals if e not in self.encodings]
+                if bad:
+                    raise InvalidArgumentError(
+                        f"search_space['ivf_encodings']: {bad} not available; this build offers {self.encodings}")
+                self.encodings = [str(e) for e in vals]
+            else:
+                attr = {"hnsw_M": "hnsw_M", "hnsw_efConstruction": "hnsw_efc", "ivf_nlist": "nlists",
+                        "k_factors": "k_factors"}[key]
+                setattr(self, attr, [int(x) for x in vals])
 
     # ---- a choice (dict of raw sampled values) -> configuration ----
     def config(self, c):
@@ -773,7 +803,7 @@ def build_index(ns, xb, factory, build_params, metric, *, train_max=None):
 
 
 def _nlist_of(index):
-    index = _down(index)
+    root, index = index, _down(index)  # noqa: F841 (root keeps a Faiss owner alive)
     kind = _kind(index)
     if kind in ("idmap", "pretransform"):
         return _nlist_of(index.index)
@@ -960,7 +990,7 @@ _STRATEGIES = ("grid", "random", "bayes", "evolutionary")
 
 def tune(xb, xq=None, *, k=10, target_recall=0.95, budget_s=300, metric=None, strategy="bayes",
          seed=0, warm_start=None, resume=None, families=("flat", "ivf", "hnsw"), n_trials=None,
-         nq=1000, gt=None, verbose=False, progress=False, _ns=None):
+         nq=1000, gt=None, search_space=None, verbose=False, progress=False, _ns=None):
     """Find the fastest index configuration that reaches `target_recall` (recall@k).
 
     xb: (n, d) base vectors; xq: queries (default: a held-out sample of `nq`
@@ -968,8 +998,13 @@ def tune(xb, xq=None, *, k=10, target_recall=0.95, budget_s=300, metric=None, st
     ids of xq in xb (computed once with annvil.knn otherwise).
     metric: METRIC_L2 (default), METRIC_INNER_PRODUCT, or 'l2' / 'ip' / 'cosine'.
     strategy: 'grid' (every build configuration, search parameters swept
-    cheapest first), 'random', 'bayes' (Optuna TPE on recall and QPS, with the
-    target as a constraint) or 'evolutionary' (Optuna NSGA-II, same objectives).
+    cheapest first), 'random', 'bayes' (Optuna TPE, multi-objective: recall
+    and QPS) or 'evolutionary' (Optuna NSGA-II, same objectives).  Whatever
+    the strategy, the first time a build configuration is seen its search
+    parameter is also swept (no rebuild) until the target is passed.
+    search_space: optional overrides of the candidate lists, keys hnsw_M,
+    hnsw_efConstruction, ivf_nlist, ivf_encodings (e.g. ["Flat", "SQ8"]),
+    k_factors, efSearch_max.
     Searches the families present in this build (flat always; ivf: nlist,
     encoding Flat/SQ8/PQ+RFlat, nprobe, k_factor_rf; hnsw: M, efConstruction,
     efSearch).  Indexes are cached by build configuration, so search settings
@@ -1034,7 +1069,7 @@ def tune(xb, xq=None, *, k=10, target_recall=0.95, budget_s=300, metric=None, st
     gt = gt[:, :k]
     fingerprint = _data_fingerprint(xb, xq, k, metric)
 
-    space = _Space(n, d, k, families, ns)
+    space = _Space(n, d, k, families, ns, search_space)
     ev = _Evaluator(xb, xq, gt, k, metric, ns, verbose=verbose)
     trials: list[TuneTrial] = []
     measured = {}  # (factory, build_params, params) -> TuneTrial
