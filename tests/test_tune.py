@@ -275,7 +275,7 @@ def test_tune_explores_families_with_faiss_classes(data, strategy):
 
 def test_tune_grid_reproducible(data):
     kw = dict(k=10, target_recall=0.9, budget_s=60, n_trials=12, strategy="grid", seed=3,
-              families=("flat", "ivf"), search_space=SMALL, _ns=faiss)
+              families=("flat", "ivf"), search_space={**SMALL, "ivf_encodings": ["Flat", "SQ8"]}, _ns=faiss)
     a = annvil.tune(data, **kw)
     b = annvil.tune(data, **kw)
     assert [(t.factory, t.params, t.recall) for t in a.trials] == [(t.factory, t.params, t.recall) for t in b.trials]

@@ -1219,6 +1219,13 @@ def tune(xb, xq=None, *, k=10, target_recall=0.95, budget_s=300, metric=None, st
                     values=[t.recall, math.log10(max(t.qps, 1e-9))]))
 
         tell(trials)
+        # start from the cheapest build of each family so that all are seen
+        firsts = {}
+        for c in space.builds():
+            firsts.setdefault(c["family"], c)
+        for c in firsts.values():
+            if not any(t.choice.get("family") == c["family"] for t in trials):
+                study.enqueue_trial(c)
         pending = []
 
         def objective(trial):
