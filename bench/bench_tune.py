@@ -66,6 +66,9 @@ def faiss_autotune(ds, xq, gt, k, target, budget_s, metric):
             index.train(ds.train[np.sort(sel)])
         index.add(ds.train)
         build_s = time.perf_counter() - t0
+        if time.monotonic() >= t_end:
+            print(f"  faiss {fs}: build {build_s:.1f} s ended past the budget: not counted", flush=True)
+            break
         ps = faiss.ParameterSpace()
         ps.initialize(index)
         ps.verbose = 0

@@ -721,13 +721,14 @@ def _index_bytes(index):
 
 
 def _time_search(index, xq, k, min_time=0.1, min_runs=3, max_runs=20):
-    """(D, I, seconds per run): the best of at least min_runs runs taking at
-    least min_time in all (the minimum filters out noise from other work)."""
+    """(D, I, seconds per run): the best of several runs taking at least
+    min_time in all, and of at least min_runs when one run is short (the
+    minimum filters out noise from other work; a long run is measured once)."""
     best = math.inf
     total = 0.0
     runs = 0
     D = I = None
-    while runs < max_runs and (runs < min_runs or total < min_time):
+    while runs < max_runs and (total < min_time or (runs < min_runs and best < min_time / 2)):
         t0 = time.perf_counter()
         D, I = index.search(xq, k)
         t = time.perf_counter() - t0
@@ -748,12 +749,12 @@ class _Evaluator:
         self.verbose = verbose
         self.train_max = train_max
 
-    def estimate(self, factory):
+    def estimate(self, factory, unseen=0.0):
         """Expected build seconds of factory: the slowest build seen of the
-        same kind (same string up to the numbers), else 0."""
+        same kind (same string up to the numbers), else `unseen`."""
         kind = re.sub(r"\d+", "#", factory)
         seen = [b for (f, _), (b, _) in self.build_info.items() if re.sub(r"\d+", "#", f) == kind]
-        return max(seen) if seen else 0.0
+        return max(seen) if seen else unseen
 
     def index_for(self, factory, build_params):
         key = (factory, build_params)
@@ -1141,6 +1142,9 @@ def tune(xb, xq=None, *, k=10, target_recall=0.95, budget_s=300, metric=None, st
                 or state["stale"] >= 50)
 
     swept = set()
+    # a kind of index never built yet may be slow (PQ training, large HNSW):
+    # start one only while a quarter of the budget is left
+    unseen_cost = 0.0 if budget_s is None else 0.25 * float(budget_s)
 
     def run(choice):
         """Evaluate choice; the first time its build configuration is seen,
@@ -1149,7 +1153,7 @@ def tune(xb, xq=None, *, k=10, target_recall=0.95, budget_s=300, metric=None, st
         would not fit in the remaining budget."""
         family, factory, build_params, params = space.config(choice)
         if ((factory, build_params, params) not in reusable and (factory, build_params) not in ev.build_info
-                and time.monotonic() + ev.estimate(factory) > deadline):
+                and time.monotonic() + ev.estimate(factory, unseen_cost) > deadline):
             state["stale"] += 1
             return None, []
         t = evaluate(choice)
@@ -1171,7 +1175,7 @@ def tune(xb, xq=None, *, k=10, target_recall=0.95, budget_s=300, metric=None, st
                 flat = flat + 1 if tt.recall <= prev + 1e-4 else 0
                 prev = max(prev, tt.recall)
                 # the rest of this ladder is only slower (or no better)
-                if above >= 2 or tt.recall >= 0.9999 or flat >= 2:
+                if above >= 1 or tt.recall >= 0.9999 or flat >= 2:
                     break
         return t, extra
 
