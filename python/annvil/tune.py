@@ -749,11 +749,18 @@ class _Evaluator:
         self.verbose = verbose
         self.train_max = train_max
 
-    def estimate(self, factory, unseen=0.0):
-        """Expected build seconds of factory: the slowest build seen of the
-        same kind (same string up to the numbers), else `unseen`."""
+    def estimate(self, factory, build_params="", unseen=0.0):
+        """Expected build seconds: builds seen of the same kind (same string up
+        to the numbers), scaled by the product of the numbers (HNSW: M x
+        efConstruction; IVF: nlist x PQ M), which over- rather than
+        under-estimates; `unseen` for a kind never built."""
+        def size(f, bp):
+            return math.prod(float(x) for x in re.findall(r"\d+(?:\.\d+)?", f + " " + bp)) or 1.0
+
         kind = re.sub(r"\d+", "#", factory)
-        seen = [b for (f, _), (b, _) in self.build_info.items() if re.sub(r"\d+", "#", f) == kind]
+        mine = size(factory, build_params)
+        seen = [b * mine / size(f, p) for (f, p), (b, _) in self.build_info.items()
+                if re.sub(r"\d+", "#", f) == kind]
         return max(seen) if seen else unseen
 
     def index_for(self, factory, build_params):
@@ -1153,7 +1160,7 @@ def tune(xb, xq=None, *, k=10, target_recall=0.95, budget_s=300, metric=None, st
         would not fit in the remaining budget."""
         family, factory, build_params, params = space.config(choice)
         if ((factory, build_params, params) not in reusable and (factory, build_params) not in ev.build_info
-                and time.monotonic() + ev.estimate(factory, unseen_cost) > deadline):
+                and time.monotonic() + ev.estimate(factory, build_params, unseen_cost) > deadline):
             state["stale"] += 1
             return None, []
         t = evaluate(choice)
