@@ -256,6 +256,17 @@ def test_cli_bench(tmp_path):
     assert "recall" in r.stdout and "annvil" in r.stdout
 
 
+def test_cli_bench_toml(tmp_path):
+    (tmp_path / "b.toml").write_text(
+        '[bench]\ndataset = "synthetic-gaussian-1k-8-20q"\nk = 5\nlibraries = ["annvil"]\n'
+        'latency-queries = 3\nprogress = false\nplot = false\nout = "o"\n[[index]]\nfactory = "Flat"\n')
+    r = _cli("bench", "--config", "b.toml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert [x["library"] for x in res["results"]] == ["annvil"] and res["meta"]["k"] == 5
+    assert not (tmp_path / "o" / "recall_qps.png").exists()
+
+
 def test_cli_tune(tmp_path):
     r = _cli("tune", "--dataset", "synthetic-clustered-2k-16-30q", "--budget", "10", "--strategy", "grid",
              "--families", "flat", "--target", "0.9", "--out", "t.json", "--plot", "t.png", "--quiet", cwd=tmp_path)

@@ -99,10 +99,11 @@ def cmd_bench(args):
     configs = []
     if args.config:
         file_settings, configs = load_toml_config(args.config)
+        file_settings = {k.replace("-", "_"): v for k, v in file_settings.items()}
         unknown = set(file_settings) - set(settings)
         if unknown:
             raise SystemExit(f"annvil bench: unknown [bench] setting(s) in {args.config}: {sorted(unknown)}")
-        settings.update({k.replace("-", "_"): v for k, v in file_settings.items()})
+        settings.update(file_settings)
     for key in settings:
         v = getattr(args, key, None)
         if v is not None:
@@ -152,7 +153,7 @@ def cmd_tune(args):
                metric=ds.metric_type, strategy=args.strategy, seed=settings["seed"],
                warm_start=args.warm_start, resume=args.resume,
                families=tuple(f.strip() for f in args.families.split(",") if f.strip()),
-               n_trials=args.n_trials, verbose=False, progress=not args.quiet)
+               n_trials=args.n_trials, verbose=False, progress=not args.quiet and sys.stderr.isatty())
     res.save(args.out)
     if args.plot:
         res.plot(args.plot)

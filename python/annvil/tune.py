@@ -46,7 +46,7 @@ def _kind(index):
         return "refine"
     if hasattr(index, "nprobe") and hasattr(index, "nlist"):
         return "ivf"
-    if hasattr(index, "hnsw"):
+    if hasattr(index, "hnsw") or hasattr(index, "efSearch"):
         return "hnsw"
     return "other"
 
@@ -204,7 +204,7 @@ class ParameterSpace:
                 if val < 1:
                     raise InvalidArgumentError(f"{name} must be at least 1, got {val:g}")
                 attr = "efConstruction" if name == "efConstruction" else "efSearch"
-                hnsw = index.hnsw
+                hnsw = index.hnsw if hasattr(index, "hnsw") else index  # Faiss: index.hnsw.efSearch
                 setattr(hnsw, attr, int(val))
                 return True
         if name == "ht" and hasattr(index, "polysemous_ht"):
