@@ -88,8 +88,13 @@ class _Builder:
     def sq_type(self, token):
         qt_name, qt_value = _SQ_TYPES[token]
         sq = getattr(self.ns, "ScalarQuantizer", None)
-        if sq is not None and hasattr(sq, qt_name):
-            return getattr(sq, qt_name)
+        if sq is not None:
+            if hasattr(sq, qt_name):
+                return getattr(sq, qt_name)
+            have = [q for q, _ in _SQ_TYPES.values() if hasattr(sq, q)]
+            raise InvalidArgumentError(
+                f"index_factory: '{self.description}' needs ScalarQuantizer.{qt_name} ({token}), which this "
+                f"build does not have; it has {', '.join(have) or 'none'}")
         return getattr(self.ns, "ScalarQuantizer_" + qt_name, qt_value)
 
     def parse_pq(self, token, d):
@@ -273,7 +278,10 @@ class _AnyClass:
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
-        return lambda *a, **k: None
+        return _AnyClass()
+
+    def __call__(self, *args, **kwargs):
+        return None
 
 
 def check_description(description, d=None):

@@ -867,7 +867,6 @@ class TuneResult:
     def build(self, xb, *, trial=None):
         """Build the best (or the given) trial's index on xb with its search
         parameters applied."""
-        from . import METRIC_INNER_PRODUCT  # noqa: F401
         import sys
 
         t = trial or self.best
