@@ -156,7 +156,8 @@ class ParameterSpace:
                     break
                 pr.values.append(1 << i)
             sub = ParameterSpace()
-            sub.initialize(index.quantizer)
+            if getattr(index, "quantizer", None) is not None:
+                sub.initialize(index.quantizer)
             for p in sub.parameter_ranges:
                 self.add_range("quantizer_" + p.name).values = list(p.values)
         if kind == "hnsw":
@@ -195,10 +196,12 @@ class ParameterSpace:
             if name == "max_codes" and hasattr(index, "max_codes"):
                 index.max_codes = int(val) if math.isfinite(val) else 0
                 return True
-            if name in ("efSearch", "ef", "efConstruction") and _kind(_down(index.quantizer)) == "hnsw":
-                return self._set(index.quantizer, name, val)
-            if name.startswith("quantizer_"):
-                return self._set(index.quantizer, name[len("quantizer_"):], val)
+            quantizer = getattr(index, "quantizer", None)
+            if quantizer is not None:
+                if name in ("efSearch", "ef", "efConstruction") and _kind(_down(quantizer)) == "hnsw":
+                    return self._set(quantizer, name, val)
+                if name.startswith("quantizer_"):
+                    return self._set(quantizer, name[len("quantizer_"):], val)
         if kind == "hnsw":
             if name in ("efSearch", "ef", "efConstruction"):
                 if val < 1:
