@@ -1,0 +1,321 @@
+"""ParameterSpace / OperatingPoints / criteria against Faiss's, and annvil.tune.
+
+ParameterSpace looks at attributes, not classes, so its Faiss semantics are
+checked on Faiss indexes (always available) and on annvil's when this build
+has the families.  annvil.tune is run on annvil (Flat always; IVF/HNSW when
+present) and, to exercise the family search whatever is merged, on Faiss's
+classes through its private `_ns` hook."""
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import annvil
+from annvil import (IntersectionCriterion, OneRecallAtRCriterion, OperatingPoints, ParameterSpace,
+                    TuneResult, pareto_front)
+
+faiss = pytest.importorskip("faiss")
+T = sys.modules["annvil.tune"]
+
+HAVE_IVF = getattr(annvil, "IndexIVFFlat", None) is not None
+HAVE_HNSW = getattr(annvil, "IndexHNSWFlat", None) is not None
+HAVE_REFINE = getattr(annvil, "IndexRefineFlat", None) is not None
+
+
+def clustered(n, d, seed=0, nc=20):
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((nc, d)).astype(np.float32) * 3
+    return (c[rng.integers(nc, size=n)] + rng.standard_normal((n, d))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return clustered(3000, 16)
+
+
+# ---- ParameterSpace ------------------------------------------------------------
+@pytest.mark.parametrize("s", ["Flat", "IVF64,Flat", "IVF64,Flat,RFlat", "HNSW16", "IVF16,PQ4x4fs,RFlat",
+                               "L2norm,IVF32,Flat", "IVF16_HNSW16,Flat", "OPQ4_16,IVF16,PQ4"])
+def test_initialize_matches_faiss(s):
+    ix = faiss.index_factory(16, s)
+    ref = faiss.ParameterSpace()
+    ref.initialize(ix)
+    ours = ParameterSpace()
+    ours.initialize(ix)
+    ref_ranges = {}
+    for i in range(ref.parameter_ranges.size()):
+        pr = ref.parameter_ranges.at(i)  # keep the proxy alive while reading its values
+        ref_ranges[pr.name] = [float(v) for v in faiss.vector_to_array(pr.values)]
+    ours_ranges = {p.name: [float(v) for v in p.values] for p in ours.parameter_ranges}
+    ref_ranges.pop("ht", None)  # polysemous PQ codes: annvil has none
+    assert ours_ranges == ref_ranges
+    if "ht" not in [ref.parameter_ranges.at(i).name for i in range(ref.parameter_ranges.size())]:
+        assert ours.n_combinations() == ref.n_combinations()
+        for c in range(ours.n_combinations()):
+            assert ours.combination_name(c) == ref.combination_name(c)
+        assert ours.combinations == [ref.combination_name(c) for c in range(ref.n_combinations())]
+
+
+def test_initialize_sees_through_idmap():
+    ps = ParameterSpace()
+    ps.initialize(faiss.index_factory(16, "IDMap,IVF32,Flat"))
+    assert [p.name for p in ps.parameter_ranges] == ["nprobe"]
+    assert ps.parameter_ranges[0].values == [1, 2, 4, 8, 16]
+
+
+def _sub(ix, *attrs):
+    for a in attrs:
+        ix = faiss.downcast_index(getattr(faiss.downcast_index(ix), a))
+    return ix
+
+
+def test_set_parameters_through_wrappers_faiss():
+    ps = ParameterSpace()
+    ix = faiss.index_factory(16, "IDMap,IVF64,Flat")
+    ps.set_index_parameters(ix, "nprobe=3")
+    assert _sub(ix, "index").nprobe == 3
+    ix = faiss.index_factory(16, "IVF64,Flat,RFlat")
+    ps.set_index_parameters(ix, "nprobe=4,k_factor_rf=8")
+    assert faiss.downcast_index(ix).k_factor == 8 and _sub(ix, "base_index").nprobe == 4
+    ix = faiss.index_factory(16, "OPQ4_16,IVF16,PQ4")
+    ps.set_index_parameter(ix, "nprobe", 5)
+    assert _sub(ix, "index").nprobe == 5
+    ix = faiss.index_factory(16, "IDMap2,HNSW16")
+    ps.set_index_parameters(ix, {"efSearch": 77, "efConstruction": 55})
+    assert _sub(ix, "index").hnsw.efSearch == 77 and _sub(ix, "index").hnsw.efConstruction == 55
+    ps.set_index_parameters(ix, "ef=33")
+    assert _sub(ix, "index").hnsw.efSearch == 33
+    ix = faiss.index_factory(16, "IVF16_HNSW16,Flat")
+    ps.set_index_parameters(ix, "quantizer_efSearch=21 nprobe=2")
+    assert _sub(ix, "quantizer").hnsw.efSearch == 21
+    ps.set_index_parameters(ix, 0)  # combination numbers too (empty space: nothing to set)
+
+
+def test_set_parameters_annvil_flat_and_errors():
+    ix = annvil.index_factory(8, "IDMap,Flat")
+    ps = ParameterSpace()
+    ps.initialize(ix)
+    assert ps.n_combinations() == 1 and ps.combination_name(0) == ""
+    ps.set_index_parameters(ix, "")  # nothing to set
+    ps.set_index_parameters(ix, "verbose=0")
+    with pytest.raises(annvil.InvalidArgumentError, match="could not set parameter 'nprobe'"):
+        ps.set_index_parameters(ix, "nprobe=3")
+    with pytest.raises(annvil.InvalidArgumentError, match="could not interpret"):
+        ps.set_index_parameters(ix, "nprobe")
+    with pytest.raises(annvil.InvalidArgumentError, match="could not interpret"):
+        ps.set_index_parameters(ix, "nprobe=abc")
+    with pytest.raises(annvil.InvalidArgumentError, match="could not set parameter 'bogus'"):
+        ps.set_index_parameter(faiss.index_factory(8, "IVF4,Flat"), "bogus", 1)
+    with pytest.raises(annvil.InvalidArgumentError, match="out of range"):
+        ps.combination_name(5)
+    with pytest.raises(annvil.InvalidArgumentError):
+        ps.set_index_parameters(ix, 1.5)
+
+
+@pytest.mark.skipif(not HAVE_IVF, reason="this build has no IndexIVFFlat")
+def test_parameter_space_on_annvil_ivf(data):
+    s = "IDMap,IVF32,Flat,RFlat" if HAVE_REFINE else "IDMap,IVF32,Flat"
+    ix = annvil.index_factory(16, s)
+    ps = ParameterSpace()
+    ps.initialize(ix)
+    assert "nprobe" in [p.name for p in ps.parameter_ranges]
+    ps.set_index_parameters(ix, "nprobe=7" + (",k_factor_rf=4" if HAVE_REFINE else ""))
+    inner = ix.index.base_index if HAVE_REFINE else ix.index
+    assert inner.nprobe == 7
+    if HAVE_REFINE:
+        assert ix.index.k_factor == 4
+
+
+@pytest.mark.skipif(not HAVE_HNSW, reason="this build has no IndexHNSWFlat")
+def test_parameter_space_on_annvil_hnsw():
+    ix = annvil.index_factory(16, "HNSW16")
+    ps = ParameterSpace()
+    ps.initialize(ix)
+    assert ps.parameter_ranges[0].name == "efSearch"
+    ps.set_index_parameters(ix, "efSearch=48")
+    assert ix.hnsw.efSearch == 48
+
+
+# ---- OperatingPoints, criteria, Pareto front -------------------------------------
+def test_operating_points_match_faiss():
+    rng = np.random.default_rng(3)
+    ours, ref = OperatingPoints(), faiss.OperatingPoints()
+    for i in range(60):
+        perf, t = float(rng.choice([0.0, *rng.uniform(0, 1, 4)])), float(rng.uniform(0, 1))
+        assert ours.add(perf, t, f"p{i}", i) == ref.add(perf, t, f"p{i}", i)
+    ref_opt = [(ref.optimal_pts.at(i).perf, ref.optimal_pts.at(i).t, ref.optimal_pts.at(i).key)
+               for i in range(ref.optimal_pts.size())]
+    assert [(p.perf, p.t, p.key) for p in ours.optimal_pts] == ref_opt
+    for perf in (0.0, 0.3, 0.9, 1.0, 1.1):
+        assert ours.t_for_perf(perf) == pytest.approx(ref.t_for_perf(perf))
+
+
+def test_operating_points_hand_made(capsys):
+    ops = OperatingPoints()
+    assert ops.add(0.5, 1.0, "a", 0)
+    assert ops.add(0.9, 2.0, "b", 1)
+    assert not ops.add(0.4, 1.5, "c", 2)  # worse and slower than a
+    assert ops.add(0.6, 0.5, "d", 3)  # better and faster than a: a drops out
+    assert [p.key for p in ops.optimal_pts] == ["", "d", "b"]
+    ops.display(only_optimal=False)
+    assert "3 ones are Pareto-optimal" in capsys.readouterr().out
+
+
+def test_pareto_front_hand_made():
+    pts = [(0.5, 100, 10), (0.9, 50, 10), (0.9, 50, 20), (0.4, 90, 5), (0.95, 10, 10), (0.5, 100, 10),
+           (0.3, 80, 30)]
+    keep = pareto_front(pts, [True, True, False])
+    assert keep == [0, 1, 3, 4, 5]
+    assert pareto_front([], [True, True]) == []
+    assert pareto_front([(1, 1)], [True, True]) == [0]
+    with pytest.raises(annvil.InvalidArgumentError):
+        pareto_front([(1, 2, 3)], [True, True])
+
+
+def test_criteria_match_faiss():
+    rng = np.random.default_rng(4)
+    nq, k = 50, 10
+    gt = np.stack([rng.permutation(100)[:20] for _ in range(nq)]).astype(np.int64)
+    I = np.where(rng.uniform(size=(nq, k)) < 0.6, gt[:, :k], rng.integers(100, 200, (nq, k)))
+    I[0, 3] = -1
+    I = np.ascontiguousarray(I, dtype=np.int64)
+    for ours, ref in [(IntersectionCriterion(nq, k), faiss.IntersectionCriterion(nq, k)),
+                      (OneRecallAtRCriterion(nq, k), faiss.OneRecallAtRCriterion(nq, k))]:
+        ours.set_groundtruth(None, gt)
+        ref.set_groundtruth(None, gt)
+        D = np.zeros((nq, k), np.float32)
+        assert ours.evaluate(D, I) == pytest.approx(ref.evaluate(faiss.swig_ptr(D), faiss.swig_ptr(I)))
+    with pytest.raises(annvil.InvalidArgumentError, match="ground truth not initialized"):
+        IntersectionCriterion(nq, k).evaluate(None, I)
+
+
+def test_explore_flat_and_faiss_ivf(data):
+    xb, xq = data[:2500], data[2500:2600]
+    _, gt = annvil.knn(xq, xb, 10)
+    crit = IntersectionCriterion(len(xq), 10)
+    crit.set_groundtruth(None, gt)
+    flat = annvil.index_factory(16, "Flat")
+    flat.add(xb)
+    ps = ParameterSpace()
+    ps.verbose = 0
+    ps.initialize(flat)
+    ops = ps.explore(flat, xq, crit)
+    assert len(ops.all_pts) == 1 and ops.all_pts[0].perf == 1.0
+    ivf = faiss.index_factory(16, "IVF32,Flat")
+    ivf.train(xb)
+    ivf.add(xb)
+    ps = ParameterSpace()
+    ps.verbose = 0
+    ps.initialize(ivf)
+    ops = ps.explore(ivf, xq, crit)
+    perfs = [p.perf for p in ops.optimal_pts]
+    assert perfs == sorted(perfs) and perfs[-1] > 0.9
+    with pytest.raises(annvil.InvalidArgumentError, match="criterion"):
+        ps.explore(ivf, xq[:10], crit)
+
+
+# ---- tune ----------------------------------------------------------------------
+def test_tune_flat_only_reaches_target(data):
+    res = annvil.tune(data, k=10, target_recall=0.95, budget_s=30, families=("flat",), strategy="bayes")
+    assert res.target_reached and res.best.factory == "Flat" and res.best.recall == 1.0
+    assert res.best.params == "" and res.best.bytes_per_vector >= 16 * 4
+    assert "reached" in res.message and res.front
+    index = res.build(data)
+    ParameterSpace().set_index_parameters(index, res.best.params)
+    assert index.ntotal == len(data)
+
+
+def test_tune_default_families_reach_target(data, tmp_path):
+    res = annvil.tune(data, k=10, target_recall=0.9, budget_s=20, strategy="grid", seed=1)
+    assert res.target_reached
+    fams = {t.family for t in res.trials}
+    assert "flat" in fams
+    if HAVE_IVF:
+        assert "ivf" in fams
+    if HAVE_HNSW:
+        assert "hnsw" in fams
+    # the best configuration rebuilt from scratch keeps its recall on the held-out queries
+    index = res.build(data)
+    xq = data[np.random.default_rng(7).choice(len(data), 50, replace=False)]
+    _, gt = annvil.knn(xq, data, 10)
+    assert T.recall_at_k(index.search(xq, 10)[1], gt) >= 0.85
+    res.plot(tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 1000
+
+
+def test_tune_unreachable_is_reported(data):
+    xb, xq = data[:2800], data[2800:2900]
+    _, gt = annvil.knn(xq, xb, 10)
+    wrong = (gt + 1) % len(xb)  # nothing can reach this "ground truth"
+    res = annvil.tune(xb, xq, gt=wrong, k=10, target_recall=0.95, budget_s=10, families=("flat",))
+    assert not res.target_reached
+    assert "TARGET NOT REACHED" in res.message and "best found" in res.message
+    assert res.best is not None and res.best.recall < 0.95
+
+
+SMALL = {"hnsw_M": [8, 16], "hnsw_efConstruction": [40], "ivf_nlist": [16, 32], "efSearch_max": 128,
+         "ivf_encodings": ["Flat", "SQ8", "PQ8x4fs,RFlat"]}
+
+
+@pytest.mark.parametrize("strategy", ["grid", "random", "bayes", "evolutionary"])
+def test_tune_explores_families_with_faiss_classes(data, strategy):
+    # Faiss's classes stand in for the IVF/HNSW families, whatever this build has
+    res = annvil.tune(data, k=10, target_recall=0.9, budget_s=6, n_trials=15, strategy=strategy, seed=0,
+                      search_space=SMALL, _ns=faiss)
+    assert res.target_reached and len(res.trials) >= 3
+    fams = {t.family for t in res.trials}
+    assert len(fams) >= 2, fams
+    # parameters are ParameterSpace strings
+    for t in res.trials:
+        ix = faiss.index_factory(16, t.factory)
+        ParameterSpace().set_index_parameters(ix, t.params)
+
+
+def test_tune_grid_reproducible(data):
+    kw = dict(k=10, target_recall=0.9, budget_s=60, n_trials=12, strategy="grid", seed=3,
+              families=("flat", "ivf"), search_space={**SMALL, "ivf_encodings": ["Flat", "SQ8"]}, _ns=faiss)
+    a = annvil.tune(data, **kw)
+    b = annvil.tune(data, **kw)
+    assert [(t.factory, t.params, t.recall) for t in a.trials] == [(t.factory, t.params, t.recall) for t in b.trials]
+
+
+def test_tune_save_resume_warm_start(data, tmp_path):
+    path = tmp_path / "r.json"
+    kw = dict(k=10, target_recall=0.9, budget_s=30, strategy="random", seed=5, search_space=SMALL, _ns=faiss)
+    a = annvil.tune(data, resume=str(path), n_trials=6, **kw)
+    saved = json.loads(path.read_text())
+    assert saved["format"] == "annvil-tune/1" and len(saved["trials"]) == len(a.trials)
+    loaded = TuneResult.load(path)
+    assert loaded.best.factory == a.best.factory and loaded.target_reached == a.target_reached
+    b = annvil.tune(data, resume=str(path), n_trials=len(a.trials) + 4, **kw)
+    old = {(t.factory, t.build_params, t.params): t.qps for t in a.trials}
+    reused = [t for t in b.trials if (t.factory, t.build_params, t.params) in old]
+    assert len(reused) == len(a.trials)
+    assert all(old[(t.factory, t.build_params, t.params)] == t.qps for t in reused)  # not re-measured
+    c = annvil.tune(data, warm_start=str(path), n_trials=1, **{**kw, "strategy": "bayes"})
+    assert (c.trials[0].factory, c.trials[0].params) == (b.best.factory, b.best.params) or \
+        (c.trials[0].factory, c.trials[0].params) == (a.best.factory, a.best.params)
+
+
+def test_tune_bad_input(data, tmp_path):
+    with pytest.raises(annvil.InvalidArgumentError, match="strategy"):
+        annvil.tune(data, strategy="magic")
+    with pytest.raises(annvil.InvalidArgumentError, match="target_recall"):
+        annvil.tune(data, target_recall=1.5)
+    with pytest.raises(annvil.InvalidArgumentError, match="family"):
+        annvil.tune(data, families=("lsh",))
+    with pytest.raises(annvil.InvalidArgumentError, match="search_space"):
+        annvil.tune(data, search_space={"bogus": [1]})
+    with pytest.raises(annvil.InvalidArgumentError, match="dimension"):
+        annvil.tune(data, np.zeros((5, 3), np.float32))
+    with pytest.raises(annvil.InvalidArgumentError, match="larger than"):
+        annvil.tune(data[:5], data[:2], k=10)
+    with pytest.raises(annvil.InvalidArgumentError, match="gt must have shape"):
+        annvil.tune(data, data[:4], gt=np.zeros((3, 10), np.int64))
+    with pytest.raises(FileNotFoundError):
+        annvil.tune(data, warm_start=str(tmp_path / "missing.json"))
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(annvil.InvalidArgumentError, match="not an annvil tuning result"):
+        TuneResult.load(tmp_path / "bad.json")
