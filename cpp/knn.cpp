@@ -103,11 +103,15 @@ void parallel_panel_scan(size_t nq, const float* xq, size_t nb, const float* xb,
   }
 }
 
-int threads_for(size_t work) {
-  int nt = omp_get_max_threads();
-  // below ~1M multiply-adds a parallel region costs more than it saves
-  if (work < (1u << 20)) return 1;
-  return std::max(1, nt);
+// Threads worth using for `work` multiply-adds: waking a team costs tens of
+// microseconds on a quiet machine and a scheduler slice on a busy one, so
+// small calls stay on the calling thread.  The panel path does ~100 G
+// multiply-adds/s per core, the direct (memory-bound) path ~2.5 G/s, hence the
+// two thresholds (both about 0.2-1 ms of single-thread work).
+int threads_for(size_t work, bool memory_bound = false) {
+  const size_t min_work = memory_bound ? (size_t(2) << 20) : (size_t(32) << 20);
+  if (work < min_work) return 1;
+  return std::max(1, omp_get_max_threads());
 }
 
 void fill_missing(size_t nq, size_t k, MetricType metric, float* D, idx_t* I) {
@@ -162,7 +166,7 @@ void knn_direct(size_t nq, const float* xq, size_t nb, const float* xb, size_t d
 
 void compute_norms(size_t n, const float* x, size_t d, float* out) {
   const Kernels& K = kernels();
-  int nt = threads_for(n * d);
+  int nt = threads_for(n * d, true);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t i0 = 0; i0 < int64_t(n); i0 += 1024) {
     size_t m = std::min<size_t>(1024, n - size_t(i0));
@@ -180,10 +184,11 @@ void knn_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d,
   const Kernels& K = kernels();
   const size_t NR = size_t(K.panel_width);
   const bool l2 = metric == METRIC_L2;
-  int nt = threads_for(nq * nb * d);
+  const bool direct = nq < std::max<size_t>(2, NR / 4);
+  int nt = threads_for(nq * nb * d, direct);
   nt = int(std::min<size_t>(size_t(nt), std::max<size_t>(1, nb / 64)));
 
-  if (nq < std::max<size_t>(2, NR / 4)) {
+  if (direct) {
     knn_direct(nq, xq, nb, xb, d, k, metric, D, I, sel, labels, nt);
     return;
   }
@@ -330,7 +335,7 @@ void pairwise_distances(size_t nq, const float* xq, size_t nb, const float* xb, 
 
 int64_t find_non_finite(size_t n, const float* x) {
   int64_t first = -1;
-  int nt = threads_for(n);
+  int nt = threads_for(n, true);
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(max : first)
   for (int64_t c = 0; c < int64_t((n + 4095) / 4096); ++c) {
     size_t b = size_t(c) * 4096, e = std::min(n, b + 4096);
@@ -352,7 +357,7 @@ int64_t find_non_finite(size_t n, const float* x) {
 
 void normalize_rows(size_t n, float* x, size_t d) {
   const Kernels& K = kernels();
-  int nt = threads_for(n * d);
+  int nt = threads_for(n * d, true);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t i = 0; i < int64_t(n); ++i) {
     float* r = x + size_t(i) * d;
