@@ -267,8 +267,8 @@ def test_filtered_flat_search(rng):
 
 
 def test_omp_threads_same_results(rng):
-    d = 48
-    xb = rng.standard_normal((4000, d)).astype(np.float32)
+    d = 64  # big enough that 2 threads split a single query's base and a batch's panels
+    xb = rng.standard_normal((40000, d)).astype(np.float32)
     xq = rng.standard_normal((300, d)).astype(np.float32)
     idx = annvil.IndexFlatL2(d)
     idx.add(xb)
