@@ -23,6 +23,11 @@ namespace annvil {
 // thresholds[j]; push() may lower thresholds[j].
 struct PanelSink {
   float* thresholds = nullptr;
+  // k = 1 without a selector: a sink may set these (NR entries each) instead
+  // of implementing push(); the driver then calls scan_panel_top1, which keeps
+  // the running minimum in registers with no callbacks at all.
+  float* best = nullptr;
+  int64_t* best_row = nullptr;
   virtual void push(int j, float key, int64_t row) = 0;
   virtual ~PanelSink() = default;
 };
@@ -46,6 +51,10 @@ struct Kernels {
   // row = row0 + i.
   void (*scan_panel)(const float* panel, size_t d, const float* base, size_t nb, const float* bterm, float alpha,
                      int64_t row0, PanelSink* sink);
+  // The k = 1 form of scan_panel: best[j] / best_row[j] (NR entries) hold the
+  // smallest key so far and its row; ties keep the earlier (smaller) row.
+  void (*scan_panel_top1)(const float* panel, size_t d, const float* base, size_t nb, const float* bterm,
+                          float alpha, int64_t row0, float* best, int64_t* best_row);
   // out[i * NR + j] = <b_i, q_j> for nb base rows and the packed panel.
   void (*panel_products)(const float* panel, size_t d, const float* base, size_t nb, float* out);
 };

@@ -33,6 +33,14 @@ struct V {
     return _mm_cvtss_f32(s);
   }
   static uint32_t lt_mask(reg a, reg b) { return uint32_t(_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ))); }
+  using ireg = __m256i;
+  static ireg iset1(int v) { return _mm256_set1_epi32(v); }
+  static void istoreu(int32_t* p, ireg v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+  static void update_min(reg& best, ireg& idx, reg cand, ireg cidx) {
+    reg m = _mm256_cmp_ps(cand, best, _CMP_LT_OQ);
+    best = _mm256_blendv_ps(best, cand, m);
+    idx = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(idx), _mm256_castsi256_ps(cidx), m));
+  }
 };
 constexpr int NR = 2 * V::W;  // 16 queries per panel
 constexpr int MR = 6;         // 12 accumulators + 2 panel registers + 1 broadcast of 16 ymm
@@ -43,7 +51,7 @@ constexpr int MR = 6;         // 12 accumulators + 2 panel registers + 1 broadca
 
 const Kernels& detail::kernels_avx2() {
   static const Kernels k{SimdLevel::avx2, NR,         l2_simd,         ip_simd,           l2sqr_ny_simd,
-                         ip_ny_simd,      norms_simd, scan_panel_simd, panel_products_simd};
+                         ip_ny_simd,      norms_simd, scan_panel_simd, scan_panel_top1_simd, panel_products_simd};
   return k;
 }
 

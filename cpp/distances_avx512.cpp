@@ -23,6 +23,15 @@ struct V {
   static void storeu(float* p, reg v) { _mm512_storeu_ps(p, v); }
   static float reduce(reg v) { return _mm512_reduce_add_ps(v); }
   static uint32_t lt_mask(reg a, reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  using ireg = __m512i;
+  static ireg iset1(int v) { return _mm512_set1_epi32(v); }
+  static void istoreu(int32_t* p, ireg v) { _mm512_storeu_si512(p, v); }
+  // best = min(best, cand) lane-wise (strict: ties keep best), idx follows
+  static void update_min(reg& best, ireg& idx, reg cand, ireg cidx) {
+    __mmask16 m = _mm512_cmp_ps_mask(cand, best, _CMP_LT_OQ);
+    best = _mm512_mask_blend_ps(m, best, cand);
+    idx = _mm512_mask_blend_epi32(m, idx, cidx);
+  }
 };
 constexpr int NR = 2 * V::W;  // 32 queries per panel
 constexpr int MR = 12;        // 24 accumulators + 2 panel registers + 1 broadcast of 32 zmm
@@ -33,7 +42,7 @@ constexpr int MR = 12;        // 24 accumulators + 2 panel registers + 1 broadca
 
 const Kernels& detail::kernels_avx512() {
   static const Kernels k{SimdLevel::avx512, NR,         l2_simd,         ip_simd,           l2sqr_ny_simd,
-                         ip_ny_simd,        norms_simd, scan_panel_simd, panel_products_simd};
+                         ip_ny_simd,        norms_simd, scan_panel_simd, scan_panel_top1_simd, panel_products_simd};
   return k;
 }
 

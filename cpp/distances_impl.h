@@ -159,6 +159,22 @@ inline void block_scan(const float* panel, size_t d, const float* base, const fl
   epilogue_scan<R>(acc, bterm, alpha, row0, sink);
 }
 
+// k = 1: running minimum and its local row index per panel column, in registers.
+template <int R>
+inline void block_top1(const float* panel, size_t d, const float* base, const float* bterm, float alpha, int local0,
+                       typename V::reg& b0, typename V::reg& b1, typename V::ireg& i0, typename V::ireg& i1) {
+  typename V::reg acc[MR][2];
+  micro<R>(panel, d, base, acc);
+  auto va = V::set1(alpha);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    auto bt = bterm ? V::set1(bterm[r]) : V::zero();
+    auto row = V::iset1(local0 + r);
+    V::update_min(b0, i0, V::fmadd(va, acc[r][0], bt), row);
+    V::update_min(b1, i1, V::fmadd(va, acc[r][1], bt), row);
+  }
+}
+
 template <int R>
 inline void block_products(const float* panel, size_t d, const float* base, float* out) {
   typename V::reg acc[MR][2];
@@ -193,6 +209,28 @@ void scan_panel_simd(const float* panel, size_t d, const float* base, size_t nb,
                                       sink);
     });
   }
+}
+
+void scan_panel_top1_simd(const float* panel, size_t d, const float* base, size_t nb, const float* bterm,
+                          float alpha, int64_t row0, float* best, int64_t* best_row) {
+  auto b0 = V::loadu(best), b1 = V::loadu(best + V::W);
+  auto i0 = V::iset1(-1), i1 = V::iset1(-1);
+  size_t i = 0;
+  for (; i + MR <= nb; i += MR)
+    block_top1<MR>(panel, d, base + i * d, bterm ? bterm + i : nullptr, alpha, int(i), b0, b1, i0, i1);
+  if (i < nb) {
+    tail_dispatch<MR - 1>(int(nb - i), [&](auto rc) {
+      block_top1<decltype(rc)::value>(panel, d, base + i * d, bterm ? bterm + i : nullptr, alpha, int(i), b0, b1,
+                                      i0, i1);
+    });
+  }
+  V::storeu(best, b0);
+  V::storeu(best + V::W, b1);
+  alignas(64) int32_t idx[NR];
+  V::istoreu(idx, i0);
+  V::istoreu(idx + V::W, i1);
+  for (int j = 0; j < NR; ++j)
+    if (idx[j] >= 0) best_row[j] = row0 + idx[j];
 }
 
 void panel_products_simd(const float* panel, size_t d, const float* base, size_t nb, float* out) {

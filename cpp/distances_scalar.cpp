@@ -72,6 +72,25 @@ void scan_panel_ref(const float* panel, size_t d, const float* base, size_t nb, 
   }
 }
 
+void scan_panel_top1_ref(const float* panel, size_t d, const float* base, size_t nb, const float* bterm, float alpha,
+                         int64_t row0, float* best, int64_t* best_row) {
+  float acc[MR][NR];
+  for (size_t i0 = 0; i0 < nb; i0 += MR) {
+    int mr = nb - i0 < MR ? int(nb - i0) : MR;
+    micro(panel, d, base + i0 * d, mr, acc);
+    for (int r = 0; r < mr; ++r) {
+      float bt = bterm ? bterm[i0 + r] : 0.f;
+      for (int j = 0; j < NR; ++j) {
+        float key = bt + alpha * acc[r][j];
+        if (key < best[j]) {
+          best[j] = key;
+          best_row[j] = row0 + int64_t(i0 + r);
+        }
+      }
+    }
+  }
+}
+
 void panel_products_ref(const float* panel, size_t d, const float* base, size_t nb, float* out) {
   float acc[MR][NR];
   for (size_t i0 = 0; i0 < nb; i0 += MR) {
@@ -85,7 +104,7 @@ void panel_products_ref(const float* panel, size_t d, const float* base, size_t 
 
 const Kernels& detail::kernels_scalar() {
   static const Kernels k{SimdLevel::scalar, NR, l2sqr_ref, ip_ref, l2sqr_ny_ref, ip_ny_ref, norms_ref,
-                         scan_panel_ref, panel_products_ref};
+                         scan_panel_ref, scan_panel_top1_ref, panel_products_ref};
   return k;
 }
 

@@ -94,9 +94,14 @@ void parallel_panel_scan(size_t nq, const float* xq, size_t nb, const float* xb,
           size_t nbb = std::min(BB, b1 - bb);
           const float* blk = xb + bb * d;
           if (l2) K.norms_sqr(blk, d, nbb, norms.data());
-          for (size_t p = 0; p < c1 - c0; ++p)
-            K.scan_panel(panels.p + p * d * NR, d, blk, nbb, l2 ? norms.data() : nullptr, alpha, int64_t(bb),
-                         sinks[p]);
+          for (size_t p = 0; p < c1 - c0; ++p) {
+            PanelSink* s = sinks[p];
+            if (s->best)
+              K.scan_panel_top1(panels.p + p * d * NR, d, blk, nbb, l2 ? norms.data() : nullptr, alpha,
+                                int64_t(bb), s->best, s->best_row);
+            else
+              K.scan_panel(panels.p + p * d * NR, d, blk, nbb, l2 ? norms.data() : nullptr, alpha, int64_t(bb), s);
+          }
         }
       }
     }
@@ -162,6 +167,55 @@ void knn_direct(size_t nq, const float* xq, size_t nb, const float* xb, size_t d
   heaps[0].finalize(metric, nullptr, D, I);
 }
 
+// k = 1 without a selector: the kernel keeps the running minimum itself.
+struct Top1Sink : PanelSink {
+  alignas(64) float b[64];
+  int64_t r[64];
+  Top1Sink() {
+    best = b;
+    best_row = r;
+    for (int j = 0; j < 64; ++j) {
+      b[j] = std::numeric_limits<float>::infinity();
+      r[j] = -1;
+    }
+  }
+  void push(int, float, int64_t) override {}
+};
+
+void knn_top1(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, MetricType metric, float* D, idx_t* I,
+              const idx_t* labels, bool split_queries, int nt) {
+  const size_t NR = size_t(kernels().panel_width);
+  const size_t npanels = (nq + NR - 1) / NR;
+  const bool l2 = metric == METRIC_L2;
+  const int nparts = split_queries ? 1 : nt;
+  std::vector<std::unique_ptr<Top1Sink>> sinks(size_t(nparts) * npanels);
+  for (auto& s : sinks) s = std::make_unique<Top1Sink>();
+  parallel_panel_scan(nq, xq, nb, xb, d, l2, split_queries, nt, [&](int t, size_t q0, size_t) -> PanelSink* {
+    return sinks[size_t(split_queries ? 0 : t) * npanels + q0 / NR].get();
+  });
+  std::vector<float> qnorms(l2 ? nq : 0);
+  if (l2) compute_norms(nq, xq, d, qnorms.data());
+  for (size_t q = 0; q < nq; ++q) {
+    float key = std::numeric_limits<float>::infinity();
+    idx_t id = -1;
+    for (int part = 0; part < nparts; ++part) {
+      const Top1Sink& s = *sinks[size_t(part) * npanels + q / NR];
+      size_t j = q % NR;
+      if (s.r[j] < 0) continue;
+      idx_t label = labels ? labels[s.r[j]] : s.r[j];
+      if (s.b[j] < key || (s.b[j] == key && label < id)) {
+        key = s.b[j];
+        id = label;
+      }
+    }
+    I[q] = id;
+    if (id < 0)
+      D[q] = l2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+    else
+      D[q] = l2 ? std::max(0.f, key + qnorms[q]) : -key;
+  }
+}
+
 }  // namespace
 
 void compute_norms(size_t n, const float* x, size_t d, float* out) {
@@ -195,6 +249,10 @@ void knn_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d,
 
   const size_t npanels = (nq + NR - 1) / NR;
   const bool split_queries = npanels >= size_t(2 * nt);
+  if (k == 1 && sel == nullptr) {
+    knn_top1(nq, xq, nb, xb, d, metric, D, I, labels, split_queries, nt);
+    return;
+  }
   const int nheaps = split_queries ? 1 : nt;
   std::vector<TopKArray> heaps;
   heaps.reserve(nheaps);

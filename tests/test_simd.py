@@ -34,13 +34,16 @@ def test_levels_agree(rng, restore_level, d, nq):
         annvil.set_simd_level(level)
         assert annvil.simd_level() == level
         results[level] = [annvil.knn(xq, xb, 5), annvil.knn(xq, xb, 5, annvil.METRIC_INNER_PRODUCT),
+                          annvil.knn(xq, xb, 1), annvil.knn(xq, xb, 1, annvil.METRIC_INNER_PRODUCT),
                           annvil.pairwise_distances(xq, xb)]
     ref = results["scalar"]
     for level, res in results.items():
-        for (D, I), (Dr, Ir) in zip(res[:2], ref[:2]):
+        for (D, I), (Dr, Ir) in zip(res[:4], ref[:4]):
             np.testing.assert_allclose(D, Dr, rtol=1e-4, atol=1e-4)
             assert (I == Ir).mean() > 0.99
-        np.testing.assert_allclose(res[2], ref[2], rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(res[4], ref[4], rtol=1e-4, atol=1e-3)
+        # the k = 1 path agrees with the first column of the heap path
+        np.testing.assert_array_equal(res[2][1][:, 0], res[0][1][:, 0])
 
 
 def test_unsupported_level_rejected(restore_level):
