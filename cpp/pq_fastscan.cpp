@@ -118,6 +118,22 @@ void pq4_accumulate_masked(const uint8_t* blocks, size_t nblocks, size_t M, cons
   detail::pq4_accumulate_scalar(blocks, nblocks, M2, lut_q, out, tmax, masks);
 }
 
+void pq4_accumulate_multi(const uint8_t* blocks, size_t nblocks, size_t M, size_t nq, const uint8_t* const* luts,
+                          uint16_t* const* out, const uint16_t* tmax, uint32_t* const* masks) {
+  const size_t M2 = pq4_M2(M);
+#if defined(ANNVIL_X86)
+  switch (simd_level()) {
+    case SimdLevel::avx512:
+      detail::pq4_accumulate_multi_avx512(blocks, nblocks, M2, nq, luts, out, tmax, masks);
+      return;
+    case SimdLevel::avx2: detail::pq4_accumulate_multi_avx2(blocks, nblocks, M2, nq, luts, out, tmax, masks); return;
+    default: break;
+  }
+#endif
+  for (size_t q = 0; q < nq; ++q)
+    detail::pq4_accumulate_scalar(blocks, nblocks, M2, luts[q], out[q], tmax[q], masks ? masks[q] : nullptr);
+}
+
 void pq4_accumulate(const uint8_t* blocks, size_t nblocks, size_t M, const uint8_t* lut_q, uint16_t* out) {
   pq4_accumulate_masked(blocks, nblocks, M, lut_q, out, 0xffff, nullptr);
 }
