@@ -68,8 +68,10 @@ void pq4_quantize_lut(const float* lut, size_t M, QuantizedLUT& out) {
   }
   // one scale for all sub-quantizers (sums of entries must stay comparable):
   // entries fit in a byte, and any sum of M entries fits in uint16
+  // (each entry may round up by 1/2, hence the M / 2 margin on the sum)
   double scale = max_span > 0 ? 255.0 / double(max_span) : 1.0;
-  if (sum_span * scale > 65535.0) scale = 65535.0 / sum_span;
+  const double sum_cap = 65535.0 - 0.5 * double(M) - 1.0;
+  if (sum_span * scale > sum_cap) scale = sum_cap / sum_span;
   out.scale = float(scale);
   out.bias = float(bias);
   out.q.assign(M2 * 16, 0);
