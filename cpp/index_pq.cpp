@@ -237,7 +237,8 @@ void IndexPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* 
   {
     std::vector<float> lut(pq.M * pq.ksub);
     std::vector<QuantizedLUT> qluts(kBatch);
-    std::vector<TopK> heaps(kBatch);
+    std::vector<PQ4Reservoir> res(kBatch);
+    std::vector<uint32_t> sums(static_cast<size_t>(k));
 #pragma omp for schedule(dynamic, 1)
     for (idx_t bi = 0; bi < nbatch; ++bi) {
       const idx_t q0 = bi * kBatch, nqb = std::min(kBatch, n - q0);
@@ -247,26 +248,28 @@ void IndexPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* 
         compute_float_lut(x + size_t(q0 + j) * d, lut.data());
         pq4_quantize_lut(lut.data(), pq.M, qluts[size_t(j)]);
         lut_ptrs[j] = qluts[size_t(j)].q.data();
-        thr[j] = 0x10000;
-        TopK& h = heaps[size_t(j)];
-        h.k = size_t(k);
-        h.size = 0;
-        h.keys = D + size_t(q0 + j) * k;
-        h.ids = I + size_t(q0 + j) * k;
+        res[size_t(j)].reset(size_t(k));
+        thr[j] = res[size_t(j)].threshold;
       }
       pq4_scan_multi(codes.data(), size_t(ntotal), pq.M, size_t(nqb), lut_ptrs, thr,
                      [&](size_t j, uint32_t acc, size_t i) {
                        if (sel && !sel->is_member(idx_t(i))) return;
-                       TopK& h = heaps[j];
-                       h.push(float(acc), idx_t(i));
-                       // ids grow along the scan, so a tie with the worst kept never wins
-                       if (h.size == h.k) thr[j] = uint32_t(h.keys[0]);
+                       res[j].push(acc, idx_t(i));
+                       thr[j] = res[j].threshold;
                      });
+      const bool l2 = metric_type == METRIC_L2;
       for (idx_t j = 0; j < nqb; ++j) {
-        TopK& h = heaps[size_t(j)];
-        // back to float distances
-        for (size_t i = 0; i < h.size; ++i) h.keys[i] = qluts[size_t(j)].to_float(uint32_t(h.keys[i]));
-        pq_finalize_row(h, size_t(k), metric_type, D + size_t(q0 + j) * k, I + size_t(q0 + j) * k);
+        float* Dq = D + size_t(q0 + j) * k;
+        idx_t* Iq = I + size_t(q0 + j) * k;
+        size_t got = res[size_t(j)].finish(sums.data(), Iq);
+        for (size_t i = 0; i < got; ++i) {
+          float v = qluts[size_t(j)].to_float(sums[i]);  // back to float distances
+          Dq[i] = l2 ? v : -v;
+        }
+        for (size_t i = got; i < size_t(k); ++i) {
+          Dq[i] = l2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+          Iq[i] = -1;
+        }
       }
     }
   }

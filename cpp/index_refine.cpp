@@ -58,7 +58,20 @@ void IndexRefine::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, c
       const float* xq = x + size_t(q) * d;
       const idx_t* lab = Ib.data() + size_t(q) * kb;
       if (flat) {
-        flat->compute_distance_subset(1, xq, kb, lab, exact.data());
+        // candidates are scattered rows: prefetch the next one while computing this one
+        const float* xb = flat->get_xb();
+        const size_t rowb = sizeof(float) * size_t(d);
+        const Kernels& K = kernels();
+        for (idx_t j = 0; j < kb; ++j) {
+          if (j + 1 < kb && lab[j + 1] >= 0) {
+            const char* nx = reinterpret_cast<const char*>(xb + size_t(lab[j + 1]) * d);
+            for (size_t off = 0; off < rowb; off += 64) __builtin_prefetch(nx + off);
+          }
+          idx_t l = lab[j];
+          if (l < 0 || l >= flat->ntotal) continue;
+          const float* y = xb + size_t(l) * d;
+          exact[size_t(j)] = l2 ? K.l2sqr(xq, y, size_t(d)) : K.inner_product(xq, y, size_t(d));
+        }
       } else {
         for (idx_t j = 0; j < kb; ++j) {
           if (lab[j] < 0) continue;
