@@ -530,3 +530,26 @@ def test_bad_input(data):
         annvil.IndexPQFastScan(32, 8, 4, annvil.METRIC_L2, 64)
     with pytest.raises(annvil.InvalidArgumentError):
         annvil.NormalizationTransform(32, 1.0)
+
+
+def test_refine_search_parameters_and_sa_codec(data):
+    xb, xq, gt = data
+    g = gt[annvil.METRIC_L2]
+    idx = annvil.IndexRefineFlat(annvil.IndexPQFastScan(D, 8, 4))
+    idx.train(xb)
+    idx.add(xb)
+    r1 = recall(idx.search(xq, 10)[1], g)
+    params = annvil.IndexRefineSearchParameters(k_factor=8)
+    r8 = recall(idx.search(xq, 10, params=params)[1], g)
+    assert r8 > r1 + 0.05 and idx.k_factor == 1
+    idx.k_factor = 8
+    np.testing.assert_array_equal(idx.search(xq, 10)[1], idx.search(xq, 10, params=params)[1])
+    sel = annvil.SearchParameters(sel=annvil.IDSelectorRange(0, 100))
+    I = idx.search(xq, 5, params=annvil.IndexRefineSearchParameters(base_index_params=sel))[1]
+    assert I.max() < 100
+    with pytest.raises(annvil.InvalidArgumentError):
+        annvil.IndexRefineSearchParameters(k_factor=0.5)
+    base = idx.base_index
+    codes = base.sa_encode(xb[:10])
+    assert codes.shape == (10, base.sa_code_size())
+    np.testing.assert_array_equal(base.sa_decode(codes), base.reconstruct_n(0, 10))
