@@ -226,7 +226,13 @@ void init_pq(py::module_& m) {
       });
   py::class_<LinearTransform, VectorTransform, std::shared_ptr<LinearTransform>>(m, "LinearTransform",
                                                                                py::dynamic_attr())
-      .def(py::init<int, int, bool>(), py::arg("d_in"), py::arg("d_out"), py::arg("have_bias") = false)
+      .def(py::init([](int d_in, int d_out, bool have_bias) {
+             // a user-filled matrix (A, b): usable as soon as it is set
+             auto t = std::make_shared<LinearTransform>(d_in, d_out, have_bias);
+             t->is_trained = true;
+             return t;
+           }),
+           py::arg("d_in"), py::arg("d_out"), py::arg("have_bias") = false)
       .def_readwrite("have_bias", &LinearTransform::have_bias)
       .def_readwrite("is_orthonormal", &LinearTransform::is_orthonormal)
       .def_property(
