@@ -553,3 +553,30 @@ def test_refine_search_parameters_and_sa_codec(data):
     codes = base.sa_encode(xb[:10])
     assert codes.shape == (10, base.sa_code_size())
     np.testing.assert_array_equal(base.sa_decode(codes), base.reconstruct_n(0, 10))
+
+
+def test_threads_and_selectors_consistent(data):
+    xb, xq, _ = data
+    pq = annvil.IndexPQ(D, 8, 8)
+    fs = annvil.IndexPQFastScan(D, 8, 4, annvil.METRIC_INNER_PRODUCT)
+    rf = annvil.IndexRefineFlat(annvil.IndexPQFastScan(D, 8, 4))
+    rf.k_factor = 3
+    for idx in (pq, fs, rf):
+        idx.train(xb[:3000])
+        idx.add(xb[:3000])
+    n0 = annvil.omp_get_max_threads()
+    try:
+        for idx in (pq, fs, rf):
+            annvil.omp_set_num_threads(1)
+            D1, I1 = idx.search(xq[:37], 9)
+            annvil.omp_set_num_threads(2)
+            D2, I2 = idx.search(xq[:37], 9)
+            np.testing.assert_array_equal(I1, I2)
+            np.testing.assert_array_equal(D1, D2)
+            # a selector: results are the unfiltered search over the selected subset
+            mask_ids = np.arange(0, 3000, 3)
+            p = annvil.SearchParameters(sel=annvil.IDSelectorBatch(mask_ids))
+            Ds, Is = idx.search(xq[:5], 9, params=p)
+            assert np.all(np.isin(Is[Is >= 0], mask_ids))
+    finally:
+        annvil.omp_set_num_threads(n0)
