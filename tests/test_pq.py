@@ -59,6 +59,8 @@ def test_pq_attributes():
     assert (pq.d, pq.M, pq.nbits, pq.dsub, pq.ksub, pq.code_size) == (32, 8, 6, 4, 64, 6)
     assert pq.centroids.shape == (8 * 64 * 4,)
     assert not pq.is_trained
+    pq.cp.niter = 7  # Faiss's spelling of the k-means settings
+    assert pq.niter == 7 and pq.cp.max_points_per_centroid == 256
 
 
 @pytest.mark.parametrize("nbits", [1, 3, 4, 5, 8, 12])
