@@ -582,3 +582,23 @@ def test_threads_and_selectors_consistent(data):
             assert np.all(np.isin(Is[Is >= 0], mask_ids))
     finally:
         annvil.omp_set_num_threads(n0)
+
+
+def test_quantized_luts_shared_scale():
+    """LUTs quantised together (IVF fast-scan: one per probed list) share one
+    scale; every dequantised sum is within M / (2 scale) of the exact sum."""
+    rs = np.random.RandomState(6)
+    M = 7
+    luts = (rs.rand(3, M, 16) * np.array([1.0, 5.0, 0.2])[:, None, None] + rs.randn(3, 1, 1)).astype(np.float32)
+    q, scales, biases = annvil._core._pq4_quantize_luts(luts)
+    assert q.shape == (3, 8, 16) and np.all(q[:, M:] == 0)
+    assert np.all(scales == scales[0])
+    codes = rs.randint(0, 16, size=(200, M))
+    for l in range(3):
+        exact = luts[l][np.arange(M), codes].sum(1)
+        approx = q[l][np.arange(M), codes].sum(1).astype(np.float64) / scales[l] + biases[l]
+        assert np.all(np.abs(approx - exact) <= 0.5 * M / scales[l] + 1e-4)
+    # many sub-quantizers: sums still fit in uint16
+    big = rs.rand(1, 300, 16).astype(np.float32)
+    qb, sb, _ = annvil._core._pq4_quantize_luts(big)
+    assert qb[0].max(axis=1).astype(np.int64).sum() <= 65535
