@@ -602,3 +602,24 @@ def test_quantized_luts_shared_scale():
     big = rs.rand(1, 300, 16).astype(np.float32)
     qb, sb, _ = annvil._core._pq4_quantize_luts(big)
     assert qb[0].max(axis=1).astype(np.int64).sum() <= 65535
+
+
+@pytest.mark.parametrize("metric", [annvil.METRIC_L2, annvil.METRIC_INNER_PRODUCT])
+def test_index_pq_range_search(data, metric):
+    xb, xq, _ = data
+    idx = annvil.IndexPQ(D, 8, 8, metric)
+    idx.train(xb)
+    idx.add(xb[:2000])
+    Dk, Ik = idx.search(xq[:10], 50)
+    radius = float(np.median(Dk[:, 20]))
+    lims, Dr, Ir = idx.range_search(xq[:10], radius)
+    assert len(lims) == 11
+    rec = idx.reconstruct_n(0, idx.ntotal)
+    for q in range(10):
+        ids = Ir[lims[q]:lims[q + 1]]
+        adc = ((xq[q] - rec) ** 2).sum(1) if metric == annvil.METRIC_L2 else rec @ xq[q]
+        want = np.where(adc < radius)[0] if metric == annvil.METRIC_L2 else np.where(adc > radius)[0]
+        # allow disagreement only at the float rounding boundary
+        diff = set(ids) ^ set(want)
+        assert all(abs(adc[i] - radius) < 1e-3 * max(1, abs(radius)) for i in diff)
+        np.testing.assert_allclose(Dr[lims[q]:lims[q + 1]], adc[ids], rtol=1e-4, atol=1e-3)
