@@ -623,3 +623,31 @@ def test_index_pq_range_search(data, metric):
         diff = set(ids) ^ set(want)
         assert all(abs(adc[i] - radius) < 1e-3 * max(1, abs(radius)) for i in diff)
         np.testing.assert_allclose(Dr[lims[q]:lims[q + 1]], adc[ids], rtol=1e-4, atol=1e-3)
+
+
+def test_files_mmap_nested(data, tmp_path):
+    """Nested PQ indexes through index files, memory-mapped, then extended."""
+    xb, xq, _ = data
+    opq = annvil.OPQMatrix(D, 8)
+    opq.niter = 2
+    idx = annvil.IndexRefineFlat(annvil.IndexPreTransform(opq, annvil.IndexPQFastScan(D, 8, 4)))
+    idx.k_factor = 2
+    idx.train(xb[:2000])
+    idx.add(xb[:1000])
+    D0, I0 = idx.search(xq, 5)
+    path = str(tmp_path / "nested.annvil")
+    annvil.write_index(idx, path)
+    for mm in (False, True):
+        other = annvil.read_index(path, mmap=mm)
+        assert type(other) is annvil.IndexRefineFlat
+        assert type(other.base_index) is annvil.IndexPreTransform
+        assert type(other.base_index.index) is annvil.IndexPQFastScan
+        D1, I1 = other.search(xq, 5)
+        np.testing.assert_array_equal(I1, I0)
+        np.testing.assert_array_equal(D1, D0)
+        other.add(xb[1000:1100])  # copy-on-write of mapped arrays
+        assert other.ntotal == 1100 and other.base_index.index.ntotal == 1100
+    with open(path, "r+b") as f:  # a truncated file is a clean error
+        f.truncate(300)
+    with pytest.raises(annvil.IndexFileError):
+        annvil.read_index(path)
