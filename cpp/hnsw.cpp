@@ -1,0 +1,416 @@
+// HNSW construction and search (see hnsw.h for the layout).
+#include "hnsw.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+namespace annvil {
+
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// Visited marks tagged with a generation number: starting a new search bumps
+// the generation instead of clearing the table, so a query costs nothing for
+// nodes it never touches.  One table per thread, grown to the largest index
+// seen; the tags are cleared only when the 16-bit generation wraps.
+struct Visited {
+  std::vector<uint16_t> tags;
+  uint16_t gen = 0;
+  void begin(size_t n) {
+    if (tags.size() < n) tags.resize(n, 0);
+    if (++gen == 0) {
+      std::fill(tags.begin(), tags.end(), uint16_t(0));
+      gen = 1;
+    }
+  }
+  // true when id was already visited in this search
+  bool test_and_set(int32_t id) {
+    uint16_t& t = tags[size_t(id)];
+    if (t == gen) return true;
+    t = gen;
+    return false;
+  }
+  void prefetch(int32_t id) const { __builtin_prefetch(tags.data() + id, 1, 3); }
+};
+
+struct Buffers {
+  std::vector<HnswCand> cand, tmp, sel, w, s;
+  std::vector<int32_t> ids;
+};
+
+Visited& tl_visited() {
+  static thread_local Visited v;
+  return v;
+}
+Buffers& tl_buffers() {
+  static thread_local Buffers b;
+  return b;
+}
+
+// candidate queue: min-heap on key; result set: max-heap on key
+inline bool min_cmp(const HnswCand& a, const HnswCand& b) { return a.d > b.d; }
+inline bool max_cmp(const HnswCand& a, const HnswCand& b) { return a.d < b.d; }
+
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// Distance from query q to node id, where `self` (the node being inserted)
+// never counts as a neighbour of itself.
+inline float key_of(const FlatSpace& sp, const float* q, int32_t id, int32_t self) {
+  return id == self ? kInf : sp.to_query(q, id);
+}
+
+// ef-search on one level for construction: the `ef` closest nodes to q
+// reachable from ep, sorted ascending in `out`, never including `self`.
+void search_layer_build(const HNSW& g, const FlatSpace& sp, const float* q, int32_t self, int32_t ep, float ep_d,
+                        int level, int ef, std::vector<HnswCand>& out) {
+  Visited& vt = tl_visited();
+  vt.begin(g.ntotal);
+  Buffers& B = tl_buffers();
+  auto& cand = B.cand;
+  auto& res = out;
+  cand.clear();
+  res.clear();
+  auto& ids = B.ids;
+  const int cap = g.cap(level);
+  if (ids.size() < size_t(cap)) ids.resize(size_t(cap));
+
+  vt.test_and_set(ep);
+  vt.test_and_set(self);
+  cand.push_back({ep_d, ep});
+  if (ep != self) res.push_back({ep_d, ep});
+  float bound = int(res.size()) >= ef ? res.front().d : kInf;
+
+  while (!cand.empty()) {
+    HnswCand c = cand.front();
+    if (c.d > bound) break;
+    std::pop_heap(cand.begin(), cand.end(), min_cmp);
+    cand.pop_back();
+    // read the neighbour list once; concurrent writers only ever store valid
+    // ids or -1, so a torn view costs at most a missed or repeated neighbour
+    const int32_t* nb = g.links(c.id, level);
+    int cnt = 0;
+    for (int j = 0; j < cap; ++j) {
+      int32_t id = nb[j];
+      if (id < 0) break;
+      if (!vt.test_and_set(id)) ids[size_t(cnt++)] = id;
+    }
+    if (cnt > 0) sp.prefetch(ids[0]);
+    for (int i = 0; i < cnt; ++i) {
+      if (i + 1 < cnt) sp.prefetch(ids[size_t(i) + 1]);
+      int32_t id = ids[size_t(i)];
+      float d = sp.to_query(q, id);
+      if (d < bound) {
+        cand.push_back({d, id});
+        std::push_heap(cand.begin(), cand.end(), min_cmp);
+        res.push_back({d, id});
+        std::push_heap(res.begin(), res.end(), max_cmp);
+        if (int(res.size()) > ef) {
+          std::pop_heap(res.begin(), res.end(), max_cmp);
+          res.pop_back();
+        }
+        if (int(res.size()) >= ef) bound = res.front().d;
+      }
+    }
+  }
+  std::sort(res.begin(), res.end(), [](const HnswCand& a, const HnswCand& b) {
+    return a.d < b.d || (a.d == b.d && a.id < b.id);
+  });
+}
+
+// The neighbour-selection heuristic (Algorithm 4 of the paper, as in Faiss's
+// shrink_neighbor_list and hnswlib's getNeighborsByHeuristic2): walk the
+// candidates from closest to farthest and keep c only if it is closer to the
+// base node than to every neighbour kept so far,
+//     keep c  <=>  for all kept r: dist(c, r) >= dist(c, base).
+// A candidate closer to a kept r than to the base would be reached through r
+// anyway; dropping it spends the degree budget on other directions, which
+// keeps clusters connected to each other.  cands: sorted ascending by key.
+void select_neighbors(const FlatSpace& sp, const std::vector<HnswCand>& cands, int max_n,
+                      std::vector<HnswCand>& out) {
+  out.clear();
+  if (int(cands.size()) <= max_n) {
+    out = cands;
+    return;
+  }
+  for (const HnswCand& c : cands) {
+    if (int(out.size()) >= max_n) break;
+    bool good = true;
+    for (const HnswCand& r : out) {
+      if (sp.between(c.id, r.id) < c.d) {
+        good = false;
+        break;
+      }
+    }
+    if (good) out.push_back(c);
+  }
+}
+
+struct SpinLock {
+  std::atomic<uint8_t>* f;
+  explicit SpinLock(std::atomic<uint8_t>* flag) : f(flag) {
+    while (f->exchange(1, std::memory_order_acquire)) {
+      while (f->load(std::memory_order_relaxed)) __builtin_ia32_pause();
+    }
+  }
+  ~SpinLock() { f->store(0, std::memory_order_release); }
+};
+
+// Add the edge src -> dst at `level` (d = key between them); when src's list
+// is full, re-select its neighbours with the heuristic among old + new.
+void add_link(HNSW& g, const FlatSpace& sp, int32_t* links, int cap, int32_t src, int32_t dst, float d,
+              std::atomic<uint8_t>* locks) {
+  SpinLock lk(locks + src);
+  int cnt = 0;
+  while (cnt < cap && links[cnt] >= 0) {
+    if (links[cnt] == dst) return;  // a reused slot may still be linked
+    ++cnt;
+  }
+  if (cnt < cap) {
+    links[cnt] = dst;
+    return;
+  }
+  Buffers& B = tl_buffers();
+  auto& tmp = B.tmp;
+  tmp.clear();
+  for (int j = 0; j < cap; ++j) tmp.push_back({sp.between(src, links[j]), links[j]});
+  tmp.push_back({d, dst});
+  std::sort(tmp.begin(), tmp.end(), [](const HnswCand& a, const HnswCand& b) {
+    return a.d < b.d || (a.d == b.d && a.id < b.id);
+  });
+  auto& sel = B.sel;
+  select_neighbors(sp, tmp, cap, sel);
+  int j = 0;
+  for (; j < int(sel.size()); ++j) links[j] = sel[size_t(j)].id;
+  for (; j < cap; ++j) links[j] = -1;
+  (void)g;
+}
+
+void insert_one(HNSW& g, const FlatSpace& sp, int32_t q, std::atomic<uint8_t>* locks, int top_level) {
+  const float* qv = sp.vec(q);
+  const int level = g.levels[size_t(q)];
+  int32_t ep = g.entry_point;
+  float ep_d = key_of(sp, qv, ep, q);
+  // greedy descent through the levels above the node's own
+  for (int lev = top_level; lev > level; --lev) {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      const int32_t* nb = g.links(ep, lev);
+      for (int j = 0; j < g.M; ++j) {
+        int32_t id = nb[j];
+        if (id < 0) break;
+        float d = key_of(sp, qv, id, q);
+        if (d < ep_d) {
+          ep = id;
+          ep_d = d;
+          changed = true;
+        }
+      }
+    }
+  }
+  Buffers& B = tl_buffers();
+  auto& W = B.w;  // survives add_link, which uses tmp and sel
+  auto& S = B.s;
+  for (int lev = std::min(level, top_level); lev >= 0; --lev) {
+    search_layer_build(g, sp, qv, q, ep, ep_d, lev, g.efConstruction, W);
+    if (W.empty()) continue;
+    const int cap = g.cap(lev);
+    select_neighbors(sp, W, cap, S);
+    {
+      SpinLock lk(locks + q);
+      int32_t* own = g.links_mut(q, lev);
+      int j = 0;
+      for (; j < int(S.size()); ++j) own[j] = S[size_t(j)].id;
+      for (; j < cap; ++j) own[j] = -1;
+    }
+    for (const HnswCand& s : S) add_link(g, sp, g.links_mut(s.id, lev), cap, s.id, q, s.d, locks);
+    ep = W[0].id;
+    ep_d = W[0].d;
+  }
+}
+
+}  // namespace
+
+FlatSpace::FlatSpace(const float* xb_, size_t d_, MetricType metric)
+    : xb(xb_), d(d_), ip(metric == METRIC_INNER_PRODUCT) {
+  fn = ip ? kernels().inner_product : kernels().l2sqr;
+  // Prefetch the whole vector up to 8 lines: the hardware prefetcher follows
+  // on from there for longer vectors.
+  prefetch_lines = int(std::min<size_t>(8, (d * sizeof(float) + 63) / 64));
+}
+
+HNSW::HNSW(int M_) : M(M_) {
+  ANNVIL_CHECK(M_ >= 2 && M_ <= 4096, "HNSW M must be in [2, 4096], got ", M_);
+}
+
+int HNSW::draw_level(int64_t id) const {
+  uint64_t h = splitmix64(seed ^ splitmix64(uint64_t(id)));
+  double u = (double((h >> 11) + 1)) * (1.0 / 9007199254740992.0);  // (0, 1]
+  double ml = 1.0 / std::log(double(M));
+  int l = int(std::floor(-std::log(u) * ml));
+  return std::min(l, 100);
+}
+
+void HNSW::grow(size_t n) {
+  size_t n0 = ntotal, n1 = ntotal + n;
+  size_t stride = size_t(2 * M);
+  links0.mut().resize(n1 * stride, -1);
+  levels.resize(n1);
+  upper_begin.resize(n1);
+  size_t blocks = upper_links.size() / size_t(M);
+  for (size_t i = n0; i < n1; ++i) {
+    int lv = draw_level(int64_t(i));
+    levels[i] = int8_t(lv);
+    upper_begin[i] = lv > 0 ? uint32_t(blocks) : 0;
+    blocks += size_t(lv);
+  }
+  ANNVIL_CHECK(blocks < (size_t(1) << 32), "HNSW graph too large");
+  upper_links.mut().resize(blocks * size_t(M), -1);
+  ntotal = n1;
+}
+
+void HNSW::clear() {
+  links0.clear();
+  upper_links.clear();
+  levels.clear();
+  levels.shrink_to_fit();
+  upper_begin.clear();
+  upper_begin.shrink_to_fit();
+  ntotal = 0;
+  max_level = -1;
+  entry_point = -1;
+}
+
+void HNSW::insert(const FlatSpace& sp, const std::vector<int32_t>& nodes) {
+  if (nodes.empty()) return;
+  links0.mut();  // own the arrays before threads write into them
+  upper_links.mut();
+  std::vector<int32_t> order(nodes);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t a, int32_t b) { return levels[size_t(a)] > levels[size_t(b)]; });
+  std::unique_ptr<std::atomic<uint8_t>[]> locks(new std::atomic<uint8_t>[ntotal]());
+  size_t i = 0;
+  if (entry_point < 0) {
+    entry_point = order[0];
+    max_level = levels[size_t(order[0])];
+    i = 1;
+  }
+  // Nodes that raise the top level change the entry point: insert them one
+  // at a time (they come first in the order, and there are only a few).
+  for (; i < order.size() && levels[size_t(order[i])] > max_level; ++i) {
+    insert_one(*this, sp, order[i], locks.get(), max_level);
+    max_level = levels[size_t(order[i])];
+    entry_point = order[i];
+  }
+  const int64_t rest = int64_t(order.size() - i);
+  const int top = max_level;
+#pragma omp parallel for schedule(dynamic, 4) if (rest > 64)
+  for (int64_t j = 0; j < rest; ++j) insert_one(*this, sp, order[i + size_t(j)], locks.get(), top);
+}
+
+void HNSW::descend(const FlatSpace& sp, const float* q, int32_t* ep_out, float* ep_d_out, int stop_level) const {
+  int32_t ep = *ep_out;
+  float ep_d = *ep_d_out;
+  for (int lev = max_level; lev > stop_level; --lev) {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      const int32_t* nb = links(ep, lev);
+      for (int j = 0; j < M; ++j) {
+        int32_t id = nb[j];
+        if (id < 0) break;
+        float d = sp.to_query(q, id);
+        if (d < ep_d) {
+          ep = id;
+          ep_d = d;
+          changed = true;
+        }
+      }
+    }
+  }
+  *ep_out = ep;
+  *ep_d_out = ep_d;
+}
+
+size_t HNSW::memory_usage() const {
+  return links0.capacity_bytes() + upper_links.capacity_bytes() + levels.capacity() +
+         upper_begin.capacity() * sizeof(uint32_t);
+}
+
+// ---- query-time search on level 0 ---------------------------------------------
+// The hot loop: neighbours not yet visited are gathered first, then their
+// vectors are prefetched one step ahead of the distance computation, so the
+// memory latency of the next vector overlaps the arithmetic of this one.
+template <class Admit>
+void hnsw_search_level0(const HNSW& g, const FlatSpace& sp, const float* q, int32_t ep, float ep_d, int ef,
+                        const Admit& admit, std::vector<HnswCand>& res) {
+  Visited& vt = tl_visited();
+  vt.begin(g.ntotal);
+  Buffers& B = tl_buffers();
+  auto& cand = B.cand;
+  cand.clear();
+  res.clear();
+  const size_t cap0 = size_t(2 * g.M);
+  auto& ids = B.ids;
+  if (ids.size() < cap0) ids.resize(cap0);
+  int32_t* buf = ids.data();
+  const int32_t* L0 = g.links0.data();
+
+  vt.test_and_set(ep);
+  cand.push_back({ep_d, ep});
+  if (admit(ep)) res.push_back({ep_d, ep});
+  float bound = int(res.size()) >= ef ? res.front().d : kInf;
+
+  while (!cand.empty()) {
+    const HnswCand c = cand.front();
+    if (c.d > bound) break;
+    std::pop_heap(cand.begin(), cand.end(), min_cmp);
+    cand.pop_back();
+    const int32_t* nb = L0 + size_t(c.id) * cap0;
+    int cnt = 0;
+    for (size_t j = 0; j < cap0; ++j) {
+      int32_t id = nb[j];
+      if (id < 0) break;
+      if (!vt.test_and_set(id)) buf[cnt++] = id;
+    }
+    if (cnt > 0) sp.prefetch(buf[0]);
+    for (int i = 0; i < cnt; ++i) {
+      if (i + 1 < cnt) sp.prefetch(buf[i + 1]);
+      const int32_t id = buf[i];
+      const float d = sp.to_query(q, id);
+      if (d < bound) {
+        cand.push_back({d, id});
+        std::push_heap(cand.begin(), cand.end(), min_cmp);
+        if (admit(id)) {
+          res.push_back({d, id});
+          std::push_heap(res.begin(), res.end(), max_cmp);
+          if (int(res.size()) > ef) {
+            std::pop_heap(res.begin(), res.end(), max_cmp);
+            res.pop_back();
+          }
+          if (int(res.size()) >= ef) bound = res.front().d;
+        }
+      }
+    }
+    if (!cand.empty()) {
+      // the next node to expand: fetch its neighbour list while we finish
+      const int32_t* nn = L0 + size_t(cand.front().id) * cap0;
+      __builtin_prefetch(nn, 0, 3);
+      __builtin_prefetch(nn + 16, 0, 3);
+    }
+  }
+}
+
+template void hnsw_search_level0<HnswAdmitAll>(const HNSW&, const FlatSpace&, const float*, int32_t, float, int,
+                                               const HnswAdmitAll&, std::vector<HnswCand>&);
+template void hnsw_search_level0<HnswAdmitFn>(const HNSW&, const FlatSpace&, const float*, int32_t, float, int,
+                                              const HnswAdmitFn&, std::vector<HnswCand>&);
+
+}  // namespace annvil

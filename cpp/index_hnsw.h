@@ -1,0 +1,66 @@
+// Graph indexes over an HNSW graph (Faiss's IndexHNSW / IndexHNSWFlat), with
+// tombstone deletes and a planner for filtered search.
+//
+// Ids are slot numbers: add() gives ids ntotal, ntotal + 1, ...  remove_ids()
+// marks slots deleted (a bitmap): they are never returned but keep serving as
+// waypoints, so the graph stays connected.  ntotal counts slots, deleted ones
+// included, so ids stay stable and new adds never collide with old ids;
+// n_deleted tells how many are tombstones.  With replace_deleted set, add()
+// reuses deleted slots (lowest first) before appending, as hnswlib does;
+// compact() rebuilds the graph without them (renumbering the ids).
+#pragma once
+#include <vector>
+
+#include "hnsw.h"
+#include "index.h"
+#include "storage.h"
+
+namespace annvil {
+
+struct SearchParametersHNSW : SearchParameters {
+  int efSearch = 0;  // 0: use the index's hnsw.efSearch
+};
+
+struct IndexHNSW : Index {
+  HNSW hnsw;
+  Storage<float> xb;                  // ntotal * d, row-major
+  std::vector<uint64_t> deleted;      // bitmap over slots, (ntotal + 63) / 64 words
+  size_t n_deleted = 0;
+  bool replace_deleted = false;
+
+  IndexHNSW(int d, int M, MetricType metric);
+
+  void add(idx_t n, const float* x) override;
+  // Like add(); ids (n entries, may be null) receives the slot of each vector.
+  void add_slots(idx_t n, const float* x, idx_t* ids);
+  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+              const SearchParameters* params = nullptr) const override;
+  void reconstruct(idx_t key, float* out) const override;
+  void reconstruct_n(idx_t i0, idx_t ni, float* out) const override;
+  size_t remove_ids(const IDSelector& sel) override;
+  bool remove_ids_shifts() const override { return false; }
+  void reset() override;
+  size_t memory_usage() const override;
+
+  bool is_deleted(idx_t id) const {
+    return n_deleted && ((deleted[size_t(id) >> 6] >> (id & 63)) & 1);
+  }
+  // Rebuild the graph from the live vectors only; returns the old id of each
+  // new slot (new id i was old id result[i]).
+  std::vector<idx_t> compact();
+
+  // Fraction of slots a search with `sel` may return (deleted ones excluded):
+  // exact for small indexes, else estimated from 1024 slots.
+  double admitted_fraction(const IDSelector* sel) const;
+
+  std::string type_tag() const override { return "HNSW"; }
+  void write_payload(Writer& w) const override;
+  void read_payload_body(Reader& r);  // everything after the header
+};
+
+struct IndexHNSWFlat : IndexHNSW {
+  IndexHNSWFlat(int d, int M = 32, MetricType metric = METRIC_L2) : IndexHNSW(d, M, metric) {}
+  std::string type_tag() const override { return "HNSWFlat"; }
+};
+
+}  // namespace annvil
