@@ -91,6 +91,24 @@ void init_hnsw(py::module_& m) {
           "hnsw", [](IndexHNSW& self) -> HNSW& { return self.hnsw; }, py::return_value_policy::reference_internal)
       .def_property_readonly("n_deleted", [](const IndexHNSW& s) { return s.n_deleted; })
       .def_readwrite("replace_deleted", &IndexHNSW::replace_deleted)
+      .def_property(
+          "filter_strategy",
+          [](const IndexHNSW& s) {
+            return std::string(s.filter_strategy == IndexHNSW::filter_graph   ? "graph"
+                               : s.filter_strategy == IndexHNSW::filter_exact ? "exact"
+                                                                              : "auto");
+          },
+          [](IndexHNSW& s, const std::string& v) {
+            if (v == "auto")
+              s.filter_strategy = IndexHNSW::filter_auto;
+            else if (v == "graph")
+              s.filter_strategy = IndexHNSW::filter_graph;
+            else if (v == "exact")
+              s.filter_strategy = IndexHNSW::filter_exact;
+            else
+              ANNVIL_THROW(value, "filter_strategy must be 'auto', 'graph' or 'exact', got '", v, "'");
+          },
+          "how filtered searches run: 'auto' (planner), 'graph' or 'exact'")
       .def("is_deleted",
            [](const IndexHNSW& s, int64_t id) {
              if (id < 0 || id >= s.ntotal) ANNVIL_THROW(value, "id ", id, " out of range [0, ", s.ntotal, ")");

@@ -241,9 +241,12 @@ void insert_one(HNSW& g, const FlatSpace& sp, int32_t q, std::atomic<uint8_t>* l
 FlatSpace::FlatSpace(const float* xb_, size_t d_, MetricType metric)
     : xb(xb_), d(d_), ip(metric == METRIC_INNER_PRODUCT) {
   fn = ip ? kernels().inner_product : kernels().l2sqr;
-  // Prefetch the whole vector up to 8 lines: the hardware prefetcher follows
-  // on from there for longer vectors.
+  // Prefetch up to 8 lines of a vector two vectors ahead of use: the hardware
+  // prefetcher follows on from there for longer vectors.  (On wordnet, d =
+  // 384, all settings from 1 to 24 lines and 1 to 3 ahead were within 5%:
+  // search is bound by the bandwidth of fetching ~900 vectors per query.)
   prefetch_lines = int(std::min<size_t>(8, (d * sizeof(float) + 63) / 64));
+  prefetch_ahead = 2;
 }
 
 HNSW::HNSW(int M_) : M(M_) {
@@ -380,9 +383,10 @@ void hnsw_search_level0(const HNSW& g, const FlatSpace& sp, const float* q, int3
       if (id < 0) break;
       if (!vt.test_and_set(id)) buf[cnt++] = id;
     }
-    if (cnt > 0) sp.prefetch(buf[0]);
+    const int ahead = sp.prefetch_ahead;
+    for (int i = 0; i < std::min(cnt, ahead); ++i) sp.prefetch(buf[i]);
     for (int i = 0; i < cnt; ++i) {
-      if (i + 1 < cnt) sp.prefetch(buf[i + 1]);
+      if (i + ahead < cnt) sp.prefetch(buf[i + ahead]);
       const int32_t id = buf[i];
       const float d = sp.to_query(q, id);
       if (d < bound) {

@@ -37,6 +37,7 @@ struct FlatSpace {
   bool ip = false;
   float (*fn)(const float*, const float*, size_t) = nullptr;
   int prefetch_lines = 1;  // cache lines of a vector prefetched ahead of use
+  int prefetch_ahead = 2;  // how many vectors ahead
 
   FlatSpace(const float* xb_, size_t d_, MetricType metric);
   const float* vec(int32_t id) const { return xb + size_t(id) * d; }

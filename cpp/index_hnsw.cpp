@@ -11,6 +11,8 @@
 #include "io.h"
 #include "knn.h"
 
+#include <sys/mman.h>
+
 namespace annvil {
 
 namespace {
@@ -25,6 +27,26 @@ inline uint64_t mix64(uint64_t x) {
 void sort_cands(std::vector<HnswCand>& v) {
   std::sort(v.begin(), v.end(),
             [](const HnswCand& a, const HnswCand& b) { return a.d < b.d || (a.d == b.d && a.id < b.id); });
+}
+
+// Move a large array into memory backed by 2 MB transparent huge pages.
+// Search touches vectors and neighbour lists at random: with 4 KB pages
+// nearly every access is also a TLB miss once the index outgrows the TLB's
+// reach (a few MB), which costs as much as the cache miss itself.
+template <class T>
+void to_huge_pages(Storage<T>& s) {
+  const size_t bytes = s.size() * sizeof(T);
+  const size_t huge = size_t(2) << 20;
+  if (bytes < 2 * huge || s.is_view()) return;
+  const size_t len = (bytes + huge - 1) / huge * huge;
+  void* raw = mmap(nullptr, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return;
+  char* p = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + huge - 1) / huge * huge);
+  madvise(p, len, MADV_HUGEPAGE);
+  std::memcpy(p, s.data(), bytes);
+  const size_t total = len + huge;
+  std::shared_ptr<const void> keep(raw, [total](const void* q) { munmap(const_cast<void*>(q), total); });
+  s.set_view(reinterpret_cast<const T*>(p), s.size(), std::move(keep));
 }
 
 }  // namespace
@@ -70,6 +92,8 @@ void IndexHNSW::add_slots(idx_t n, const float* x, idx_t* ids) {
   }
   FlatSpace sp(xb.data(), size_t(d), metric_type);
   hnsw.insert(sp, nodes);
+  to_huge_pages(xb);
+  to_huge_pages(hnsw.links0);
 }
 
 double IndexHNSW::admitted_fraction(const IDSelector* sel) const {
@@ -125,7 +149,9 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
     // cheaper and exact, above it the graph wins.  For N = 1M, M = 32,
     // ef = 64 that is f ~ 6%; small indexes (N = 10k) scan up to f ~ 60%.
     const double ef_eff0 = std::max<double>(ef, double(k) / std::max(f, 1e-9));
-    if (f * f * double(ntotal) <= 2.0 * hnsw.M * ef_eff0) {
+    const bool exact = filter_strategy == filter_exact ||
+                       (filter_strategy == filter_auto && f * f * double(ntotal) <= 2.0 * hnsw.M * ef_eff0);
+    if (exact) {
       // ---- exact scan over the admitted slots, in blocks of ~8 MB ----
       HnswAdmitFn admit{n_deleted ? deleted.data() : nullptr, sel};
       std::vector<idx_t> labels;
@@ -313,6 +339,10 @@ void IndexHNSW::read_payload_body(Reader& r) {
       if (l[i] < -1 || l[i] >= int64_t(N)) r.corrupt("HNSW link out of range");
   }
   g.ntotal = N;
+  if (!r.mapped()) {
+    to_huge_pages(xb);
+    to_huge_pages(g.links0);
+  }
 }
 
 namespace {

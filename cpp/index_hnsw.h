@@ -27,6 +27,11 @@ struct IndexHNSW : Index {
   std::vector<uint64_t> deleted;      // bitmap over slots, (ntotal + 63) / 64 words
   size_t n_deleted = 0;
   bool replace_deleted = false;
+  // How filtered searches (a selector, or deleted slots) run: the planner's
+  // choice (auto), or always the graph / always an exact scan.  Not stored
+  // in index files.
+  enum FilterStrategy : int { filter_auto = 0, filter_graph = 1, filter_exact = 2 };
+  int filter_strategy = filter_auto;
 
   IndexHNSW(int d, int M, MetricType metric);
 
