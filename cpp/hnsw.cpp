@@ -11,44 +11,6 @@ namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-// Visited marks tagged with a generation number: starting a new search bumps
-// the generation instead of clearing the table, so a query costs nothing for
-// nodes it never touches.  One table per thread, grown to the largest index
-// seen; the tags are cleared only when the 16-bit generation wraps.
-struct Visited {
-  std::vector<uint16_t> tags;
-  uint16_t gen = 0;
-  void begin(size_t n) {
-    if (tags.size() < n) tags.resize(n, 0);
-    if (++gen == 0) {
-      std::fill(tags.begin(), tags.end(), uint16_t(0));
-      gen = 1;
-    }
-  }
-  // true when id was already visited in this search
-  bool test_and_set(int32_t id) {
-    uint16_t& t = tags[size_t(id)];
-    if (t == gen) return true;
-    t = gen;
-    return false;
-  }
-  void prefetch(int32_t id) const { __builtin_prefetch(tags.data() + id, 1, 3); }
-};
-
-struct Buffers {
-  std::vector<HnswCand> cand, tmp, sel, w, s;
-  std::vector<int32_t> ids;
-};
-
-Visited& tl_visited() {
-  static thread_local Visited v;
-  return v;
-}
-Buffers& tl_buffers() {
-  static thread_local Buffers b;
-  return b;
-}
-
 // candidate queue: min-heap on key; result set: max-heap on key
 inline bool min_cmp(const HnswCand& a, const HnswCand& b) { return a.d > b.d; }
 inline bool max_cmp(const HnswCand& a, const HnswCand& b) { return a.d < b.d; }
@@ -68,11 +30,10 @@ inline float key_of(const FlatSpace& sp, const float* q, int32_t id, int32_t sel
 
 // ef-search on one level for construction: the `ef` closest nodes to q
 // reachable from ep, sorted ascending in `out`, never including `self`.
-void search_layer_build(const HNSW& g, const FlatSpace& sp, const float* q, int32_t self, int32_t ep, float ep_d,
-                        int level, int ef, std::vector<HnswCand>& out) {
-  Visited& vt = tl_visited();
+void search_layer_build(const HNSW& g, const FlatSpace& sp, HnswScratch& B, const float* q, int32_t self,
+                        int32_t ep, float ep_d, int level, int ef, std::vector<HnswCand>& out) {
+  HnswScratch::Visited& vt = B.visited;
   vt.begin(g.ntotal);
-  Buffers& B = tl_buffers();
   auto& cand = B.cand;
   auto& res = out;
   cand.clear();
@@ -164,7 +125,7 @@ struct SpinLock {
 
 // Add the edge src -> dst at `level` (d = key between them); when src's list
 // is full, re-select its neighbours with the heuristic among old + new.
-void add_link(HNSW& g, const FlatSpace& sp, int32_t* links, int cap, int32_t src, int32_t dst, float d,
+void add_link(HNSW& g, const FlatSpace& sp, HnswScratch& B, int32_t* links, int cap, int32_t src, int32_t dst, float d,
               std::atomic<uint8_t>* locks) {
   SpinLock lk(locks + src);
   int cnt = 0;
@@ -176,7 +137,6 @@ void add_link(HNSW& g, const FlatSpace& sp, int32_t* links, int cap, int32_t src
     links[cnt] = dst;
     return;
   }
-  Buffers& B = tl_buffers();
   auto& tmp = B.tmp;
   tmp.clear();
   for (int j = 0; j < cap; ++j) tmp.push_back({sp.between(src, links[j]), links[j]});
@@ -192,7 +152,8 @@ void add_link(HNSW& g, const FlatSpace& sp, int32_t* links, int cap, int32_t src
   (void)g;
 }
 
-void insert_one(HNSW& g, const FlatSpace& sp, int32_t q, std::atomic<uint8_t>* locks, int top_level) {
+void insert_one(HNSW& g, const FlatSpace& sp, HnswScratch& B, int32_t q, std::atomic<uint8_t>* locks,
+                int top_level) {
   const float* qv = sp.vec(q);
   const int level = g.levels[size_t(q)];
   int32_t ep = g.entry_point;
@@ -215,11 +176,10 @@ void insert_one(HNSW& g, const FlatSpace& sp, int32_t q, std::atomic<uint8_t>* l
       }
     }
   }
-  Buffers& B = tl_buffers();
   auto& W = B.w;  // survives add_link, which uses tmp and sel
   auto& S = B.s;
   for (int lev = std::min(level, top_level); lev >= 0; --lev) {
-    search_layer_build(g, sp, qv, q, ep, ep_d, lev, g.efConstruction, W);
+    search_layer_build(g, sp, B, qv, q, ep, ep_d, lev, g.efConstruction, W);
     if (W.empty()) continue;
     const int cap = g.cap(lev);
     select_neighbors(sp, W, cap, S);
@@ -230,7 +190,7 @@ void insert_one(HNSW& g, const FlatSpace& sp, int32_t q, std::atomic<uint8_t>* l
       for (; j < int(S.size()); ++j) own[j] = S[size_t(j)].id;
       for (; j < cap; ++j) own[j] = -1;
     }
-    for (const HnswCand& s : S) add_link(g, sp, g.links_mut(s.id, lev), cap, s.id, q, s.d, locks);
+    for (const HnswCand& s : S) add_link(g, sp, B, g.links_mut(s.id, lev), cap, s.id, q, s.d, locks);
     ep = W[0].id;
     ep_d = W[0].d;
   }
@@ -308,14 +268,18 @@ void HNSW::insert(const FlatSpace& sp, const std::vector<int32_t>& nodes) {
   // Nodes that raise the top level change the entry point: insert them one
   // at a time (they come first in the order, and there are only a few).
   for (; i < order.size() && levels[size_t(order[i])] > max_level; ++i) {
-    insert_one(*this, sp, order[i], locks.get(), max_level);
+    insert_one(*this, sp, hnsw_scratch(), order[i], locks.get(), max_level);
     max_level = levels[size_t(order[i])];
     entry_point = order[i];
   }
   const int64_t rest = int64_t(order.size() - i);
   const int top = max_level;
-#pragma omp parallel for schedule(dynamic, 4) if (rest > 64)
-  for (int64_t j = 0; j < rest; ++j) insert_one(*this, sp, order[i + size_t(j)], locks.get(), top);
+#pragma omp parallel if (rest > 64)
+  {
+    HnswScratch& S = hnsw_scratch();
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t j = 0; j < rest; ++j) insert_one(*this, sp, S, order[i + size_t(j)], locks.get(), top);
+  }
 }
 
 void HNSW::descend(const FlatSpace& sp, const float* q, int32_t* ep_out, float* ep_d_out, int stop_level) const {
@@ -352,11 +316,10 @@ size_t HNSW::memory_usage() const {
 // vectors are prefetched one step ahead of the distance computation, so the
 // memory latency of the next vector overlaps the arithmetic of this one.
 template <class Admit>
-void hnsw_search_level0(const HNSW& g, const FlatSpace& sp, const float* q, int32_t ep, float ep_d, int ef,
-                        const Admit& admit, std::vector<HnswCand>& res) {
-  Visited& vt = tl_visited();
+void hnsw_search_level0(const HNSW& g, const FlatSpace& sp, HnswScratch& B, const float* q, int32_t ep, float ep_d,
+                        int ef, const Admit& admit, std::vector<HnswCand>& res) {
+  HnswScratch::Visited& vt = B.visited;
   vt.begin(g.ntotal);
-  Buffers& B = tl_buffers();
   auto& cand = B.cand;
   cand.clear();
   res.clear();
@@ -412,9 +375,14 @@ void hnsw_search_level0(const HNSW& g, const FlatSpace& sp, const float* q, int3
   }
 }
 
-template void hnsw_search_level0<HnswAdmitAll>(const HNSW&, const FlatSpace&, const float*, int32_t, float, int,
-                                               const HnswAdmitAll&, std::vector<HnswCand>&);
-template void hnsw_search_level0<HnswAdmitFn>(const HNSW&, const FlatSpace&, const float*, int32_t, float, int,
-                                              const HnswAdmitFn&, std::vector<HnswCand>&);
+template void hnsw_search_level0<HnswAdmitAll>(const HNSW&, const FlatSpace&, HnswScratch&, const float*, int32_t,
+                                               float, int, const HnswAdmitAll&, std::vector<HnswCand>&);
+template void hnsw_search_level0<HnswAdmitFn>(const HNSW&, const FlatSpace&, HnswScratch&, const float*, int32_t,
+                                              float, int, const HnswAdmitFn&, std::vector<HnswCand>&);
+
+HnswScratch& hnsw_scratch() {
+  static thread_local HnswScratch s;
+  return s;
+}
 
 }  // namespace annvil

@@ -16,6 +16,7 @@
 // Per vector this is 8M bytes of level-0 links, 5 bytes of bookkeeping and
 // about 4M / (M - 1) bytes of upper links: less than Faiss's 8M + 12.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -110,6 +111,36 @@ struct HNSW {
   size_t memory_usage() const;
 };
 
+// Per-thread search state, reused across queries so that a search allocates
+// nothing once warm.
+struct HnswScratch {
+  // Visited marks tagged with a generation number: starting a new search
+  // bumps the generation instead of clearing the table, so a query costs
+  // nothing for nodes it never touches.  The tags are cleared only when the
+  // 16-bit generation wraps.
+  struct Visited {
+    std::vector<uint16_t> tags;
+    uint16_t gen = 0;
+    void begin(size_t n) {
+      if (tags.size() < n) tags.resize(n, 0);
+      if (++gen == 0) {
+        std::fill(tags.begin(), tags.end(), uint16_t(0));
+        gen = 1;
+      }
+    }
+    // true when id was already visited in this search
+    bool test_and_set(int32_t id) {
+      uint16_t& t = tags[size_t(id)];
+      if (t == gen) return true;
+      t = gen;
+      return false;
+    }
+  } visited;
+  std::vector<HnswCand> cand, tmp, sel, w, s, res;
+  std::vector<int32_t> ids;
+};
+HnswScratch& hnsw_scratch();  // this thread's (grown to the largest index seen)
+
 // Search level 0 from (ep, ep_d) with a candidate list of size ef.  Only nodes
 // for which admit(id) is true enter the result set, but every node is used to
 // move through the graph.  `res` receives the results as a max-heap by key.
@@ -119,8 +150,8 @@ struct HnswAdmitAll {
 };
 
 template <class Admit>
-void hnsw_search_level0(const HNSW& g, const FlatSpace& sp, const float* q, int32_t ep, float ep_d, int ef,
-                        const Admit& admit, std::vector<HnswCand>& res);
+void hnsw_search_level0(const HNSW& g, const FlatSpace& sp, HnswScratch& scratch, const float* q, int32_t ep, float ep_d,
+                        int ef, const Admit& admit, std::vector<HnswCand>& res);
 
 // Declared explicit instantiations live in hnsw.cpp.
 struct HnswAdmitFn {

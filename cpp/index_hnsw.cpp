@@ -197,23 +197,27 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
   FlatSpace sp(xb.data(), size_t(d), metric_type);
   HnswAdmitFn admit{n_deleted ? deleted.data() : nullptr, sel};
   const int ef_final = ef;
-#pragma omp parallel for schedule(dynamic, 1) if (n > 1)
+#pragma omp parallel if (n > 1)
+  {
+    HnswScratch& S = hnsw_scratch();
+    std::vector<HnswCand>& res = S.res;
+#pragma omp for schedule(dynamic, 1)
   for (idx_t q = 0; q < n; ++q) {
-    static thread_local std::vector<HnswCand> res;
     const float* xq = x + size_t(q) * d;
     int32_t ep = hnsw.entry_point;
     float ep_d = sp.to_query(xq, ep);
     hnsw.descend(sp, xq, &ep, &ep_d, 0);
     if (filtered)
-      hnsw_search_level0(hnsw, sp, xq, ep, ep_d, ef_final, admit, res);
+      hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef_final, admit, res);
     else
-      hnsw_search_level0(hnsw, sp, xq, ep, ep_d, ef_final, HnswAdmitAll{}, res);
+      hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef_final, HnswAdmitAll{}, res);
     sort_cands(res);
     const size_t m = std::min(res.size(), size_t(k));
     for (size_t j = 0; j < m; ++j) {
       D[size_t(q) * k + j] = l2 ? res[j].d : -res[j].d;
       I[size_t(q) * k + j] = res[j].id;
     }
+  }
   }
 }
 
