@@ -91,6 +91,10 @@ void init_hnsw(py::module_& m) {
           "hnsw", [](IndexHNSW& self) -> HNSW& { return self.hnsw; }, py::return_value_policy::reference_internal)
       .def_property_readonly("n_deleted", [](const IndexHNSW& s) { return s.n_deleted; })
       .def_readwrite("replace_deleted", &IndexHNSW::replace_deleted)
+      .def_readwrite("allow_f16", &IndexHNSW::allow_f16,
+                     "store vectors as half floats while that is lossless (default True)")
+      .def_property_readonly("is_f16", [](const IndexHNSW& s) { return s.is_f16; },
+                             "whether vectors are currently stored as (exact) half floats")
       .def_property(
           "filter_strategy",
           [](const IndexHNSW& s) {

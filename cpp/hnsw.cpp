@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 
 namespace annvil {
@@ -154,7 +155,7 @@ void add_link(HNSW& g, const FlatSpace& sp, HnswScratch& B, int32_t* links, int 
 
 void insert_one(HNSW& g, const FlatSpace& sp, HnswScratch& B, int32_t q, std::atomic<uint8_t>* locks,
                 int top_level) {
-  const float* qv = sp.vec(q);
+  const float* qv = sp.query_of(q, B.qbuf);
   const int level = g.levels[size_t(q)];
   int32_t ep = g.entry_point;
   float ep_d = key_of(sp, qv, ep, q);
@@ -198,14 +199,114 @@ void insert_one(HNSW& g, const FlatSpace& sp, HnswScratch& B, int32_t q, std::at
 
 }  // namespace
 
-FlatSpace::FlatSpace(const float* xb_, size_t d_, MetricType metric)
-    : xb(xb_), d(d_), ip(metric == METRIC_INNER_PRODUCT) {
+// ---- half-precision kernels: scalar reference and dispatch ----------------------
+namespace {
+
+float half_to_float_sw(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+  if (exp == 0) {  // zero or subnormal: man * 2^-24
+    float v = float(man) * (1.0f / 16777216.0f);
+    return sign ? -v : v;
+  }
+  uint32_t bits = exp == 31 ? (sign | 0x7f800000u | (man << 13)) : (sign | ((exp + 112) << 23) | (man << 13));
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// exact float -> half, or false when v has no exact half representation
+bool float_to_half_exact_sw(float v, uint16_t* out) {
+  uint32_t b;
+  std::memcpy(&b, &v, 4);
+  const uint32_t sign = (b >> 31) << 15, exp = (b >> 23) & 0xffu, man = b & 0x7fffffu;
+  if (exp == 0 && man == 0) {
+    *out = uint16_t(sign);
+    return true;
+  }
+  if (exp == 0 || exp == 255) return false;  // float subnormals, inf, nan
+  const int e = int(exp) - 127;
+  if (e > 15 || e < -24) return false;
+  if (e >= -14) {  // normal half: the 13 low mantissa bits must be zero
+    if (man & 0x1fffu) return false;
+    *out = uint16_t(sign | uint32_t(e + 15) << 10 | (man >> 13));
+    return true;
+  }
+  // subnormal half: value = m * 2^-24 with m = (1.man) * 2^(e + 24) an integer
+  const uint32_t full = 0x800000u | man;
+  const int shift = -(e + 1);  // 14 .. 23
+  if (full & ((1u << shift) - 1)) return false;
+  *out = uint16_t(sign | (full >> shift));
+  return true;
+}
+
+float ip_fh_sw(const float* x, const uint16_t* y, size_t d) {
+  float s = 0;
+  for (size_t p = 0; p < d; ++p) s += x[p] * half_to_float_sw(y[p]);
+  return s;
+}
+float l2_fh_sw(const float* x, const uint16_t* y, size_t d) {
+  float s = 0;
+  for (size_t p = 0; p < d; ++p) {
+    float t = x[p] - half_to_float_sw(y[p]);
+    s += t * t;
+  }
+  return s;
+}
+float ip_hh_sw(const uint16_t* x, const uint16_t* y, size_t d) {
+  float s = 0;
+  for (size_t p = 0; p < d; ++p) s += half_to_float_sw(x[p]) * half_to_float_sw(y[p]);
+  return s;
+}
+float l2_hh_sw(const uint16_t* x, const uint16_t* y, size_t d) {
+  float s = 0;
+  for (size_t p = 0; p < d; ++p) {
+    float t = half_to_float_sw(x[p]) - half_to_float_sw(y[p]);
+    s += t * t;
+  }
+  return s;
+}
+bool encode_exact_sw(const float* x, size_t n, uint16_t* out) {
+  for (size_t i = 0; i < n; ++i)
+    if (!float_to_half_exact_sw(x[i], out + i)) return false;
+  return true;
+}
+void decode_sw(const uint16_t* x, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = half_to_float_sw(x[i]);
+}
+
+}  // namespace
+
+const HnswF16Kernels& hnsw_f16_kernels() {
+  static const HnswF16Kernels scalar{ip_fh_sw, l2_fh_sw, ip_hh_sw, l2_hh_sw, encode_exact_sw, decode_sw};
+  switch (kernels().level) {
+#if defined(ANNVIL_X86)
+    case SimdLevel::avx512: return hnsw_f16_kernels_avx512();
+    case SimdLevel::avx2: return hnsw_f16_kernels_avx2();
+#endif
+    default: return scalar;
+  }
+}
+
+const float* FlatSpace::query_of(int32_t id, std::vector<float>& buf) const {
+  if (!xh) return xb + size_t(id) * d;
+  buf.resize(d);
+  hnsw_f16_kernels().decode(xh + size_t(id) * d, d, buf.data());
+  return buf.data();
+}
+
+FlatSpace::FlatSpace(const float* xb_, const uint16_t* xh_, size_t d_, MetricType metric)
+    : xb(xb_), xh(xh_), d(d_), ip(metric == METRIC_INNER_PRODUCT) {
   fn = ip ? kernels().inner_product : kernels().l2sqr;
+  const HnswF16Kernels& hk = hnsw_f16_kernels();
+  fnh = ip ? hk.ip : hk.l2;
+  fnhh = ip ? hk.ip_hh : hk.l2_hh;
+  row_bytes = d * (xh ? sizeof(uint16_t) : sizeof(float));
   // Prefetch up to 8 lines of a vector two vectors ahead of use: the hardware
   // prefetcher follows on from there for longer vectors.  (On wordnet, d =
   // 384, all settings from 1 to 24 lines and 1 to 3 ahead were within 5%:
   // search is bound by the bandwidth of fetching ~900 vectors per query.)
-  prefetch_lines = int(std::min<size_t>(8, (d * sizeof(float) + 63) / 64));
+  prefetch_lines = int(std::min<size_t>(8, (row_bytes + 63) / 64));
   prefetch_ahead = 2;
 }
 

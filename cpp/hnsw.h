@@ -29,29 +29,56 @@
 
 namespace annvil {
 
-// Distances between a query and stored float vectors, or between two stored
-// vectors.  Keys are "smaller is better": L2 squared, or -<x, y> for inner
-// product.
+// Kernels for vectors stored as IEEE half floats.  IndexHNSW uses them only
+// when every stored value is exactly representable in half precision (for
+// example embeddings produced in float16), so the distances are the same as
+// with float32 storage while each vector takes half the memory and half the
+// memory traffic, which is what bounds graph search.
+struct HnswF16Kernels {
+  float (*ip)(const float* x, const uint16_t* y, size_t d);  // <x, y>
+  float (*l2)(const float* x, const uint16_t* y, size_t d);  // |x - y|^2
+  float (*ip_hh)(const uint16_t* x, const uint16_t* y, size_t d);
+  float (*l2_hh)(const uint16_t* x, const uint16_t* y, size_t d);
+  // n floats to halves; false (out partly written) if one is not exact
+  bool (*encode_exact)(const float* x, size_t n, uint16_t* out);
+  void (*decode)(const uint16_t* x, size_t n, float* out);
+};
+const HnswF16Kernels& hnsw_f16_kernels();  // for the active SIMD level
+const HnswF16Kernels& hnsw_f16_kernels_avx2();
+const HnswF16Kernels& hnsw_f16_kernels_avx512();
+
+// Distances between a query and stored vectors (float32 rows `xb`, or exact
+// half rows `xh`), or between two stored vectors.  Keys are "smaller is
+// better": L2 squared, or -<x, y> for inner product.
 struct FlatSpace {
-  const float* xb = nullptr;  // n * d
+  const float* xb = nullptr;     // n * d, or null when xh is used
+  const uint16_t* xh = nullptr;  // n * d halves, or null
   size_t d = 0;
+  size_t row_bytes = 0;
   bool ip = false;
   float (*fn)(const float*, const float*, size_t) = nullptr;
+  float (*fnh)(const float*, const uint16_t*, size_t) = nullptr;
+  float (*fnhh)(const uint16_t*, const uint16_t*, size_t) = nullptr;
   int prefetch_lines = 1;  // cache lines of a vector prefetched ahead of use
   int prefetch_ahead = 2;  // how many vectors ahead
 
-  FlatSpace(const float* xb_, size_t d_, MetricType metric);
-  const float* vec(int32_t id) const { return xb + size_t(id) * d; }
+  FlatSpace(const float* xb_, const uint16_t* xh_, size_t d_, MetricType metric);
+  const char* row(int32_t id) const {
+    return reinterpret_cast<const char*>(xh ? static_cast<const void*>(xh) : static_cast<const void*>(xb)) +
+           size_t(id) * row_bytes;
+  }
   float to_query(const float* q, int32_t id) const {
-    float v = fn(q, vec(id), d);
+    float v = xh ? fnh(q, xh + size_t(id) * d, d) : fn(q, xb + size_t(id) * d, d);
     return ip ? -v : v;
   }
   float between(int32_t a, int32_t b) const {
-    float v = fn(vec(a), vec(b), d);
+    float v = xh ? fnhh(xh + size_t(a) * d, xh + size_t(b) * d, d) : fn(xb + size_t(a) * d, xb + size_t(b) * d, d);
     return ip ? -v : v;
   }
+  // the query-side copy of stored vector `id` (float32)
+  const float* query_of(int32_t id, std::vector<float>& buf) const;
   void prefetch(int32_t id) const {
-    const char* p = reinterpret_cast<const char*>(vec(id));
+    const char* p = row(id);
     for (int l = 0; l < prefetch_lines; ++l) __builtin_prefetch(p + 64 * l, 0, 3);
   }
 };
@@ -138,6 +165,7 @@ struct HnswScratch {
   } visited;
   std::vector<HnswCand> cand, tmp, sel, w, s, res;
   std::vector<int32_t> ids;
+  std::vector<float> qbuf;
 };
 HnswScratch& hnsw_scratch();  // this thread's (grown to the largest index seen)
 

@@ -68,20 +68,47 @@ void IndexHNSW::add_slots(idx_t n, const float* x, idx_t* ids) {
   ANNVIL_CHECK(ntotal + n_new < idx_t(std::numeric_limits<int32_t>::max()),
                "IndexHNSW holds at most 2^31 - 1 vectors");
 
+  // storage format (see index_hnsw.h): halves while everything is exact
+  const HnswF16Kernels& hk = hnsw_f16_kernels();
+  std::vector<uint16_t> codes;
+  bool new_f16 = false;
+  if (allow_f16 && (ntotal == 0 || is_f16)) {
+    codes.resize(size_t(n) * d);
+    new_f16 = hk.encode_exact(x, size_t(n) * d, codes.data());
+    if (!new_f16) std::vector<uint16_t>().swap(codes);
+  }
+  if (ntotal == 0) {
+    is_f16 = new_f16;
+  } else if (is_f16 && !new_f16) {
+    auto& v = xb.mut();
+    v.resize(size_t(ntotal) * d);
+    hk.decode(xh.data(), size_t(ntotal) * d, v.data());
+    xh.clear();
+    is_f16 = false;
+  }
+
   std::vector<int32_t> nodes;
   nodes.reserve(size_t(n));
-  auto& v = xb.mut();
   for (size_t i = 0; i < reuse.size(); ++i) {
     int32_t s = reuse[i];
-    std::memcpy(v.data() + size_t(s) * d, x + i * size_t(d), sizeof(float) * d);
+    if (is_f16)
+      std::memcpy(xh.mut().data() + size_t(s) * d, codes.data() + i * size_t(d), sizeof(uint16_t) * d);
+    else
+      std::memcpy(xb.mut().data() + size_t(s) * d, x + i * size_t(d), sizeof(float) * d);
     deleted[size_t(s) >> 6] &= ~(uint64_t(1) << (s & 63));
     --n_deleted;
     nodes.push_back(s);
     if (ids) ids[i] = s;
   }
   if (n_new > 0) {
-    const float* xn = x + reuse.size() * size_t(d);
-    v.insert(v.end(), xn, xn + size_t(n_new) * d);
+    const size_t off = reuse.size() * size_t(d);
+    if (is_f16) {
+      auto& v = xh.mut();
+      v.insert(v.end(), codes.data() + off, codes.data() + off + size_t(n_new) * d);
+    } else {
+      auto& v = xb.mut();
+      v.insert(v.end(), x + off, x + off + size_t(n_new) * d);
+    }
     hnsw.grow(size_t(n_new));
     for (idx_t i = 0; i < n_new; ++i) {
       nodes.push_back(int32_t(ntotal + i));
@@ -90,10 +117,17 @@ void IndexHNSW::add_slots(idx_t n, const float* x, idx_t* ids) {
     ntotal += n_new;
     deleted.resize((size_t(ntotal) + 63) / 64, 0);
   }
-  FlatSpace sp(xb.data(), size_t(d), metric_type);
-  hnsw.insert(sp, nodes);
+  hnsw.insert(space(), nodes);
   to_huge_pages(xb);
+  to_huge_pages(xh);
   to_huge_pages(hnsw.links0);
+}
+
+void IndexHNSW::row_f32(idx_t i, float* out) const {
+  if (is_f16)
+    hnsw_f16_kernels().decode(xh.data() + size_t(i) * d, size_t(d), out);
+  else
+    std::memcpy(out, xb.data() + size_t(i) * d, sizeof(float) * d);
 }
 
 double IndexHNSW::admitted_fraction(const IDSelector* sel) const {
@@ -162,7 +196,7 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
       if (labels.size() <= block) {
         std::vector<float> sub(labels.size() * size_t(d));
         for (size_t i = 0; i < labels.size(); ++i)
-          std::memcpy(sub.data() + i * d, xb.data() + size_t(labels[i]) * d, sizeof(float) * d);
+          row_f32(labels[i], sub.data() + i * d);
         knn_exact(size_t(n), x, labels.size(), sub.data(), size_t(d), size_t(k), metric_type, D, I, nullptr,
                   labels.data());
         return;
@@ -173,7 +207,7 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
       for (size_t b0 = 0; b0 < labels.size(); b0 += block) {
         size_t nb = std::min(block, labels.size() - b0);
         for (size_t i = 0; i < nb; ++i)
-          std::memcpy(sub.data() + i * d, xb.data() + size_t(labels[b0 + i]) * d, sizeof(float) * d);
+          row_f32(labels[b0 + i], sub.data() + i * d);
         knn_exact(size_t(n), x, nb, sub.data(), size_t(d), size_t(k), metric_type, Db.data(), Ib.data(), nullptr,
                   labels.data() + b0);
         for (size_t q = 0; q < size_t(n); ++q)
@@ -194,7 +228,7 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
     ef = int(std::max<double>(ef, std::min<double>(double(k) / std::max(f, 1e-9), 4096.0)));
   }
 
-  FlatSpace sp(xb.data(), size_t(d), metric_type);
+  const FlatSpace sp = space();
   HnswAdmitFn admit{n_deleted ? deleted.data() : nullptr, sel};
   const int ef_final = ef;
 #pragma omp parallel if (n > 1)
@@ -223,12 +257,12 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
 
 void IndexHNSW::reconstruct(idx_t key, float* out) const {
   ANNVIL_CHECK(key >= 0 && key < ntotal, "id ", key, " out of range [0, ", ntotal, ")");
-  std::memcpy(out, xb.data() + size_t(key) * d, sizeof(float) * d);
+  row_f32(key, out);
 }
 
 void IndexHNSW::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
   ANNVIL_CHECK(i0 >= 0 && ni >= 0 && i0 + ni <= ntotal, "range [", i0, ", ", i0 + ni, ") out of [0, ", ntotal, ")");
-  std::memcpy(out, xb.data() + size_t(i0) * d, sizeof(float) * d * size_t(ni));
+  for (idx_t i = 0; i < ni; ++i) row_f32(i0 + i, out + size_t(i) * d);
 }
 
 size_t IndexHNSW::remove_ids(const IDSelector& sel) {
@@ -244,6 +278,8 @@ size_t IndexHNSW::remove_ids(const IDSelector& sel) {
 
 void IndexHNSW::reset() {
   xb.clear();
+  xh.clear();
+  is_f16 = false;
   hnsw.clear();
   deleted.clear();
   deleted.shrink_to_fit();
@@ -258,14 +294,14 @@ std::vector<idx_t> IndexHNSW::compact() {
     if (!is_deleted(i)) keep.push_back(i);
   std::vector<float> data(keep.size() * size_t(d));
   for (size_t i = 0; i < keep.size(); ++i)
-    std::memcpy(data.data() + i * d, xb.data() + size_t(keep[i]) * d, sizeof(float) * d);
+    row_f32(keep[i], data.data() + i * d);
   reset();
   add(idx_t(keep.size()), data.data());
   return keep;
 }
 
 size_t IndexHNSW::memory_usage() const {
-  return sizeof(*this) + xb.capacity_bytes() + hnsw.memory_usage() + deleted.capacity() * sizeof(uint64_t);
+  return sizeof(*this) + xb.capacity_bytes() + xh.capacity_bytes() + hnsw.memory_usage() + deleted.capacity() * sizeof(uint64_t);
 }
 
 // ---- index files ---------------------------------------------------------------
@@ -289,6 +325,9 @@ void IndexHNSW::write_payload(Writer& w) const {
   w.write_vector(deleted);
   w.write<uint64_t>(n_deleted);
   w.write<uint8_t>(replace_deleted ? 1 : 0);
+  w.write<uint8_t>(is_f16 ? 1 : 0);
+  w.write<uint8_t>(allow_f16 ? 1 : 0);
+  w.write_storage(xh);
 }
 
 void IndexHNSW::read_payload_body(Reader& r) {
@@ -309,11 +348,17 @@ void IndexHNSW::read_payload_body(Reader& r) {
   uint8_t rd = r.read<uint8_t>();
   if (rd > 1) r.corrupt("bad flag");
   replace_deleted = rd != 0;
+  uint8_t f16 = r.read<uint8_t>(), allow = r.read<uint8_t>();
+  if (f16 > 1 || allow > 1) r.corrupt("bad flag");
+  is_f16 = f16 != 0;
+  allow_f16 = allow != 0;
+  r.read_storage(xh);
 
   const size_t N = size_t(ntotal), M = size_t(g.M);
   if (g.levels.size() != N || g.upper_begin.size() != N) r.corrupt("HNSW level arrays do not match ntotal");
   if (g.links0.size() != N * 2 * M) r.corrupt("HNSW level-0 links do not match ntotal * 2M");
-  if (xb.size() != N * size_t(d)) r.corrupt("HNSW vectors do not match ntotal * d");
+  if ((is_f16 ? xh.size() : xb.size()) != N * size_t(d) || (is_f16 ? xb.size() : xh.size()) != 0)
+    r.corrupt("HNSW vectors do not match ntotal * d");
   if (g.upper_links.size() % M) r.corrupt("HNSW upper links are not whole blocks");
   if (deleted.size() != (N + 63) / 64) r.corrupt("HNSW deleted bitmap does not match ntotal");
   const size_t blocks = g.upper_links.size() / M;
@@ -345,6 +390,7 @@ void IndexHNSW::read_payload_body(Reader& r) {
   g.ntotal = N;
   if (!r.mapped()) {
     to_huge_pages(xb);
+    to_huge_pages(xh);
     to_huge_pages(g.links0);
   }
 }

@@ -23,7 +23,14 @@ struct SearchParametersHNSW : SearchParameters {
 
 struct IndexHNSW : Index {
   HNSW hnsw;
-  Storage<float> xb;                  // ntotal * d, row-major
+  Storage<float> xb;                  // ntotal * d, row-major (float32 storage)
+  Storage<uint16_t> xh;               // ntotal * d halves (exact half storage)
+  // Vectors are stored as halves while every value added is exactly
+  // representable in half precision (then distances are identical to
+  // float32 storage, at half the memory and memory traffic); the first add
+  // with a value that is not converts the storage to float32 for good.
+  bool allow_f16 = true;
+  bool is_f16 = false;
   std::vector<uint64_t> deleted;      // bitmap over slots, (ntotal + 63) / 64 words
   size_t n_deleted = 0;
   bool replace_deleted = false;
@@ -46,6 +53,11 @@ struct IndexHNSW : Index {
   bool remove_ids_shifts() const override { return false; }
   void reset() override;
   size_t memory_usage() const override;
+
+  FlatSpace space() const {
+    return FlatSpace(is_f16 ? nullptr : xb.data(), is_f16 ? xh.data() : nullptr, size_t(d), metric_type);
+  }
+  void row_f32(idx_t i, float* out) const;  // stored vector i as float32 (exact)
 
   bool is_deleted(idx_t id) const {
     return n_deleted && ((deleted[size_t(id) >> 6] >> (id & 63)) & 1);

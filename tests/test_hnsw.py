@@ -342,3 +342,66 @@ def test_bad_input(data):
         index.filter_strategy = "fast"
     with pytest.raises((ValueError, TypeError)):
         index.search(xq, 3, params="efSearch=3")
+
+
+# ---- exact half-precision storage ---------------------------------------------------------
+def simd_levels():
+    order = ["scalar", "avx2", "avx512"]
+    return order[: order.index(annvil.detected_simd_level()) + 1]
+
+
+@pytest.mark.parametrize("level", simd_levels())
+@pytest.mark.parametrize("metric", [annvil.METRIC_L2, annvil.METRIC_INNER_PRODUCT])
+def test_f16_storage_is_lossless(level, metric, tmp_path):
+    xb = lowdim(2000, 97, 2)
+    if metric == annvil.METRIC_INNER_PRODUCT:
+        xb /= np.linalg.norm(xb, axis=1, keepdims=True)
+    xb[5, :3] = [6.0e-8, -3.0e-5, 0.0]  # half subnormals and a zero
+    xb = xb.astype(np.float16).astype(np.float32)  # exactly representable
+    assert xb[5, 0] != 0
+    xq = lowdim(20, 97, 3)
+    prev = annvil.simd_level()
+    annvil.set_simd_level(level)
+    try:
+        index = annvil.IndexHNSWFlat(97, 8, metric)
+        index.hnsw.efSearch = 64
+        index.add(xb)
+        assert index.is_f16
+        np.testing.assert_array_equal(index.reconstruct_n(0, 2000), xb)
+        D, I = index.search(xq, 5)
+        ex = annvil.pairwise_distances(xq, xb, metric)
+        np.testing.assert_allclose(D, np.take_along_axis(ex, I, 1), rtol=1e-5, atol=1e-4)
+        gt = annvil.knn(xq, xb, 5, metric)[1]
+        assert recall(I, gt) > 0.95
+        # a vector that is not exact in half converts the storage to float32
+        extra = lowdim(10, 97, 4)
+        index.add(extra)
+        assert not index.is_f16
+        np.testing.assert_array_equal(index.reconstruct_n(0, 2000), xb)
+        np.testing.assert_array_equal(index.reconstruct_n(2000, 10), extra)
+        sel = annvil.SearchParametersHNSW(sel=annvil.IDSelectorRange(0, 2000))
+        assert recall(index.search(xq, 5, params=sel)[1], gt) > 0.95
+    finally:
+        annvil.set_simd_level(prev)
+
+
+def test_f16_files_and_opt_out(tmp_path):
+    xb = lowdim(1500, 32, 8).astype(np.float16).astype(np.float32)
+    xq = lowdim(30, 32, 9)
+    index = annvil.IndexHNSWFlat(32, 8)
+    index.add(xb)
+    assert index.is_f16
+    D0, I0 = index.search(xq, 5)
+    path = tmp_path / "h16.annvil"
+    annvil.write_index(index, path)
+    for mm in (False, True):
+        back = annvil.read_index(path, mmap=mm)
+        assert back.is_f16
+        D, I = back.search(xq, 5)
+        np.testing.assert_array_equal(I, I0)
+        np.testing.assert_array_equal(D, D0)
+    off = annvil.IndexHNSWFlat(32, 8)
+    off.allow_f16 = False
+    off.add(xb)
+    assert not off.is_f16
+    assert off.memory_usage() > index.memory_usage() + 1500 * 32 * 2 * 0.9
