@@ -118,9 +118,13 @@ void IndexHNSW::add_slots(idx_t n, const float* x, idx_t* ids) {
     deleted.resize((size_t(ntotal) + 63) / 64, 0);
   }
   hnsw.insert(space(), nodes);
-  to_huge_pages(xb);
-  to_huge_pages(xh);
-  to_huge_pages(hnsw.links0);
+  // Re-home the arrays on huge pages after large adds only: the copy is O(N),
+  // so a stream of small adds keeps appending to ordinary vectors instead.
+  if (size_t(n) * 8 >= size_t(ntotal)) {
+    to_huge_pages(xb);
+    to_huge_pages(xh);
+    to_huge_pages(hnsw.links0);
+  }
 }
 
 void IndexHNSW::row_f32(idx_t i, float* out) const {

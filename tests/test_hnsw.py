@@ -405,3 +405,16 @@ def test_f16_files_and_opt_out(tmp_path):
     off.add(xb)
     assert not off.is_f16
     assert off.memory_usage() > index.memory_usage() + 1500 * 32 * 2 * 0.9
+
+
+def test_inside_idmap(data):
+    xb, xq = data
+    index = annvil.IndexIDMap(annvil.IndexHNSWFlat(32, 16))
+    ids = np.arange(len(xb)) * 10 + 7
+    index.add_with_ids(xb, ids)
+    gt = annvil.knn(xq, xb, 10)[1]
+    D, I = index.search(xq, 10)
+    assert recall(I, ids[gt]) > 0.9
+    assert index.remove_ids(ids[:100]) == 100
+    D, I = index.search(xq, 10)
+    assert not np.isin(I, ids[:100]).any()
