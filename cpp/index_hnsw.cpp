@@ -259,6 +259,33 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
   }
 }
 
+void IndexHNSW::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                             const SearchParameters* params) const {
+  int ef = hnsw.efSearch;
+  if (auto p = dynamic_cast<const SearchParametersHNSW*>(params))
+    if (p->efSearch > 0) ef = p->efSearch;
+  // the ef best candidates per query come from search() (planner included)
+  const idx_t k = std::max<idx_t>(1, std::min<idx_t>(ef, std::max<idx_t>(ntotal, 1)));
+  std::vector<float> D(size_t(n) * size_t(k));
+  std::vector<idx_t> I(size_t(n) * size_t(k));
+  search(n, x, k, D.data(), I.data(), params);
+  const bool l2 = metric_type == METRIC_L2;
+  result->nq = size_t(n);
+  result->lims.assign(size_t(n) + 1, 0);
+  result->distances.clear();
+  result->labels.clear();
+  for (idx_t q = 0; q < n; ++q) {
+    for (idx_t j = 0; j < k; ++j) {
+      idx_t id = I[size_t(q * k + j)];
+      float dv = D[size_t(q * k + j)];
+      if (id < 0 || !(l2 ? dv < radius : dv > radius)) continue;
+      result->distances.push_back(dv);
+      result->labels.push_back(id);
+    }
+    result->lims[size_t(q) + 1] = result->labels.size();
+  }
+}
+
 void IndexHNSW::reconstruct(idx_t key, float* out) const {
   ANNVIL_CHECK(key >= 0 && key < ntotal, "id ", key, " out of range [0, ", ntotal, ")");
   row_f32(key, out);

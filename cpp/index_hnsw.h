@@ -47,6 +47,11 @@ struct IndexHNSW : Index {
   void add_slots(idx_t n, const float* x, idx_t* ids);
   void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
               const SearchParameters* params = nullptr) const override;
+  // Approximate: the candidates of an efSearch-wide graph search (filters and
+  // deletes honoured, as in search) that lie within the radius, so at most
+  // efSearch results per query; raise efSearch for large radii.
+  void range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                    const SearchParameters* params = nullptr) const override;
   void reconstruct(idx_t key, float* out) const override;
   void reconstruct_n(idx_t i0, idx_t ni, float* out) const override;
   size_t remove_ids(const IDSelector& sel) override;

@@ -418,3 +418,17 @@ def test_inside_idmap(data):
     assert index.remove_ids(ids[:100]) == 100
     D, I = index.search(xq, 10)
     assert not np.isin(I, ids[:100]).any()
+
+
+def test_range_search(data, built_l2):
+    xb, xq = data
+    index = built_l2
+    D, I = annvil.knn(xq[:20], xb, 30)
+    radius = float(np.median(D[:, 10]))
+    lims, Dr, Ir = index.range_search(xq[:20], radius, params=annvil.SearchParametersHNSW(efSearch=64))
+    assert len(lims) == 21 and (Dr < radius).all()
+    ref = faiss.IndexFlatL2(32)
+    ref.add(xb)
+    lims_e, _, Ie = ref.range_search(xq[:20], radius)
+    found = sum(len(set(Ir[lims[i]:lims[i + 1]]) & set(Ie[lims_e[i]:lims_e[i + 1]])) for i in range(20))
+    assert found >= 0.9 * len(Ie) and found == len(Ir)
