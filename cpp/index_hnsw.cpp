@@ -178,14 +178,16 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
   double f = 1.0;
   if (filtered) {
     f = admitted_fraction(sel);
-    // Planner.  A filtered graph search keeps expanding until it holds ef
-    // admitted results, so it visits about ef / f nodes and computes about
-    // 2M distances at each (random memory access); an exact scan of the
-    // admitted vectors costs f * N distances (streamed through the panel
-    // kernel, cheaper per distance).  Equating 2M * ef / f with f * N gives
-    // the crossover f^2 * N = 2M * ef: below it the exact scan is both
-    // cheaper and exact, above it the graph wins.  For N = 1M, M = 32,
-    // ef = 64 that is f ~ 6%; small indexes (N = 10k) scan up to f ~ 60%.
+    // Planner.  A filtered graph search keeps expanding until it holds ef'
+    // admitted results (ef' = max(ef, k / f), see below), so it visits about
+    // ef' / f nodes and computes up to 2M distances at each (random memory
+    // access); an exact scan of the admitted vectors costs f * N distances
+    // (streamed through the panel kernel, cheaper per distance).  Equating
+    // 2M * ef' / f with f * N gives the crossover f^2 * N = 2M * ef': below
+    // it the exact scan is both cheaper and exact, above it the graph wins.
+    // For N = 1M, M = 32, ef = 64 that is f ~ 6%; small indexes (N = 10k)
+    // scan up to f ~ 60%.  f is counted exactly up to 2048 slots, else
+    // estimated from 1024 stratified samples (admitted_fraction).
     const double ef_eff0 = std::max<double>(ef, double(k) / std::max(f, 1e-9));
     const bool exact = filter_strategy == filter_exact ||
                        (filter_strategy == filter_auto && f * f * double(ntotal) <= 2.0 * hnsw.M * ef_eff0);
