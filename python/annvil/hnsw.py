@@ -13,9 +13,20 @@ hidden ones; ``compact()`` rebuilds without them.  With
 ``index.replace_deleted = True``, ``add`` reuses deleted slots first and returns
 the ids it assigned.
 
-Filtered search (``params.sel``) is planned per call: when few ids are allowed
-it scans them exactly, otherwise it walks the graph through every node but
-admits only allowed ids to the results.
+Filtered search (``params.sel``) is planned per call: with an allowed fraction
+f of N vectors, when f^2 * N <= 2M * max(efSearch, k / f) (an exact scan of
+the f * N allowed vectors is then cheaper than a graph walk that visits about
+ef / f nodes of up to 2M neighbours each) the allowed vectors are scanned
+exactly; otherwise the graph is walked through every node, only allowed ids
+enter the results, and efSearch is raised to max(efSearch, k / f) (capped at
+4096).  ``index.filter_strategy`` ('auto', 'graph', 'exact') overrides it.
+
+Vectors are stored as IEEE half floats while every value added is exactly
+representable in half precision (embeddings produced in float16, for
+example): distances are the same as with float32 storage, at half the memory
+and memory traffic.  The first add with a value that is not exact converts the
+storage to float32; ``index.allow_f16 = False`` keeps float32 from the start,
+``index.is_f16`` tells which is in use.
 """
 from __future__ import annotations
 
