@@ -59,7 +59,7 @@ void init_hnsw(py::module_& m) {
           })
       .def("nb_neighbors", [](const HNSW& g, int layer) { return g.cap(layer); }, py::arg("layer"))
       .def(
-          "neighbors",
+          "get_neighbors",
           [](const HNSW& g, int64_t node, int level) {
             if (node < 0 || size_t(node) >= g.ntotal) ANNVIL_THROW(value, "node ", node, " out of range");
             if (level < 0 || level > g.levels[size_t(node)])

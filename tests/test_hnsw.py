@@ -87,7 +87,7 @@ def test_graph_structure(built_l2):
     # level distribution follows mL = 1 / ln(M): P(level >= 1) = 1 / M
     frac_upper = np.mean(levels > 1)
     assert 0.03 < frac_upper < 0.10
-    nb = h.neighbors(0, 0)
+    nb = h.get_neighbors(0, 0)
     assert 0 < len(nb) <= 32 and nb.min() >= 0 and nb.max() < 5000 and 0 not in nb
 
 
