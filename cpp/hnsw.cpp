@@ -408,7 +408,9 @@ void HNSW::descend(const FlatSpace& sp, const float* q, int32_t* ep_out, float* 
 }
 
 size_t HNSW::memory_usage() const {
-  return links0.capacity_bytes() + upper_links.capacity_bytes() + levels.capacity() +
+  // arrays on huge pages or mapped from a file are views: count their size
+  auto bytes = [](const Storage<int32_t>& s) { return s.is_view() ? s.size() * sizeof(int32_t) : s.capacity_bytes(); };
+  return bytes(links0) + bytes(upper_links) + levels.capacity() +
          upper_begin.capacity() * sizeof(uint32_t);
 }
 

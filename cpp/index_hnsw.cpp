@@ -11,7 +11,9 @@
 #include "io.h"
 #include "knn.h"
 
+#if defined(__linux__)
 #include <sys/mman.h>
+#endif
 
 namespace annvil {
 
@@ -35,6 +37,7 @@ void sort_cands(std::vector<HnswCand>& v) {
 // reach (a few MB), which costs as much as the cache miss itself.
 template <class T>
 void to_huge_pages(Storage<T>& s) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
   const size_t bytes = s.size() * sizeof(T);
   const size_t huge = size_t(2) << 20;
   if (bytes < 2 * huge || s.is_view()) return;
@@ -47,6 +50,15 @@ void to_huge_pages(Storage<T>& s) {
   const size_t total = len + huge;
   std::shared_ptr<const void> keep(raw, [total](const void* q) { munmap(const_cast<void*>(q), total); });
   s.set_view(reinterpret_cast<const T*>(p), s.size(), std::move(keep));
+#else
+  (void)s;
+#endif
+}
+
+// bytes of an array whether owned, on huge pages (a view we own) or mapped
+template <class T>
+size_t array_bytes(const Storage<T>& s) {
+  return s.is_view() ? s.size() * sizeof(T) : s.capacity_bytes();
 }
 
 }  // namespace
@@ -334,7 +346,8 @@ std::vector<idx_t> IndexHNSW::compact() {
 }
 
 size_t IndexHNSW::memory_usage() const {
-  return sizeof(*this) + xb.capacity_bytes() + xh.capacity_bytes() + hnsw.memory_usage() + deleted.capacity() * sizeof(uint64_t);
+  return sizeof(*this) + array_bytes(xb) + array_bytes(xh) + hnsw.memory_usage() +
+         deleted.capacity() * sizeof(uint64_t);
 }
 
 // ---- index files ---------------------------------------------------------------
