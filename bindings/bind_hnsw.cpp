@@ -1,8 +1,150 @@
-// Bindings of the hnsw family (filled in by its implementation).
+// Bindings of the hnsw family: the HNSW graph object (index.hnsw), IndexHNSW,
+// IndexHNSWFlat and SearchParametersHNSW.
 #include "common.h"
+#include "index_hnsw.h"
 
 namespace annvil_py {
 
-void init_hnsw(py::module_& m) { (void)m; }
+using namespace annvil;
+
+namespace {
+
+int positive(int v, const char* what) {
+  if (v <= 0) ANNVIL_THROW(value, what, " must be positive, got ", v);
+  return v;
+}
+
+}  // namespace
+
+void init_hnsw(py::module_& m) {
+  py::class_<HNSW>(m, "HNSW")
+      .def_property_readonly("M", [](const HNSW& g) { return g.M; })
+      .def_property(
+          "efConstruction", [](const HNSW& g) { return g.efConstruction; },
+          [](HNSW& g, int v) { g.efConstruction = positive(v, "efConstruction"); })
+      .def_property(
+          "efSearch", [](const HNSW& g) { return g.efSearch; },
+          [](HNSW& g, int v) { g.efSearch = positive(v, "efSearch"); })
+      .def_property(
+          "max_level", [](const HNSW& g) { return g.max_level; },
+          [](HNSW& g, int v) {
+            // lowering the top level is allowed (searches then start lower);
+            // the entry point must reach the level searches start from
+            if (g.ntotal == 0) ANNVIL_THROW(value, "max_level of an empty graph is -1");
+            if (v < 0 || v > g.levels[size_t(g.entry_point)])
+              ANNVIL_THROW(value, "max_level must be in [0, ", int(g.levels[size_t(g.entry_point)]),
+                           "] (the entry point's level), got ", v);
+            g.max_level = v;
+          })
+      .def_property(
+          "entry_point", [](const HNSW& g) { return int64_t(g.entry_point); },
+          [](HNSW& g, int64_t v) {
+            if (v < 0 || size_t(v) >= g.ntotal)
+              ANNVIL_THROW(value, "entry_point must be a node id in [0, ", g.ntotal, "), got ", v);
+            if (g.levels[size_t(v)] < g.max_level)
+              ANNVIL_THROW(value, "node ", v, " has level ", int(g.levels[size_t(v)]), " < max_level ", g.max_level,
+                           "; lower max_level first");
+            g.entry_point = int32_t(v);
+          })
+      .def_readwrite("seed", &HNSW::seed, "seed of the level draws (levels are a hash of seed and id)")
+      .def_property_readonly("ntotal", [](const HNSW& g) { return g.ntotal; })
+      .def_property_readonly(
+          "levels",
+          [](const HNSW& g) {
+            // Faiss's convention: levels[i] = number of levels of node i (top level + 1)
+            py::array_t<int32_t> a(int64_t(g.ntotal));
+            int32_t* p = a.mutable_data();
+            for (size_t i = 0; i < g.ntotal; ++i) p[i] = int32_t(g.levels[i]) + 1;
+            return a;
+          })
+      .def("nb_neighbors", [](const HNSW& g, int layer) { return g.cap(layer); }, py::arg("layer"))
+      .def(
+          "get_neighbors",
+          [](const HNSW& g, int64_t node, int level) {
+            if (node < 0 || size_t(node) >= g.ntotal) ANNVIL_THROW(value, "node ", node, " out of range");
+            if (level < 0 || level > g.levels[size_t(node)])
+              ANNVIL_THROW(value, "node ", node, " has no level ", level);
+            const int32_t* l = g.links(int32_t(node), level);
+            std::vector<int64_t> out;
+            for (int j = 0; j < g.cap(level) && l[j] >= 0; ++j) out.push_back(l[j]);
+            return py::array_t<int64_t>(int64_t(out.size()), out.data());
+          },
+          py::arg("node"), py::arg("level") = 0, "neighbour ids of a node at a level");
+
+  py::class_<SearchParametersHNSW, SearchParameters, std::shared_ptr<SearchParametersHNSW>> sp(
+      m, "SearchParametersHNSW", py::dynamic_attr());
+  sp.def(py::init([](const py::object& efSearch, const py::object& sel) {
+           auto p = std::make_shared<SearchParametersHNSW>();
+           if (!efSearch.is_none()) p->efSearch = positive(efSearch.cast<int>(), "efSearch");
+           p->set_selector(to_selector(sel));
+           return p;
+         }),
+         py::kw_only(), py::arg("efSearch") = py::none(), py::arg("sel") = py::none());
+  sp.def_property(
+      "efSearch", [](const SearchParametersHNSW& p) { return p.efSearch; },
+      [](SearchParametersHNSW& p, int v) { p.efSearch = positive(v, "efSearch"); },
+      "candidate-list size for this call (0: the index's hnsw.efSearch)");
+  def_selector_property(sp);
+
+  py::class_<IndexHNSW, Index, std::shared_ptr<IndexHNSW>>(m, "IndexHNSW", py::dynamic_attr())
+      .def_property_readonly(
+          "hnsw", [](IndexHNSW& self) -> HNSW& { return self.hnsw; }, py::return_value_policy::reference_internal)
+      .def_property_readonly("n_deleted", [](const IndexHNSW& s) { return s.n_deleted; })
+      .def_readwrite("replace_deleted", &IndexHNSW::replace_deleted)
+      .def_readwrite("allow_f16", &IndexHNSW::allow_f16,
+                     "store vectors as half floats while that is lossless (default True)")
+      .def_property_readonly("is_f16", [](const IndexHNSW& s) { return s.is_f16; },
+                             "whether vectors are currently stored as (exact) half floats")
+      .def_property(
+          "filter_strategy",
+          [](const IndexHNSW& s) {
+            return std::string(s.filter_strategy == IndexHNSW::filter_graph   ? "graph"
+                               : s.filter_strategy == IndexHNSW::filter_exact ? "exact"
+                                                                              : "auto");
+          },
+          [](IndexHNSW& s, const std::string& v) {
+            if (v == "auto")
+              s.filter_strategy = IndexHNSW::filter_auto;
+            else if (v == "graph")
+              s.filter_strategy = IndexHNSW::filter_graph;
+            else if (v == "exact")
+              s.filter_strategy = IndexHNSW::filter_exact;
+            else
+              ANNVIL_THROW(value, "filter_strategy must be 'auto', 'graph' or 'exact', got '", v, "'");
+          },
+          "how filtered searches run: 'auto' (planner), 'graph' or 'exact'")
+      .def("is_deleted",
+           [](const IndexHNSW& s, int64_t id) {
+             if (id < 0 || id >= s.ntotal) ANNVIL_THROW(value, "id ", id, " out of range [0, ", s.ntotal, ")");
+             return s.is_deleted(id);
+           })
+      .def("_add_slots",
+           [](IndexHNSW& self, const FloatArray& x) {
+             int64_t n = rows_of(x, self.d, "vectors");
+             py::array_t<int64_t> ids(n);
+             int64_t* ip = ids.mutable_data();
+             const float* xp = x.data();
+             {
+               py::gil_scoped_release release;
+               self.add_slots(n, xp, ip);
+             }
+             return ids;
+           })
+      .def("compact",
+           [](IndexHNSW& self) {
+             std::vector<idx_t> keep;
+             {
+               py::gil_scoped_release release;
+               keep = self.compact();
+             }
+             return py::array_t<int64_t>(int64_t(keep.size()), keep.data());
+           },
+           "Rebuild without deleted vectors; returns old_ids (new id i was old_ids[i]).")
+      .def("remove_ids_shifts", &IndexHNSW::remove_ids_shifts);
+
+  py::class_<IndexHNSWFlat, IndexHNSW, std::shared_ptr<IndexHNSWFlat>>(m, "IndexHNSWFlat", py::dynamic_attr())
+      .def(py::init([](int d, int M, int metric) { return std::make_shared<IndexHNSWFlat>(d, M, MetricType(metric)); }),
+           py::arg("d"), py::arg("M") = 32, py::arg("metric") = int(METRIC_L2));
+}
 
 }  // namespace annvil_py

@@ -1,0 +1,491 @@
+// HNSW construction and search (see hnsw.h for the layout).
+#include "hnsw.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+namespace annvil {
+
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// candidate queue: min-heap on key; result set: max-heap on key
+inline bool min_cmp(const HnswCand& a, const HnswCand& b) { return a.d > b.d; }
+inline bool max_cmp(const HnswCand& a, const HnswCand& b) { return a.d < b.d; }
+
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// Distance from query q to node id, where `self` (the node being inserted)
+// never counts as a neighbour of itself.
+inline float key_of(const FlatSpace& sp, const float* q, int32_t id, int32_t self) {
+  return id == self ? kInf : sp.to_query(q, id);
+}
+
+// ef-search on one level for construction: the `ef` closest nodes to q
+// reachable from ep, sorted ascending in `out`, never including `self`.
+void search_layer_build(const HNSW& g, const FlatSpace& sp, HnswScratch& B, const float* q, int32_t self,
+                        int32_t ep, float ep_d, int level, int ef, std::vector<HnswCand>& out) {
+  HnswScratch::Visited& vt = B.visited;
+  vt.begin(g.ntotal);
+  auto& cand = B.cand;
+  auto& res = out;
+  cand.clear();
+  res.clear();
+  auto& ids = B.ids;
+  const int cap = g.cap(level);
+  if (ids.size() < size_t(cap)) ids.resize(size_t(cap));
+
+  vt.test_and_set(ep);
+  vt.test_and_set(self);
+  cand.push_back({ep_d, ep});
+  if (ep != self) res.push_back({ep_d, ep});
+  float bound = int(res.size()) >= ef ? res.front().d : kInf;
+
+  while (!cand.empty()) {
+    HnswCand c = cand.front();
+    if (c.d > bound) break;
+    std::pop_heap(cand.begin(), cand.end(), min_cmp);
+    cand.pop_back();
+    // read the neighbour list once; concurrent writers only ever store valid
+    // ids or -1, so a torn view costs at most a missed or repeated neighbour
+    const int32_t* nb = g.links(c.id, level);
+    int cnt = 0;
+    for (int j = 0; j < cap; ++j) {
+      int32_t id = nb[j];
+      if (id < 0) break;
+      if (!vt.test_and_set(id)) ids[size_t(cnt++)] = id;
+    }
+    if (cnt > 0) sp.prefetch(ids[0]);
+    for (int i = 0; i < cnt; ++i) {
+      if (i + 1 < cnt) sp.prefetch(ids[size_t(i) + 1]);
+      int32_t id = ids[size_t(i)];
+      float d = sp.to_query(q, id);
+      if (d < bound) {
+        cand.push_back({d, id});
+        std::push_heap(cand.begin(), cand.end(), min_cmp);
+        res.push_back({d, id});
+        std::push_heap(res.begin(), res.end(), max_cmp);
+        if (int(res.size()) > ef) {
+          std::pop_heap(res.begin(), res.end(), max_cmp);
+          res.pop_back();
+        }
+        if (int(res.size()) >= ef) bound = res.front().d;
+      }
+    }
+  }
+  std::sort(res.begin(), res.end(), [](const HnswCand& a, const HnswCand& b) {
+    return a.d < b.d || (a.d == b.d && a.id < b.id);
+  });
+}
+
+// The neighbour-selection heuristic (Algorithm 4 of the paper, as in Faiss's
+// shrink_neighbor_list and hnswlib's getNeighborsByHeuristic2): walk the
+// candidates from closest to farthest and keep c only if it is closer to the
+// base node than to every neighbour kept so far,
+//     keep c  <=>  for all kept r: dist(c, r) >= dist(c, base).
+// A candidate closer to a kept r than to the base would be reached through r
+// anyway; dropping it spends the degree budget on other directions, which
+// keeps clusters connected to each other.  cands: sorted ascending by key.
+void select_neighbors(const FlatSpace& sp, const std::vector<HnswCand>& cands, int max_n,
+                      std::vector<HnswCand>& out) {
+  out.clear();
+  if (int(cands.size()) <= max_n) {
+    out = cands;
+    return;
+  }
+  for (const HnswCand& c : cands) {
+    if (int(out.size()) >= max_n) break;
+    bool good = true;
+    for (const HnswCand& r : out) {
+      if (sp.between(c.id, r.id) < c.d) {
+        good = false;
+        break;
+      }
+    }
+    if (good) out.push_back(c);
+  }
+}
+
+struct SpinLock {
+  std::atomic<uint8_t>* f;
+  explicit SpinLock(std::atomic<uint8_t>* flag) : f(flag) {
+    while (f->exchange(1, std::memory_order_acquire)) {
+      while (f->load(std::memory_order_relaxed)) __builtin_ia32_pause();
+    }
+  }
+  ~SpinLock() { f->store(0, std::memory_order_release); }
+};
+
+// Add the edge src -> dst at `level` (d = key between them); when src's list
+// is full, re-select its neighbours with the heuristic among old + new.
+void add_link(HNSW& g, const FlatSpace& sp, HnswScratch& B, int32_t* links, int cap, int32_t src, int32_t dst, float d,
+              std::atomic<uint8_t>* locks) {
+  SpinLock lk(locks + src);
+  int cnt = 0;
+  while (cnt < cap && links[cnt] >= 0) {
+    if (links[cnt] == dst) return;  // a reused slot may still be linked
+    ++cnt;
+  }
+  if (cnt < cap) {
+    links[cnt] = dst;
+    return;
+  }
+  auto& tmp = B.tmp;
+  tmp.clear();
+  for (int j = 0; j < cap; ++j) tmp.push_back({sp.between(src, links[j]), links[j]});
+  tmp.push_back({d, dst});
+  std::sort(tmp.begin(), tmp.end(), [](const HnswCand& a, const HnswCand& b) {
+    return a.d < b.d || (a.d == b.d && a.id < b.id);
+  });
+  auto& sel = B.sel;
+  select_neighbors(sp, tmp, cap, sel);
+  int j = 0;
+  for (; j < int(sel.size()); ++j) links[j] = sel[size_t(j)].id;
+  for (; j < cap; ++j) links[j] = -1;
+  (void)g;
+}
+
+void insert_one(HNSW& g, const FlatSpace& sp, HnswScratch& B, int32_t q, std::atomic<uint8_t>* locks,
+                int top_level) {
+  const float* qv = sp.query_of(q, B.qbuf);
+  const int level = g.levels[size_t(q)];
+  int32_t ep = g.entry_point;
+  float ep_d = key_of(sp, qv, ep, q);
+  // greedy descent through the levels above the node's own
+  for (int lev = top_level; lev > level; --lev) {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      const int32_t* nb = g.links(ep, lev);
+      for (int j = 0; j < g.M; ++j) {
+        int32_t id = nb[j];
+        if (id < 0) break;
+        float d = key_of(sp, qv, id, q);
+        if (d < ep_d) {
+          ep = id;
+          ep_d = d;
+          changed = true;
+        }
+      }
+    }
+  }
+  auto& W = B.w;  // survives add_link, which uses tmp and sel
+  auto& S = B.s;
+  for (int lev = std::min(level, top_level); lev >= 0; --lev) {
+    search_layer_build(g, sp, B, qv, q, ep, ep_d, lev, g.efConstruction, W);
+    if (W.empty()) continue;
+    const int cap = g.cap(lev);
+    select_neighbors(sp, W, cap, S);
+    {
+      SpinLock lk(locks + q);
+      int32_t* own = g.links_mut(q, lev);
+      int j = 0;
+      for (; j < int(S.size()); ++j) own[j] = S[size_t(j)].id;
+      for (; j < cap; ++j) own[j] = -1;
+    }
+    for (const HnswCand& s : S) add_link(g, sp, B, g.links_mut(s.id, lev), cap, s.id, q, s.d, locks);
+    ep = W[0].id;
+    ep_d = W[0].d;
+  }
+}
+
+}  // namespace
+
+// ---- half-precision kernels: scalar reference and dispatch ----------------------
+namespace {
+
+float half_to_float_sw(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+  if (exp == 0) {  // zero or subnormal: man * 2^-24
+    float v = float(man) * (1.0f / 16777216.0f);
+    return sign ? -v : v;
+  }
+  uint32_t bits = exp == 31 ? (sign | 0x7f800000u | (man << 13)) : (sign | ((exp + 112) << 23) | (man << 13));
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+// exact float -> half, or false when v has no exact half representation
+bool float_to_half_exact_sw(float v, uint16_t* out) {
+  uint32_t b;
+  std::memcpy(&b, &v, 4);
+  const uint32_t sign = (b >> 31) << 15, exp = (b >> 23) & 0xffu, man = b & 0x7fffffu;
+  if (exp == 0 && man == 0) {
+    *out = uint16_t(sign);
+    return true;
+  }
+  if (exp == 0 || exp == 255) return false;  // float subnormals, inf, nan
+  const int e = int(exp) - 127;
+  if (e > 15 || e < -24) return false;
+  if (e >= -14) {  // normal half: the 13 low mantissa bits must be zero
+    if (man & 0x1fffu) return false;
+    *out = uint16_t(sign | uint32_t(e + 15) << 10 | (man >> 13));
+    return true;
+  }
+  // subnormal half: value = m * 2^-24 with m = (1.man) * 2^(e + 24) an integer
+  const uint32_t full = 0x800000u | man;
+  const int shift = -(e + 1);  // 14 .. 23
+  if (full & ((1u << shift) - 1)) return false;
+  *out = uint16_t(sign | (full >> shift));
+  return true;
+}
+
+float ip_fh_sw(const float* x, const uint16_t* y, size_t d) {
+  float s = 0;
+  for (size_t p = 0; p < d; ++p) s += x[p] * half_to_float_sw(y[p]);
+  return s;
+}
+float l2_fh_sw(const float* x, const uint16_t* y, size_t d) {
+  float s = 0;
+  for (size_t p = 0; p < d; ++p) {
+    float t = x[p] - half_to_float_sw(y[p]);
+    s += t * t;
+  }
+  return s;
+}
+float ip_hh_sw(const uint16_t* x, const uint16_t* y, size_t d) {
+  float s = 0;
+  for (size_t p = 0; p < d; ++p) s += half_to_float_sw(x[p]) * half_to_float_sw(y[p]);
+  return s;
+}
+float l2_hh_sw(const uint16_t* x, const uint16_t* y, size_t d) {
+  float s = 0;
+  for (size_t p = 0; p < d; ++p) {
+    float t = half_to_float_sw(x[p]) - half_to_float_sw(y[p]);
+    s += t * t;
+  }
+  return s;
+}
+bool encode_exact_sw(const float* x, size_t n, uint16_t* out) {
+  for (size_t i = 0; i < n; ++i)
+    if (!float_to_half_exact_sw(x[i], out + i)) return false;
+  return true;
+}
+void decode_sw(const uint16_t* x, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = half_to_float_sw(x[i]);
+}
+
+}  // namespace
+
+const HnswF16Kernels& hnsw_f16_kernels() {
+  static const HnswF16Kernels scalar{ip_fh_sw, l2_fh_sw, ip_hh_sw, l2_hh_sw, encode_exact_sw, decode_sw};
+  switch (kernels().level) {
+#if defined(ANNVIL_X86)
+    case SimdLevel::avx512: return hnsw_f16_kernels_avx512();
+    case SimdLevel::avx2: return hnsw_f16_kernels_avx2();
+#endif
+    default: return scalar;
+  }
+}
+
+const float* FlatSpace::query_of(int32_t id, std::vector<float>& buf) const {
+  if (!xh) return xb + size_t(id) * d;
+  buf.resize(d);
+  hnsw_f16_kernels().decode(xh + size_t(id) * d, d, buf.data());
+  return buf.data();
+}
+
+FlatSpace::FlatSpace(const float* xb_, const uint16_t* xh_, size_t d_, MetricType metric)
+    : xb(xb_), xh(xh_), d(d_), ip(metric == METRIC_INNER_PRODUCT) {
+  fn = ip ? kernels().inner_product : kernels().l2sqr;
+  const HnswF16Kernels& hk = hnsw_f16_kernels();
+  fnh = ip ? hk.ip : hk.l2;
+  fnhh = ip ? hk.ip_hh : hk.l2_hh;
+  row_bytes = d * (xh ? sizeof(uint16_t) : sizeof(float));
+  // Prefetch up to 8 lines of a vector two vectors ahead of use: the hardware
+  // prefetcher follows on from there for longer vectors.  (On wordnet, d =
+  // 384, all settings from 1 to 24 lines and 1 to 3 ahead were within 5%:
+  // search is bound by the bandwidth of fetching ~900 vectors per query.)
+  prefetch_lines = int(std::min<size_t>(8, (row_bytes + 63) / 64));
+  prefetch_ahead = 2;
+}
+
+HNSW::HNSW(int M_) : M(M_) {
+  ANNVIL_CHECK(M_ >= 2 && M_ <= 4096, "HNSW M must be in [2, 4096], got ", M_);
+}
+
+int HNSW::draw_level(int64_t id) const {
+  uint64_t h = splitmix64(seed ^ splitmix64(uint64_t(id)));
+  double u = (double((h >> 11) + 1)) * (1.0 / 9007199254740992.0);  // (0, 1]
+  double ml = 1.0 / std::log(double(M));
+  int l = int(std::floor(-std::log(u) * ml));
+  return std::min(l, 100);
+}
+
+void HNSW::grow(size_t n) {
+  size_t n0 = ntotal, n1 = ntotal + n;
+  size_t stride = size_t(2 * M);
+  links0.mut().resize(n1 * stride, -1);
+  levels.resize(n1);
+  upper_begin.resize(n1);
+  size_t blocks = upper_links.size() / size_t(M);
+  for (size_t i = n0; i < n1; ++i) {
+    int lv = draw_level(int64_t(i));
+    levels[i] = int8_t(lv);
+    upper_begin[i] = lv > 0 ? uint32_t(blocks) : 0;
+    blocks += size_t(lv);
+  }
+  ANNVIL_CHECK(blocks < (size_t(1) << 32), "HNSW graph too large");
+  upper_links.mut().resize(blocks * size_t(M), -1);
+  ntotal = n1;
+}
+
+void HNSW::clear() {
+  links0.clear();
+  upper_links.clear();
+  levels.clear();
+  levels.shrink_to_fit();
+  upper_begin.clear();
+  upper_begin.shrink_to_fit();
+  ntotal = 0;
+  max_level = -1;
+  entry_point = -1;
+}
+
+void HNSW::insert(const FlatSpace& sp, const std::vector<int32_t>& nodes) {
+  if (nodes.empty()) return;
+  links0.mut();  // own the arrays before threads write into them
+  upper_links.mut();
+  std::vector<int32_t> order(nodes);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t a, int32_t b) { return levels[size_t(a)] > levels[size_t(b)]; });
+  std::unique_ptr<std::atomic<uint8_t>[]> locks(new std::atomic<uint8_t>[ntotal]());
+  size_t i = 0;
+  if (entry_point < 0) {
+    entry_point = order[0];
+    max_level = levels[size_t(order[0])];
+    i = 1;
+  }
+  // Nodes that raise the top level change the entry point: insert them one
+  // at a time (they come first in the order, and there are only a few).
+  for (; i < order.size() && levels[size_t(order[i])] > max_level; ++i) {
+    insert_one(*this, sp, hnsw_scratch(), order[i], locks.get(), max_level);
+    max_level = levels[size_t(order[i])];
+    entry_point = order[i];
+  }
+  const int64_t rest = int64_t(order.size() - i);
+  const int top = max_level;
+#pragma omp parallel if (rest > 64)
+  {
+    HnswScratch& S = hnsw_scratch();
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t j = 0; j < rest; ++j) insert_one(*this, sp, S, order[i + size_t(j)], locks.get(), top);
+  }
+}
+
+void HNSW::descend(const FlatSpace& sp, const float* q, int32_t* ep_out, float* ep_d_out, int stop_level) const {
+  int32_t ep = *ep_out;
+  float ep_d = *ep_d_out;
+  for (int lev = max_level; lev > stop_level; --lev) {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      const int32_t* nb = links(ep, lev);
+      for (int j = 0; j < M; ++j) {
+        int32_t id = nb[j];
+        if (id < 0) break;
+        float d = sp.to_query(q, id);
+        if (d < ep_d) {
+          ep = id;
+          ep_d = d;
+          changed = true;
+        }
+      }
+    }
+  }
+  *ep_out = ep;
+  *ep_d_out = ep_d;
+}
+
+size_t HNSW::memory_usage() const {
+  // arrays on huge pages or mapped from a file are views: count their size
+  auto bytes = [](const Storage<int32_t>& s) { return s.is_view() ? s.size() * sizeof(int32_t) : s.capacity_bytes(); };
+  return bytes(links0) + bytes(upper_links) + levels.capacity() +
+         upper_begin.capacity() * sizeof(uint32_t);
+}
+
+// ---- query-time search on level 0 ---------------------------------------------
+// The hot loop: neighbours not yet visited are gathered first, then their
+// vectors are prefetched one step ahead of the distance computation, so the
+// memory latency of the next vector overlaps the arithmetic of this one.
+template <class Admit>
+void hnsw_search_level0(const HNSW& g, const FlatSpace& sp, HnswScratch& B, const float* q, int32_t ep, float ep_d,
+                        int ef, const Admit& admit, std::vector<HnswCand>& res) {
+  HnswScratch::Visited& vt = B.visited;
+  vt.begin(g.ntotal);
+  auto& cand = B.cand;
+  cand.clear();
+  res.clear();
+  const size_t cap0 = size_t(2 * g.M);
+  auto& ids = B.ids;
+  if (ids.size() < cap0) ids.resize(cap0);
+  int32_t* buf = ids.data();
+  const int32_t* L0 = g.links0.data();
+
+  vt.test_and_set(ep);
+  cand.push_back({ep_d, ep});
+  if (admit(ep)) res.push_back({ep_d, ep});
+  float bound = int(res.size()) >= ef ? res.front().d : kInf;
+
+  while (!cand.empty()) {
+    const HnswCand c = cand.front();
+    if (c.d > bound) break;
+    std::pop_heap(cand.begin(), cand.end(), min_cmp);
+    cand.pop_back();
+    const int32_t* nb = L0 + size_t(c.id) * cap0;
+    int cnt = 0;
+    for (size_t j = 0; j < cap0; ++j) {
+      int32_t id = nb[j];
+      if (id < 0) break;
+      if (!vt.test_and_set(id)) buf[cnt++] = id;
+    }
+    const int ahead = sp.prefetch_ahead;
+    for (int i = 0; i < std::min(cnt, ahead); ++i) sp.prefetch(buf[i]);
+    for (int i = 0; i < cnt; ++i) {
+      if (i + ahead < cnt) sp.prefetch(buf[i + ahead]);
+      const int32_t id = buf[i];
+      const float d = sp.to_query(q, id);
+      if (d < bound) {
+        cand.push_back({d, id});
+        std::push_heap(cand.begin(), cand.end(), min_cmp);
+        if (admit(id)) {
+          res.push_back({d, id});
+          std::push_heap(res.begin(), res.end(), max_cmp);
+          if (int(res.size()) > ef) {
+            std::pop_heap(res.begin(), res.end(), max_cmp);
+            res.pop_back();
+          }
+          if (int(res.size()) >= ef) bound = res.front().d;
+        }
+      }
+    }
+    if (!cand.empty()) {
+      // the next node to expand: fetch its neighbour list while we finish
+      const int32_t* nn = L0 + size_t(cand.front().id) * cap0;
+      __builtin_prefetch(nn, 0, 3);
+      __builtin_prefetch(nn + 16, 0, 3);
+    }
+  }
+}
+
+template void hnsw_search_level0<HnswAdmitAll>(const HNSW&, const FlatSpace&, HnswScratch&, const float*, int32_t,
+                                               float, int, const HnswAdmitAll&, std::vector<HnswCand>&);
+template void hnsw_search_level0<HnswAdmitFn>(const HNSW&, const FlatSpace&, HnswScratch&, const float*, int32_t,
+                                              float, int, const HnswAdmitFn&, std::vector<HnswCand>&);
+
+HnswScratch& hnsw_scratch() {
+  static thread_local HnswScratch s;
+  return s;
+}
+
+}  // namespace annvil

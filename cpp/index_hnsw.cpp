@@ -1,0 +1,461 @@
+// IndexHNSW: vectors + HNSW graph, tombstone deletes, the filtered-search
+// planner, and the index-file payload.
+#include "index_hnsw.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "heap.h"
+#include "io.h"
+#include "knn.h"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace annvil {
+
+namespace {
+
+inline uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+void sort_cands(std::vector<HnswCand>& v) {
+  std::sort(v.begin(), v.end(),
+            [](const HnswCand& a, const HnswCand& b) { return a.d < b.d || (a.d == b.d && a.id < b.id); });
+}
+
+// Move a large array into memory backed by 2 MB transparent huge pages.
+// Search touches vectors and neighbour lists at random: with 4 KB pages
+// nearly every access is also a TLB miss once the index outgrows the TLB's
+// reach (a few MB), which costs as much as the cache miss itself.
+template <class T>
+void to_huge_pages(Storage<T>& s) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  const size_t bytes = s.size() * sizeof(T);
+  const size_t huge = size_t(2) << 20;
+  if (bytes < 2 * huge || s.is_view()) return;
+  const size_t len = (bytes + huge - 1) / huge * huge;
+  void* raw = mmap(nullptr, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return;
+  char* p = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + huge - 1) / huge * huge);
+  madvise(p, len, MADV_HUGEPAGE);
+  std::memcpy(p, s.data(), bytes);
+  const size_t total = len + huge;
+  std::shared_ptr<const void> keep(raw, [total](const void* q) { munmap(const_cast<void*>(q), total); });
+  s.set_view(reinterpret_cast<const T*>(p), s.size(), std::move(keep));
+#else
+  (void)s;
+#endif
+}
+
+// bytes of an array whether owned, on huge pages (a view we own) or mapped
+template <class T>
+size_t array_bytes(const Storage<T>& s) {
+  return s.is_view() ? s.size() * sizeof(T) : s.capacity_bytes();
+}
+
+}  // namespace
+
+IndexHNSW::IndexHNSW(int d_, int M, MetricType metric) : Index(d_, metric), hnsw(M) {}
+
+void IndexHNSW::add(idx_t n, const float* x) { add_slots(n, x, nullptr); }
+
+void IndexHNSW::add_slots(idx_t n, const float* x, idx_t* ids) {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative, got ", n);
+  if (n == 0) return;
+  // every check first, so that a failed call leaves the index unchanged
+  std::vector<int32_t> reuse;
+  if (replace_deleted && n_deleted) {
+    for (idx_t i = 0; i < ntotal && idx_t(reuse.size()) < n; ++i)
+      if (is_deleted(i)) reuse.push_back(int32_t(i));
+  }
+  const idx_t n_new = n - idx_t(reuse.size());
+  ANNVIL_CHECK(ntotal + n_new < idx_t(std::numeric_limits<int32_t>::max()),
+               "IndexHNSW holds at most 2^31 - 1 vectors");
+
+  // storage format (see index_hnsw.h): halves while everything is exact
+  const HnswF16Kernels& hk = hnsw_f16_kernels();
+  std::vector<uint16_t> codes;
+  bool new_f16 = false;
+  if (allow_f16 && (ntotal == 0 || is_f16)) {
+    codes.resize(size_t(n) * d);
+    new_f16 = hk.encode_exact(x, size_t(n) * d, codes.data());
+    if (!new_f16) std::vector<uint16_t>().swap(codes);
+  }
+  if (ntotal == 0) {
+    is_f16 = new_f16;
+  } else if (is_f16 && !new_f16) {
+    auto& v = xb.mut();
+    v.resize(size_t(ntotal) * d);
+    hk.decode(xh.data(), size_t(ntotal) * d, v.data());
+    xh.clear();
+    is_f16 = false;
+  }
+
+  std::vector<int32_t> nodes;
+  nodes.reserve(size_t(n));
+  for (size_t i = 0; i < reuse.size(); ++i) {
+    int32_t s = reuse[i];
+    if (is_f16)
+      std::memcpy(xh.mut().data() + size_t(s) * d, codes.data() + i * size_t(d), sizeof(uint16_t) * d);
+    else
+      std::memcpy(xb.mut().data() + size_t(s) * d, x + i * size_t(d), sizeof(float) * d);
+    deleted[size_t(s) >> 6] &= ~(uint64_t(1) << (s & 63));
+    --n_deleted;
+    nodes.push_back(s);
+    if (ids) ids[i] = s;
+  }
+  if (n_new > 0) {
+    const size_t off = reuse.size() * size_t(d);
+    if (is_f16) {
+      auto& v = xh.mut();
+      v.insert(v.end(), codes.data() + off, codes.data() + off + size_t(n_new) * d);
+    } else {
+      auto& v = xb.mut();
+      v.insert(v.end(), x + off, x + off + size_t(n_new) * d);
+    }
+    hnsw.grow(size_t(n_new));
+    for (idx_t i = 0; i < n_new; ++i) {
+      nodes.push_back(int32_t(ntotal + i));
+      if (ids) ids[reuse.size() + size_t(i)] = ntotal + i;
+    }
+    ntotal += n_new;
+    deleted.resize((size_t(ntotal) + 63) / 64, 0);
+  }
+  hnsw.insert(space(), nodes);
+  // Re-home the arrays on huge pages after large adds only: the copy is O(N),
+  // so a stream of small adds keeps appending to ordinary vectors instead.
+  if (size_t(n) * 8 >= size_t(ntotal)) {
+    to_huge_pages(xb);
+    to_huge_pages(xh);
+    to_huge_pages(hnsw.links0);
+  }
+}
+
+void IndexHNSW::row_f32(idx_t i, float* out) const {
+  if (is_f16)
+    hnsw_f16_kernels().decode(xh.data() + size_t(i) * d, size_t(d), out);
+  else
+    std::memcpy(out, xb.data() + size_t(i) * d, sizeof(float) * d);
+}
+
+double IndexHNSW::admitted_fraction(const IDSelector* sel) const {
+  if (ntotal == 0) return 0.0;
+  if (!sel) return double(ntotal - idx_t(n_deleted)) / double(ntotal);
+  HnswAdmitFn admit{n_deleted ? deleted.data() : nullptr, sel};
+  if (ntotal <= 2048) {
+    idx_t c = 0;
+    for (idx_t i = 0; i < ntotal; ++i) c += admit(int32_t(i));
+    return double(c) / double(ntotal);
+  }
+  // one random slot in each of 1024 equal strata: deterministic, and immune
+  // to selections that are periodic in the id (e.g. every 10th id)
+  const int S = 1024;
+  int c = 0;
+  for (int i = 0; i < S; ++i) {
+    double u = double(mix64(uint64_t(i)) >> 11) * (1.0 / 9007199254740992.0);
+    idx_t pos = std::min<idx_t>(ntotal - 1, idx_t((double(i) + u) * double(ntotal) / S));
+    c += admit(int32_t(pos));
+  }
+  return double(c) / S;
+}
+
+void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {
+  check_k(k);
+  int ef = hnsw.efSearch;
+  const IDSelector* sel = nullptr;
+  if (params) {
+    sel = params->sel;
+    if (auto p = dynamic_cast<const SearchParametersHNSW*>(params)) {
+      ANNVIL_CHECK(p->efSearch >= 0, "efSearch must be positive, got ", p->efSearch);
+      if (p->efSearch > 0) ef = p->efSearch;
+    }
+  }
+  ANNVIL_CHECK(ef > 0, "efSearch must be positive, got ", ef);
+  const bool l2 = metric_type == METRIC_L2;
+  const float pad = l2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+  std::fill(D, D + size_t(n) * size_t(k), pad);
+  std::fill(I, I + size_t(n) * size_t(k), idx_t(-1));
+  if (n == 0 || ntotal == 0) return;
+  ef = int(std::max<idx_t>(ef, k));
+
+  const bool filtered = sel != nullptr || n_deleted > 0;
+  double f = 1.0;
+  if (filtered) {
+    f = admitted_fraction(sel);
+    // Planner.  A filtered graph search keeps expanding until it holds ef'
+    // admitted results (ef' = max(ef, k / f), see below), so it visits about
+    // ef' / f nodes and computes up to 2M distances at each (random memory
+    // access); an exact scan of the admitted vectors costs f * N distances
+    // (streamed through the panel kernel, cheaper per distance).  Equating
+    // 2M * ef' / f with f * N gives the crossover f^2 * N = 2M * ef': below
+    // it the exact scan is both cheaper and exact, above it the graph wins.
+    // For N = 1M, M = 32, ef = 64 that is f ~ 6%; small indexes (N = 10k)
+    // scan up to f ~ 60%.  f is counted exactly up to 2048 slots, else
+    // estimated from 1024 stratified samples (admitted_fraction).
+    const double ef_eff0 = std::max<double>(ef, double(k) / std::max(f, 1e-9));
+    const bool exact = filter_strategy == filter_exact ||
+                       (filter_strategy == filter_auto && f * f * double(ntotal) <= 2.0 * hnsw.M * ef_eff0);
+    if (exact) {
+      // ---- exact scan over the admitted slots, in blocks of ~8 MB ----
+      HnswAdmitFn admit{n_deleted ? deleted.data() : nullptr, sel};
+      std::vector<idx_t> labels;
+      for (idx_t i = 0; i < ntotal; ++i)
+        if (admit(int32_t(i))) labels.push_back(i);
+      if (labels.empty()) return;
+      const size_t block = std::max<size_t>(1024, (size_t(2) << 20) / size_t(d));
+      if (labels.size() <= block) {
+        std::vector<float> sub(labels.size() * size_t(d));
+        for (size_t i = 0; i < labels.size(); ++i)
+          row_f32(labels[i], sub.data() + i * d);
+        knn_exact(size_t(n), x, labels.size(), sub.data(), size_t(d), size_t(k), metric_type, D, I, nullptr,
+                  labels.data());
+        return;
+      }
+      TopKArray heaps{size_t(n), size_t(k)};
+      std::vector<float> sub(block * size_t(d)), Db(size_t(n) * size_t(k));
+      std::vector<idx_t> Ib(size_t(n) * size_t(k));
+      for (size_t b0 = 0; b0 < labels.size(); b0 += block) {
+        size_t nb = std::min(block, labels.size() - b0);
+        for (size_t i = 0; i < nb; ++i)
+          row_f32(labels[b0 + i], sub.data() + i * d);
+        knn_exact(size_t(n), x, nb, sub.data(), size_t(d), size_t(k), metric_type, Db.data(), Ib.data(), nullptr,
+                  labels.data() + b0);
+        for (size_t q = 0; q < size_t(n); ++q)
+          for (size_t j = 0; j < size_t(k); ++j) {
+            idx_t id = Ib[q * k + j];
+            if (id < 0) break;
+            float dv = Db[q * k + j];
+            heaps[q].push(l2 ? dv : -dv, id);
+          }
+      }
+      heaps.finalize(metric_type, nullptr, D, I);
+      return;
+    }
+    // ---- graph search admitting only allowed ids ----
+    // The result list must hold ef *admitted* nodes, which already widens
+    // the search as f drops; also make sure it can hold k / f candidates so
+    // that k admitted results are likely among them (capped).
+    ef = int(std::max<double>(ef, std::min<double>(double(k) / std::max(f, 1e-9), 4096.0)));
+  }
+
+  const FlatSpace sp = space();
+  HnswAdmitFn admit{n_deleted ? deleted.data() : nullptr, sel};
+  const int ef_final = ef;
+#pragma omp parallel if (n > 1)
+  {
+    HnswScratch& S = hnsw_scratch();
+    std::vector<HnswCand>& res = S.res;
+#pragma omp for schedule(dynamic, 1)
+  for (idx_t q = 0; q < n; ++q) {
+    const float* xq = x + size_t(q) * d;
+    int32_t ep = hnsw.entry_point;
+    float ep_d = sp.to_query(xq, ep);
+    hnsw.descend(sp, xq, &ep, &ep_d, 0);
+    if (filtered)
+      hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef_final, admit, res);
+    else
+      hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef_final, HnswAdmitAll{}, res);
+    sort_cands(res);
+    const size_t m = std::min(res.size(), size_t(k));
+    for (size_t j = 0; j < m; ++j) {
+      D[size_t(q) * k + j] = l2 ? res[j].d : -res[j].d;
+      I[size_t(q) * k + j] = res[j].id;
+    }
+  }
+  }
+}
+
+void IndexHNSW::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                             const SearchParameters* params) const {
+  int ef = hnsw.efSearch;
+  if (auto p = dynamic_cast<const SearchParametersHNSW*>(params))
+    if (p->efSearch > 0) ef = p->efSearch;
+  // the ef best candidates per query come from search() (planner included)
+  const idx_t k = std::max<idx_t>(1, std::min<idx_t>(ef, std::max<idx_t>(ntotal, 1)));
+  std::vector<float> D(size_t(n) * size_t(k));
+  std::vector<idx_t> I(size_t(n) * size_t(k));
+  search(n, x, k, D.data(), I.data(), params);
+  const bool l2 = metric_type == METRIC_L2;
+  result->nq = size_t(n);
+  result->lims.assign(size_t(n) + 1, 0);
+  result->distances.clear();
+  result->labels.clear();
+  for (idx_t q = 0; q < n; ++q) {
+    for (idx_t j = 0; j < k; ++j) {
+      idx_t id = I[size_t(q * k + j)];
+      float dv = D[size_t(q * k + j)];
+      if (id < 0 || !(l2 ? dv < radius : dv > radius)) continue;
+      result->distances.push_back(dv);
+      result->labels.push_back(id);
+    }
+    result->lims[size_t(q) + 1] = result->labels.size();
+  }
+}
+
+void IndexHNSW::reconstruct(idx_t key, float* out) const {
+  ANNVIL_CHECK(key >= 0 && key < ntotal, "id ", key, " out of range [0, ", ntotal, ")");
+  row_f32(key, out);
+}
+
+void IndexHNSW::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
+  ANNVIL_CHECK(i0 >= 0 && ni >= 0 && i0 + ni <= ntotal, "range [", i0, ", ", i0 + ni, ") out of [0, ", ntotal, ")");
+  for (idx_t i = 0; i < ni; ++i) row_f32(i0 + i, out + size_t(i) * d);
+}
+
+size_t IndexHNSW::remove_ids(const IDSelector& sel) {
+  size_t removed = 0;
+  for (idx_t i = 0; i < ntotal; ++i) {
+    if (is_deleted(i) || !sel.is_member(i)) continue;
+    deleted[size_t(i) >> 6] |= uint64_t(1) << (i & 63);
+    ++n_deleted;
+    ++removed;
+  }
+  return removed;
+}
+
+void IndexHNSW::reset() {
+  xb.clear();
+  xh.clear();
+  is_f16 = false;
+  hnsw.clear();
+  deleted.clear();
+  deleted.shrink_to_fit();
+  n_deleted = 0;
+  ntotal = 0;
+}
+
+std::vector<idx_t> IndexHNSW::compact() {
+  std::vector<idx_t> keep;
+  keep.reserve(size_t(ntotal) - n_deleted);
+  for (idx_t i = 0; i < ntotal; ++i)
+    if (!is_deleted(i)) keep.push_back(i);
+  std::vector<float> data(keep.size() * size_t(d));
+  for (size_t i = 0; i < keep.size(); ++i)
+    row_f32(keep[i], data.data() + i * d);
+  reset();
+  add(idx_t(keep.size()), data.data());
+  return keep;
+}
+
+size_t IndexHNSW::memory_usage() const {
+  return sizeof(*this) + array_bytes(xb) + array_bytes(xh) + hnsw.memory_usage() +
+         deleted.capacity() * sizeof(uint64_t);
+}
+
+// ---- index files ---------------------------------------------------------------
+// Payload: header; M, efConstruction, efSearch, max_level, entry_point (i32);
+// seed (u64); levels (i8[ntotal]); upper_begin (u32[ntotal]); upper_links,
+// links0, vectors (arrays that a memory-mapped file is searched from in
+// place); deleted bitmap (u64 words); n_deleted (u64); replace_deleted (u8).
+void IndexHNSW::write_payload(Writer& w) const {
+  write_index_header(w, *this);
+  w.write<int32_t>(hnsw.M);
+  w.write<int32_t>(hnsw.efConstruction);
+  w.write<int32_t>(hnsw.efSearch);
+  w.write<int32_t>(hnsw.max_level);
+  w.write<int32_t>(hnsw.entry_point);
+  w.write<uint64_t>(hnsw.seed);
+  w.write_vector(hnsw.levels);
+  w.write_vector(hnsw.upper_begin);
+  w.write_storage(hnsw.upper_links);
+  w.write_storage(hnsw.links0);
+  w.write_storage(xb);
+  w.write_vector(deleted);
+  w.write<uint64_t>(n_deleted);
+  w.write<uint8_t>(replace_deleted ? 1 : 0);
+  w.write<uint8_t>(is_f16 ? 1 : 0);
+  w.write<uint8_t>(allow_f16 ? 1 : 0);
+  w.write_storage(xh);
+}
+
+void IndexHNSW::read_payload_body(Reader& r) {
+  HNSW& g = hnsw;
+  g.efConstruction = r.read<int32_t>();
+  g.efSearch = r.read<int32_t>();
+  g.max_level = r.read<int32_t>();
+  g.entry_point = r.read<int32_t>();
+  g.seed = r.read<uint64_t>();
+  if (g.efConstruction <= 0 || g.efSearch <= 0) r.corrupt("bad HNSW ef parameters");
+  r.read_vector(g.levels);
+  r.read_vector(g.upper_begin);
+  r.read_storage(g.upper_links);
+  r.read_storage(g.links0);
+  r.read_storage(xb);
+  r.read_vector(deleted);
+  n_deleted = size_t(r.read<uint64_t>());
+  uint8_t rd = r.read<uint8_t>();
+  if (rd > 1) r.corrupt("bad flag");
+  replace_deleted = rd != 0;
+  uint8_t f16 = r.read<uint8_t>(), allow = r.read<uint8_t>();
+  if (f16 > 1 || allow > 1) r.corrupt("bad flag");
+  is_f16 = f16 != 0;
+  allow_f16 = allow != 0;
+  r.read_storage(xh);
+
+  const size_t N = size_t(ntotal), M = size_t(g.M);
+  if (g.levels.size() != N || g.upper_begin.size() != N) r.corrupt("HNSW level arrays do not match ntotal");
+  if (g.links0.size() != N * 2 * M) r.corrupt("HNSW level-0 links do not match ntotal * 2M");
+  if ((is_f16 ? xh.size() : xb.size()) != N * size_t(d) || (is_f16 ? xb.size() : xh.size()) != 0)
+    r.corrupt("HNSW vectors do not match ntotal * d");
+  if (g.upper_links.size() % M) r.corrupt("HNSW upper links are not whole blocks");
+  if (deleted.size() != (N + 63) / 64) r.corrupt("HNSW deleted bitmap does not match ntotal");
+  const size_t blocks = g.upper_links.size() / M;
+  int top = -1;
+  for (size_t i = 0; i < N; ++i) {
+    int lv = g.levels[i];
+    if (lv < 0 || lv > 100) r.corrupt("bad HNSW node level");
+    if (lv > 0 && size_t(g.upper_begin[i]) + size_t(lv) > blocks) r.corrupt("HNSW upper links out of range");
+    top = std::max(top, lv);
+  }
+  if (N == 0 ? (g.entry_point != -1 || g.max_level != -1)
+             : (g.entry_point < 0 || size_t(g.entry_point) >= N || g.max_level != top ||
+                g.levels[size_t(g.entry_point)] != top))
+    r.corrupt("bad HNSW entry point");
+  size_t pop = 0;
+  for (uint64_t w : deleted) pop += size_t(__builtin_popcountll(w));
+  if (pop != n_deleted) r.corrupt("HNSW deleted count does not match the bitmap");
+  // Link targets are checked when the file is read into memory; a mapped
+  // file is trusted (checking would page in the whole graph) unless the
+  // caller asked for checksum verification.
+  if (!r.mapped()) {
+    const int32_t* l = g.links0.data();
+    for (size_t i = 0; i < g.links0.size(); ++i)
+      if (l[i] < -1 || l[i] >= int64_t(N)) r.corrupt("HNSW link out of range");
+    l = g.upper_links.data();
+    for (size_t i = 0; i < g.upper_links.size(); ++i)
+      if (l[i] < -1 || l[i] >= int64_t(N)) r.corrupt("HNSW link out of range");
+  }
+  g.ntotal = N;
+  if (!r.mapped()) {
+    to_huge_pages(xb);
+    to_huge_pages(xh);
+    to_huge_pages(g.links0);
+  }
+}
+
+namespace {
+template <class T>
+IndexPtr read_hnsw(Reader& r) {
+  IndexHeader h = read_header_fields(r);
+  int32_t M = r.read<int32_t>();
+  if (M < 2 || M > 4096) r.corrupt("bad HNSW M");
+  if (h.ntotal >= idx_t(std::numeric_limits<int32_t>::max())) r.corrupt("bad HNSW ntotal");
+  auto idx = std::make_shared<T>(h.d, M, h.metric);
+  idx->ntotal = h.ntotal;
+  idx->is_trained = h.is_trained;
+  idx->read_payload_body(r);
+  return idx;
+}
+ANNVIL_REGISTER_INDEX("HNSW", read_hnsw<IndexHNSW>);
+ANNVIL_REGISTER_INDEX("HNSWFlat", read_hnsw<IndexHNSWFlat>);
+}  // namespace
+
+}  // namespace annvil

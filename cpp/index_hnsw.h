@@ -1,0 +1,88 @@
+// Graph indexes over an HNSW graph (Faiss's IndexHNSW / IndexHNSWFlat), with
+// tombstone deletes and a planner for filtered search.
+//
+// Ids are slot numbers: add() gives ids ntotal, ntotal + 1, ...  remove_ids()
+// marks slots deleted (a bitmap): they are never returned but keep serving as
+// waypoints, so the graph stays connected.  ntotal counts slots, deleted ones
+// included, so ids stay stable and new adds never collide with old ids;
+// n_deleted tells how many are tombstones.  With replace_deleted set, add()
+// reuses deleted slots (lowest first) before appending, as hnswlib does;
+// compact() rebuilds the graph without them (renumbering the ids).
+#pragma once
+#include <vector>
+
+#include "hnsw.h"
+#include "index.h"
+#include "storage.h"
+
+namespace annvil {
+
+struct SearchParametersHNSW : SearchParameters {
+  int efSearch = 0;  // 0: use the index's hnsw.efSearch
+};
+
+struct IndexHNSW : Index {
+  HNSW hnsw;
+  Storage<float> xb;                  // ntotal * d, row-major (float32 storage)
+  Storage<uint16_t> xh;               // ntotal * d halves (exact half storage)
+  // Vectors are stored as halves while every value added is exactly
+  // representable in half precision (then distances are identical to
+  // float32 storage, at half the memory and memory traffic); the first add
+  // with a value that is not converts the storage to float32 for good.
+  bool allow_f16 = true;
+  bool is_f16 = false;
+  std::vector<uint64_t> deleted;      // bitmap over slots, (ntotal + 63) / 64 words
+  size_t n_deleted = 0;
+  bool replace_deleted = false;
+  // How filtered searches (a selector, or deleted slots) run: the planner's
+  // choice (auto), or always the graph / always an exact scan.  Not stored
+  // in index files.
+  enum FilterStrategy : int { filter_auto = 0, filter_graph = 1, filter_exact = 2 };
+  int filter_strategy = filter_auto;
+
+  IndexHNSW(int d, int M, MetricType metric);
+
+  void add(idx_t n, const float* x) override;
+  // Like add(); ids (n entries, may be null) receives the slot of each vector.
+  void add_slots(idx_t n, const float* x, idx_t* ids);
+  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+              const SearchParameters* params = nullptr) const override;
+  // Approximate: the candidates of an efSearch-wide graph search (filters and
+  // deletes honoured, as in search) that lie within the radius, so at most
+  // efSearch results per query; raise efSearch for large radii.
+  void range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                    const SearchParameters* params = nullptr) const override;
+  void reconstruct(idx_t key, float* out) const override;
+  void reconstruct_n(idx_t i0, idx_t ni, float* out) const override;
+  size_t remove_ids(const IDSelector& sel) override;
+  bool remove_ids_shifts() const override { return false; }
+  void reset() override;
+  size_t memory_usage() const override;
+
+  FlatSpace space() const {
+    return FlatSpace(is_f16 ? nullptr : xb.data(), is_f16 ? xh.data() : nullptr, size_t(d), metric_type);
+  }
+  void row_f32(idx_t i, float* out) const;  // stored vector i as float32 (exact)
+
+  bool is_deleted(idx_t id) const {
+    return n_deleted && ((deleted[size_t(id) >> 6] >> (id & 63)) & 1);
+  }
+  // Rebuild the graph from the live vectors only; returns the old id of each
+  // new slot (new id i was old id result[i]).
+  std::vector<idx_t> compact();
+
+  // Fraction of slots a search with `sel` may return (deleted ones excluded):
+  // exact for small indexes, else estimated from 1024 slots.
+  double admitted_fraction(const IDSelector* sel) const;
+
+  std::string type_tag() const override { return "HNSW"; }
+  void write_payload(Writer& w) const override;
+  void read_payload_body(Reader& r);  // everything after the header
+};
+
+struct IndexHNSWFlat : IndexHNSW {
+  IndexHNSWFlat(int d, int M = 32, MetricType metric = METRIC_L2) : IndexHNSW(d, M, metric) {}
+  std::string type_tag() const override { return "HNSWFlat"; }
+};
+
+}  // namespace annvil
