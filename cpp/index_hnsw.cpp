@@ -133,12 +133,16 @@ void IndexHNSW::add_slots(idx_t n, const float* x, idx_t* ids) {
   hnsw.insert(space(), nodes);
   // Re-home the arrays on huge pages after large adds only: the copy is O(N),
   // so a stream of small adds keeps appending to ordinary vectors instead.
-  if (size_t(n) * 8 >= size_t(ntotal)) {
-    to_huge_pages(xb);
-    to_huge_pages(xh);
-    to_huge_pages(hnsw.links0);
-  }
+  if (size_t(n) * 8 >= size_t(ntotal)) to_huge_pages_after_add();
 }
+
+void IndexHNSW::to_huge_pages_after_add() {
+  to_huge_pages(xb);
+  to_huge_pages(xh);
+  to_huge_pages(hnsw.links0);
+}
+
+void hnsw_to_huge_pages(Storage<uint8_t>& s) { to_huge_pages(s); }
 
 void IndexHNSW::row_f32(idx_t i, float* out) const {
   if (is_f16)

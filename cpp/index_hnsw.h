@@ -64,6 +64,8 @@ struct IndexHNSW : Index {
   }
   // stored vector i as float32 (exact; decoded for compressed storages)
   virtual void row_f32(idx_t i, float* out) const;
+  // move the vectors and level-0 links to huge pages (after large adds)
+  void to_huge_pages_after_add();
   // false for the compressed storages (index_hnsw_quant.h): xb and xh stay empty
   virtual bool stores_floats() const { return true; }
   // The unfiltered-or-graph part of search(): n queries through the graph
@@ -87,6 +89,10 @@ struct IndexHNSW : Index {
   void write_payload(Writer& w) const override;
   void read_payload_body(Reader& r);  // everything after the header
 };
+
+// Re-home an array on 2 MB transparent huge pages where the OS offers them
+// (no-op for small arrays and views).
+void hnsw_to_huge_pages(Storage<uint8_t>& s);
 
 // Graph search of n queries (x: n * d) on storage `sp`, k results each into D,
 // I (already padded).  Instantiated in index_hnsw.cpp for every Space.

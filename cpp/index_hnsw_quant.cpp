@@ -53,6 +53,11 @@ void IndexHNSWCodes::add_slots(idx_t n, const float* x, idx_t* ids) {
     deleted.resize((size_t(ntotal) + 63) / 64, 0);
   }
   insert_nodes(nodes);
+  // as IndexHNSW::add_slots: re-home on huge pages after large adds only
+  if (size_t(n) * 8 >= size_t(ntotal)) {
+    to_huge_pages_after_add();
+    hnsw_to_huge_pages(codes);
+  }
 }
 
 void IndexHNSWCodes::row_f32(idx_t i, float* out) const { decode(1, codes.data() + size_t(i) * code_size, out); }
@@ -184,6 +189,7 @@ namespace {
 void read_codes(Reader& r, IndexHNSWCodes& idx) {
   r.read_storage(idx.codes);
   if (idx.codes.size() != size_t(idx.ntotal) * idx.code_size) r.corrupt("HNSW codes do not match ntotal * code_size");
+  if (!r.mapped()) hnsw_to_huge_pages(idx.codes);
 }
 
 IndexPtr read_hnsw_sq(Reader& r) {
