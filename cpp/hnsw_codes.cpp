@@ -17,12 +17,22 @@ int lines_of(size_t bytes) { return int(std::min<size_t>(8, (bytes + 63) / 64));
 }  // namespace
 
 // ---- SQSpace ------------------------------------------------------------------
-SQSpace::SQSpace(const ScalarQuantizer& sq, const uint8_t* codes_, const float* dec, MetricType metric)
+SQSpace::SQSpace(const ScalarQuantizer& sq, const uint8_t* codes_, MetricType metric)
     : codes(codes_), d(sq.d), code_size(sq.code_size), ip(metric == METRIC_INNER_PRODUCT),
       fp16(sq.qtype == ScalarQuantizer::QT_fp16) {
-  if (!fp16) {
-    dec_a = dec;
-    dec_b = dec + d;
+  if (!fp16 && sq.trained.size() == sq.trained_size()) {
+    // bin centres: x_i = vmin_i + step_i (c_i + 1/2), step_i = vdiff_i / 256
+    const bool uni = sq.qtype == ScalarQuantizer::QT_8bit_uniform;
+    const float* t = sq.trained.data();
+    dec.resize(2 * d);
+    for (size_t i = 0; i < d; ++i) {
+      const float vmin = uni ? t[0] : t[i];
+      const float step = (uni ? t[1] : t[d + i]) * (1.f / 256.f);
+      dec[i] = vmin + 0.5f * step;
+      dec[d + i] = step;
+    }
+    dec_a = dec.data();
+    dec_b = dec.data() + d;
   }
   const SQKernels& K = sq_kernels();
   u8_dot = K.u8_dot;

@@ -33,8 +33,9 @@ struct SQSpace {
   const uint8_t* codes = nullptr;  // n * code_size
   size_t d = 0, code_size = 0;
   bool ip = false, fp16 = false;
-  const float* dec_a = nullptr;  // d floats (8-bit only)
-  const float* dec_b = nullptr;  // d floats (8-bit only)
+  std::vector<float> dec;        // 2 * d: dec_a then dec_b (8-bit only)
+  const float* dec_a = nullptr;  // into dec
+  const float* dec_b = nullptr;
   float (*u8_dot)(const float*, const uint8_t*, size_t) = nullptr;
   float (*u8_l2)(const float*, const float*, const uint8_t*, size_t) = nullptr;
   float (*f16_dot)(const float*, const uint16_t*, size_t) = nullptr;
@@ -42,8 +43,11 @@ struct SQSpace {
   int prefetch_lines = 1;
   int prefetch_ahead = 2;
 
-  // dec: 2 * d floats, dec_a then dec_b (ignored for fp16)
-  SQSpace(const ScalarQuantizer& sq, const uint8_t* codes, const float* dec, MetricType metric);
+  // the decoder is derived from sq.trained here, so it can never be stale;
+  // not copyable (dec_a / dec_b point into dec)
+  SQSpace(const ScalarQuantizer& sq, const uint8_t* codes, MetricType metric);
+  SQSpace(const SQSpace&) = delete;
+  SQSpace& operator=(const SQSpace&) = delete;
 
   const float* prepare(const float* x, std::vector<float>& buf) const;
   float to_query(const float* q, int32_t id) const {

@@ -100,20 +100,6 @@ IndexHNSWSQ::IndexHNSWSQ(int d_, int qtype, int M, MetricType metric)
   is_trained = !sq.needs_training();
 }
 
-void IndexHNSWSQ::set_decoder() {
-  dec.clear();
-  if (sq.qtype == ScalarQuantizer::QT_fp16 || sq.trained.empty()) return;
-  const bool uni = sq.qtype == ScalarQuantizer::QT_8bit_uniform;
-  const float* t = sq.trained.data();
-  dec.resize(2 * size_t(d));
-  for (size_t i = 0; i < size_t(d); ++i) {
-    const float vmin = uni ? t[0] : t[i];
-    const float step = (uni ? t[1] : t[size_t(d) + i]) * (1.f / 256.f);
-    dec[i] = vmin + 0.5f * step;
-    dec[size_t(d) + i] = step;
-  }
-}
-
 void IndexHNSWSQ::train(idx_t n, const float* x) {
   ANNVIL_CHECK(n >= 0, "n must be non-negative, got ", n);
   if (!sq.needs_training()) {
@@ -126,7 +112,6 @@ void IndexHNSWSQ::train(idx_t n, const float* x) {
   ScalarQuantizer s2 = sq;
   s2.train(size_t(n), x);
   sq = std::move(s2);
-  set_decoder();
   is_trained = true;
 }
 
@@ -211,7 +196,6 @@ IndexPtr read_hnsw_sq(Reader& r) {
   if (h.is_trained != sq.is_trained()) r.corrupt("scalar quantizer training does not match is_trained");
   idx->sq = std::move(sq);
   idx->code_size = idx->sq.code_size;
-  idx->set_decoder();
   idx->is_trained = h.is_trained;
   read_codes(r, *idx);
   return idx;

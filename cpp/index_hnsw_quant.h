@@ -39,7 +39,6 @@ struct IndexHNSWCodes : IndexHNSW {
 
 struct IndexHNSWSQ : IndexHNSWCodes {
   ScalarQuantizer sq;
-  std::vector<float> dec;  // 2 * d: decoding offsets and steps (hnsw_codes.h)
 
   // qtype: ScalarQuantizer::QT_8bit, QT_8bit_uniform or QT_fp16
   IndexHNSWSQ(int d, int qtype, int M = 32, MetricType metric = METRIC_L2);
@@ -51,8 +50,7 @@ struct IndexHNSWSQ : IndexHNSWCodes {
   void search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit, float* D,
                     idx_t* I) const override;
   void write_codec(Writer& w) const override;
-  void set_decoder();  // dec from sq.trained
-  SQSpace code_space() const { return SQSpace(sq, codes.data(), dec.data(), metric_type); }
+  SQSpace code_space() const { return SQSpace(sq, codes.data(), metric_type); }
   std::string type_tag() const override { return "HNSWSQ"; }
 };
 
