@@ -45,6 +45,8 @@ def _make(mod, kind, metric, M=16):
         return mod.IndexHNSWSQ(D_, 2, M, metric)
     if kind == "SQfp16":
         return mod.IndexHNSWSQ(D_, 4, M, metric)
+    if kind == "PQ4":
+        return mod.IndexHNSWPQ(D_, 4, M, 6, metric)  # 8-dimensional sub-vectors
     return mod.IndexHNSWPQ(D_, 8, M, 6, metric)  # PQ8x6: 64 centroids, cheap to train
 
 
@@ -71,7 +73,7 @@ def built(data):
 
 # ---- recall against Faiss ------------------------------------------------------------------
 @pytest.mark.parametrize("metric", [annvil.METRIC_L2, annvil.METRIC_INNER_PRODUCT])
-@pytest.mark.parametrize("kind", ["SQ8", "SQ8u", "SQfp16", "PQ"])
+@pytest.mark.parametrize("kind", ["SQ8", "SQ8u", "SQfp16", "PQ", "PQ4"])
 def test_recall_matches_faiss(data, built, kind, metric):
     xb, xq = data
     G = _gt(xb, xq, metric)
@@ -82,7 +84,7 @@ def test_recall_matches_faiss(data, built, kind, metric):
         ref.hnsw.efSearch = ef
         r_ours = _recall(ours.search(xq, 10)[1], G)
         r_ref = _recall(ref.search(xq, 10)[1], G)
-        if kind == "PQ" and metric == annvil.METRIC_INNER_PRODUCT:
+        if kind.startswith("PQ") and metric == annvil.METRIC_INNER_PRODUCT:
             # Faiss builds IndexHNSWPQ's graph with symmetric L2 distances
             # whatever the metric, which costs it recall here: only a floor
             assert r_ours >= r_ref - 0.02, (ef, r_ours, r_ref)
