@@ -193,8 +193,33 @@ void insert_one(HNSW& g, const Space& sp, HnswScratch& B, int32_t q, std::atomic
     {
       SpinLock lk(locks + q);
       int32_t* own = g.links_mut(q, lev);
+      // In a parallel insert, q is reachable through its upper levels before
+      // its lower-level lists are written here, so another node may already
+      // have linked itself to q at this level (add_link below, from its
+      // side).  Overwriting would drop that edge, and with it possibly the
+      // only way to reach that node: merge it in and re-select instead.
+      // (Lists of nodes being inserted start empty; with one thread this
+      // never happens.)
+      int have = 0;
+      while (have < cap && own[have] >= 0) ++have;
+      const std::vector<HnswCand>* chosen = &S;
+      if (have > 0) {
+        auto& tmp = B.tmp;
+        tmp.assign(S.begin(), S.end());
+        for (int j = 0; j < have; ++j) {
+          const int32_t e = own[j];
+          bool dup = false;
+          for (const HnswCand& c : S) dup |= c.id == e;
+          if (!dup) tmp.push_back({sp.between(q, e), e});
+        }
+        std::sort(tmp.begin(), tmp.end(), [](const HnswCand& a, const HnswCand& b) {
+          return a.d < b.d || (a.d == b.d && a.id < b.id);
+        });
+        select_neighbors(sp, tmp, cap, B.sel);
+        chosen = &B.sel;
+      }
       int j = 0;
-      for (; j < int(S.size()); ++j) own[j] = S[size_t(j)].id;
+      for (; j < int(chosen->size()); ++j) own[j] = (*chosen)[size_t(j)].id;
       for (; j < cap; ++j) own[j] = -1;
     }
     for (const HnswCand& s : S) add_link(g, sp, B, g.links_mut(s.id, lev), cap, s.id, q, s.d, locks);
@@ -363,6 +388,10 @@ void HNSW::insert(const Space& sp, const std::vector<int32_t>& nodes) {
   if (nodes.empty()) return;
   links0.mut();  // own the arrays before threads write into them
   upper_links.mut();
+  // The nodes' own lists start empty (reused slots keep their old lists
+  // until here; insert_one merges whatever it finds in them, see there).
+  for (int32_t v : nodes)
+    for (int lev = 0; lev <= levels[size_t(v)]; ++lev) std::fill_n(links_mut(v, lev), cap(lev), -1);
   std::vector<int32_t> order(nodes);
   std::stable_sort(order.begin(), order.end(),
                    [&](int32_t a, int32_t b) { return levels[size_t(a)] > levels[size_t(b)]; });
