@@ -9,6 +9,18 @@ selectivities (recall against exact filtered ground truth).
 
     OPENBLAS_CORETYPE=SkylakeX PYTHONPATH=python python bench/bench_hnsw.py --n 50000
 
+Compressed storages (IndexHNSWSQ against Faiss's IndexHNSWSQ, same M /
+efConstruction / threads; the codec is trained on the base vectors):
+
+    OPENBLAS_CORETYPE=SkylakeX PYTHONPATH=python python bench/bench_hnsw.py --quant --M 32
+
+(--quant is --libs annvil-sq8 faiss-sq8 annvil-sqfp16 faiss-sqfp16 --no-filter;
+ratios are then taken between the same storages.  --libs annvil-pq faiss-pq
+compares IndexHNSWPQ with 48 x 8-bit codes, in L2: wordnet's vectors have
+unit norm, so the L2 neighbours are the inner-product ones, and Faiss's
+IndexHNSWPQ builds its graph with L2 (symmetric) distances whatever the
+metric, which makes its inner-product graph poor.)
+
 With --threads 1 (the default) times are process CPU time, steadier than wall
 time on a shared machine.  Bytes/vector is the serialized size of each library's index divided by n
 (vectors + graph), the same measure for all four.
@@ -139,7 +151,71 @@ class Usearch:
         return len(self.index.save())
 
 
-LIBS = {"annvil": Annvil, "annvil-f32": AnnvilF32, "faiss": Faiss, "hnswlib": Hnswlib, "usearch": Usearch}
+class AnnvilSQ(Annvil):
+    """IndexHNSWSQ: vectors stored as SQ codes, distances on the codes."""
+    qtype = 0
+
+    def __init__(self, d, M, efc, threads):
+        annvil.omp_set_num_threads(threads)
+        self.index = annvil.IndexHNSWSQ(d, self.qtype, M, annvil.METRIC_INNER_PRODUCT)
+        self.index.hnsw.efConstruction = efc
+
+    def build(self, xb):
+        self.index.train(xb)
+        self.index.add(xb)
+
+
+class FaissSQ(Faiss):
+    qtype = 0
+
+    def __init__(self, d, M, efc, threads):
+        import faiss
+        self.faiss = faiss
+        faiss.omp_set_num_threads(threads)
+        self.index = faiss.IndexHNSWSQ(d, self.qtype, M, faiss.METRIC_INNER_PRODUCT)
+        self.index.hnsw.efConstruction = efc
+
+    def build(self, xb):
+        self.index.train(xb)
+        self.index.add(xb)
+
+
+class AnnvilPQ(Annvil):
+    """IndexHNSWPQ: vectors stored as PQ codes (PQ_M x 8 bits), table lookups."""
+    name = "annvil-pq"
+    pq_m = 48
+
+    def __init__(self, d, M, efc, threads):
+        annvil.omp_set_num_threads(threads)
+        self.index = annvil.IndexHNSWPQ(d, self.pq_m, M, 8, annvil.METRIC_L2)
+        self.index.hnsw.efConstruction = efc
+
+    build = AnnvilSQ.build
+
+
+class FaissPQ(Faiss):
+    name = "faiss-pq"
+    pq_m = 48
+
+    def __init__(self, d, M, efc, threads):
+        import faiss
+        self.faiss = faiss
+        faiss.omp_set_num_threads(threads)
+        self.index = faiss.IndexHNSWPQ(d, self.pq_m, M, 8, faiss.METRIC_L2)
+        self.index.hnsw.efConstruction = efc
+
+    build = FaissSQ.build
+
+
+def _sq(base, name, qtype):
+    return type(base.__name__ + name, (base,), {"name": name, "qtype": qtype})
+
+
+LIBS = {"annvil": Annvil, "annvil-f32": AnnvilF32, "faiss": Faiss, "hnswlib": Hnswlib, "usearch": Usearch,
+        "annvil-sq8": _sq(AnnvilSQ, "annvil-sq8", 0), "faiss-sq8": _sq(FaissSQ, "faiss-sq8", 0),
+        "annvil-sqfp16": _sq(AnnvilSQ, "annvil-sqfp16", 4), "faiss-sqfp16": _sq(FaissSQ, "faiss-sqfp16", 4),
+        "annvil-pq": AnnvilPQ, "faiss-pq": FaissPQ}
+QUANT_LIBS = ["annvil-sq8", "faiss-sq8", "annvil-sqfp16", "faiss-sqfp16"]
 
 
 def qps_at(points, target):
@@ -167,7 +243,10 @@ def main():
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--repeat", type=int, default=2, help="timed runs per point (best kept)")
     ap.add_argument("--no-filter", action="store_true")
+    ap.add_argument("--quant", action="store_true", help="compare IndexHNSWSQ (SQ8, SQfp16) with Faiss's")
     args = ap.parse_args()
+    if args.quant:
+        args.libs, args.no_filter = QUANT_LIBS, True
     global CLOCK
     CLOCK = time.process_time if args.threads == 1 else time.perf_counter
 
@@ -211,7 +290,11 @@ def main():
             print(f"  {name:<10} QPS {q:10.0f}" if q else f"  {name:<10} QPS        n/a")
         for ours_name in [nm for nm in args.libs if nm.startswith("annvil")]:
             ours = qps_at(curves[ours_name], args.target)
-            for name in [nm for nm in args.libs if not nm.startswith("annvil")]:
+            suffix = ours_name[len("annvil"):]
+            # a compressed storage is compared with the same storage only
+            peers = [nm for nm in args.libs if not nm.startswith("annvil") and
+                     (nm.endswith(suffix) if suffix.startswith(("-sq", "-pq")) else "-sq" not in nm and "-pq" not in nm)]
+            for name in peers:
                 q = qps_at(curves[name], args.target)
                 if q and ours:
                     print(f"  {ours_name}/{name}: QPS x{ours / q:.2f}, build time "

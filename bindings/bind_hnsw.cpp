@@ -1,7 +1,8 @@
 // Bindings of the hnsw family: the HNSW graph object (index.hnsw), IndexHNSW,
-// IndexHNSWFlat and SearchParametersHNSW.
+// IndexHNSWFlat, IndexHNSWSQ, IndexHNSWPQ and SearchParametersHNSW.
 #include "common.h"
 #include "index_hnsw.h"
+#include "index_hnsw_quant.h"
 
 namespace annvil_py {
 
@@ -145,6 +146,26 @@ void init_hnsw(py::module_& m) {
   py::class_<IndexHNSWFlat, IndexHNSW, std::shared_ptr<IndexHNSWFlat>>(m, "IndexHNSWFlat", py::dynamic_attr())
       .def(py::init([](int d, int M, int metric) { return std::make_shared<IndexHNSWFlat>(d, M, MetricType(metric)); }),
            py::arg("d"), py::arg("M") = 32, py::arg("metric") = int(METRIC_L2));
+
+  // Compressed storages: Faiss's signatures (qtype / pq_m, pq_nbits positional).
+  py::class_<IndexHNSWCodes, IndexHNSW, std::shared_ptr<IndexHNSWCodes>>(m, "IndexHNSWCodes", py::dynamic_attr())
+      .def_readonly("code_size", &IndexHNSWCodes::code_size, "bytes per stored vector");
+
+  py::class_<IndexHNSWSQ, IndexHNSWCodes, std::shared_ptr<IndexHNSWSQ>>(m, "IndexHNSWSQ", py::dynamic_attr())
+      .def(py::init([](int d, int qtype, int M, int metric) {
+             return std::make_shared<IndexHNSWSQ>(d, qtype, M, MetricType(metric));
+           }),
+           py::arg("d"), py::arg("qtype"), py::arg("M") = 32, py::arg("metric") = int(METRIC_L2))
+      .def_property_readonly(
+          "sq", [](IndexHNSWSQ& s) -> ScalarQuantizer& { return s.sq; }, py::return_value_policy::reference_internal);
+
+  py::class_<IndexHNSWPQ, IndexHNSWCodes, std::shared_ptr<IndexHNSWPQ>>(m, "IndexHNSWPQ", py::dynamic_attr())
+      .def(py::init([](int d, int pq_m, int M, int pq_nbits, int metric) {
+             return std::make_shared<IndexHNSWPQ>(d, pq_m, M, pq_nbits, MetricType(metric));
+           }),
+           py::arg("d"), py::arg("pq_m"), py::arg("M") = 32, py::arg("pq_nbits") = 8, py::arg("metric") = int(METRIC_L2))
+      .def_property_readonly(
+          "pq", [](IndexHNSWPQ& s) -> ProductQuantizer& { return s.pq; }, py::return_value_policy::reference_internal);
 }
 
 }  // namespace annvil_py

@@ -1,5 +1,6 @@
 // HNSW construction and search (see hnsw.h for the layout).
 #include "hnsw.h"
+#include "hnsw_codes.h"
 
 #include <algorithm>
 #include <cmath>
@@ -25,13 +26,15 @@ inline uint64_t splitmix64(uint64_t x) {
 
 // Distance from query q to node id, where `self` (the node being inserted)
 // never counts as a neighbour of itself.
-inline float key_of(const FlatSpace& sp, const float* q, int32_t id, int32_t self) {
+template <class Space>
+inline float key_of(const Space& sp, const float* q, int32_t id, int32_t self) {
   return id == self ? kInf : sp.to_query(q, id);
 }
 
 // ef-search on one level for construction: the `ef` closest nodes to q
 // reachable from ep, sorted ascending in `out`, never including `self`.
-void search_layer_build(const HNSW& g, const FlatSpace& sp, HnswScratch& B, const float* q, int32_t self,
+template <class Space>
+void search_layer_build(const HNSW& g, const Space& sp, HnswScratch& B, const float* q, int32_t self,
                         int32_t ep, float ep_d, int level, int ef, std::vector<HnswCand>& out) {
   HnswScratch::Visited& vt = B.visited;
   vt.begin(g.ntotal);
@@ -94,7 +97,8 @@ void search_layer_build(const HNSW& g, const FlatSpace& sp, HnswScratch& B, cons
 // A candidate closer to a kept r than to the base would be reached through r
 // anyway; dropping it spends the degree budget on other directions, which
 // keeps clusters connected to each other.  cands: sorted ascending by key.
-void select_neighbors(const FlatSpace& sp, const std::vector<HnswCand>& cands, int max_n,
+template <class Space>
+void select_neighbors(const Space& sp, const std::vector<HnswCand>& cands, int max_n,
                       std::vector<HnswCand>& out) {
   out.clear();
   if (int(cands.size()) <= max_n) {
@@ -126,7 +130,8 @@ struct SpinLock {
 
 // Add the edge src -> dst at `level` (d = key between them); when src's list
 // is full, re-select its neighbours with the heuristic among old + new.
-void add_link(HNSW& g, const FlatSpace& sp, HnswScratch& B, int32_t* links, int cap, int32_t src, int32_t dst, float d,
+template <class Space>
+void add_link(HNSW& g, const Space& sp, HnswScratch& B, int32_t* links, int cap, int32_t src, int32_t dst, float d,
               std::atomic<uint8_t>* locks) {
   SpinLock lk(locks + src);
   int cnt = 0;
@@ -153,7 +158,8 @@ void add_link(HNSW& g, const FlatSpace& sp, HnswScratch& B, int32_t* links, int 
   (void)g;
 }
 
-void insert_one(HNSW& g, const FlatSpace& sp, HnswScratch& B, int32_t q, std::atomic<uint8_t>* locks,
+template <class Space>
+void insert_one(HNSW& g, const Space& sp, HnswScratch& B, int32_t q, std::atomic<uint8_t>* locks,
                 int top_level) {
   const float* qv = sp.query_of(q, B.qbuf);
   const int level = g.levels[size_t(q)];
@@ -187,8 +193,33 @@ void insert_one(HNSW& g, const FlatSpace& sp, HnswScratch& B, int32_t q, std::at
     {
       SpinLock lk(locks + q);
       int32_t* own = g.links_mut(q, lev);
+      // In a parallel insert, q is reachable through its upper levels before
+      // its lower-level lists are written here, so another node may already
+      // have linked itself to q at this level (add_link below, from its
+      // side).  Overwriting would drop that edge, and with it possibly the
+      // only way to reach that node: merge it in and re-select instead.
+      // (Lists of nodes being inserted start empty; with one thread this
+      // never happens.)
+      int have = 0;
+      while (have < cap && own[have] >= 0) ++have;
+      const std::vector<HnswCand>* chosen = &S;
+      if (have > 0) {
+        auto& tmp = B.tmp;
+        tmp.assign(S.begin(), S.end());
+        for (int j = 0; j < have; ++j) {
+          const int32_t e = own[j];
+          bool dup = false;
+          for (const HnswCand& c : S) dup |= c.id == e;
+          if (!dup) tmp.push_back({sp.between(q, e), e});
+        }
+        std::sort(tmp.begin(), tmp.end(), [](const HnswCand& a, const HnswCand& b) {
+          return a.d < b.d || (a.d == b.d && a.id < b.id);
+        });
+        select_neighbors(sp, tmp, cap, B.sel);
+        chosen = &B.sel;
+      }
       int j = 0;
-      for (; j < int(S.size()); ++j) own[j] = S[size_t(j)].id;
+      for (; j < int(chosen->size()); ++j) own[j] = (*chosen)[size_t(j)].id;
       for (; j < cap; ++j) own[j] = -1;
     }
     for (const HnswCand& s : S) add_link(g, sp, B, g.links_mut(s.id, lev), cap, s.id, q, s.d, locks);
@@ -352,10 +383,15 @@ void HNSW::clear() {
   entry_point = -1;
 }
 
-void HNSW::insert(const FlatSpace& sp, const std::vector<int32_t>& nodes) {
+template <class Space>
+void HNSW::insert(const Space& sp, const std::vector<int32_t>& nodes) {
   if (nodes.empty()) return;
   links0.mut();  // own the arrays before threads write into them
   upper_links.mut();
+  // The nodes' own lists start empty (reused slots keep their old lists
+  // until here; insert_one merges whatever it finds in them, see there).
+  for (int32_t v : nodes)
+    for (int lev = 0; lev <= levels[size_t(v)]; ++lev) std::fill_n(links_mut(v, lev), cap(lev), -1);
   std::vector<int32_t> order(nodes);
   std::stable_sort(order.begin(), order.end(),
                    [&](int32_t a, int32_t b) { return levels[size_t(a)] > levels[size_t(b)]; });
@@ -383,7 +419,8 @@ void HNSW::insert(const FlatSpace& sp, const std::vector<int32_t>& nodes) {
   }
 }
 
-void HNSW::descend(const FlatSpace& sp, const float* q, int32_t* ep_out, float* ep_d_out, int stop_level) const {
+template <class Space>
+void HNSW::descend(const Space& sp, const float* q, int32_t* ep_out, float* ep_d_out, int stop_level) const {
   int32_t ep = *ep_out;
   float ep_d = *ep_d_out;
   for (int lev = max_level; lev > stop_level; --lev) {
@@ -418,8 +455,8 @@ size_t HNSW::memory_usage() const {
 // The hot loop: neighbours not yet visited are gathered first, then their
 // vectors are prefetched one step ahead of the distance computation, so the
 // memory latency of the next vector overlaps the arithmetic of this one.
-template <class Admit>
-void hnsw_search_level0(const HNSW& g, const FlatSpace& sp, HnswScratch& B, const float* q, int32_t ep, float ep_d,
+template <class Space, class Admit>
+void hnsw_search_level0(const HNSW& g, const Space& sp, HnswScratch& B, const float* q, int32_t ep, float ep_d,
                         int ef, const Admit& admit, std::vector<HnswCand>& res) {
   HnswScratch::Visited& vt = B.visited;
   vt.begin(g.ntotal);
@@ -478,10 +515,20 @@ void hnsw_search_level0(const HNSW& g, const FlatSpace& sp, HnswScratch& B, cons
   }
 }
 
-template void hnsw_search_level0<HnswAdmitAll>(const HNSW&, const FlatSpace&, HnswScratch&, const float*, int32_t,
-                                               float, int, const HnswAdmitAll&, std::vector<HnswCand>&);
-template void hnsw_search_level0<HnswAdmitFn>(const HNSW&, const FlatSpace&, HnswScratch&, const float*, int32_t,
-                                              float, int, const HnswAdmitFn&, std::vector<HnswCand>&);
+// One instantiation of the graph code per storage (see hnsw_codes.h).
+#define ANNVIL_HNSW_INSTANTIATE(Space)                                                                           \
+  template void HNSW::insert<Space>(const Space&, const std::vector<int32_t>&);                                 \
+  template void HNSW::descend<Space>(const Space&, const float*, int32_t*, float*, int) const;                  \
+  template void hnsw_search_level0<Space, HnswAdmitAll>(const HNSW&, const Space&, HnswScratch&, const float*, \
+                                                        int32_t, float, int, const HnswAdmitAll&,              \
+                                                        std::vector<HnswCand>&);                               \
+  template void hnsw_search_level0<Space, HnswAdmitFn>(const HNSW&, const Space&, HnswScratch&, const float*,  \
+                                                       int32_t, float, int, const HnswAdmitFn&,                \
+                                                       std::vector<HnswCand>&);
+ANNVIL_HNSW_INSTANTIATE(FlatSpace)
+ANNVIL_HNSW_INSTANTIATE(SQSpace)
+ANNVIL_HNSW_INSTANTIATE(PQSpace)
+#undef ANNVIL_HNSW_INSTANTIATE
 
 HnswScratch& hnsw_scratch() {
   static thread_local HnswScratch s;

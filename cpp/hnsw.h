@@ -77,6 +77,8 @@ struct FlatSpace {
   }
   // the query-side copy of stored vector `id` (float32)
   const float* query_of(int32_t id, std::vector<float>& buf) const;
+  // the form to_query() takes for a float32 query x (d floats): x itself
+  const float* prepare(const float* x, std::vector<float>&) const { return x; }
   void prefetch(int32_t id) const {
     const char* p = row(id);
     for (int l = 0; l < prefetch_lines; ++l) __builtin_prefetch(p + 64 * l, 0, 3);
@@ -129,11 +131,16 @@ struct HNSW {
   // `sp`).  Nodes are inserted by decreasing level; those that raise the top
   // level are inserted one at a time, the rest in parallel with per-node
   // spinlocks.  With one thread the result is deterministic.
-  void insert(const FlatSpace& sp, const std::vector<int32_t>& nodes);
+  // Space: FlatSpace, or a compressed storage (hnsw_codes.h); the graph code
+  // is a template over it so that each storage gets its own inlined hot loop.
+  template <class Space>
+  void insert(const Space& sp, const std::vector<int32_t>& nodes);
 
   // Greedy descent through the upper levels to level 1, returning the node
   // closest to q found there (and its key).
-  void descend(const FlatSpace& sp, const float* q, int32_t* ep, float* ep_d, int stop_level = 0) const;
+  // q: as returned by sp.prepare().
+  template <class Space>
+  void descend(const Space& sp, const float* q, int32_t* ep, float* ep_d, int stop_level = 0) const;
 
   size_t memory_usage() const;
 };
@@ -166,6 +173,7 @@ struct HnswScratch {
   std::vector<HnswCand> cand, tmp, sel, w, s, res;
   std::vector<int32_t> ids;
   std::vector<float> qbuf;
+  std::vector<float> qprep;  // the prepared query of a search (Space::prepare)
 };
 HnswScratch& hnsw_scratch();  // this thread's (grown to the largest index seen)
 
@@ -177,8 +185,8 @@ struct HnswAdmitAll {
   bool operator()(int32_t) const { return true; }
 };
 
-template <class Admit>
-void hnsw_search_level0(const HNSW& g, const FlatSpace& sp, HnswScratch& scratch, const float* q, int32_t ep, float ep_d,
+template <class Space, class Admit>
+void hnsw_search_level0(const HNSW& g, const Space& sp, HnswScratch& scratch, const float* q, int32_t ep, float ep_d,
                         int ef, const Admit& admit, std::vector<HnswCand>& res);
 
 // Declared explicit instantiations live in hnsw.cpp.

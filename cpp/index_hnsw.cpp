@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "heap.h"
+#include "hnsw_codes.h"
 #include "io.h"
 #include "knn.h"
 
@@ -132,12 +133,16 @@ void IndexHNSW::add_slots(idx_t n, const float* x, idx_t* ids) {
   hnsw.insert(space(), nodes);
   // Re-home the arrays on huge pages after large adds only: the copy is O(N),
   // so a stream of small adds keeps appending to ordinary vectors instead.
-  if (size_t(n) * 8 >= size_t(ntotal)) {
-    to_huge_pages(xb);
-    to_huge_pages(xh);
-    to_huge_pages(hnsw.links0);
-  }
+  if (size_t(n) * 8 >= size_t(ntotal)) to_huge_pages_after_add();
 }
+
+void IndexHNSW::to_huge_pages_after_add() {
+  to_huge_pages(xb);
+  to_huge_pages(xh);
+  to_huge_pages(hnsw.links0);
+}
+
+void hnsw_to_huge_pages(Storage<uint8_t>& s) { to_huge_pages(s); }
 
 void IndexHNSW::row_f32(idx_t i, float* out) const {
   if (is_f16)
@@ -246,23 +251,36 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
     ef = int(std::max<double>(ef, std::min<double>(double(k) / std::max(f, 1e-9), 4096.0)));
   }
 
-  const FlatSpace sp = space();
   HnswAdmitFn admit{n_deleted ? deleted.data() : nullptr, sel};
-  const int ef_final = ef;
+  search_graph(n, x, k, ef, filtered, admit, D, I);
+}
+
+void IndexHNSW::search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit,
+                             float* D, idx_t* I) const {
+  hnsw_search_batch(*this, space(), n, x, k, ef, filtered, admit, D, I);
+}
+
+template <class Space>
+void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const float* x, idx_t k, int ef,
+                       bool filtered, const HnswAdmitFn& admit, float* D, idx_t* I) {
+  const HNSW& hnsw = index.hnsw;
+  const size_t d = size_t(index.d);
+  const bool l2 = index.metric_type == METRIC_L2;
 #pragma omp parallel if (n > 1)
   {
     HnswScratch& S = hnsw_scratch();
     std::vector<HnswCand>& res = S.res;
+    std::vector<float>& qprep = S.qprep;
 #pragma omp for schedule(dynamic, 1)
   for (idx_t q = 0; q < n; ++q) {
-    const float* xq = x + size_t(q) * d;
+    const float* xq = sp.prepare(x + size_t(q) * d, qprep);
     int32_t ep = hnsw.entry_point;
     float ep_d = sp.to_query(xq, ep);
     hnsw.descend(sp, xq, &ep, &ep_d, 0);
     if (filtered)
-      hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef_final, admit, res);
+      hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef, admit, res);
     else
-      hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef_final, HnswAdmitAll{}, res);
+      hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef, HnswAdmitAll{}, res);
     sort_cands(res);
     const size_t m = std::min(res.size(), size_t(k));
     for (size_t j = 0; j < m; ++j) {
@@ -272,6 +290,14 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
   }
   }
 }
+
+#define ANNVIL_HNSW_BATCH(Space)                                                                                  \
+  template void hnsw_search_batch<Space>(const IndexHNSW&, const Space&, idx_t, const float*, idx_t, int, bool, \
+                                         const HnswAdmitFn&, float*, idx_t*);
+ANNVIL_HNSW_BATCH(FlatSpace)
+ANNVIL_HNSW_BATCH(SQSpace)
+ANNVIL_HNSW_BATCH(PQSpace)
+#undef ANNVIL_HNSW_BATCH
 
 void IndexHNSW::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
                              const SearchParameters* params) const {
@@ -403,7 +429,8 @@ void IndexHNSW::read_payload_body(Reader& r) {
   const size_t N = size_t(ntotal), M = size_t(g.M);
   if (g.levels.size() != N || g.upper_begin.size() != N) r.corrupt("HNSW level arrays do not match ntotal");
   if (g.links0.size() != N * 2 * M) r.corrupt("HNSW level-0 links do not match ntotal * 2M");
-  if ((is_f16 ? xh.size() : xb.size()) != N * size_t(d) || (is_f16 ? xb.size() : xh.size()) != 0)
+  if (stores_floats() ? ((is_f16 ? xh.size() : xb.size()) != N * size_t(d) || (is_f16 ? xb.size() : xh.size()) != 0)
+                      : (xb.size() != 0 || xh.size() != 0))
     r.corrupt("HNSW vectors do not match ntotal * d");
   if (g.upper_links.size() % M) r.corrupt("HNSW upper links are not whole blocks");
   if (deleted.size() != (N + 63) / 64) r.corrupt("HNSW deleted bitmap does not match ntotal");

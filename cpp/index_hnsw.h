@@ -44,7 +44,7 @@ struct IndexHNSW : Index {
 
   void add(idx_t n, const float* x) override;
   // Like add(); ids (n entries, may be null) receives the slot of each vector.
-  void add_slots(idx_t n, const float* x, idx_t* ids);
+  virtual void add_slots(idx_t n, const float* x, idx_t* ids);
   void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
               const SearchParameters* params = nullptr) const override;
   // Approximate: the candidates of an efSearch-wide graph search (filters and
@@ -62,7 +62,17 @@ struct IndexHNSW : Index {
   FlatSpace space() const {
     return FlatSpace(is_f16 ? nullptr : xb.data(), is_f16 ? xh.data() : nullptr, size_t(d), metric_type);
   }
-  void row_f32(idx_t i, float* out) const;  // stored vector i as float32 (exact)
+  // stored vector i as float32 (exact; decoded for compressed storages)
+  virtual void row_f32(idx_t i, float* out) const;
+  // move the vectors and level-0 links to huge pages (after large adds)
+  void to_huge_pages_after_add();
+  // false for the compressed storages (index_hnsw_quant.h): xb and xh stay empty
+  virtual bool stores_floats() const { return true; }
+  // The unfiltered-or-graph part of search(): n queries through the graph
+  // with candidate list ef, admitting `admit` when filtered.  Overridden by
+  // each storage to run the graph templates on its own Space.
+  virtual void search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit,
+                            float* D, idx_t* I) const;
 
   bool is_deleted(idx_t id) const {
     return n_deleted && ((deleted[size_t(id) >> 6] >> (id & 63)) & 1);
@@ -79,6 +89,16 @@ struct IndexHNSW : Index {
   void write_payload(Writer& w) const override;
   void read_payload_body(Reader& r);  // everything after the header
 };
+
+// Re-home an array on 2 MB transparent huge pages where the OS offers them
+// (no-op for small arrays and views).
+void hnsw_to_huge_pages(Storage<uint8_t>& s);
+
+// Graph search of n queries (x: n * d) on storage `sp`, k results each into D,
+// I (already padded).  Instantiated in index_hnsw.cpp for every Space.
+template <class Space>
+void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const float* x, idx_t k, int ef,
+                       bool filtered, const HnswAdmitFn& admit, float* D, idx_t* I);
 
 struct IndexHNSWFlat : IndexHNSW {
   IndexHNSWFlat(int d, int M = 32, MetricType metric = METRIC_L2) : IndexHNSW(d, M, metric) {}

@@ -27,14 +27,25 @@ example): distances are the same as with float32 storage, at half the memory
 and memory traffic.  The first add with a value that is not exact converts the
 storage to float32; ``index.allow_f16 = False`` keeps float32 from the start,
 ``index.is_f16`` tells which is in use.
+
+Compressed storages (Faiss's classes and signatures): the graph is the same,
+the vectors are kept only as codes and every distance is computed from them::
+
+    index = annvil.IndexHNSWSQ(d, annvil.ScalarQuantizer.QT_8bit, 32)   # or QT_8bit_uniform, QT_fp16
+    index = annvil.IndexHNSWPQ(d, pq_m, 32, 8)                          # pq_m sub-quantizers of 8 bits
+    index.train(xt)          # required (except QT_fp16): is_trained is False until then
+    index.add(xb)
+
+SQ distances use the code-domain SIMD kernels (no decoding), PQ distances a
+per-query lookup table (pq_m x 2^nbits).  ``reconstruct`` decodes.
 """
 from __future__ import annotations
 
 from . import _core
 from ._checks import as_matrix
-from ._core import HNSW, IndexHNSW, IndexHNSWFlat, SearchParametersHNSW
+from ._core import HNSW, IndexHNSW, IndexHNSWFlat, IndexHNSWPQ, IndexHNSWSQ, SearchParametersHNSW
 
-__all__ = ["HNSW", "IndexHNSW", "IndexHNSWFlat", "SearchParametersHNSW"]
+__all__ = ["HNSW", "IndexHNSW", "IndexHNSWFlat", "IndexHNSWSQ", "IndexHNSWPQ", "SearchParametersHNSW"]
 
 
 def _add(self, x):
