@@ -72,8 +72,17 @@ inline void ny_kernel(const float* x, const float* y, size_t d, size_t ny, float
         a3 = V::fmadd(xv, v3, a3);
       }
     };
-    for (; p + V::W <= d; p += V::W)
+    // the next four rows are the next 4d floats: prefetch them a group ahead
+    const float* pf = y0 + 8 * d;
+    for (; p + V::W <= d; p += V::W) {
+      if (i + 12 <= ny) {
+        __builtin_prefetch(pf + p);
+        __builtin_prefetch(pf + d + p);
+        __builtin_prefetch(pf + 2 * d + p);
+        __builtin_prefetch(pf + 3 * d + p);
+      }
       step(V::loadu(x + p), V::loadu(y0 + p), V::loadu(y1 + p), V::loadu(y2 + p), V::loadu(y3 + p));
+    }
     if (p < d) {
       size_t r = d - p;
       step(V::load_partial(x + p, r), V::load_partial(y0 + p, r), V::load_partial(y1 + p, r),
