@@ -1,8 +1,267 @@
-// Bindings of the ivf family (filled in by its implementation).
+// Bindings of the inverted-file family (IndexIVF, IndexIVFFlat, inverted
+// lists, SearchParametersIVF) and of the scalar quantizer indexes.
 #include "common.h"
+#include "index_ivf.h"
+#include "index_ivf_flat.h"
+#include "index_sq.h"
+#include "sq.h"
 
 namespace annvil_py {
 
-void init_ivf(py::module_& m) { (void)m; }
+using namespace annvil;
+
+namespace {
+
+void bind_sq(py::module_& m);
+
+}  // namespace
+
+void init_ivf(py::module_& m) {
+  py::class_<SearchParametersIVF, SearchParameters, std::shared_ptr<SearchParametersIVF>> spi(
+      m, "SearchParametersIVF", py::dynamic_attr());
+  spi.def(py::init([](int64_t nprobe, int64_t max_codes, const py::object& sel) {
+            ANNVIL_CHECK(nprobe >= 0, "nprobe must be non-negative (0: the index's nprobe), got ", nprobe);
+            ANNVIL_CHECK(max_codes >= 0, "max_codes must be non-negative, got ", max_codes);
+            auto p = std::make_shared<SearchParametersIVF>();
+            p->nprobe = size_t(nprobe);
+            p->max_codes = size_t(max_codes);
+            p->set_selector(to_selector(sel));
+            return p;
+          }),
+          py::kw_only(), py::arg("nprobe") = 0, py::arg("max_codes") = 0, py::arg("sel") = py::none(),
+          "Per-call IVF search parameters; nprobe=0 / max_codes=0 keep the index's values.")
+      .def_property(
+          "nprobe", [](const SearchParametersIVF& p) { return p.nprobe; },
+          [](SearchParametersIVF& p, int64_t v) {
+            ANNVIL_CHECK(v >= 0, "nprobe must be non-negative");
+            p.nprobe = size_t(v);
+          })
+      .def_property(
+          "max_codes", [](const SearchParametersIVF& p) { return p.max_codes; },
+          [](SearchParametersIVF& p, int64_t v) {
+            ANNVIL_CHECK(v >= 0, "max_codes must be non-negative");
+            p.max_codes = size_t(v);
+          });
+  def_selector_property(spi);
+
+  py::class_<InvertedLists, std::shared_ptr<InvertedLists>>(m, "InvertedLists")
+      .def_readonly("nlist", &InvertedLists::nlist)
+      .def_readonly("code_size", &InvertedLists::code_size)
+      .def("list_size",
+           [](const InvertedLists& il, int64_t l) {
+             ANNVIL_CHECK(l >= 0, "list number must be non-negative");
+             il.check_list(size_t(l));
+             return il.list_size(size_t(l));
+           })
+      .def("get_ids",
+           [](const InvertedLists& il, int64_t l) {
+             ANNVIL_CHECK(l >= 0, "list number must be non-negative");
+             il.check_list(size_t(l));
+             py::array_t<int64_t> a(int64_t(il.list_size(size_t(l))));
+             std::copy(il.ids[size_t(l)].begin(), il.ids[size_t(l)].end(), a.mutable_data());
+             return a;
+           })
+      .def("get_codes",
+           [](const InvertedLists& il, int64_t l) {
+             ANNVIL_CHECK(l >= 0, "list number must be non-negative");
+             il.check_list(size_t(l));
+             py::array_t<uint8_t> a({int64_t(il.list_size(size_t(l))), int64_t(il.code_size)});
+             std::copy(il.codes[size_t(l)].begin(), il.codes[size_t(l)].end(), a.mutable_data());
+             return a;
+           })
+      .def("compute_ntotal", &InvertedLists::compute_ntotal)
+      .def("imbalance_factor", &InvertedLists::imbalance_factor)
+      .def("memory_usage", &InvertedLists::memory_usage);
+
+  py::class_<IndexIVF, Index, std::shared_ptr<IndexIVF>>(m, "IndexIVF", py::dynamic_attr())
+      .def_readonly("nlist", &IndexIVF::nlist)
+      .def_property(
+          "nprobe", [](const IndexIVF& s) { return s.nprobe; },
+          [](IndexIVF& s, int64_t v) {
+            ANNVIL_CHECK(v > 0, "nprobe must be positive, got ", v);
+            s.nprobe = size_t(v);
+          })
+      .def_property(
+          "max_codes", [](const IndexIVF& s) { return s.max_codes; },
+          [](IndexIVF& s, int64_t v) {
+            ANNVIL_CHECK(v >= 0, "max_codes must be non-negative, got ", v);
+            s.max_codes = size_t(v);
+          })
+      .def_readonly("code_size", &IndexIVF::code_size)
+      .def_readonly("by_residual", &IndexIVF::by_residual)
+      .def_readonly("quantizer", &IndexIVF::quantizer)
+      .def_readonly("invlists", &IndexIVF::invlists)
+      .def_property(
+          "cp_niter", [](const IndexIVF& s) { return s.cp.niter; },
+          [](IndexIVF& s, int v) {
+            ANNVIL_CHECK(v >= 0, "niter must be non-negative");
+            s.cp.niter = v;
+          },
+          "k-means iterations used to train the coarse quantizer")
+      .def("get_list_size",
+           [](const IndexIVF& s, int64_t l) {
+             ANNVIL_CHECK(l >= 0, "list number must be non-negative");
+             return s.get_list_size(size_t(l));
+           })
+      .def("make_direct_map", &IndexIVF::make_direct_map, py::arg("new_maintain_direct_map") = true)
+      .def("set_direct_map_type", &IndexIVF::set_direct_map_type, py::arg("type"))
+      .def_readonly("direct_map_type", &IndexIVF::direct_map_type)
+      .def("merge_from",
+           [](IndexIVF& self, IndexIVF& other, int64_t add_id) {
+             py::gil_scoped_release release;
+             self.merge_from(other, add_id);
+           },
+           py::arg("other"), py::arg("add_id") = 0)
+      .def("reconstruct_from_offset",
+           [](const IndexIVF& self, int64_t list_no, int64_t offset) {
+             py::array_t<float> out(self.d);
+             self.reconstruct_from_offset(list_no, offset, out.mutable_data());
+             return out;
+           })
+      .def("_search_preassigned",
+           [](const IndexIVF& self, const FloatArray& x, int64_t k, const IdArray& keys, const FloatArray& cdis,
+              const SearchParameters* params) {
+             int64_t n = rows_of(x, self.d, "queries");
+             self.check_k(k);
+             self.check_trained();
+             if (keys.ndim() != 2 || keys.shape(0) != n) ANNVIL_THROW(value, "assign must be (n, nprobe)");
+             int64_t np = keys.shape(1);
+             if (cdis.ndim() != 2 || cdis.shape(0) != n || cdis.shape(1) != np)
+               ANNVIL_THROW(value, "centroid distances must be (n, nprobe)");
+             for (int64_t i = 0; i < n * np; ++i)
+               ANNVIL_CHECK(keys.data()[i] < int64_t(self.nlist), "list number ", keys.data()[i], " out of range");
+             size_t npr, mc;
+             const IDSelector* sel;
+             self.resolve_params(params, &npr, &mc, &sel);
+             py::array_t<float> D({n, k});
+             py::array_t<int64_t> I({n, k});
+             float* dp = D.mutable_data();
+             int64_t* ip = I.mutable_data();
+             const float* xp = x.data();
+             const int64_t* kp = keys.data();
+             const float* cp = cdis.data();
+             {
+               py::gil_scoped_release release;
+               self.search_preassigned(n, xp, k, kp, cp, dp, ip, size_t(np), mc, sel);
+             }
+             return py::make_tuple(D, I);
+           },
+           py::arg("x"), py::arg("k"), py::arg("assign"), py::arg("centroid_dis"), py::arg("params") = nullptr);
+
+  py::class_<IndexIVFFlat, IndexIVF, std::shared_ptr<IndexIVFFlat>>(m, "IndexIVFFlat", py::dynamic_attr())
+      .def(py::init([](IndexPtr q, int d, int64_t nlist, int metric) {
+             ANNVIL_CHECK(nlist > 0, "nlist must be positive, got ", nlist);
+             return std::make_shared<IndexIVFFlat>(std::move(q), d, size_t(nlist), MetricType(metric));
+           }),
+           py::arg("quantizer"), py::arg("d"), py::arg("nlist"), py::arg("metric") = int(METRIC_L2),
+           py::keep_alive<1, 2>())
+      .def_readwrite("panel_min_queries", &IndexIVFFlat::panel_min_queries);
+
+  bind_sq(m);
+}
+
+namespace {
+
+py::array_t<float> float_vec(const std::vector<float>& v) {
+  py::array_t<float> a(int64_t(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+void bind_sq(py::module_& m) {
+  py::class_<ScalarQuantizer> sqc(m, "ScalarQuantizer", py::dynamic_attr());
+  sqc.def(py::init([](int64_t d, int qtype) {
+            ANNVIL_CHECK(d > 0, "dimension d must be positive, got ", d);
+            return new ScalarQuantizer(size_t(d), qtype);
+          }),
+          py::arg("d"), py::arg("qtype") = int(ScalarQuantizer::QT_8bit))
+      .def_readonly("d", &ScalarQuantizer::d)
+      .def_readonly("qtype", &ScalarQuantizer::qtype)
+      .def_readonly("code_size", &ScalarQuantizer::code_size)
+      .def_property_readonly("is_trained", &ScalarQuantizer::is_trained)
+      .def_property(
+          "trained", [](const ScalarQuantizer& s) { return float_vec(s.trained); },
+          [](ScalarQuantizer& s, const FloatArray& v) {
+            ANNVIL_CHECK(v.ndim() == 1 && size_t(v.shape(0)) == s.trained_size(), "trained must hold ",
+                         s.trained_size(), " floats for this quantizer type");
+            s.trained.assign(v.data(), v.data() + v.shape(0));
+          })
+      .def("_train",
+           [](ScalarQuantizer& s, const FloatArray& x) {
+             int64_t n = rows_of(x, int64_t(s.d), "training vectors");
+             const float* xp = x.data();
+             py::gil_scoped_release release;
+             s.train(size_t(n), xp);
+           })
+      .def("_compute_codes",
+           [](const ScalarQuantizer& s, const FloatArray& x) {
+             int64_t n = rows_of(x, int64_t(s.d), "vectors");
+             py::array_t<uint8_t> out({n, int64_t(s.code_size)});
+             uint8_t* op = out.mutable_data();
+             const float* xp = x.data();
+             {
+               py::gil_scoped_release release;
+               s.compute_codes(xp, op, size_t(n));
+             }
+             return out;
+           })
+      .def("_decode", [](const ScalarQuantizer& s, const ByteArray& c) {
+        if (c.ndim() != 2 || size_t(c.shape(1)) != s.code_size)
+          ANNVIL_THROW(value, "codes must be a (n, ", s.code_size, ") uint8 array");
+        int64_t n = c.shape(0);
+        py::array_t<float> out({n, int64_t(s.d)});
+        float* op = out.mutable_data();
+        const uint8_t* cp = c.data();
+        {
+          py::gil_scoped_release release;
+          s.decode(cp, op, size_t(n));
+        }
+        return out;
+      });
+  for (auto [name, v] : {std::pair<const char*, int>{"QT_8bit", ScalarQuantizer::QT_8bit},
+                         {"QT_4bit", ScalarQuantizer::QT_4bit},
+                         {"QT_8bit_uniform", ScalarQuantizer::QT_8bit_uniform},
+                         {"QT_4bit_uniform", ScalarQuantizer::QT_4bit_uniform},
+                         {"QT_fp16", ScalarQuantizer::QT_fp16}}) {
+    sqc.attr(name) = v;
+    m.attr((std::string("ScalarQuantizer_") + name).c_str()) = v;
+  }
+
+  py::class_<IndexScalarQuantizer, Index, std::shared_ptr<IndexScalarQuantizer>>(m, "IndexScalarQuantizer",
+                                                                                 py::dynamic_attr())
+      .def(py::init([](int d, int qtype, int metric) {
+             return std::make_shared<IndexScalarQuantizer>(d, qtype, MetricType(metric));
+           }),
+           py::arg("d"), py::arg("qtype") = int(ScalarQuantizer::QT_8bit), py::arg("metric") = int(METRIC_L2))
+      .def_property_readonly(
+          "sq", [](IndexScalarQuantizer& s) -> ScalarQuantizer& { return s.sq; }, py::return_value_policy::reference_internal)
+      .def_property_readonly("code_size", [](const IndexScalarQuantizer& s) { return s.sq.code_size; })
+      .def_property_readonly("codes", [](const IndexScalarQuantizer& s) {
+        py::array_t<uint8_t> a({int64_t(s.ntotal), int64_t(s.sq.code_size)});
+        std::copy(s.codes.data(), s.codes.data() + s.codes.size(), a.mutable_data());
+        return a;
+      });
+
+  py::class_<IndexIVFScalarQuantizer, IndexIVF, std::shared_ptr<IndexIVFScalarQuantizer>>(
+      m, "IndexIVFScalarQuantizer", py::dynamic_attr())
+      .def(py::init([](IndexPtr q, int d, int64_t nlist, int qtype, int metric, bool by_residual) {
+             ANNVIL_CHECK(nlist > 0, "nlist must be positive, got ", nlist);
+             return std::make_shared<IndexIVFScalarQuantizer>(std::move(q), d, size_t(nlist), qtype,
+                                                              MetricType(metric), by_residual);
+           }),
+           py::arg("quantizer"), py::arg("d"), py::arg("nlist"), py::arg("qtype") = int(ScalarQuantizer::QT_8bit),
+           py::arg("metric") = int(METRIC_L2), py::arg("by_residual") = true, py::keep_alive<1, 2>())
+      .def_property_readonly(
+          "sq", [](IndexIVFScalarQuantizer& s) -> ScalarQuantizer& { return s.sq; },
+          py::return_value_policy::reference_internal)
+      .def_property(
+          "by_residual", [](const IndexIVFScalarQuantizer& s) { return s.by_residual; },
+          [](IndexIVFScalarQuantizer& s, bool v) {
+            ANNVIL_CHECK(s.ntotal == 0 || v == s.by_residual, "by_residual can only change while the index is empty");
+            s.by_residual = v;
+          });
+}
+
+}  // namespace
 
 }  // namespace annvil_py

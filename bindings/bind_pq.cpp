@@ -1,8 +1,262 @@
-// Bindings of the pq family (filled in by its implementation).
+// Bindings of the PQ family: ProductQuantizer, IndexPQ, IndexPQFastScan,
+// IndexRefine / IndexRefineFlat, the vector transforms and IndexPreTransform.
+// Argument conversion and checks are done once in python/annvil/pq.py; the
+// raw methods here (prefixed `_`) only guard against out-of-bounds reads.
 #include "common.h"
+#include "index_pq.h"
+#include "index_refine.h"
+#include "pq.h"
+#include "pq_fastscan.h"
+#include "vector_transform.h"
 
 namespace annvil_py {
 
-void init_pq(py::module_& m) { (void)m; }
+using namespace annvil;
+
+namespace {
+py::array_t<float> copy_floats(const std::vector<float>& v) {
+  py::array_t<float> a(int64_t(v.size()));
+  std::copy(v.begin(), v.end(), a.mutable_data());
+  return a;
+}
+
+void set_floats(std::vector<float>& v, const FloatArray& a, const char* what) {
+  ANNVIL_CHECK(size_t(a.size()) == v.size(), what, " must hold ", v.size(), " values, got ", a.size());
+  std::copy(a.data(), a.data() + a.size(), v.begin());
+}
+
+py::array_t<uint8_t> pq_codes(const ProductQuantizer& pq, const FloatArray& x) {
+  int64_t n = rows_of(x, int64_t(pq.d), "vectors");
+  py::array_t<uint8_t> out({n, int64_t(pq.code_size)});
+  uint8_t* op = out.mutable_data();
+  const float* xp = x.data();
+  py::gil_scoped_release release;
+  pq.compute_codes(n, xp, op);
+  return out;
+}
+
+py::array_t<float> pq_decode(const ProductQuantizer& pq, const ByteArray& codes) {
+  ANNVIL_CHECK(codes.ndim() == 2 && codes.shape(1) == int64_t(pq.code_size), "codes must have shape (n, ",
+               pq.code_size, ")");
+  int64_t n = codes.shape(0);
+  py::array_t<float> out({n, int64_t(pq.d)});
+  float* op = out.mutable_data();
+  const uint8_t* cp = codes.data();
+  py::gil_scoped_release release;
+  pq.decode(n, cp, op);
+  return out;
+}
+}  // namespace
+
+void init_pq(py::module_& m) {
+  // ---- ProductQuantizer ----
+  py::class_<ProductQuantizer, std::shared_ptr<ProductQuantizer>>(m, "ProductQuantizer", py::dynamic_attr())
+      .def(py::init<size_t, size_t, size_t>(), py::arg("d"), py::arg("M"), py::arg("nbits") = 8)
+      .def_readonly("d", &ProductQuantizer::d)
+      .def_readonly("M", &ProductQuantizer::M)
+      .def_readonly("nbits", &ProductQuantizer::nbits)
+      .def_readonly("dsub", &ProductQuantizer::dsub)
+      .def_readonly("ksub", &ProductQuantizer::ksub)
+      .def_readonly("code_size", &ProductQuantizer::code_size)
+      .def_readwrite("verbose", &ProductQuantizer::verbose)
+      .def_readwrite("is_trained", &ProductQuantizer::is_trained)
+      .def_property(
+          "niter", [](const ProductQuantizer& p) { return p.cp.niter; },
+          [](ProductQuantizer& p, int v) {
+            ANNVIL_CHECK(v >= 0, "niter must be non-negative");
+            p.cp.niter = v;
+          },
+          "k-means iterations per sub-space (Faiss: pq.cp.niter)")
+      .def_property(
+          "seed", [](const ProductQuantizer& p) { return p.cp.seed; }, [](ProductQuantizer& p, int v) { p.cp.seed = v; })
+      .def_property(
+          "max_points_per_centroid", [](const ProductQuantizer& p) { return p.cp.max_points_per_centroid; },
+          [](ProductQuantizer& p, int v) {
+            ANNVIL_CHECK(v > 0, "max_points_per_centroid must be positive");
+            p.cp.max_points_per_centroid = v;
+          })
+      .def_property(
+          "centroids", [](const ProductQuantizer& p) { return copy_floats(p.centroids); },
+          [](ProductQuantizer& p, const FloatArray& a) { set_floats(p.centroids, a, "centroids"); },
+          "M * ksub * dsub floats (Faiss layout); reshape to (M, ksub, dsub)")
+      .def("_train", [](ProductQuantizer& self, const FloatArray& x) {
+        int64_t n = rows_of(x, int64_t(self.d), "training vectors");
+        const float* xp = x.data();
+        py::gil_scoped_release release;
+        self.train(n, xp);
+      })
+      .def("_compute_codes", &pq_codes)
+      .def("_decode", &pq_decode)
+      .def("_compute_tables", [](const ProductQuantizer& self, const FloatArray& x, int metric) {
+        int64_t n = rows_of(x, int64_t(self.d), "queries");
+        py::array_t<float> out({n, int64_t(self.M), int64_t(self.ksub)});
+        float* op = out.mutable_data();
+        const float* xp = x.data();
+        py::gil_scoped_release release;
+        self.compute_tables(n, xp, MetricType(metric), op);
+        return out;
+      });
+
+  // ---- IndexPQ ----
+  py::class_<IndexPQ, Index, std::shared_ptr<IndexPQ>>(m, "IndexPQ", py::dynamic_attr())
+      .def(py::init([](int d, size_t M, size_t nbits, int metric) {
+             return std::make_shared<IndexPQ>(d, M, nbits, MetricType(metric));
+           }),
+           py::arg("d"), py::arg("M"), py::arg("nbits") = 8, py::arg("metric") = int(METRIC_L2))
+      .def_property_readonly(
+          "pq", [](IndexPQ& self) -> ProductQuantizer& { return self.pq; }, py::return_value_policy::reference_internal)
+      .def_property_readonly("code_size", [](const IndexPQ& self) { return self.pq.code_size; })
+      .def_property_readonly("codes", [](const IndexPQ& self) {
+        py::array_t<uint8_t> a({int64_t(self.ntotal), int64_t(self.pq.code_size)});
+        std::copy(self.codes.data(), self.codes.data() + self.codes.size(), a.mutable_data());
+        return a;
+      });
+
+  // ---- IndexPQFastScan ----
+  py::class_<IndexPQFastScan, Index, std::shared_ptr<IndexPQFastScan>>(m, "IndexPQFastScan", py::dynamic_attr())
+      .def(py::init([](int d, size_t M, size_t nbits, int metric, size_t bbs) {
+             return std::make_shared<IndexPQFastScan>(d, M, nbits, MetricType(metric), bbs);
+           }),
+           py::arg("d"), py::arg("M"), py::arg("nbits") = 4, py::arg("metric") = int(METRIC_L2), py::arg("bbs") = 32)
+      .def(py::init([](const IndexPQ& orig, size_t bbs) { return std::make_shared<IndexPQFastScan>(orig, bbs); }),
+           py::arg("orig"), py::arg("bbs") = 32)
+      .def_property_readonly(
+          "pq", [](IndexPQFastScan& self) -> ProductQuantizer& { return self.pq; },
+          py::return_value_policy::reference_internal)
+      .def_readonly("bbs", &IndexPQFastScan::bbs)
+      .def_property_readonly("M", [](const IndexPQFastScan& self) { return self.pq.M; })
+      .def_property_readonly("M2", [](const IndexPQFastScan& self) { return pq4_M2(self.pq.M); })
+      .def_property_readonly("code_size", [](const IndexPQFastScan& self) { return self.pq.code_size; })
+      .def("_quantized_lut", [](const IndexPQFastScan& self, const FloatArray& x) {
+        // (uint8 LUT (M2, 16), scale, bias) of one query: what search() scans with
+        rows_of(x, self.d, "query");
+        ANNVIL_CHECK(x.shape(0) == 1, "one query expected");
+        std::vector<float> lut(self.pq.M * 16);
+        self.compute_float_lut(x.data(), lut.data());
+        QuantizedLUT q;
+        pq4_quantize_lut(lut.data(), self.pq.M, q);
+        py::array_t<uint8_t> a({int64_t(pq4_M2(self.pq.M)), int64_t(16)});
+        std::copy(q.q.begin(), q.q.end(), a.mutable_data());
+        return py::make_tuple(a, q.scale, q.bias);
+      })
+      .def("_accumulate", [](const IndexPQFastScan& self, const ByteArray& lut_q) {
+        // uint16 sums of every stored vector (padding of the last block dropped)
+        ANNVIL_CHECK(size_t(lut_q.size()) == pq4_M2(self.pq.M) * 16, "LUT must hold M2 * 16 bytes");
+        size_t nb = pq4_nblocks(size_t(self.ntotal));
+        std::vector<uint16_t> acc(nb * 32);
+        pq4_accumulate(self.codes.data(), nb, self.pq.M, lut_q.data(), acc.data());
+        py::array_t<uint16_t> a(int64_t(self.ntotal));
+        std::copy(acc.begin(), acc.begin() + self.ntotal, a.mutable_data());
+        return a;
+      });
+
+  // ---- refine ----
+  py::class_<IndexRefine, Index, std::shared_ptr<IndexRefine>>(m, "IndexRefine", py::dynamic_attr())
+      .def(py::init<IndexPtr, IndexPtr>(), py::arg("base_index"), py::arg("refine_index"))
+      .def_readonly("base_index", &IndexRefine::base_index)
+      .def_readonly("refine_index", &IndexRefine::refine_index)
+      .def_property(
+          "k_factor", [](const IndexRefine& s) { return s.k_factor; },
+          [](IndexRefine& s, float v) {
+            ANNVIL_CHECK(v >= 1.f, "k_factor must be at least 1, got ", v);
+            s.k_factor = v;
+          });
+  py::class_<IndexRefineFlat, IndexRefine, std::shared_ptr<IndexRefineFlat>>(m, "IndexRefineFlat", py::dynamic_attr())
+      .def(py::init([](IndexPtr base, const py::object& xb) {
+             if (xb.is_none()) return std::make_shared<IndexRefineFlat>(base, nullptr);
+             FloatArray a = xb.cast<FloatArray>();
+             ANNVIL_CHECK(base != nullptr, "IndexRefineFlat needs a base index");
+             ANNVIL_CHECK(rows_of(a, base->d, "xb") == base->ntotal, "xb must hold the ", base->ntotal,
+                          " vectors of the base index, got ", a.shape(0));
+             return std::make_shared<IndexRefineFlat>(base, a.data());
+           }),
+           py::arg("base_index"), py::arg("xb") = py::none());
+
+  // ---- vector transforms ----
+  py::class_<VectorTransform, std::shared_ptr<VectorTransform>>(m, "VectorTransform", py::dynamic_attr())
+      .def_readonly("d_in", &VectorTransform::d_in)
+      .def_readonly("d_out", &VectorTransform::d_out)
+      .def_readwrite("is_trained", &VectorTransform::is_trained)
+      .def_property_readonly("type_tag", &VectorTransform::type_tag)
+      .def("_train", [](VectorTransform& self, const FloatArray& x) {
+        int64_t n = rows_of(x, self.d_in, "training vectors");
+        const float* xp = x.data();
+        py::gil_scoped_release release;
+        self.train(n, xp);
+      })
+      .def("_apply", [](const VectorTransform& self, const FloatArray& x) {
+        int64_t n = rows_of(x, self.d_in, "vectors");
+        self.check_trained();
+        py::array_t<float> out({n, int64_t(self.d_out)});
+        float* op = out.mutable_data();
+        const float* xp = x.data();
+        py::gil_scoped_release release;
+        self.apply_noalloc(n, xp, op);
+        return out;
+      })
+      .def("_reverse_transform", [](const VectorTransform& self, const FloatArray& xt) {
+        int64_t n = rows_of(xt, self.d_out, "transformed vectors");
+        self.check_trained();
+        py::array_t<float> out({n, int64_t(self.d_in)});
+        float* op = out.mutable_data();
+        const float* xp = xt.data();
+        py::gil_scoped_release release;
+        self.reverse_transform(n, xp, op);
+        return out;
+      });
+  py::class_<LinearTransform, VectorTransform, std::shared_ptr<LinearTransform>>(m, "LinearTransform",
+                                                                               py::dynamic_attr())
+      .def(py::init<int, int, bool>(), py::arg("d_in"), py::arg("d_out"), py::arg("have_bias") = false)
+      .def_readwrite("have_bias", &LinearTransform::have_bias)
+      .def_readwrite("is_orthonormal", &LinearTransform::is_orthonormal)
+      .def_property(
+          "A", [](const LinearTransform& s) { return copy_floats(s.A); },
+          [](LinearTransform& s, const FloatArray& a) { set_floats(s.A, a, "A"); }, "d_out * d_in floats, row-major")
+      .def_property(
+          "b", [](const LinearTransform& s) { return copy_floats(s.b); },
+          [](LinearTransform& s, const FloatArray& a) { set_floats(s.b, a, "b"); });
+  py::class_<RandomRotationMatrix, LinearTransform, std::shared_ptr<RandomRotationMatrix>>(m, "RandomRotationMatrix",
+                                                                                         py::dynamic_attr())
+      .def(py::init<int, int>(), py::arg("d_in"), py::arg("d_out"))
+      .def("init", &RandomRotationMatrix::init, py::arg("seed"));
+  py::class_<OPQMatrix, LinearTransform, std::shared_ptr<OPQMatrix>>(m, "OPQMatrix", py::dynamic_attr())
+      .def(py::init<int, int, int>(), py::arg("d"), py::arg("M"), py::arg("d2") = -1)
+      .def_readonly("M", &OPQMatrix::M)
+      .def_readwrite("niter", &OPQMatrix::niter)
+      .def_readwrite("niter_pq", &OPQMatrix::niter_pq)
+      .def_readwrite("niter_pq_0", &OPQMatrix::niter_pq_0)
+      .def_readwrite("max_train_points", &OPQMatrix::max_train_points)
+      .def_readwrite("verbose", &OPQMatrix::verbose)
+      .def_readwrite("seed", &OPQMatrix::seed)
+      .def_property(
+          "nbits", [](const OPQMatrix& s) { return s.nbits; },
+          [](OPQMatrix& s, int v) {
+            ANNVIL_CHECK(v >= 1 && v <= 16, "nbits must be between 1 and 16, got ", v);
+            s.nbits = v;
+          });
+  py::class_<NormalizationTransform, VectorTransform, std::shared_ptr<NormalizationTransform>>(
+      m, "NormalizationTransform", py::dynamic_attr())
+      .def(py::init<int, float>(), py::arg("d"), py::arg("norm") = 2.f)
+      .def_readonly("norm", &NormalizationTransform::norm);
+
+  py::class_<IndexPreTransform, Index, std::shared_ptr<IndexPreTransform>>(m, "IndexPreTransform", py::dynamic_attr())
+      .def(py::init<VectorTransformPtr, IndexPtr>(), py::arg("ltrans"), py::arg("index"))
+      .def(py::init<IndexPtr>(), py::arg("index"))
+      .def_readonly("index", &IndexPreTransform::index)
+      .def_property_readonly("_chain", [](const IndexPreTransform& s) { return s.chain; })
+      .def("prepend_transform", &IndexPreTransform::prepend_transform, py::arg("ltrans"))
+      .def("_apply_chain", [](const IndexPreTransform& self, const FloatArray& x) {
+        int64_t n = rows_of(x, self.d, "vectors");
+        std::vector<float> out;
+        const float* xp = x.data();
+        {
+          py::gil_scoped_release release;
+          out = self.apply_chain(n, xp);
+        }
+        py::array_t<float> a({n, int64_t(self.index->d)});
+        std::copy(out.begin(), out.end(), a.mutable_data());
+        return a;
+      });
+}
 
 }  // namespace annvil_py

@@ -1,2 +1,104 @@
-"""annvil: ivf (see its module docstring once implemented)."""
-__all__ = []
+"""annvil: inverted-file indexes and scalar quantization (Faiss's IndexIVF,
+IndexIVFFlat, ScalarQuantizer, IndexScalarQuantizer, IndexIVFScalarQuantizer).
+
+    quantizer = annvil.IndexFlatL2(d)
+    index = annvil.IndexIVFFlat(quantizer, d, nlist)
+    index.train(xt); index.add(xb)
+    index.nprobe = 16
+    D, I = index.search(xq, k)
+    D, I = index.search(xq, k, params=annvil.SearchParametersIVF(nprobe=32))
+"""
+from __future__ import annotations
+
+from . import _core
+import numpy as _np
+
+from ._checks import as_matrix as _as_matrix
+from ._core import (  # noqa: F401
+    IndexIVF,
+    IndexIVFFlat,
+    IndexIVFScalarQuantizer,
+    IndexScalarQuantizer,
+    InvertedLists,
+    ScalarQuantizer,
+    ScalarQuantizer_QT_4bit,
+    ScalarQuantizer_QT_4bit_uniform,
+    ScalarQuantizer_QT_8bit,
+    ScalarQuantizer_QT_8bit_uniform,
+    ScalarQuantizer_QT_fp16,
+    SearchParametersIVF,
+)
+
+__all__ = ["IndexIVF", "IndexIVFFlat", "InvertedLists", "SearchParametersIVF", "DirectMap",
+           "extract_index_ivf", "try_extract_index_ivf",
+           "ScalarQuantizer", "IndexScalarQuantizer", "IndexIVFScalarQuantizer",
+           "ScalarQuantizer_QT_8bit", "ScalarQuantizer_QT_4bit", "ScalarQuantizer_QT_8bit_uniform",
+           "ScalarQuantizer_QT_4bit_uniform", "ScalarQuantizer_QT_fp16"]
+
+
+class DirectMap:
+    """Direct map types for IndexIVF.set_direct_map_type (Faiss's values)."""
+    NoMap = 0
+    Array = 1
+    Hashtable = 2
+
+
+def try_extract_index_ivf(index):
+    """The IndexIVF inside index (itself, or the index wrapped by an IDMap), or None."""
+    while index is not None and not isinstance(index, IndexIVF):
+        index = getattr(index, "index", None)
+    return index
+
+
+def extract_index_ivf(index):
+    ivf = try_extract_index_ivf(index)
+    if ivf is None:
+        raise _core.InvalidArgumentError(f"{type(index).__name__} is not (and does not wrap) an IndexIVF")
+    return ivf
+
+
+# IndexIVF-only Python helpers (attached to the compiled class)
+def _search_preassigned(self, x, k, assign, centroid_dis=None, params=None):
+    """Search with given coarse assignments (n, nprobe) and their distances."""
+    import numpy as np
+    from ._checks import as_matrix, check_k
+    x = as_matrix(x, self.d, "queries")
+    k = check_k(k)
+    assign = np.ascontiguousarray(assign, dtype=np.int64)
+    if centroid_dis is None:
+        centroid_dis = np.zeros(assign.shape, np.float32)
+    centroid_dis = np.ascontiguousarray(centroid_dis, dtype=np.float32)
+    return self._search_preassigned(x, k, assign, centroid_dis, params)
+
+
+IndexIVF.search_preassigned = _search_preassigned
+
+
+# ---- ScalarQuantizer: Faiss's methods, with the inputs checked and converted once ----
+def _sq_train(self, x):
+    """Learn the quantization ranges from x (n, d) (nothing to learn for QT_fp16)."""
+    self._train(_as_matrix(x, self.d, "training vectors"))
+
+
+def _sq_compute_codes(self, x):
+    """Codes of x (n, d) as a (n, code_size) uint8 array."""
+    if not self.is_trained:
+        raise _core.NotTrainedError("ScalarQuantizer is not trained: call train(x) first")
+    return self._compute_codes(_as_matrix(x, self.d, "x"))
+
+
+def _sq_decode(self, codes):
+    """Vectors (n, d) decoded from (n, code_size) uint8 codes."""
+    if not self.is_trained:
+        raise _core.NotTrainedError("ScalarQuantizer is not trained: call train(x) first")
+    c = _np.asarray(codes)
+    if c.dtype != _np.uint8:
+        raise _core.InvalidTypeError(f"codes must be uint8, got {c.dtype}")
+    if c.ndim == 1:
+        c = c.reshape(1, -1)
+    return self._decode(_np.ascontiguousarray(c))
+
+
+ScalarQuantizer.train = _sq_train
+ScalarQuantizer.compute_codes = _sq_compute_codes
+ScalarQuantizer.decode = _sq_decode

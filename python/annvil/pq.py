@@ -1,2 +1,189 @@
-"""annvil: pq (see its module docstring once implemented)."""
-__all__ = []
+"""Product quantization family: ProductQuantizer, IndexPQ, IndexPQFastScan
+(4-bit codes scanned with SIMD byte shuffles), IndexRefine / IndexRefineFlat
+(exact re-ranking of an approximate index's candidates), and the vector
+transforms OPQMatrix, NormalizationTransform, RandomRotationMatrix,
+LinearTransform with IndexPreTransform to chain them in front of an index.
+
+Names, parameters and attributes follow Faiss:
+
+    pq = ProductQuantizer(d, M, nbits); pq.train(x); codes = pq.compute_codes(x)
+    index = IndexRefineFlat(IndexPQFastScan(d, M, 4, METRIC_L2)); index.k_factor = 4
+    index = IndexPreTransform(OPQMatrix(d, M), IndexPQ(d, M, 8))
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._checks import as_matrix
+from ._core import (  # noqa: F401  (re-exported)
+    IndexPQ,
+    IndexPQFastScan,
+    IndexPreTransform,
+    IndexRefine,
+    IndexRefineFlat,
+    LinearTransform,
+    NormalizationTransform,
+    OPQMatrix,
+    ProductQuantizer,
+    RandomRotationMatrix,
+    VectorTransform,
+)
+from ._core import InvalidArgumentError, InvalidTypeError, NotTrainedError
+
+__all__ = [
+    "ProductQuantizer",
+    "IndexPQ",
+    "IndexPQFastScan",
+    "IndexRefine",
+    "IndexRefineFlat",
+    "VectorTransform",
+    "LinearTransform",
+    "OPQMatrix",
+    "RandomRotationMatrix",
+    "NormalizationTransform",
+    "IndexPreTransform",
+    "downcast_VectorTransform",
+]
+
+
+# ---- ProductQuantizer ----------------------------------------------------------------
+def _pq_train(self, x):
+    """Train the sub-space codebooks on x (n, d); needs n >= ksub = 2**nbits."""
+    x = as_matrix(x, self.d, "training vectors")
+    if x.shape[0] < self.ksub:
+        raise InvalidArgumentError(
+            f"ProductQuantizer with nbits={self.nbits} needs at least ksub={self.ksub} training vectors, "
+            f"got {x.shape[0]}")
+    self._train(x)
+
+
+def _pq_require_trained(self):
+    if not self.is_trained:
+        raise NotTrainedError("ProductQuantizer is not trained: call train(x) first")
+
+
+def _pq_compute_codes(self, x):
+    """Codes of x (n, d) as uint8 (n, code_size), Faiss's bit layout."""
+    x = as_matrix(x, self.d, "vectors")
+    _pq_require_trained(self)
+    return self._compute_codes(x)
+
+
+def _pq_decode(self, codes):
+    """Reconstructions (n, d) float32 of uint8 codes (n, code_size)."""
+    c = np.asarray(codes)
+    if c.dtype != np.uint8:
+        raise InvalidTypeError(f"codes must be uint8, got {c.dtype}")
+    if c.ndim == 1:
+        c = c.reshape(1, -1)
+    if c.ndim != 2 or c.shape[1] != self.code_size:
+        raise InvalidArgumentError(f"codes must have shape (n, {self.code_size}), got {c.shape}")
+    _pq_require_trained(self)
+    return self._decode(np.ascontiguousarray(c))
+
+
+def _pq_compute_distance_tables(self, x):
+    """Squared L2 distances of each query's sub-vectors to every centroid: (n, M, ksub)."""
+    x = as_matrix(x, self.d, "queries")
+    _pq_require_trained(self)
+    return self._compute_tables(x, _core.METRIC_L2)
+
+
+def _pq_compute_inner_prod_tables(self, x):
+    """Inner products of each query's sub-vectors with every centroid: (n, M, ksub)."""
+    x = as_matrix(x, self.d, "queries")
+    _pq_require_trained(self)
+    return self._compute_tables(x, _core.METRIC_INNER_PRODUCT)
+
+
+def _pq_get_centroids(self, m, i):
+    return self.centroids.reshape(self.M, self.ksub, self.dsub)[m, i].copy()
+
+
+def _pq_repr(self):
+    return f"<annvil.ProductQuantizer d={self.d} M={self.M} nbits={self.nbits} trained={self.is_trained}>"
+
+
+for _name, _fn in [("train", _pq_train), ("compute_codes", _pq_compute_codes), ("decode", _pq_decode),
+                   ("compute_distance_tables", _pq_compute_distance_tables),
+                   ("compute_inner_prod_tables", _pq_compute_inner_prod_tables),
+                   ("get_centroids", _pq_get_centroids), ("__repr__", _pq_repr)]:
+    setattr(ProductQuantizer, _name, _fn)
+
+
+# ---- vector transforms ----------------------------------------------------------------
+def _vt_train(self, x):
+    """Train the transform on x (n, d_in)."""
+    self._train(as_matrix(x, self.d_in, "training vectors"))
+
+
+def _vt_apply(self, x):
+    """x (n, d_in) -> transformed (n, d_out) float32."""
+    x = as_matrix(x, self.d_in, "vectors")
+    if not self.is_trained:
+        raise NotTrainedError(f"{type(self).__name__} is not trained: call train(x) first")
+    return self._apply(x)
+
+
+def _vt_reverse(self, xt):
+    """Transformed vectors (n, d_out) -> (n, d_in) (exact for orthonormal transforms)."""
+    xt = as_matrix(xt, self.d_out, "transformed vectors")
+    if not self.is_trained:
+        raise NotTrainedError(f"{type(self).__name__} is not trained: call train(x) first")
+    return self._reverse_transform(xt)
+
+
+def _vt_reduce(self):
+    # transforms pickle through a one-transform IndexPreTransform around an empty flat index
+    from . import serialize_index
+    holder = IndexPreTransform(self, _core.IndexFlat(self.d_out))
+    return _unpickle_transform, (serialize_index(holder),)
+
+
+def _vt_repr(self):
+    return f"<annvil.{type(self).__name__} d_in={self.d_in} d_out={self.d_out} trained={self.is_trained}>"
+
+
+def _unpickle_transform(data):
+    from . import deserialize_index
+    return deserialize_index(data).chain[0]
+
+
+for _name, _fn in [("train", _vt_train), ("apply", _vt_apply), ("apply_py", _vt_apply),
+                   ("reverse_transform", _vt_reverse), ("__reduce__", _vt_reduce), ("__repr__", _vt_repr)]:
+    setattr(VectorTransform, _name, _fn)
+
+
+def downcast_VectorTransform(vt):
+    """Identity: annvil returns the most derived transform type already."""
+    return vt
+
+
+class _Chain(list):
+    """The transforms of an IndexPreTransform; also answers Faiss's vector API
+    (chain.at(i), chain.size())."""
+
+    def at(self, i):
+        return self[i]
+
+    def size(self):
+        return len(self)
+
+
+def _pt_chain(self):
+    return _Chain(self._chain)
+
+
+def _pt_apply_chain(self, x):
+    """x (n, d) through every transform of the chain: (n, index.d)."""
+    x = as_matrix(x, self.d, "vectors")
+    for t in self._chain:
+        if not t.is_trained:
+            raise NotTrainedError(f"{type(t).__name__} in the chain is not trained: call train(x) first")
+    return self._apply_chain(x)
+
+
+IndexPreTransform.chain = property(_pt_chain)
+IndexPreTransform.apply_chain = _pt_apply_chain
+IndexPreTransform.apply = _pt_apply_chain

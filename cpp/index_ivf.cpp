@@ -1,0 +1,483 @@
+#include "index_ivf.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "io.h"
+
+namespace annvil {
+
+// ---- scanner defaults -------------------------------------------------------------
+size_t InvertedListScanner::scan_codes(size_t n, const uint8_t* codes, size_t code_size, const idx_t* ids,
+                                       TopK& heap) const {
+  float thr = heap.threshold();
+  for (size_t i = 0; i < n; ++i) {
+    float key = distance_to_code(codes + i * code_size);
+    if (key < thr) {
+      if (sel && !sel->is_member(ids[i])) continue;
+      heap.push(key, ids[i]);
+      thr = heap.threshold();
+    }
+  }
+  return n;
+}
+
+void InvertedListScanner::scan_codes_range(size_t n, const uint8_t* codes, size_t code_size, const idx_t* ids,
+                                           float key_radius, std::vector<std::pair<float, idx_t>>& out) const {
+  for (size_t i = 0; i < n; ++i) {
+    float key = distance_to_code(codes + i * code_size);
+    if (key < key_radius) {
+      if (sel && !sel->is_member(ids[i])) continue;
+      out.emplace_back(key, ids[i]);
+    }
+  }
+}
+
+// ---- construction and training --------------------------------------------------------
+IndexIVF::IndexIVF(IndexPtr q, int d_, size_t nlist_, size_t code_size_, MetricType metric)
+    : Index(d_, metric), quantizer(std::move(q)), nlist(nlist_), code_size(code_size_) {
+  ANNVIL_CHECK(quantizer != nullptr, "IndexIVF needs a coarse quantizer index");
+  ANNVIL_CHECK(quantizer->d == d_, "the quantizer has dimension ", quantizer->d, " but the IVF index has d=", d_);
+  ANNVIL_CHECK(nlist_ > 0, "nlist must be positive, got ", nlist_);
+  ANNVIL_CHECK(nlist_ < (size_t(1) << 31), "nlist too large: ", nlist_);
+  invlists = std::make_shared<InvertedLists>(nlist, code_size);
+  cp.niter = 10;
+  // the quantizer already holds nlist centroids: nothing to learn for the coarse level
+  is_trained = quantizer->is_trained && size_t(quantizer->ntotal) == nlist;
+}
+
+void IndexIVF::train_encoder(idx_t, const float*, const idx_t*) {}
+
+void IndexIVF::train(idx_t n, const float* x) {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  const bool have_centroids = quantizer->is_trained && size_t(quantizer->ntotal) == nlist;
+  if (!have_centroids) {
+    ANNVIL_CHECK(size_t(n) >= nlist, "IVF training needs at least nlist=", nlist, " vectors, got ", n,
+                 ": pass more training vectors or use fewer lists");
+    ClusteringParameters p = cp;
+    p.metric = quantizer->metric_type;
+    Clustering clus(d, int(nlist), p);
+    clus.train(n, x);
+    // only now touch the quantizer, so that a failed clustering leaves it as it was
+    quantizer->reset();
+    quantizer->train(idx_t(nlist), clus.centroids.data());
+    quantizer->add(idx_t(nlist), clus.centroids.data());
+  }
+  if (encoder_needs_training()) {
+    ANNVIL_CHECK(n > 0, "the encoder needs training vectors");
+    std::vector<idx_t> assign(n);
+    coarse_assign(n, x, assign.data());
+    if (by_residual) {
+      std::vector<float> res(size_t(n) * d);
+#pragma omp parallel for schedule(static) if (n > 1000)
+      for (idx_t i = 0; i < n; ++i) compute_residual(x + size_t(i) * d, res.data() + size_t(i) * d, assign[i]);
+      train_encoder(n, res.data(), assign.data());
+    } else {
+      train_encoder(n, x, assign.data());
+    }
+  }
+  is_trained = true;
+}
+
+void IndexIVF::coarse_assign(idx_t n, const float* x, idx_t* assign) const {
+  std::vector<float> dis(n);
+  quantizer->search(n, x, 1, dis.data(), assign);
+}
+
+void IndexIVF::compute_residual(const float* x, float* residual, idx_t list_no) const {
+  quantizer->reconstruct(list_no, residual);
+  for (int p = 0; p < d; ++p) residual[p] = x[p] - residual[p];
+}
+
+// ---- adding ------------------------------------------------------------------------
+void IndexIVF::check_direct_map_for_add(idx_t n, const idx_t* ids) const {
+  if (direct_map_type != DIRECT_MAP_ARRAY) return;
+  for (idx_t i = 0; i < n; ++i)
+    ANNVIL_CHECK(ids[i] == ntotal + i, "an array direct map needs sequential ids (add(), not add_with_ids with ",
+                 "arbitrary ids); use set_direct_map_type(DirectMap.Hashtable)");
+}
+
+void IndexIVF::add(idx_t n, const float* x) {
+  std::vector<idx_t> ids(n);
+  for (idx_t i = 0; i < n; ++i) ids[i] = ntotal + i;
+  add_with_ids(n, x, ids.data());
+}
+
+void IndexIVF::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  if (n == 0) return;
+  check_direct_map_for_add(n, ids);
+  // in chunks, so that the codes of a huge add need not all exist at once
+  const idx_t bs = 65536;
+  for (idx_t i0 = 0; i0 < n; i0 += bs) {
+    idx_t m = std::min(bs, n - i0);
+    std::vector<idx_t> assign(m);
+    coarse_assign(m, x + size_t(i0) * d, assign.data());
+    std::vector<uint8_t> codes(size_t(m) * code_size);
+    encode_vectors(m, x + size_t(i0) * d, assign.data(), codes.data());
+    add_preassigned(m, assign.data(), ids + i0, codes.data());
+  }
+}
+
+void IndexIVF::add_preassigned(idx_t n, const idx_t* list_nos, const idx_t* ids, const uint8_t* codes) {
+  for (idx_t i = 0; i < n; ++i) {
+    idx_t l = list_nos[i];
+    if (l < 0) continue;
+    ANNVIL_CHECK(size_t(l) < nlist, "list number ", l, " out of range");
+    size_t off = invlists->add_entries(size_t(l), 1, ids + i, codes + size_t(i) * code_size);
+    int64_t lo = (int64_t(l) << 32) | int64_t(off);
+    if (direct_map_type == DIRECT_MAP_ARRAY) {
+      if (size_t(ids[i]) >= direct_map_array.size()) direct_map_array.resize(size_t(ids[i]) + 1, -1);
+      direct_map_array[size_t(ids[i])] = lo;
+    } else if (direct_map_type == DIRECT_MAP_HASHTABLE) {
+      direct_map_hash[ids[i]] = lo;
+    }
+    ++ntotal;
+  }
+}
+
+// ---- search --------------------------------------------------------------------------
+void IndexIVF::resolve_params(const SearchParameters* params, size_t* np, size_t* mc, const IDSelector** sel) const {
+  *np = nprobe;
+  *mc = max_codes;
+  *sel = params ? params->sel : nullptr;
+  if (auto* p = dynamic_cast<const SearchParametersIVF*>(params)) {
+    if (p->nprobe) *np = p->nprobe;
+    if (p->max_codes) *mc = p->max_codes;
+  }
+  ANNVIL_CHECK(*np > 0, "nprobe must be positive");
+  *np = std::min(*np, nlist);
+}
+
+void IndexIVF::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {
+  check_k(k);
+  check_trained();
+  if (n <= 0) return;
+  size_t np, mc;
+  const IDSelector* sel;
+  resolve_params(params, &np, &mc, &sel);
+  // queries in chunks, so that coarse results and heaps stay bounded
+  const idx_t bs = 8192;
+  std::vector<idx_t> keys;
+  std::vector<float> cdis;
+  for (idx_t i0 = 0; i0 < n; i0 += bs) {
+    idx_t m = std::min(bs, n - i0);
+    keys.resize(size_t(m) * np);
+    cdis.resize(size_t(m) * np);
+    quantizer->search(m, x + size_t(i0) * d, idx_t(np), cdis.data(), keys.data());
+    search_preassigned(m, x + size_t(i0) * d, k, keys.data(), cdis.data(), D + size_t(i0) * k, I + size_t(i0) * k,
+                       np, mc, sel);
+  }
+}
+
+void IndexIVF::search_preassigned(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis,
+                                  float* D, idx_t* I, size_t np, size_t mc, const IDSelector* sel) const {
+  TopKArray heaps{size_t(n), size_t(k)};
+  const InvertedLists& il = *invlists;
+  const int nt = omp_get_max_threads();
+  if (n == 1 && nt > 1 && mc == 0) {
+    // one query: the probed lists are shared among threads, heaps merged after
+    size_t work = 0;
+    for (size_t j = 0; j < np; ++j)
+      if (keys[j] >= 0) work += il.list_size(size_t(keys[j]));
+    int nth = work * size_t(d) < (1u << 18) ? 1 : nt;
+    std::vector<TopKArray> local(nth);
+#pragma omp parallel num_threads(nth)
+    {
+      int t = omp_get_thread_num();
+      TopKArray h(1, size_t(k));
+      auto sc = get_scanner();
+      sc->sel = sel;
+      sc->set_query(x);
+#pragma omp for schedule(dynamic)
+      for (int64_t j = 0; j < int64_t(np); ++j) {
+        idx_t l = keys[j];
+        if (l < 0) continue;
+        size_t ls = il.list_size(size_t(l));
+        if (!ls) continue;
+        sc->set_list(l, coarse_dis[j]);
+        sc->scan_codes(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), h[0]);
+      }
+      local[t] = std::move(h);
+    }
+    for (int t = 0; t < nth; ++t) heaps.merge_from(local[t]);
+  } else {
+#pragma omp parallel if (n > 1)
+    {
+      auto sc = get_scanner();
+      sc->sel = sel;
+#pragma omp for schedule(dynamic, 4)
+      for (idx_t q = 0; q < n; ++q) {
+        sc->set_query(x + size_t(q) * d);
+        size_t scanned = 0;
+        for (size_t j = 0; j < np; ++j) {
+          idx_t l = keys[size_t(q) * np + j];
+          if (l < 0) continue;
+          size_t ls = il.list_size(size_t(l));
+          if (!ls) continue;
+          if (mc) ls = std::min(ls, mc - scanned);
+          sc->set_list(l, coarse_dis[size_t(q) * np + j]);
+          scanned += sc->scan_codes(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), heaps[size_t(q)]);
+          if (mc && scanned >= mc) break;
+        }
+      }
+    }
+  }
+  heaps.finalize(metric_type, nullptr, D, I);
+}
+
+void IndexIVF::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                            const SearchParameters* params) const {
+  check_trained();
+  size_t np, mc;
+  const IDSelector* sel;
+  resolve_params(params, &np, &mc, &sel);
+  std::vector<idx_t> keys(size_t(n) * np);
+  std::vector<float> cdis(size_t(n) * np);
+  if (n > 0) quantizer->search(n, x, idx_t(np), cdis.data(), keys.data());
+  range_search_preassigned(n, x, radius, keys.data(), cdis.data(), result, np, mc, sel);
+}
+
+void IndexIVF::range_search_preassigned(idx_t n, const float* x, float radius, const idx_t* keys,
+                                        const float* coarse_dis, RangeSearchResult* result, size_t np, size_t mc,
+                                        const IDSelector* sel) const {
+  const bool l2 = metric_type == METRIC_L2;
+  const float key_radius = l2 ? radius : -radius;
+  std::vector<std::vector<std::pair<float, idx_t>>> hits(size_t(std::max<idx_t>(n, 0)));
+  const InvertedLists& il = *invlists;
+#pragma omp parallel if (n > 1)
+  {
+    auto sc = get_scanner();
+    sc->sel = sel;
+#pragma omp for schedule(dynamic, 4)
+    for (idx_t q = 0; q < n; ++q) {
+      sc->set_query(x + size_t(q) * d);
+      size_t scanned = 0;
+      for (size_t j = 0; j < np; ++j) {
+        idx_t l = keys[size_t(q) * np + j];
+        if (l < 0) continue;
+        size_t ls = il.list_size(size_t(l));
+        if (!ls) continue;
+        if (mc) ls = std::min(ls, mc - scanned);
+        sc->set_list(l, coarse_dis[size_t(q) * np + j]);
+        sc->scan_codes_range(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), key_radius,
+                             hits[size_t(q)]);
+        scanned += ls;
+        if (mc && scanned >= mc) break;
+      }
+    }
+  }
+  result->nq = size_t(std::max<idx_t>(n, 0));
+  result->lims.assign(result->nq + 1, 0);
+  for (size_t q = 0; q < result->nq; ++q) result->lims[q + 1] = result->lims[q] + hits[q].size();
+  result->distances.resize(result->lims[result->nq]);
+  result->labels.resize(result->lims[result->nq]);
+  for (size_t q = 0; q < result->nq; ++q) {
+    size_t o = result->lims[q];
+    for (auto& [key, id] : hits[q]) {
+      result->distances[o] = l2 ? std::max(0.f, key) : -key;
+      result->labels[o] = id;
+      ++o;
+    }
+  }
+}
+
+// ---- reconstruction and the direct map --------------------------------------------------
+void IndexIVF::reconstruct_from_offset(idx_t list_no, idx_t offset, float* out) const {
+  ANNVIL_CHECK(list_no >= 0 && size_t(list_no) < nlist, "list number ", list_no, " out of range");
+  ANNVIL_CHECK(offset >= 0 && size_t(offset) < invlists->list_size(size_t(list_no)), "offset ", offset,
+               " out of range for list ", list_no);
+  decode_vectors(1, invlists->get_codes(size_t(list_no)) + size_t(offset) * code_size, &list_no, out);
+}
+
+void IndexIVF::reconstruct(idx_t key, float* out) const {
+  int64_t lo = -1;
+  if (direct_map_type == DIRECT_MAP_ARRAY) {
+    if (key >= 0 && size_t(key) < direct_map_array.size()) lo = direct_map_array[size_t(key)];
+  } else if (direct_map_type == DIRECT_MAP_HASHTABLE) {
+    auto it = direct_map_hash.find(key);
+    if (it != direct_map_hash.end()) lo = it->second;
+  } else {
+    ANNVIL_THROW(runtime, type_tag(), ".reconstruct needs a direct map: call index.make_direct_map() first ",
+                 "(or set_direct_map_type(DirectMap.Hashtable) when ids are not sequential)");
+  }
+  ANNVIL_CHECK(lo >= 0, "id ", key, " is not in the index");
+  reconstruct_from_offset(lo >> 32, lo & 0xffffffff, out);
+}
+
+void IndexIVF::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
+  // no direct map needed: scan the lists for ids in [i0, i0 + ni), as Faiss
+  ANNVIL_CHECK(i0 >= 0 && ni >= 0, "bad range");
+  std::fill(out, out + size_t(ni) * d, 0.f);
+  for (size_t l = 0; l < nlist; ++l) {
+    const idx_t* ids = invlists->get_ids(l);
+    for (size_t o = 0; o < invlists->list_size(l); ++o)
+      if (ids[o] >= i0 && ids[o] < i0 + ni) reconstruct_from_offset(idx_t(l), idx_t(o), out + size_t(ids[o] - i0) * d);
+  }
+}
+
+void IndexIVF::rebuild_direct_map() {
+  direct_map_array.clear();
+  direct_map_hash.clear();
+  if (direct_map_type == DIRECT_MAP_NONE) return;
+  if (direct_map_type == DIRECT_MAP_ARRAY) direct_map_array.assign(size_t(ntotal), -1);
+  for (size_t l = 0; l < nlist; ++l) {
+    const idx_t* ids = invlists->get_ids(l);
+    for (size_t o = 0; o < invlists->list_size(l); ++o) {
+      int64_t lo = (int64_t(l) << 32) | int64_t(o);
+      if (direct_map_type == DIRECT_MAP_ARRAY) {
+        ANNVIL_CHECK(ids[o] >= 0 && ids[o] < ntotal && direct_map_array[size_t(ids[o])] == -1,
+                     "an array direct map needs ids 0 .. ntotal-1 (found id ", ids[o],
+                     "); use set_direct_map_type(DirectMap.Hashtable)");
+        direct_map_array[size_t(ids[o])] = lo;
+      } else {
+        direct_map_hash[ids[o]] = lo;
+      }
+    }
+  }
+}
+
+void IndexIVF::set_direct_map_type(int type) {
+  ANNVIL_CHECK(type == DIRECT_MAP_NONE || type == DIRECT_MAP_ARRAY || type == DIRECT_MAP_HASHTABLE,
+               "unknown direct map type ", type, " (0: NoMap, 1: Array, 2: Hashtable)");
+  int old = direct_map_type;
+  direct_map_type = type;
+  try {
+    rebuild_direct_map();
+  } catch (...) {
+    direct_map_type = old;
+    rebuild_direct_map();
+    throw;
+  }
+}
+
+void IndexIVF::make_direct_map(bool on) { set_direct_map_type(on ? DIRECT_MAP_ARRAY : DIRECT_MAP_NONE); }
+
+// ---- removal, reset, merge ---------------------------------------------------------------
+size_t IndexIVF::remove_ids(const IDSelector& sel) {
+  ANNVIL_CHECK(direct_map_type != DIRECT_MAP_ARRAY,
+               "remove_ids is not supported with an array direct map; use set_direct_map_type(DirectMap.Hashtable)");
+  size_t removed = invlists->remove_ids(sel);
+  ntotal -= idx_t(removed);
+  if (removed) rebuild_direct_map();
+  return removed;
+}
+
+void IndexIVF::reset() {
+  invlists->reset();
+  ntotal = 0;
+  direct_map_array.clear();
+  direct_map_hash.clear();
+}
+
+void IndexIVF::check_compatible_for_merge(const IndexIVF& other) const {
+  ANNVIL_CHECK(other.type_tag() == type_tag(), "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  ANNVIL_CHECK(other.d == d && other.nlist == nlist && other.code_size == code_size &&
+                   other.metric_type == metric_type && other.by_residual == by_residual,
+               "cannot merge IVF indexes with different d, nlist, code size, metric or by_residual");
+}
+
+void IndexIVF::merge_from(IndexIVF& other, idx_t add_id) {
+  ANNVIL_CHECK(&other != this, "cannot merge an index into itself");
+  check_compatible_for_merge(other);
+  ANNVIL_CHECK(direct_map_type != DIRECT_MAP_ARRAY,
+               "merge_from is not supported with an array direct map; use DirectMap.Hashtable or none");
+  invlists->merge_from(*other.invlists, add_id);
+  ntotal += other.ntotal;
+  other.ntotal = 0;
+  other.rebuild_direct_map();
+  rebuild_direct_map();
+}
+
+size_t IndexIVF::get_list_size(size_t l) const {
+  invlists->check_list(l);
+  return invlists->list_size(l);
+}
+
+size_t IndexIVF::memory_usage() const {
+  return sizeof(*this) + invlists->memory_usage() + quantizer->memory_usage() +
+         direct_map_array.capacity() * sizeof(int64_t) + direct_map_hash.size() * 32;
+}
+
+// ---- serialization -------------------------------------------------------------------------
+void IndexIVF::write_ivf(Writer& w) const {
+  write_index_record(*quantizer, w);
+  w.write<uint64_t>(nlist);
+  w.write<uint64_t>(nprobe);
+  w.write<uint64_t>(max_codes);
+  w.write<uint64_t>(code_size);
+  w.write<uint8_t>(by_residual ? 1 : 0);
+  w.write<int32_t>(direct_map_type);
+  std::vector<uint64_t> sizes(nlist);
+  size_t tot = 0;
+  for (size_t l = 0; l < nlist; ++l) tot += (sizes[l] = invlists->list_size(l));
+  std::vector<idx_t> ids;
+  std::vector<uint8_t> codes;
+  ids.reserve(tot);
+  codes.reserve(tot * code_size);
+  for (size_t l = 0; l < nlist; ++l) {
+    ids.insert(ids.end(), invlists->ids[l].begin(), invlists->ids[l].end());
+    codes.insert(codes.end(), invlists->codes[l].begin(), invlists->codes[l].end());
+  }
+  w.write_vector(sizes);
+  w.write_vector(ids);
+  w.write_vector(codes);
+}
+
+IndexIVF::Common IndexIVF::read_ivf_common(Reader& r, int d) {
+  Common c;
+  c.quantizer = read_index_record(r);
+  if (c.quantizer->d != d) r.corrupt("IVF quantizer dimension differs from the index");
+  c.nlist = r.read_count(size_t(1) << 31, "nlist");
+  c.nprobe = r.read_count(size_t(1) << 40, "nprobe");
+  c.max_codes = r.read_count(size_t(1) << 62, "max_codes");
+  c.code_size = r.read_count(size_t(1) << 24, "code_size");
+  uint8_t br = r.read<uint8_t>();
+  if (br > 1) r.corrupt("bad by_residual flag");
+  c.by_residual = br != 0;
+  c.direct_map_type = r.read<int32_t>();
+  if (c.direct_map_type < 0 || c.direct_map_type > 2) r.corrupt("bad direct map type");
+  if (c.nlist == 0) r.corrupt("nlist is zero");
+  return c;
+}
+
+void IndexIVF::read_ivf_lists(Reader& r, IndexIVF& idx, const Common& c, idx_t ntotal, bool is_trained) {
+  if (idx.code_size != c.code_size) r.corrupt("IVF code size does not match the index parameters");
+  std::vector<uint64_t> sizes;
+  std::vector<idx_t> ids;
+  std::vector<uint8_t> codes;
+  r.read_vector(sizes);
+  r.read_vector(ids);
+  r.read_vector(codes);
+  if (sizes.size() != c.nlist) r.corrupt("wrong number of inverted lists");
+  size_t tot = 0;
+  for (auto s : sizes) {
+    if (s > ids.size()) r.corrupt("inverted list size out of range");
+    tot += s;
+  }
+  if (tot != ids.size() || tot != size_t(ntotal) || codes.size() != tot * c.code_size)
+    r.corrupt("inverted list sizes do not match ntotal");
+  size_t o = 0;
+  for (size_t l = 0; l < c.nlist; ++l) {
+    idx.invlists->add_entries(l, sizes[l], ids.data() + o, codes.data() + o * c.code_size);
+    o += sizes[l];
+  }
+  idx.ntotal = ntotal;
+  idx.nprobe = c.nprobe;
+  idx.max_codes = c.max_codes;
+  idx.by_residual = c.by_residual;
+  idx.is_trained = is_trained;
+  idx.direct_map_type = c.direct_map_type;
+  try {
+    idx.rebuild_direct_map();
+  } catch (const Error&) {
+    r.corrupt("ids do not fit the stored direct map type");
+  }
+}
+
+}  // namespace annvil

@@ -1,0 +1,144 @@
+// IndexIVF: the inverted-file base class (Faiss semantics).
+//
+// A coarse quantizer (any Index, usually IndexFlat) partitions the space into
+// nlist cells; each vector is stored, encoded, in the inverted list of its
+// nearest centroid; a search visits the nprobe lists nearest to the query.
+//
+// A subclass supplies only the encoding:
+//   * encode_vectors(n, x, list_nos, codes): code_size bytes per vector (the
+//     subclass forms residuals x - centroid itself when by_residual);
+//   * decode_vectors(n, codes, list_nos, x): the inverse (for reconstruct);
+//   * get_scanner(): an InvertedListScanner that, after set_query/set_list,
+//     gives the key of a code (smaller is better: L2 distance or -<q, x>);
+//   * optionally train_encoder() and a faster search_preassigned().
+// Everything else (training the coarse quantizer, assignment, the lists,
+// removal, merging, the direct map, range search, serialization of the
+// common part) lives here.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "heap.h"
+#include "index.h"
+#include "invlists.h"
+#include "kmeans.h"
+
+namespace annvil {
+
+struct SearchParametersIVF : SearchParameters {
+  size_t nprobe = 0;     // 0: the index's nprobe
+  size_t max_codes = 0;  // stop visiting lists once this many codes were scanned (0: no limit)
+};
+
+// Scans the codes of one inverted list for one query.  Keys are "smaller is
+// better": the L2 distance, or the negated inner product.
+struct InvertedListScanner {
+  const IDSelector* sel = nullptr;
+  idx_t list_no = -1;
+
+  virtual ~InvertedListScanner() = default;
+  // q: d floats; valid until the next set_query
+  virtual void set_query(const float* q) = 0;
+  // coarse_dis: the quantizer's distance from the query to the list's centroid
+  virtual void set_list(idx_t list_no, float coarse_dis) = 0;
+  virtual float distance_to_code(const uint8_t* code) const = 0;
+  // n codes (code_size bytes each) with their ids: push those that beat the
+  // heap; returns the number of codes scanned.
+  virtual size_t scan_codes(size_t n, const uint8_t* codes, size_t code_size, const idx_t* ids, TopK& heap) const;
+  // entries whose key is below key_radius go to out as (key, id)
+  virtual void scan_codes_range(size_t n, const uint8_t* codes, size_t code_size, const idx_t* ids, float key_radius,
+                                std::vector<std::pair<float, idx_t>>& out) const;
+};
+
+// Faiss's DirectMap types: id -> (list, offset) for reconstruct.
+enum DirectMapType : int { DIRECT_MAP_NONE = 0, DIRECT_MAP_ARRAY = 1, DIRECT_MAP_HASHTABLE = 2 };
+
+struct IndexIVF : Index {
+  IndexPtr quantizer;
+  size_t nlist = 0;
+  size_t nprobe = 1;
+  size_t max_codes = 0;
+  size_t code_size = 0;
+  bool by_residual = false;
+  std::shared_ptr<InvertedLists> invlists;
+  ClusteringParameters cp;  // coarse k-means (niter 10, as Faiss)
+
+  int direct_map_type = DIRECT_MAP_NONE;
+  std::vector<int64_t> direct_map_array;                 // id -> list << 32 | offset (-1: removed)
+  std::unordered_map<idx_t, int64_t> direct_map_hash;  // id -> list << 32 | offset
+
+  IndexIVF(IndexPtr quantizer, int d, size_t nlist, size_t code_size, MetricType metric);
+
+  // ---- what a subclass provides ----
+  // codes: n * code_size; list_nos[i] < 0 means "not added" (codes left zero)
+  virtual void encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const = 0;
+  // x: n * d
+  virtual void decode_vectors(idx_t n, const uint8_t* codes, const idx_t* list_nos, float* x) const = 0;
+  virtual std::unique_ptr<InvertedListScanner> get_scanner() const = 0;
+  // Train the codec on n vectors (residuals when by_residual) assigned to
+  // lists `assign`.  Default: nothing to train.
+  virtual void train_encoder(idx_t n, const float* x, const idx_t* assign);
+  virtual bool encoder_needs_training() const { return false; }
+  // Raise if `other` cannot be merged into this (beyond the common checks).
+  virtual void check_compatible_for_merge(const IndexIVF& other) const;
+
+  // ---- Index ----
+  void train(idx_t n, const float* x) override;
+  void add(idx_t n, const float* x) override;
+  void add_with_ids(idx_t n, const float* x, const idx_t* ids) override;
+  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+              const SearchParameters* params = nullptr) const override;
+  void range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                    const SearchParameters* params = nullptr) const override;
+  void reconstruct(idx_t key, float* out) const override;
+  void reconstruct_n(idx_t i0, idx_t ni, float* out) const override;
+  size_t remove_ids(const IDSelector& sel) override;
+  bool remove_ids_shifts() const override { return false; }
+  void reset() override;
+  size_t memory_usage() const override;
+
+  // ---- IVF-specific ----
+  // keys / coarse_dis: n * nprobe, the lists to visit for each query (-1: none)
+  virtual void search_preassigned(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis,
+                                  float* D, idx_t* I, size_t nprobe, size_t max_codes, const IDSelector* sel) const;
+  void range_search_preassigned(idx_t n, const float* x, float radius, const idx_t* keys, const float* coarse_dis,
+                                RangeSearchResult* result, size_t nprobe, size_t max_codes,
+                                const IDSelector* sel) const;
+  // Append pre-encoded entries: list_nos, ids: n; codes: n * code_size.
+  void add_preassigned(idx_t n, const idx_t* list_nos, const idx_t* ids, const uint8_t* codes);
+  void reconstruct_from_offset(idx_t list_no, idx_t offset, float* out) const;
+  // x - centroid(list_no): d floats
+  void compute_residual(const float* x, float* residual, idx_t list_no) const;
+  // Move other's entries into this index (ids shifted by add_id); other ends empty.
+  void merge_from(IndexIVF& other, idx_t add_id = 0);
+  void make_direct_map(bool on = true);
+  void set_direct_map_type(int type);
+  size_t get_list_size(size_t l) const;
+  // effective (nprobe, max_codes, sel) of a call
+  void resolve_params(const SearchParameters* params, size_t* np, size_t* mc, const IDSelector** sel) const;
+
+  // ---- serialization helpers for subclasses ----
+  // quantizer record, nlist, nprobe, max_codes, code_size, by_residual,
+  // direct map type, then the lists
+  void write_ivf(Writer& w) const;
+  struct Common {
+    IndexPtr quantizer;
+    size_t nlist, nprobe, max_codes, code_size;
+    bool by_residual;
+    int direct_map_type;
+  };
+  static Common read_ivf_common(Reader& r, int d);
+  // reads the lists into idx (built from Common) and restores the rest
+  static void read_ivf_lists(Reader& r, IndexIVF& idx, const Common& c, idx_t ntotal, bool is_trained);
+
+ protected:
+  void coarse_assign(idx_t n, const float* x, idx_t* assign) const;
+  void rebuild_direct_map();
+  void check_direct_map_for_add(idx_t n, const idx_t* ids) const;
+};
+
+}  // namespace annvil

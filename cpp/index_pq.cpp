@@ -1,0 +1,324 @@
+#include "index_pq.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "heap.h"
+#include "io.h"
+#include "pq_fastscan.h"
+
+namespace annvil {
+
+void pq_finalize_row(TopK& h, size_t k, MetricType metric, float* D, idx_t* I) {
+  h.sort();
+  const bool l2 = metric == METRIC_L2;
+  const float pad = l2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+  // h.keys / h.ids may alias D / I: write the valid part in place first
+  for (size_t i = 0; i < h.size; ++i) {
+    float key = h.keys[i];
+    idx_t id = h.ids[i];
+    D[i] = l2 ? key : -key;
+    I[i] = id;
+  }
+  for (size_t i = h.size; i < k; ++i) {
+    D[i] = pad;
+    I[i] = -1;
+  }
+}
+
+namespace {
+
+// Scan codes [0, n) against a table of M * ksub keys (smaller = better).
+// The nbits = 8 path reads one byte per sub-quantizer with four independent
+// sums so the loads overlap; other widths decode the bit stream.
+void scan_adc(const ProductQuantizer& pq, const uint8_t* codes, size_t n, const float* table, TopK& heap,
+              const IDSelector* sel) {
+  const size_t M = pq.M, ksub = pq.ksub, cs = pq.code_size;
+  constexpr size_t kBatch = 256;
+  float dis[kBatch];
+  for (size_t i0 = 0; i0 < n; i0 += kBatch) {
+    size_t nb = std::min(kBatch, n - i0);
+    if (pq.nbits == 8) {
+      for (size_t b = 0; b < nb; ++b) {
+        const uint8_t* c = codes + (i0 + b) * cs;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t m = 0;
+        for (; m + 4 <= M; m += 4) {
+          s0 += table[m * 256 + c[m]];
+          s1 += table[(m + 1) * 256 + c[m + 1]];
+          s2 += table[(m + 2) * 256 + c[m + 2]];
+          s3 += table[(m + 3) * 256 + c[m + 3]];
+        }
+        for (; m < M; ++m) s0 += table[m * 256 + c[m]];
+        dis[b] = (s0 + s1) + (s2 + s3);
+      }
+    } else {
+      for (size_t b = 0; b < nb; ++b) {
+        const uint8_t* c = codes + (i0 + b) * cs;
+        float s = 0;
+        for (size_t m = 0; m < M; ++m) s += table[m * ksub + ProductQuantizer::read_index(c, m, pq.nbits)];
+        dis[b] = s;
+      }
+    }
+    float thr = heap.threshold();
+    for (size_t b = 0; b < nb; ++b) {
+      if (dis[b] > thr) continue;  // equal keys may still win on a smaller id
+      idx_t id = idx_t(i0 + b);
+      if (sel && !sel->is_member(id)) continue;
+      heap.push(dis[b], id);
+      thr = heap.threshold();
+    }
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- IndexPQ
+IndexPQ::IndexPQ(int d_, size_t M, size_t nbits, MetricType metric) : Index(d_, metric), pq(size_t(d_), M, nbits) {
+  is_trained = false;
+}
+
+void IndexPQ::train(idx_t n, const float* x) {
+  pq.train(n, x);
+  is_trained = true;
+}
+
+void IndexPQ::add(idx_t n, const float* x) {
+  check_trained();
+  if (n <= 0) return;
+  std::vector<uint8_t> c(size_t(n) * pq.code_size);
+  pq.compute_codes(n, x, c.data());
+  auto& v = codes.mut();
+  v.insert(v.end(), c.begin(), c.end());
+  ntotal += n;
+}
+
+void IndexPQ::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {
+  check_trained();
+  check_k(k);
+  const IDSelector* sel = params ? params->sel : nullptr;
+  const size_t tsize = pq.M * pq.ksub;
+#pragma omp parallel if (n > 1)
+  {
+    std::vector<float> table(tsize);
+#pragma omp for schedule(dynamic, 1)
+    for (idx_t q = 0; q < n; ++q) {
+      const float* xq = x + size_t(q) * d;
+      if (metric_type == METRIC_L2) {
+        pq.compute_distance_table(xq, table.data());
+      } else {
+        pq.compute_inner_prod_table(xq, table.data());
+        for (auto& v : table) v = -v;
+      }
+      TopK heap;
+      heap.k = size_t(k);
+      heap.keys = D + size_t(q) * k;
+      heap.ids = I + size_t(q) * k;
+      scan_adc(pq, codes.data(), size_t(ntotal), table.data(), heap, sel);
+      pq_finalize_row(heap, size_t(k), metric_type, D + size_t(q) * k, I + size_t(q) * k);
+    }
+  }
+}
+
+void IndexPQ::reconstruct(idx_t key, float* out) const {
+  ANNVIL_CHECK(key >= 0 && key < ntotal, "id ", key, " out of range [0, ", ntotal, ")");
+  pq.decode(1, codes.data() + size_t(key) * pq.code_size, out);
+}
+
+void IndexPQ::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
+  ANNVIL_CHECK(i0 >= 0 && ni >= 0 && i0 + ni <= ntotal, "range [", i0, ", ", i0 + ni, ") out of [0, ", ntotal, ")");
+  pq.decode(ni, codes.data() + size_t(i0) * pq.code_size, out);
+}
+
+size_t IndexPQ::remove_ids(const IDSelector& sel) {
+  const size_t cs = pq.code_size;
+  std::vector<uint8_t> kept;
+  kept.reserve(size_t(ntotal) * cs);
+  const uint8_t* src = codes.data();
+  idx_t j = 0;
+  for (idx_t i = 0; i < ntotal; ++i) {
+    if (sel.is_member(i)) continue;
+    kept.insert(kept.end(), src + size_t(i) * cs, src + size_t(i + 1) * cs);
+    ++j;
+  }
+  size_t removed = size_t(ntotal - j);
+  if (removed == 0) return 0;
+  codes.mut().swap(kept);
+  ntotal = j;
+  return removed;
+}
+
+void IndexPQ::reset() {
+  codes.clear();
+  ntotal = 0;
+}
+
+size_t IndexPQ::memory_usage() const {
+  return sizeof(*this) + codes.capacity_bytes() + pq.centroids.capacity() * sizeof(float);
+}
+
+void IndexPQ::write_payload(Writer& w) const {
+  write_index_header(w, *this);
+  pq.write(w);
+  w.write_storage(codes);
+}
+
+// ---------------------------------------------------------------- fast-scan
+IndexPQFastScan::IndexPQFastScan(int d_, size_t M, size_t nbits, MetricType metric, size_t bbs_)
+    : Index(d_, metric), pq(size_t(d_), M, nbits), bbs(bbs_) {
+  ANNVIL_CHECK(nbits == 4, "IndexPQFastScan only supports nbits=4, got ", nbits, " (use IndexPQ for other widths)");
+  ANNVIL_CHECK(bbs_ == kBlockSize, "IndexPQFastScan supports bbs=32 only, got ", bbs_);
+  is_trained = false;
+}
+
+IndexPQFastScan::IndexPQFastScan(const IndexPQ& orig, size_t bbs_)
+    : IndexPQFastScan(orig.d, orig.pq.M, orig.pq.nbits, orig.metric_type, bbs_) {
+  pq = orig.pq;
+  is_trained = orig.is_trained;
+  if (orig.ntotal > 0) {
+    auto& v = codes.mut();
+    v.assign(pq4_nblocks(size_t(orig.ntotal)) * pq4_block_bytes(pq.M), 0);
+    pq4_pack_codes(orig.codes.data(), size_t(orig.ntotal), pq.M, v.data());
+    ntotal = orig.ntotal;
+  }
+}
+
+void IndexPQFastScan::train(idx_t n, const float* x) {
+  pq.train(n, x);
+  is_trained = true;
+}
+
+void IndexPQFastScan::add_indices(idx_t n, const uint8_t* idx) {
+  auto& v = codes.mut();
+  v.resize(pq4_nblocks(size_t(ntotal + n)) * pq4_block_bytes(pq.M), 0);
+  pq4_pack_indices(idx, size_t(n), pq.M, size_t(ntotal), v.data());
+  ntotal += n;
+}
+
+void IndexPQFastScan::add(idx_t n, const float* x) {
+  check_trained();
+  if (n <= 0) return;
+  std::vector<uint16_t> idx16(size_t(n) * pq.M);
+  pq.compute_code_indices(n, x, idx16.data());
+  std::vector<uint8_t> idx(idx16.begin(), idx16.end());
+  add_indices(n, idx.data());
+}
+
+void IndexPQFastScan::compute_float_lut(const float* x, float* lut) const {
+  if (metric_type == METRIC_L2) {
+    pq.compute_distance_table(x, lut);
+  } else {
+    pq.compute_inner_prod_table(x, lut);
+    for (size_t i = 0; i < pq.M * pq.ksub; ++i) lut[i] = -lut[i];
+  }
+}
+
+void IndexPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+                             const SearchParameters* params) const {
+  check_trained();
+  check_k(k);
+  const IDSelector* sel = params ? params->sel : nullptr;
+#pragma omp parallel if (n > 1)
+  {
+    std::vector<float> lut(pq.M * pq.ksub);
+    QuantizedLUT qlut;
+#pragma omp for schedule(dynamic, 1)
+    for (idx_t q = 0; q < n; ++q) {
+      compute_float_lut(x + size_t(q) * d, lut.data());
+      pq4_quantize_lut(lut.data(), pq.M, qlut);
+      TopK heap;
+      heap.k = size_t(k);
+      heap.keys = D + size_t(q) * k;
+      heap.ids = I + size_t(q) * k;
+      uint32_t thr = 0x10000;
+      pq4_scan(codes.data(), size_t(ntotal), pq.M, qlut.q.data(), &thr, [&](uint32_t acc, size_t i) {
+        if (sel && !sel->is_member(idx_t(i))) return;
+        heap.push(float(acc), idx_t(i));
+        // ids grow along the scan, so a tie with the worst kept never wins
+        if (heap.size == heap.k) thr = uint32_t(heap.keys[0]);
+      });
+      // back to float distances
+      for (size_t i = 0; i < heap.size; ++i) heap.keys[i] = qlut.to_float(uint32_t(heap.keys[i]));
+      pq_finalize_row(heap, size_t(k), metric_type, D + size_t(q) * k, I + size_t(q) * k);
+    }
+  }
+}
+
+void IndexPQFastScan::reconstruct(idx_t key, float* out) const {
+  ANNVIL_CHECK(key >= 0 && key < ntotal, "id ", key, " out of range [0, ", ntotal, ")");
+  std::vector<uint8_t> c(pq.code_size);
+  pq4_unpack_codes(codes.data(), pq.M, size_t(key), 1, c.data());
+  pq.decode(1, c.data(), out);
+}
+
+size_t IndexPQFastScan::remove_ids(const IDSelector& sel) {
+  const size_t M = pq.M;
+  std::vector<uint8_t> idx;
+  idx.reserve(size_t(ntotal) * M);
+  idx_t j = 0;
+  for (idx_t i = 0; i < ntotal; ++i) {
+    if (sel.is_member(i)) continue;
+    for (size_t m = 0; m < M; ++m) idx.push_back(pq4_get_packed_element(codes.data(), M, size_t(i), m));
+    ++j;
+  }
+  size_t removed = size_t(ntotal - j);
+  if (removed == 0) return 0;
+  codes.clear();
+  ntotal = 0;
+  add_indices(j, idx.data());
+  return removed;
+}
+
+void IndexPQFastScan::reset() {
+  codes.clear();
+  ntotal = 0;
+}
+
+size_t IndexPQFastScan::memory_usage() const {
+  return sizeof(*this) + codes.capacity_bytes() + pq.centroids.capacity() * sizeof(float);
+}
+
+void IndexPQFastScan::write_payload(Writer& w) const {
+  write_index_header(w, *this);
+  pq.write(w);
+  w.write<uint64_t>(bbs);
+  w.write_storage(codes);
+}
+
+// ---------------------------------------------------------------- io
+namespace {
+IndexPtr read_pq(Reader& r) {
+  IndexHeader h = read_header_fields(r);
+  ProductQuantizer pq = ProductQuantizer::read(r);
+  if (pq.d != size_t(h.d)) r.corrupt("PQ dimension differs from the index");
+  auto idx = std::make_shared<IndexPQ>(h.d, pq.M, pq.nbits, h.metric);
+  idx->pq = std::move(pq);
+  r.read_storage(idx->codes);
+  if (idx->codes.size() != size_t(h.ntotal) * idx->pq.code_size) r.corrupt("PQ code array size does not match ntotal");
+  idx->ntotal = h.ntotal;
+  idx->is_trained = h.is_trained;
+  return idx;
+}
+IndexPtr read_pq_fastscan(Reader& r) {
+  IndexHeader h = read_header_fields(r);
+  ProductQuantizer pq = ProductQuantizer::read(r);
+  if (pq.d != size_t(h.d) || pq.nbits != 4) r.corrupt("bad PQ of a fast-scan index");
+  uint64_t bbs = r.read<uint64_t>();
+  if (bbs != IndexPQFastScan::kBlockSize) r.corrupt("unsupported fast-scan block size");
+  auto idx = std::make_shared<IndexPQFastScan>(h.d, pq.M, 4, h.metric, bbs);
+  idx->pq = std::move(pq);
+  r.read_storage(idx->codes);
+  if (idx->codes.size() != pq4_nblocks(size_t(h.ntotal)) * pq4_block_bytes(idx->pq.M))
+    r.corrupt("fast-scan code array size does not match ntotal");
+  idx->ntotal = h.ntotal;
+  idx->is_trained = h.is_trained;
+  return idx;
+}
+ANNVIL_REGISTER_INDEX("PQ", read_pq);
+ANNVIL_REGISTER_INDEX("PQFastScan", read_pq_fastscan);
+}  // namespace
+
+}  // namespace annvil

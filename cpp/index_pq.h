@@ -1,0 +1,73 @@
+// IndexPQ (codes searched with per-query distance tables, "ADC") and
+// IndexPQFastScan (4-bit codes in 32-vector blocks searched with quantised
+// LUTs and byte shuffles, see pq_fastscan.h).  Ids are positions; remove_ids
+// shifts the later vectors down, as in Faiss.
+#pragma once
+#include "index.h"
+#include "pq.h"
+#include "storage.h"
+
+namespace annvil {
+
+struct TopK;
+
+// Sort a filled heap and write one result row (k entries): D as distances
+// (keys for L2, negated keys for inner product), padding -1 / +-inf.
+void pq_finalize_row(TopK& heap, size_t k, MetricType metric, float* D, idx_t* I);
+
+struct IndexPQ : Index {
+  ProductQuantizer pq;
+  Storage<uint8_t> codes;  // ntotal * pq.code_size
+
+  IndexPQ(int d, size_t M, size_t nbits, MetricType metric = METRIC_L2);
+
+  void train(idx_t n, const float* x) override;
+  void add(idx_t n, const float* x) override;
+  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+              const SearchParameters* params = nullptr) const override;
+  void reconstruct(idx_t key, float* out) const override;
+  void reconstruct_n(idx_t i0, idx_t ni, float* out) const override;
+  size_t remove_ids(const IDSelector& sel) override;
+  void reset() override;
+  size_t memory_usage() const override;
+
+  // raw codes for vectors [i0, i0 + n): n * code_size bytes
+  void sa_encode(idx_t n, const float* x, uint8_t* out) const { pq.compute_codes(n, x, out); }
+  void sa_decode(idx_t n, const uint8_t* c, float* out) const { pq.decode(n, c, out); }
+
+  std::string type_tag() const override { return "PQ"; }
+  void write_payload(Writer& w) const override;
+};
+
+struct IndexPQFastScan : Index {
+  ProductQuantizer pq;      // nbits == 4
+  size_t bbs = kBlockSize;  // vectors per block (32)
+  Storage<uint8_t> codes;   // pq4_nblocks(ntotal) * pq4_block_bytes(M) bytes, see pq_fastscan.h
+
+  static constexpr size_t kBlockSize = 32;
+
+  IndexPQFastScan(int d, size_t M, size_t nbits = 4, MetricType metric = METRIC_L2, size_t bbs = 32);
+  // Same quantizer and vectors as an IndexPQ with nbits = 4 (codes repacked).
+  explicit IndexPQFastScan(const IndexPQ& orig, size_t bbs = 32);
+
+  void train(idx_t n, const float* x) override;
+  void add(idx_t n, const float* x) override;
+  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+              const SearchParameters* params = nullptr) const override;
+  void reconstruct(idx_t key, float* out) const override;
+  size_t remove_ids(const IDSelector& sel) override;
+  void reset() override;
+  size_t memory_usage() const override;
+
+  // The float LUT the search quantises: M * 16 values, smaller = better
+  // (L2 distances, or negated inner products).
+  void compute_float_lut(const float* x, float* lut) const;
+
+  std::string type_tag() const override { return "PQFastScan"; }
+  void write_payload(Writer& w) const override;
+
+ private:
+  void add_indices(idx_t n, const uint8_t* idx);  // n * M sub-quantizer indices
+};
+
+}  // namespace annvil

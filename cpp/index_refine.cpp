@@ -1,0 +1,144 @@
+#include "index_refine.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <vector>
+
+#include "distances.h"
+#include "heap.h"
+#include "index_flat.h"
+#include "index_pq.h"
+#include "io.h"
+
+namespace annvil {
+
+IndexRefine::IndexRefine(IndexPtr base, IndexPtr refine)
+    : Index(base ? base->d : 1, base ? base->metric_type : METRIC_L2), base_index(base), refine_index(refine) {
+  ANNVIL_CHECK(base != nullptr, "IndexRefine needs a base index");
+  ANNVIL_CHECK(refine != nullptr, "IndexRefine needs a refine index");
+  ANNVIL_CHECK(refine->d == base->d, "refine index has dimension ", refine->d, " but the base index has ", base->d);
+  ANNVIL_CHECK(refine->metric_type == base->metric_type, "refine and base index must use the same metric");
+  ANNVIL_CHECK(refine->ntotal == base->ntotal, "refine index holds ", refine->ntotal, " vectors but the base index ",
+               base->ntotal, "; they must hold the same vectors");
+  ntotal = base->ntotal;
+  is_trained = base->is_trained && refine->is_trained;
+}
+
+void IndexRefine::train(idx_t n, const float* x) {
+  base_index->train(n, x);
+  refine_index->train(n, x);
+  is_trained = base_index->is_trained && refine_index->is_trained;
+}
+
+void IndexRefine::add(idx_t n, const float* x) {
+  check_trained();
+  base_index->add(n, x);
+  refine_index->add(n, x);
+  ANNVIL_ASSERT(base_index->ntotal == refine_index->ntotal);
+  ntotal = base_index->ntotal;
+}
+
+void IndexRefine::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {
+  check_trained();
+  check_k(k);
+  ANNVIL_CHECK(k_factor >= 1.f, "k_factor must be at least 1, got ", k_factor);
+  const idx_t kb = std::max<idx_t>(k, idx_t(double(k) * double(k_factor)));
+  std::vector<float> Db(size_t(n) * kb);
+  std::vector<idx_t> Ib(size_t(n) * kb);
+  base_index->search(n, x, kb, Db.data(), Ib.data(), params);
+
+  const auto* flat = dynamic_cast<const IndexFlat*>(refine_index.get());
+  const bool l2 = metric_type == METRIC_L2;
+#pragma omp parallel if (n > 1)
+  {
+    std::vector<float> exact(static_cast<size_t>(kb)), rec(static_cast<size_t>(d));
+#pragma omp for schedule(dynamic, 1)
+    for (idx_t q = 0; q < n; ++q) {
+      const float* xq = x + size_t(q) * d;
+      const idx_t* lab = Ib.data() + size_t(q) * kb;
+      if (flat) {
+        flat->compute_distance_subset(1, xq, kb, lab, exact.data());
+      } else {
+        for (idx_t j = 0; j < kb; ++j) {
+          if (lab[j] < 0) continue;
+          refine_index->reconstruct(lab[j], rec.data());
+          exact[size_t(j)] = l2 ? l2sqr(xq, rec.data(), size_t(d)) : inner_product(xq, rec.data(), size_t(d));
+        }
+      }
+      TopK heap;
+      heap.k = size_t(k);
+      heap.keys = D + size_t(q) * k;
+      heap.ids = I + size_t(q) * k;
+      for (idx_t j = 0; j < kb; ++j) {
+        if (lab[j] < 0) continue;
+        heap.push(l2 ? exact[size_t(j)] : -exact[size_t(j)], lab[j]);
+      }
+      pq_finalize_row(heap, size_t(k), metric_type, D + size_t(q) * k, I + size_t(q) * k);
+    }
+  }
+}
+
+void IndexRefine::reconstruct(idx_t key, float* out) const { refine_index->reconstruct(key, out); }
+
+size_t IndexRefine::remove_ids(const IDSelector& sel) {
+  ANNVIL_CHECK(base_index->remove_ids_shifts() == refine_index->remove_ids_shifts(),
+               "remove_ids needs base and refine indexes with the same removal semantics");
+  size_t r1 = base_index->remove_ids(sel);
+  size_t r2 = refine_index->remove_ids(sel);
+  ANNVIL_ASSERT(r1 == r2);
+  ntotal = base_index->ntotal;
+  return r1;
+}
+
+void IndexRefine::reset() {
+  base_index->reset();
+  refine_index->reset();
+  ntotal = 0;
+}
+
+size_t IndexRefine::memory_usage() const {
+  return sizeof(*this) + base_index->memory_usage() + refine_index->memory_usage();
+}
+
+void IndexRefine::write_payload(Writer& w) const {
+  write_index_header(w, *this);
+  w.write<float>(k_factor);
+  write_index_record(*base_index, w);
+  write_index_record(*refine_index, w);
+}
+
+namespace {
+IndexPtr make_flat_refine(const IndexPtr& base, const float* xb) {
+  ANNVIL_CHECK(base != nullptr, "IndexRefineFlat needs a base index");
+  auto flat = std::make_shared<IndexFlat>(base->d, base->metric_type);
+  if (base->ntotal > 0) {
+    ANNVIL_CHECK(xb != nullptr, "the base index already holds ", base->ntotal,
+                 " vectors: pass them as xb so the refine index stores the same vectors");
+    flat->add(base->ntotal, xb);
+  }
+  return flat;
+}
+}  // namespace
+
+IndexRefineFlat::IndexRefineFlat(IndexPtr base, const float* xb) : IndexRefine(base, make_flat_refine(base, xb)) {}
+
+namespace {
+template <class T>
+IndexPtr read_refine(Reader& r) {
+  IndexHeader h = read_header_fields(r);
+  float kf = r.read<float>();
+  IndexPtr base = read_index_record(r);
+  IndexPtr refine = read_index_record(r);
+  if (base->d != h.d || refine->d != h.d || base->ntotal != h.ntotal || refine->ntotal != h.ntotal)
+    r.corrupt("refine index parts do not match");
+  auto idx = std::make_shared<T>(base, refine);
+  idx->k_factor = kf;
+  idx->is_trained = h.is_trained;
+  return idx;
+}
+ANNVIL_REGISTER_INDEX("Refine", read_refine<IndexRefine>);
+ANNVIL_REGISTER_INDEX("RefineFlat", read_refine<IndexRefineFlat>);
+}  // namespace
+
+}  // namespace annvil

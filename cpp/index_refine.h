@@ -1,0 +1,38 @@
+// IndexRefine: search a fast approximate base index for k * k_factor
+// candidates, then re-rank them with the exact distances of a second, more
+// precise index (IndexRefineFlat: raw float vectors in an IndexFlat).
+#pragma once
+#include "index.h"
+
+namespace annvil {
+
+struct IndexRefine : Index {
+  IndexPtr base_index;
+  IndexPtr refine_index;
+  float k_factor = 1.f;
+
+  IndexRefine(IndexPtr base, IndexPtr refine);
+
+  void train(idx_t n, const float* x) override;
+  void add(idx_t n, const float* x) override;
+  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+              const SearchParameters* params = nullptr) const override;
+  void reconstruct(idx_t key, float* out) const override;
+  size_t remove_ids(const IDSelector& sel) override;
+  void reset() override;
+  size_t memory_usage() const override;
+
+  std::string type_tag() const override { return "Refine"; }
+  void write_payload(Writer& w) const override;
+};
+
+struct IndexRefineFlat : IndexRefine {
+  // xb: the base index's vectors (base->ntotal * d floats) when it is
+  // already filled, or null when it is empty
+  explicit IndexRefineFlat(IndexPtr base, const float* xb = nullptr);
+  IndexRefineFlat(IndexPtr base, IndexPtr refine) : IndexRefine(std::move(base), std::move(refine)) {}
+
+  std::string type_tag() const override { return "RefineFlat"; }
+};
+
+}  // namespace annvil

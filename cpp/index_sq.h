@@ -1,0 +1,51 @@
+// Scalar-quantized indexes: IndexScalarQuantizer (flat scan over SQ codes) and
+// IndexIVFScalarQuantizer (IVF whose lists hold SQ codes of the residuals
+// x - centroid, or of x itself when by_residual is false).
+#pragma once
+#include "index.h"
+#include "index_ivf.h"
+#include "sq.h"
+#include "storage.h"
+
+namespace annvil {
+
+struct IndexScalarQuantizer : Index {
+  ScalarQuantizer sq;
+  Storage<uint8_t> codes;  // ntotal * sq.code_size
+
+  IndexScalarQuantizer(int d, int qtype = ScalarQuantizer::QT_8bit, MetricType metric = METRIC_L2);
+
+  void train(idx_t n, const float* x) override;
+  void add(idx_t n, const float* x) override;
+  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+              const SearchParameters* params = nullptr) const override;
+  void range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                    const SearchParameters* params = nullptr) const override;
+  void reconstruct(idx_t key, float* out) const override;
+  void reconstruct_n(idx_t i0, idx_t ni, float* out) const override;
+  size_t remove_ids(const IDSelector& sel) override;
+  void reset() override;
+  size_t memory_usage() const override;
+
+  std::string type_tag() const override { return "SQ"; }
+  void write_payload(Writer& w) const override;
+};
+
+struct IndexIVFScalarQuantizer : IndexIVF {
+  ScalarQuantizer sq;
+
+  IndexIVFScalarQuantizer(IndexPtr quantizer, int d, size_t nlist, int qtype = ScalarQuantizer::QT_8bit,
+                          MetricType metric = METRIC_L2, bool by_residual = true);
+
+  void encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const override;
+  void decode_vectors(idx_t n, const uint8_t* codes, const idx_t* list_nos, float* x) const override;
+  std::unique_ptr<InvertedListScanner> get_scanner() const override;
+  void train_encoder(idx_t n, const float* x, const idx_t* assign) override;
+  bool encoder_needs_training() const override { return sq.needs_training(); }
+  void check_compatible_for_merge(const IndexIVF& other) const override;
+
+  std::string type_tag() const override { return "IVFSQ"; }
+  void write_payload(Writer& w) const override;
+};
+
+}  // namespace annvil

@@ -1,0 +1,114 @@
+#include "pq_fastscan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "simd.h"
+
+namespace annvil {
+
+namespace {
+inline size_t byte_offset(size_t M, size_t i, size_t m, bool* high) {
+  size_t b = i / kPQ4BlockSize, j = i % kPQ4BlockSize;
+  *high = j >= 16;
+  return b * pq4_block_bytes(M) + (m >> 1) * 32 + (m & 1) * 16 + (j & 15);
+}
+}  // namespace
+
+uint8_t pq4_get_packed_element(const uint8_t* blocks, size_t M, size_t i, size_t m) {
+  bool high;
+  uint8_t v = blocks[byte_offset(M, i, m, &high)];
+  return high ? uint8_t(v >> 4) : uint8_t(v & 15);
+}
+
+void pq4_set_packed_element(uint8_t* blocks, size_t M, size_t i, size_t m, uint8_t code) {
+  bool high;
+  uint8_t& v = blocks[byte_offset(M, i, m, &high)];
+  v = high ? uint8_t((v & 0x0f) | (code << 4)) : uint8_t((v & 0xf0) | (code & 15));
+}
+
+void pq4_pack_indices(const uint8_t* idx, size_t n, size_t M, size_t i0, uint8_t* blocks) {
+  for (size_t i = 0; i < n; ++i)
+    for (size_t m = 0; m < M; ++m) pq4_set_packed_element(blocks, M, i0 + i, m, idx[i * M + m]);
+}
+
+void pq4_pack_codes(const uint8_t* codes, size_t n, size_t M, uint8_t* blocks) {
+  const size_t cs = (M + 1) / 2;
+  std::memset(blocks, 0, pq4_nblocks(n) * pq4_block_bytes(M));
+  for (size_t i = 0; i < n; ++i)
+    for (size_t m = 0; m < M; ++m) {
+      uint8_t byte = codes[i * cs + m / 2];
+      pq4_set_packed_element(blocks, M, i, m, (m & 1) ? uint8_t(byte >> 4) : uint8_t(byte & 15));
+    }
+}
+
+void pq4_unpack_codes(const uint8_t* blocks, size_t M, size_t i0, size_t n, uint8_t* codes) {
+  const size_t cs = (M + 1) / 2;
+  std::memset(codes, 0, n * cs);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t m = 0; m < M; ++m) {
+      uint8_t c = pq4_get_packed_element(blocks, M, i0 + i, m);
+      codes[i * cs + m / 2] |= (m & 1) ? uint8_t(c << 4) : c;
+    }
+}
+
+void pq4_quantize_lut(const float* lut, size_t M, QuantizedLUT& out) {
+  const size_t M2 = pq4_M2(M);
+  std::vector<float> mins(M);
+  float max_span = 0.f;
+  double sum_span = 0.0, bias = 0.0;
+  for (size_t m = 0; m < M; ++m) {
+    const float* t = lut + m * 16;
+    float lo = *std::min_element(t, t + 16), hi = *std::max_element(t, t + 16);
+    mins[m] = lo;
+    bias += lo;
+    max_span = std::max(max_span, hi - lo);
+    sum_span += double(hi - lo);
+  }
+  // one scale for all sub-quantizers (sums of entries must stay comparable):
+  // entries fit in a byte, and any sum of M entries fits in uint16
+  double scale = max_span > 0 ? 255.0 / double(max_span) : 1.0;
+  if (sum_span * scale > 65535.0) scale = 65535.0 / sum_span;
+  out.scale = float(scale);
+  out.bias = float(bias);
+  out.q.assign(M2 * 16, 0);
+  for (size_t m = 0; m < M; ++m)
+    for (size_t c = 0; c < 16; ++c) {
+      double v = std::nearbyint(double(lut[m * 16 + c] - mins[m]) * scale);
+      out.q[m * 16 + c] = uint8_t(std::min(255.0, std::max(0.0, v)));
+    }
+}
+
+namespace detail {
+void pq4_accumulate_scalar(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out) {
+  const size_t bb = M2 * 16;
+  for (size_t b = 0; b < nblocks; ++b) {
+    const uint8_t* blk = blocks + b * bb;
+    uint32_t acc[32] = {0};
+    for (size_t m = 0; m < M2; ++m) {
+      const uint8_t* src = blk + (m >> 1) * 32 + (m & 1) * 16;
+      const uint8_t* t = lut_q + m * 16;
+      for (size_t j = 0; j < 16; ++j) {
+        acc[j] += t[src[j] & 15];
+        acc[j + 16] += t[src[j] >> 4];
+      }
+    }
+    for (size_t j = 0; j < 32; ++j) out[b * 32 + j] = uint16_t(acc[j]);
+  }
+}
+}  // namespace detail
+
+void pq4_accumulate(const uint8_t* blocks, size_t nblocks, size_t M, const uint8_t* lut_q, uint16_t* out) {
+  const size_t M2 = pq4_M2(M);
+#if defined(ANNVIL_X86)
+  switch (simd_level()) {
+    case SimdLevel::avx512: detail::pq4_accumulate_avx512(blocks, nblocks, M2, lut_q, out); return;
+    case SimdLevel::avx2: detail::pq4_accumulate_avx2(blocks, nblocks, M2, lut_q, out); return;
+    default: break;
+  }
+#endif
+  detail::pq4_accumulate_scalar(blocks, nblocks, M2, lut_q, out);
+}
+
+}  // namespace annvil
