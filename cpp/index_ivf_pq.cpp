@@ -1,0 +1,364 @@
+#include "index_ivf_pq.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+
+#include "distances.h"
+#include "io.h"
+#include "knn.h"
+
+namespace annvil {
+
+// ---- shared pieces ------------------------------------------------------------------
+
+// The precomputed table (L2, by_residual).  With y = y_C + y_R, y_C the coarse
+// centroid and y_R = [r_{0,c_0}, ..., r_{M-1,c_{M-1}}] the PQ reconstruction of
+// the residual (sub-vectors on disjoint dimensions):
+//   |x - y|^2 = |x - y_C|^2 + |y_R|^2 + 2 <y_C, y_R> - 2 <x, y_R>
+//             = coarse_dis  + sum_m (|r_{m,c_m}|^2 + 2 <y_C_m, r_{m,c_m}>)   <- P[list][m][c_m]
+//                           - 2 sum_m <x_m, r_{m,c_m}>                      <- per-query table
+// P depends only on the list and the code, so it is computed once at training
+// time (nlist * M * ksub floats); a search then needs one inner-product table
+// per query (M * ksub) and, per probed list, LUT = P[list] - 2 * table, the
+// coarse distance coming for free from the quantizer.
+void ivfpq_compute_precomputed_table(const Index& quantizer, size_t nlist, const ProductQuantizer& pq,
+                                     std::vector<float>& table) {
+  const size_t M = pq.M, ksub = pq.ksub, dsub = pq.dsub, d = pq.d;
+  std::vector<float> norms(M * ksub);
+  compute_norms(M * ksub, pq.centroids.data(), dsub, norms.data());  // |r_{m,j}|^2, (m, j) row order
+  std::vector<float> tab(nlist * M * ksub);
+  const Kernels& K = kernels();
+#pragma omp parallel if (nlist > 16)
+  {
+    std::vector<float> yc(d);
+#pragma omp for schedule(static)
+    for (int64_t l = 0; l < int64_t(nlist); ++l) {
+      quantizer.reconstruct(l, yc.data());
+      float* t = tab.data() + size_t(l) * M * ksub;
+      for (size_t m = 0; m < M; ++m) {
+        K.inner_product_ny(yc.data() + m * dsub, pq.get_centroids(m, 0), dsub, ksub, t + m * ksub);
+        for (size_t j = 0; j < ksub; ++j) t[m * ksub + j] = norms[m * ksub + j] + 2.f * t[m * ksub + j];
+      }
+    }
+  }
+  table.swap(tab);
+}
+
+void ivfpq_train_pq(const IndexIVF& ivf, idx_t n, const float* x, ProductQuantizer& pq) {
+  const int d = ivf.d;
+  // Faiss trains the encoder of an IVF-PQ on at most max_points_per_centroid *
+  // ksub vectors: the sub-space k-means would subsample to that many anyway,
+  // and the assignment / residuals of the rest would be wasted work.
+  const idx_t max_n = idx_t(pq.cp.max_points_per_centroid) * idx_t(pq.ksub);
+  std::vector<float> sub;
+  if (n > max_n) {
+    std::mt19937_64 rng(uint64_t(pq.cp.seed) * 7919u + 17u);
+    std::vector<idx_t> perm(static_cast<size_t>(n));
+    std::iota(perm.begin(), perm.end(), 0);
+    for (idx_t i = 0; i < max_n; ++i) {
+      std::uniform_int_distribution<idx_t> pick(i, n - 1);
+      std::swap(perm[size_t(i)], perm[size_t(pick(rng))]);
+    }
+    std::sort(perm.begin(), perm.begin() + max_n);
+    sub.resize(size_t(max_n) * d);
+    for (idx_t i = 0; i < max_n; ++i)
+      std::memcpy(sub.data() + size_t(i) * d, x + size_t(perm[size_t(i)]) * d, sizeof(float) * d);
+    x = sub.data();
+    n = max_n;
+  }
+  if (ivf.by_residual) {
+    std::vector<idx_t> assign(static_cast<size_t>(n));
+    std::vector<float> dis(static_cast<size_t>(n));
+    ivf.quantizer->search(n, x, 1, dis.data(), assign.data());
+    std::vector<float> res(size_t(n) * d);
+#pragma omp parallel for schedule(static) if (n > 1000)
+    for (idx_t i = 0; i < n; ++i) {
+      float* r = res.data() + size_t(i) * d;
+      if (assign[size_t(i)] < 0) {
+        std::memcpy(r, x + size_t(i) * d, sizeof(float) * d);
+        continue;
+      }
+      ivf.compute_residual(x + size_t(i) * d, r, assign[size_t(i)]);
+    }
+    pq.train(n, res.data());
+  } else {
+    pq.train(n, x);
+  }
+}
+
+// The hot loop of IVF-PQ search.  Each code is M bytes; its key is the sum of
+// M table entries, one per 256-float row.  Four codes are summed at once so
+// the table reads of independent codes overlap, each with two partial sums;
+// the codes a few iterations ahead are prefetched (lists are read once, the
+// hardware prefetcher alone stalls at the start of each short list).
+void pq8_code_sums(const uint8_t* codes, size_t n, size_t M, const float* lut, float* out) {
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const uint8_t* c0 = codes + i * M;
+    const uint8_t* c1 = c0 + M;
+    const uint8_t* c2 = c1 + M;
+    const uint8_t* c3 = c2 + M;
+    __builtin_prefetch(c0 + 8 * M);
+    __builtin_prefetch(c0 + 8 * M + 64);
+    float a0 = 0, b0 = 0, a1 = 0, b1 = 0, a2 = 0, b2 = 0, a3 = 0, b3 = 0;
+    const float* t = lut;
+    size_t m = 0;
+    for (; m + 2 <= M; m += 2, t += 512) {
+      a0 += t[c0[m]];
+      a1 += t[c1[m]];
+      a2 += t[c2[m]];
+      a3 += t[c3[m]];
+      b0 += t[256 + c0[m + 1]];
+      b1 += t[256 + c1[m + 1]];
+      b2 += t[256 + c2[m + 1]];
+      b3 += t[256 + c3[m + 1]];
+    }
+    if (m < M) {
+      a0 += t[c0[m]];
+      a1 += t[c1[m]];
+      a2 += t[c2[m]];
+      a3 += t[c3[m]];
+    }
+    out[i] = a0 + b0;
+    out[i + 1] = a1 + b1;
+    out[i + 2] = a2 + b2;
+    out[i + 3] = a3 + b3;
+  }
+  for (; i < n; ++i) {
+    const uint8_t* c = codes + i * M;
+    float a = 0, b = 0;
+    size_t m = 0;
+    for (; m + 2 <= M; m += 2) {
+      a += lut[m * 256 + c[m]];
+      b += lut[(m + 1) * 256 + c[m + 1]];
+    }
+    if (m < M) a += lut[m * 256 + c[m]];
+    out[i] = a + b;
+  }
+}
+
+namespace {
+
+// generic widths: decode the bit stream
+void pq_code_sums_generic(const ProductQuantizer& pq, const uint8_t* codes, size_t n, const float* lut, float* out) {
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* c = codes + i * pq.code_size;
+    float s = 0;
+    for (size_t m = 0; m < pq.M; ++m) s += lut[m * pq.ksub + ProductQuantizer::read_index(c, m, pq.nbits)];
+    out[i] = s;
+  }
+}
+
+// out = a + alpha * b over n floats (written so that it vectorises)
+void madd(size_t n, const float* a, float alpha, const float* b, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = a[i] + alpha * b[i];
+}
+
+struct IVFPQScanner : InvertedListScanner {
+  const IndexIVFPQ& idx;
+  const ProductQuantizer& pq;
+  const bool l2, precomputed, residual;
+  const float* q = nullptr;
+  std::vector<float> qtab;  // per query: distance table, -<x,r> table (IP), or <x,r> table (precomputed)
+  std::vector<float> ltab;  // per list when the table depends on the list
+  std::vector<float> xres;  // x - y_C (L2 residual without precomputed table)
+  const float* lut = nullptr;
+  float dis0 = 0;
+  std::vector<float> buf;
+
+  explicit IVFPQScanner(const IndexIVFPQ& i)
+      : idx(i),
+        pq(i.pq),
+        l2(i.metric_type == METRIC_L2),
+        precomputed(i.uses_precomputed_table()),
+        residual(i.by_residual),
+        qtab(i.pq.M * i.pq.ksub),
+        buf(256) {
+    if (l2 && residual) ltab.resize(pq.M * pq.ksub);
+    if (l2 && residual && !precomputed) xres.resize(size_t(i.d));
+  }
+
+  void set_query(const float* q_) override {
+    q = q_;
+    if (l2 && residual) {
+      if (precomputed) pq.compute_inner_prod_table(q, qtab.data());
+      lut = ltab.data();
+    } else if (l2) {
+      pq.compute_distance_table(q, qtab.data());
+      lut = qtab.data();
+    } else {
+      pq.compute_inner_prod_table(q, qtab.data());
+      for (auto& v : qtab) v = -v;
+      lut = qtab.data();
+    }
+  }
+
+  void set_list(idx_t l, float coarse_dis) override {
+    list_no = l;
+    dis0 = ivfpq_list_bias(idx.metric_type, residual, precomputed, coarse_dis);
+    if (l2 && residual) {
+      const size_t ts = pq.M * pq.ksub;
+      if (precomputed) {
+        madd(ts, idx.precomputed_table.data() + size_t(l) * ts, -2.f, qtab.data(), ltab.data());
+      } else {
+        idx.compute_residual(q, xres.data(), l);
+        pq.compute_distance_table(xres.data(), ltab.data());
+      }
+    }
+  }
+
+  void sums(const uint8_t* codes, size_t n, float* out) const {
+    if (pq.nbits == 8)
+      pq8_code_sums(codes, n, pq.M, lut, out);
+    else
+      pq_code_sums_generic(pq, codes, n, lut, out);
+  }
+
+  float distance_to_code(const uint8_t* code) const override {
+    float s;
+    sums(code, 1, &s);
+    return dis0 + s;
+  }
+
+  size_t scan_codes(size_t n, const uint8_t* codes, size_t code_size, const idx_t* ids, TopK& heap) const override {
+    float* dis = const_cast<float*>(buf.data());
+    float thr = heap.threshold() - dis0;
+    for (size_t i0 = 0; i0 < n; i0 += 256) {
+      const size_t m = std::min<size_t>(256, n - i0);
+      sums(codes + i0 * code_size, m, dis);
+      for (size_t i = 0; i < m; ++i) {
+        if (dis[i] > thr) continue;  // equal keys may still win on a smaller id
+        const idx_t id = ids[i0 + i];
+        if (sel && !sel->is_member(id)) continue;
+        heap.push(dis0 + dis[i], id);
+        thr = heap.threshold() - dis0;
+      }
+    }
+    return n;
+  }
+};
+
+}  // namespace
+
+// ---- IndexIVFPQ -----------------------------------------------------------------------
+IndexIVFPQ::IndexIVFPQ(IndexPtr q, int d_, size_t nlist_, size_t M, size_t nbits, MetricType metric)
+    : IndexIVF(std::move(q), d_, nlist_, ProductQuantizer(size_t(d_ > 0 ? d_ : 1), M, nbits).code_size, metric),
+      pq(size_t(d_), M, nbits) {
+  by_residual = true;
+  is_trained = false;
+}
+
+void IndexIVFPQ::train(idx_t n, const float* x) {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  const bool have_centroids = quantizer->is_trained && size_t(quantizer->ntotal) == nlist;
+  if (!have_centroids)
+    ANNVIL_CHECK(size_t(n) >= nlist, "IVF training needs at least nlist=", nlist, " vectors, got ", n,
+                 ": pass more training vectors or use fewer lists");
+  ANNVIL_CHECK(size_t(n) >= pq.ksub, "the product quantizer (nbits=", pq.nbits, ") needs at least 2^nbits=", pq.ksub,
+               " training vectors, got ", n, ": pass more training vectors or lower nbits");
+  // coarse level through the base class, then the PQ on a subsample
+  skip_encoder_training_ = true;
+  try {
+    IndexIVF::train(n, x);
+  } catch (...) {
+    skip_encoder_training_ = false;
+    throw;
+  }
+  skip_encoder_training_ = false;
+  ProductQuantizer trained = pq;
+  ivfpq_train_pq(*this, n, x, trained);
+  pq = std::move(trained);
+  precomputed_table.clear();
+  precompute_table();
+  is_trained = true;
+}
+
+void IndexIVFPQ::precompute_table() {
+  if (use_precomputed_table == -1 || !by_residual || metric_type != METRIC_L2 || !pq.is_trained ||
+      !(quantizer->is_trained && size_t(quantizer->ntotal) == nlist)) {
+    precomputed_table.clear();
+    precomputed_table.shrink_to_fit();
+    return;
+  }
+  const size_t bytes = nlist * pq.M * pq.ksub * sizeof(float);
+  if (use_precomputed_table == 0) {
+    if (bytes > precomputed_table_max_bytes) return;
+    use_precomputed_table = 1;
+  }
+  ivfpq_compute_precomputed_table(*quantizer, nlist, pq, precomputed_table);
+}
+
+void IndexIVFPQ::encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const {
+  if (n <= 0) return;
+  if (!by_residual) {
+    pq.compute_codes(n, x, codes);
+  } else {
+    std::vector<float> res(size_t(n) * d);
+#pragma omp parallel for schedule(static) if (n > 1000)
+    for (idx_t i = 0; i < n; ++i) {
+      float* r = res.data() + size_t(i) * d;
+      if (list_nos[i] < 0)
+        std::memset(r, 0, sizeof(float) * d);
+      else
+        compute_residual(x + size_t(i) * d, r, list_nos[i]);
+    }
+    pq.compute_codes(n, res.data(), codes);
+  }
+  for (idx_t i = 0; i < n; ++i)
+    if (list_nos[i] < 0) std::memset(codes + size_t(i) * code_size, 0, code_size);
+}
+
+void IndexIVFPQ::decode_vectors(idx_t n, const uint8_t* codes, const idx_t* list_nos, float* x) const {
+  pq.decode(n, codes, x);
+  if (!by_residual) return;
+  std::vector<float> c(d);
+  for (idx_t i = 0; i < n; ++i) {
+    if (list_nos[i] < 0) continue;
+    quantizer->reconstruct(list_nos[i], c.data());
+    float* xi = x + size_t(i) * d;
+    for (int p = 0; p < d; ++p) xi[p] += c[p];
+  }
+}
+
+std::unique_ptr<InvertedListScanner> IndexIVFPQ::get_scanner() const {
+  return std::make_unique<IVFPQScanner>(*this);
+}
+
+void IndexIVFPQ::check_compatible_for_merge(const IndexIVF& other) const {
+  IndexIVF::check_compatible_for_merge(other);
+  const auto& o = dynamic_cast<const IndexIVFPQ&>(other);
+  ANNVIL_CHECK(o.pq.M == pq.M && o.pq.nbits == pq.nbits && o.pq.centroids == pq.centroids,
+               "cannot merge IVFPQ indexes with different product quantizers (train one and copy it)");
+}
+
+void IndexIVFPQ::write_payload(Writer& w) const {
+  write_index_header(w, *this);
+  pq.write(w);
+  w.write<int32_t>(use_precomputed_table);
+  write_ivf(w);
+}
+
+namespace {
+IndexPtr read_ivfpq(Reader& r) {
+  IndexHeader h = read_header_fields(r);
+  ProductQuantizer pq = ProductQuantizer::read(r);
+  if (pq.d != size_t(h.d)) r.corrupt("IVFPQ product quantizer dimension differs from the index");
+  int32_t upt = r.read<int32_t>();
+  if (upt < -1 || upt > 1) r.corrupt("bad use_precomputed_table value");
+  IndexIVF::Common c = IndexIVF::read_ivf_common(r, h.d);
+  auto idx = std::make_shared<IndexIVFPQ>(c.quantizer, h.d, c.nlist, pq.M, pq.nbits, h.metric);
+  idx->pq = std::move(pq);
+  IndexIVF::read_ivf_lists(r, *idx, c, h.ntotal, h.is_trained);
+  idx->use_precomputed_table = upt;
+  if (idx->is_trained && upt == 1) idx->precompute_table();
+  return idx;
+}
+ANNVIL_REGISTER_INDEX("IVFPQ", read_ivfpq);
+}  // namespace
+
+}  // namespace annvil

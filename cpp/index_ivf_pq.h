@@ -1,0 +1,87 @@
+// IndexIVFPQ: IVF whose lists hold product-quantizer codes of the residuals
+// x - centroid (or of x itself when by_residual is false), Faiss semantics.
+//
+// Search is asymmetric ("ADC"): per query and probed list, a look-up table of
+// M * ksub floats turns the distance to a code into M table reads (see pq.h).
+// Keys are "smaller is better" (index_ivf.h): L2 distances, or negated inner
+// products.  The tables per mode:
+//   L2, by_residual, precomputed table (default after training, see below):
+//       key = coarse_dis + sum_m (P[list][m][c_m] - 2 <x_m, r_{m,c_m}>)
+//   L2, by_residual, no precomputed table:
+//       key = sum_m |(x - y_C)_m - r_{m,c_m}|^2     (table of the residual query)
+//   IP, by_residual:  key = -(coarse_dis + sum_m <x_m, r_{m,c_m}>)
+//   no residual:      key = sum_m |x_m - r_{m,c_m}|^2  or  -sum_m <x_m, r_{m,c_m}>
+// In the IP and no-residual modes the table depends on the query only, so it
+// is computed once per query and shared by all probed lists.
+//
+// IndexIVFPQFastScan (index_ivf_pq_fastscan.h) reuses the training and the
+// precomputed table defined here.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "index_ivf.h"
+#include "pq.h"
+
+namespace annvil {
+
+// ---- pieces shared by IndexIVFPQ and IndexIVFPQFastScan ----------------------------
+// Faiss's use_precomputed_table values: -1 never, 0 off (train() switches it
+// to 1 when the table fits in max_bytes), 1 on.
+constexpr size_t kPrecomputedTableMaxBytes = size_t(1) << 31;
+
+// P[l][m][j] = |r_{m,j}|^2 + 2 <y_C(l)_m, r_{m,j}> for each list l (the
+// quantizer's centroid y_C(l)) and PQ centroid r_{m,j}: nlist * M * ksub floats.
+void ivfpq_compute_precomputed_table(const Index& quantizer, size_t nlist, const ProductQuantizer& pq,
+                                     std::vector<float>& table);
+
+// Train `pq` the way Faiss's IVF-PQ indexes do: at most
+// pq.cp.max_points_per_centroid * ksub of the n vectors (a seeded random
+// subset), assigned to their list and turned into residuals when by_residual.
+void ivfpq_train_pq(const IndexIVF& ivf, idx_t n, const float* x, ProductQuantizer& pq);
+
+// key offset: the coarse term added to a list's table sum (see the header
+// comment); 0 when the table already includes it or there is none.
+inline float ivfpq_list_bias(MetricType metric, bool by_residual, bool precomputed, float coarse_dis) {
+  if (!by_residual) return 0.f;
+  if (metric == METRIC_INNER_PRODUCT) return -coarse_dis;
+  return precomputed ? coarse_dis : 0.f;
+}
+
+// out[i] = sum_m lut[m * ksub + code_i[m]] for n codes with nbits = 8
+// (code_size = M bytes each).  lut: M * 256 floats.
+void pq8_code_sums(const uint8_t* codes, size_t n, size_t M, const float* lut, float* out);
+
+// ---- IndexIVFPQ ------------------------------------------------------------------
+struct IndexIVFPQ : IndexIVF {
+  ProductQuantizer pq;
+  int use_precomputed_table = 0;         // see above; set to 1 by train() for L2 + by_residual
+  std::vector<float> precomputed_table;  // nlist * M * ksub when use_precomputed_table == 1
+  size_t precomputed_table_max_bytes = kPrecomputedTableMaxBytes;
+
+  IndexIVFPQ(IndexPtr quantizer, int d, size_t nlist, size_t M, size_t nbits = 8, MetricType metric = METRIC_L2);
+
+  void train(idx_t n, const float* x) override;
+  void encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const override;
+  void decode_vectors(idx_t n, const uint8_t* codes, const idx_t* list_nos, float* x) const override;
+  std::unique_ptr<InvertedListScanner> get_scanner() const override;
+  bool encoder_needs_training() const override { return !skip_encoder_training_; }
+  void check_compatible_for_merge(const IndexIVF& other) const override;
+
+  // (Re)build or drop the precomputed table according to use_precomputed_table
+  // (0 becomes 1 when the mode allows it and the table fits).
+  void precompute_table();
+  // true when searches use the precomputed table
+  bool uses_precomputed_table() const {
+    return use_precomputed_table == 1 && by_residual && metric_type == METRIC_L2 && !precomputed_table.empty();
+  }
+
+  std::string type_tag() const override { return "IVFPQ"; }
+  void write_payload(Writer& w) const override;
+
+ private:
+  bool skip_encoder_training_ = false;  // set while IndexIVF::train trains the coarse level only
+};
+
+}  // namespace annvil
