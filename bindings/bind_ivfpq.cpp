@@ -53,6 +53,10 @@ void init_ivfpq(py::module_& m) {
           [](IndexIVFPQ& s, int v) {
             check_upt(s, v);
             s.use_precomputed_table = v;
+            if (v != 1) {
+              std::vector<float>().swap(s.precomputed_table);
+              return;
+            }
             py::gil_scoped_release release;
             s.precompute_table();
           },
@@ -103,6 +107,10 @@ void init_ivfpq(py::module_& m) {
           [](IndexIVFPQFastScan& s, int v) {
             check_upt(s, v);
             s.use_precomputed_table = v;
+            if (v != 1) {
+              std::vector<float>().swap(s.precomputed_table);
+              return;
+            }
             py::gil_scoped_release release;
             s.precompute_table();
           })
