@@ -106,6 +106,8 @@ void init_ivf(py::module_& m) {
       .def("make_direct_map", &IndexIVF::make_direct_map, py::arg("new_maintain_direct_map") = true)
       .def("set_direct_map_type", &IndexIVF::set_direct_map_type, py::arg("type"))
       .def_readonly("direct_map_type", &IndexIVF::direct_map_type)
+      .def_readwrite("panel_min_queries", &IndexIVF::panel_min_queries,
+                     "lists probed by at least this many queries of a batch use the panel kernel (0: auto)")
       .def("merge_from",
            [](IndexIVF& self, IndexIVF& other, int64_t add_id) {
              py::gil_scoped_release release;
@@ -154,8 +156,7 @@ void init_ivf(py::module_& m) {
              return std::make_shared<IndexIVFFlat>(std::move(q), d, size_t(nlist), MetricType(metric));
            }),
            py::arg("quantizer"), py::arg("d"), py::arg("nlist"), py::arg("metric") = int(METRIC_L2),
-           py::keep_alive<1, 2>())
-      .def_readwrite("panel_min_queries", &IndexIVFFlat::panel_min_queries);
+           py::keep_alive<1, 2>());
 
   bind_sq(m);
 }

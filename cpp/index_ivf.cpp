@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
+#include "distances.h"
 #include "io.h"
+#include "knn.h"
 
 namespace annvil {
 
@@ -125,20 +128,46 @@ void IndexIVF::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
 }
 
 void IndexIVF::add_preassigned(idx_t n, const idx_t* list_nos, const idx_t* ids, const uint8_t* codes) {
-  for (idx_t i = 0; i < n; ++i) {
-    idx_t l = list_nos[i];
-    if (l < 0) continue;
-    ANNVIL_CHECK(size_t(l) < nlist, "list number ", l, " out of range");
-    size_t off = invlists->add_entries(size_t(l), 1, ids + i, codes + size_t(i) * code_size);
-    int64_t lo = (int64_t(l) << 32) | int64_t(off);
-    if (direct_map_type == DIRECT_MAP_ARRAY) {
-      if (size_t(ids[i]) >= direct_map_array.size()) direct_map_array.resize(size_t(ids[i]) + 1, -1);
-      direct_map_array[size_t(ids[i])] = lo;
-    } else if (direct_map_type == DIRECT_MAP_HASHTABLE) {
-      direct_map_hash[ids[i]] = lo;
-    }
-    ++ntotal;
+  for (idx_t i = 0; i < n; ++i)
+    ANNVIL_CHECK(list_nos[i] < idx_t(nlist), "list number ", list_nos[i], " out of range [0, ", nlist, ")");
+  // group the entries by list, so that each list grows once per call (no
+  // repeated reallocation, no capacity slack beyond what the vector keeps)
+  std::vector<size_t> start(nlist + 1, 0);
+  for (idx_t i = 0; i < n; ++i)
+    if (list_nos[i] >= 0) start[size_t(list_nos[i]) + 1]++;
+  for (size_t l = 0; l < nlist; ++l) start[l + 1] += start[l];
+  std::vector<idx_t> order(start[nlist]);
+  {
+    std::vector<size_t> fill(start.begin(), start.end() - 1);
+    for (idx_t i = 0; i < n; ++i)
+      if (list_nos[i] >= 0) order[fill[size_t(list_nos[i])]++] = i;
   }
+  for (size_t l = 0; l < nlist; ++l) {
+    size_t m = start[l + 1] - start[l];
+    if (!m) continue;
+    auto& li = invlists->ids[l];
+    auto& lc = invlists->codes[l];
+    size_t off = li.size();
+    // exact on the first add, geometric afterwards (repeated small adds stay linear)
+    if (li.capacity() < off + m) {
+      size_t cap = std::max(off + m, li.capacity() + li.capacity() / 2);
+      li.reserve(cap);
+      lc.reserve(cap * code_size);
+    }
+    for (size_t j = start[l]; j < start[l + 1]; ++j) {
+      idx_t i = order[j];
+      li.push_back(ids[i]);
+      lc.insert(lc.end(), codes + size_t(i) * code_size, codes + size_t(i + 1) * code_size);
+      int64_t lo = (int64_t(l) << 32) | int64_t(off++);
+      if (direct_map_type == DIRECT_MAP_ARRAY) {
+        if (size_t(ids[i]) >= direct_map_array.size()) direct_map_array.resize(size_t(ids[i]) + 1, -1);
+        direct_map_array[size_t(ids[i])] = lo;
+      } else if (direct_map_type == DIRECT_MAP_HASHTABLE) {
+        direct_map_hash[ids[i]] = lo;
+      }
+    }
+  }
+  ntotal += idx_t(start[nlist]);
 }
 
 // ---- search --------------------------------------------------------------------------
@@ -175,17 +204,31 @@ void IndexIVF::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, cons
   }
 }
 
+const float* IndexIVF::list_vectors(size_t, std::vector<float>&) const { return nullptr; }
+
 void IndexIVF::search_preassigned(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis,
                                   float* D, idx_t* I, size_t np, size_t mc, const IDSelector* sel) const {
+  if (n <= 0) return;
+  if (mc || !use_grouped_search())
+    search_per_query(n, x, k, keys, coarse_dis, D, I, np, mc, sel);
+  else
+    search_grouped(n, x, k, keys, coarse_dis, D, I, np, sel);
+}
+
+void IndexIVF::search_per_query(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis,
+                                float* D, idx_t* I, size_t np, size_t mc, const IDSelector* sel) const {
   TopKArray heaps{size_t(n), size_t(k)};
   const InvertedLists& il = *invlists;
   const int nt = omp_get_max_threads();
-  if (n == 1 && nt > 1 && mc == 0) {
+  // codes the search will scan: a parallel region only pays for itself (and
+  // survives busy cores) with a few milliseconds of work
+  size_t work = 0;
+  for (size_t i = 0; i < size_t(n) * np; ++i)
+    if (keys[i] >= 0) work += il.list_size(size_t(keys[i]));
+  const bool parallel = nt > 1 && work * size_t(d) >= kMinParallelWork;
+  if (n == 1 && parallel && mc == 0) {
     // one query: the probed lists are shared among threads, heaps merged after
-    size_t work = 0;
-    for (size_t j = 0; j < np; ++j)
-      if (keys[j] >= 0) work += il.list_size(size_t(keys[j]));
-    int nth = work * size_t(d) < (1u << 18) ? 1 : nt;
+    int nth = nt;
     std::vector<TopKArray> local(nth);
 #pragma omp parallel num_threads(nth)
     {
@@ -207,7 +250,7 @@ void IndexIVF::search_preassigned(idx_t n, const float* x, idx_t k, const idx_t*
     }
     for (int t = 0; t < nth; ++t) heaps.merge_from(local[t]);
   } else {
-#pragma omp parallel if (n > 1)
+#pragma omp parallel if (n > 1 && parallel)
     {
       auto sc = get_scanner();
       sc->sel = sel;
@@ -228,6 +271,170 @@ void IndexIVF::search_preassigned(idx_t n, const float* x, idx_t k, const idx_t*
       }
     }
   }
+  heaps.finalize(metric_type, nullptr, D, I);
+}
+
+// ---- grouped search ---------------------------------------------------------------------------
+// A batch of queries is scanned list by list rather than query by query: the
+// (query, probed list) pairs are grouped by list, and each probed list is read
+// once for all the queries that probe it, while it is hot in cache.  When
+// enough queries share a list and the codec can give float vectors
+// (list_vectors), they are packed into panels (distances.h) so that the
+// outer-product kernel computes NR inner products per base element loaded;
+// otherwise the subclass's scanner runs query by query over the hot list.
+// Threads take disjoint lists, each with its own heaps, merged at the end, so
+// a single query also spreads its probed lists over the threads.
+namespace {
+
+struct AlignedFloats {
+  float* p = nullptr;
+  explicit AlignedFloats(size_t n) {
+    size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
+    p = static_cast<float*>(std::aligned_alloc(64, bytes ? bytes : 64));
+    if (!p) throw std::bad_alloc();
+  }
+  ~AlignedFloats() { std::free(p); }
+  AlignedFloats(const AlignedFloats&) = delete;
+  AlignedFloats& operator=(const AlignedFloats&) = delete;
+};
+
+// Panel sink whose heaps hold true distances although the kernel ranks L2 by
+// |b|^2 - 2<q, b>: column j's threshold is shifted by -|q_j|^2 and |q_j|^2 is
+// added back on push, so panel-scanned and scanner-scanned lists of the same
+// query share one heap.
+struct ShiftedSink : PanelSink {
+  alignas(64) float thr[64];
+  float shift[64];
+  TopK* heaps[64];
+  const idx_t* labels = nullptr;
+  const IDSelector* sel = nullptr;
+  ShiftedSink() {
+    thresholds = thr;
+    for (int j = 0; j < 64; ++j) {
+      thr[j] = -std::numeric_limits<float>::infinity();
+      shift[j] = 0;
+      heaps[j] = nullptr;
+    }
+  }
+  void set(int j, TopK* h, float s) {
+    heaps[j] = h;
+    shift[j] = s;
+    thr[j] = h ? h->threshold() - s : -std::numeric_limits<float>::infinity();
+  }
+  void push(int j, float key, int64_t row) override {
+    idx_t label = labels[row];
+    if (sel && !sel->is_member(label)) return;
+    heaps[j]->push(key + shift[j], label);
+    thr[j] = heaps[j]->threshold() - shift[j];
+  }
+};
+
+}  // namespace
+
+void IndexIVF::search_grouped(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
+                              idx_t* I, size_t np, const IDSelector* sel) const {
+  const Kernels& K = kernels();
+  const size_t NR = size_t(K.panel_width);
+  const bool l2 = metric_type == METRIC_L2;
+  const InvertedLists& il = *invlists;
+  const size_t nq = size_t(n);
+
+  // pair indices (q * np + j) grouped by list: counting sort, queries ascending
+  std::vector<size_t> start(nlist + 1, 0);
+  for (size_t i = 0; i < nq * np; ++i)
+    if (keys[i] >= 0) start[size_t(keys[i]) + 1]++;
+  for (size_t l = 0; l < nlist; ++l) start[l + 1] += start[l];
+  std::vector<size_t> pairs(start[nlist]);
+  {
+    std::vector<size_t> fill(start.begin(), start.end() - 1);
+    for (size_t i = 0; i < nq * np; ++i)
+      if (keys[i] >= 0) pairs[fill[size_t(keys[i])]++] = i;
+  }
+  // the lists to scan, largest work first so that dynamic scheduling balances
+  std::vector<std::pair<size_t, uint32_t>> work;
+  size_t total = 0;
+  for (size_t l = 0; l < nlist; ++l) {
+    size_t m = start[l + 1] - start[l], ls = il.list_size(l);
+    if (m && ls) {
+      work.emplace_back(m * ls, uint32_t(l));
+      total += m * ls;
+    }
+  }
+  std::sort(work.begin(), work.end(), [](auto& a, auto& b) { return a.first > b.first; });
+
+  std::vector<float> qnorms(l2 ? nq : 0);
+  if (l2) compute_norms(nq, x, size_t(d), qnorms.data());
+
+  const size_t min_panel = panel_min_queries > 0 ? size_t(panel_min_queries) : std::max<size_t>(2, NR / 2);
+  int nt = omp_get_max_threads();
+  if (total * size_t(d) < kMinParallelWork) nt = 1;
+  nt = std::max(1, std::min<int>(nt, int(work.size())));
+
+  TopKArray heaps{nq, size_t(k)};
+  std::vector<TopKArray> local(size_t(nt > 1 ? nt : 0));
+  // rows per base block: the block stays in L2 while all panels pass over it
+  const size_t BB = std::max<size_t>(48, (192 * 1024) / (sizeof(float) * size_t(d)));
+
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num();
+    if (nt > 1) local[t] = TopKArray(nq, size_t(k));
+    TopKArray& H = nt > 1 ? local[t] : heaps;
+    AlignedFloats panel(size_t(d) * NR);
+    std::vector<float> norms, decoded;
+    ShiftedSink sink;
+    sink.sel = sel;
+    auto sc = get_scanner();
+    sc->sel = sel;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t w = 0; w < int64_t(work.size()); ++w) {
+      const size_t l = work[size_t(w)].second;
+      const size_t nb = il.list_size(l);
+      const idx_t* ids = il.get_ids(l);
+      const size_t* lp = pairs.data() + start[l];
+      const size_t m = start[l + 1] - start[l];
+      const float* base = m >= min_panel ? list_vectors(l, decoded) : nullptr;
+      if (base) {
+        if (l2) {
+          norms.resize(nb);
+          K.norms_sqr(base, size_t(d), nb, norms.data());
+        }
+        sink.labels = ids;
+        for (size_t j0 = 0; j0 < m; j0 += NR) {
+          const size_t nv = std::min(NR, m - j0);
+          // gather and pack: panel[p * NR + j] = x[q_j][p]
+          for (size_t j = 0; j < nv; ++j) {
+            const float* xq = x + (lp[j0 + j] / np) * d;
+            for (size_t p = 0; p < size_t(d); ++p) panel.p[p * NR + j] = xq[p];
+          }
+          if (nv < NR)
+            for (size_t p = 0; p < size_t(d); ++p) std::fill(panel.p + p * NR + nv, panel.p + p * NR + NR, 0.f);
+          for (size_t j = 0; j < NR; ++j) {
+            if (j < nv) {
+              size_t q = lp[j0 + j] / np;
+              sink.set(int(j), &H[q], l2 ? qnorms[q] : 0.f);
+            } else {
+              sink.set(int(j), nullptr, 0.f);
+            }
+          }
+          for (size_t b0 = 0; b0 < nb; b0 += BB) {
+            size_t nbb = std::min(BB, nb - b0);
+            K.scan_panel(panel.p, size_t(d), base + b0 * d, nbb, l2 ? norms.data() + b0 : nullptr, l2 ? -2.f : -1.f,
+                         int64_t(b0), &sink);
+          }
+        }
+      } else {
+        const uint8_t* codes = il.get_codes(l);
+        for (size_t j = 0; j < m; ++j) {
+          const size_t i = lp[j], q = i / np;
+          sc->set_query(x + q * d);
+          sc->set_list(idx_t(l), coarse_dis[i]);
+          sc->scan_codes(nb, codes, code_size, ids, H[q]);
+        }
+      }
+    }
+  }
+  for (int t = 0; t < nt && nt > 1; ++t) heaps.merge_from(local[size_t(t)]);
   heaps.finalize(metric_type, nullptr, D, I);
 }
 

@@ -10,7 +10,9 @@
 //   * decode_vectors(n, codes, list_nos, x): the inverse (for reconstruct);
 //   * get_scanner(): an InvertedListScanner that, after set_query/set_list,
 //     gives the key of a code (smaller is better: L2 distance or -<q, x>);
-//   * optionally train_encoder() and a faster search_preassigned().
+//   * optionally train_encoder(), and list_vectors() when the codes decode
+//     cheaply to floats (then lists probed by many queries of a batch are
+//     scanned with the panel kernels of distances.h).
 // Everything else (training the coarse quantizer, assignment, the lists,
 // removal, merging, the direct map, range search, serialization of the
 // common part) lives here.
@@ -28,6 +30,9 @@
 #include "kmeans.h"
 
 namespace annvil {
+
+// Multiply-adds below which IVF searches stay on one thread (about 1 ms).
+constexpr size_t kMinParallelWork = size_t(1) << 22;
 
 struct SearchParametersIVF : SearchParameters {
   size_t nprobe = 0;     // 0: the index's nprobe
@@ -67,6 +72,10 @@ struct IndexIVF : Index {
   std::shared_ptr<InvertedLists> invlists;
   ClusteringParameters cp;  // coarse k-means (niter 10, as Faiss)
 
+  // A batch's lists probed by at least this many queries go through the panel
+  // kernel (when list_vectors is available); 0: automatic.  Not serialized.
+  int panel_min_queries = 0;
+
   int direct_map_type = DIRECT_MAP_NONE;
   std::vector<int64_t> direct_map_array;                 // id -> list << 32 | offset (-1: removed)
   std::unordered_map<idx_t, int64_t> direct_map_hash;  // id -> list << 32 | offset
@@ -83,6 +92,16 @@ struct IndexIVF : Index {
   // lists `assign`.  Default: nothing to train.
   virtual void train_encoder(idx_t n, const float* x, const idx_t* assign);
   virtual bool encoder_needs_training() const { return false; }
+  // Float vectors of list l (list_size(l) * d floats), a pointer into the
+  // list or decoded into buf; nullptr (the default) when the codec has no cheap
+  // decoder, and every list is then scanned with the scanner.
+  virtual const float* list_vectors(size_t l, std::vector<float>& buf) const;
+  // Whether batches are searched list by list (search_grouped, the default).
+  // The grouped order calls the scanner's set_query once per (query, list)
+  // pair; a codec whose set_query is costly (PQ distance tables) and that has
+  // no list_vectors may return false to get the query-by-query order, where
+  // set_query runs once per query.
+  virtual bool use_grouped_search() const { return true; }
   // Raise if `other` cannot be merged into this (beyond the common checks).
   virtual void check_compatible_for_merge(const IndexIVF& other) const;
 
@@ -103,6 +122,9 @@ struct IndexIVF : Index {
 
   // ---- IVF-specific ----
   // keys / coarse_dis: n * nprobe, the lists to visit for each query (-1: none)
+  // Without max_codes the (query, list) pairs are grouped by list and each
+  // probed list is scanned once for all its queries; with max_codes, query by
+  // query in probe order.
   virtual void search_preassigned(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis,
                                   float* D, idx_t* I, size_t nprobe, size_t max_codes, const IDSelector* sel) const;
   void range_search_preassigned(idx_t n, const float* x, float radius, const idx_t* keys, const float* coarse_dis,
@@ -136,6 +158,10 @@ struct IndexIVF : Index {
   static void read_ivf_lists(Reader& r, IndexIVF& idx, const Common& c, idx_t ntotal, bool is_trained);
 
  protected:
+  void search_grouped(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
+                      idx_t* I, size_t nprobe, const IDSelector* sel) const;
+  void search_per_query(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
+                        idx_t* I, size_t nprobe, size_t max_codes, const IDSelector* sel) const;
   void coarse_assign(idx_t n, const float* x, idx_t* assign) const;
   void rebuild_direct_map();
   void check_direct_map_for_add(idx_t n, const idx_t* ids) const;

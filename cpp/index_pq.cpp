@@ -42,15 +42,24 @@ void scan_adc(const ProductQuantizer& pq, const uint8_t* codes, size_t n, const 
   for (size_t i0 = 0; i0 < n; i0 += kBatch) {
     size_t nb = std::min(kBatch, n - i0);
     if (pq.nbits == 8) {
+      // Loads are the bottleneck: fetch 8 code bytes with one load and pull
+      // the bytes out with shifts, so the load ports serve only table reads.
       for (size_t b = 0; b < nb; ++b) {
         const uint8_t* c = codes + (i0 + b) * cs;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         size_t m = 0;
-        for (; m + 4 <= M; m += 4) {
-          s0 += table[m * 256 + c[m]];
-          s1 += table[(m + 1) * 256 + c[m + 1]];
-          s2 += table[(m + 2) * 256 + c[m + 2]];
-          s3 += table[(m + 3) * 256 + c[m + 3]];
+        for (; m + 8 <= M; m += 8) {
+          uint64_t w;
+          std::memcpy(&w, c + m, 8);
+          const float* t = table + m * 256;
+          s0 += t[w & 255];
+          s1 += t[256 + ((w >> 8) & 255)];
+          s2 += t[512 + ((w >> 16) & 255)];
+          s3 += t[768 + ((w >> 24) & 255)];
+          s0 += t[1024 + ((w >> 32) & 255)];
+          s1 += t[1280 + ((w >> 40) & 255)];
+          s2 += t[1536 + ((w >> 48) & 255)];
+          s3 += t[1792 + (w >> 56)];
         }
         for (; m < M; ++m) s0 += table[m * 256 + c[m]];
         dis[b] = (s0 + s1) + (s2 + s3);
@@ -221,28 +230,44 @@ void IndexPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* 
   check_trained();
   check_k(k);
   const IDSelector* sel = params ? params->sel : nullptr;
-#pragma omp parallel if (n > 1)
+  // queries go in batches that share each chunk of codes (see pq4_scan_multi)
+  constexpr idx_t kBatch = 8;
+  const idx_t nbatch = (n + kBatch - 1) / kBatch;
+#pragma omp parallel if (nbatch > 1)
   {
     std::vector<float> lut(pq.M * pq.ksub);
-    QuantizedLUT qlut;
+    std::vector<QuantizedLUT> qluts(kBatch);
+    std::vector<TopK> heaps(kBatch);
 #pragma omp for schedule(dynamic, 1)
-    for (idx_t q = 0; q < n; ++q) {
-      compute_float_lut(x + size_t(q) * d, lut.data());
-      pq4_quantize_lut(lut.data(), pq.M, qlut);
-      TopK heap;
-      heap.k = size_t(k);
-      heap.keys = D + size_t(q) * k;
-      heap.ids = I + size_t(q) * k;
-      uint32_t thr = 0x10000;
-      pq4_scan(codes.data(), size_t(ntotal), pq.M, qlut.q.data(), &thr, [&](uint32_t acc, size_t i) {
-        if (sel && !sel->is_member(idx_t(i))) return;
-        heap.push(float(acc), idx_t(i));
-        // ids grow along the scan, so a tie with the worst kept never wins
-        if (heap.size == heap.k) thr = uint32_t(heap.keys[0]);
-      });
-      // back to float distances
-      for (size_t i = 0; i < heap.size; ++i) heap.keys[i] = qlut.to_float(uint32_t(heap.keys[i]));
-      pq_finalize_row(heap, size_t(k), metric_type, D + size_t(q) * k, I + size_t(q) * k);
+    for (idx_t bi = 0; bi < nbatch; ++bi) {
+      const idx_t q0 = bi * kBatch, nqb = std::min(kBatch, n - q0);
+      const uint8_t* lut_ptrs[kBatch];
+      uint32_t thr[kBatch];
+      for (idx_t j = 0; j < nqb; ++j) {
+        compute_float_lut(x + size_t(q0 + j) * d, lut.data());
+        pq4_quantize_lut(lut.data(), pq.M, qluts[size_t(j)]);
+        lut_ptrs[j] = qluts[size_t(j)].q.data();
+        thr[j] = 0x10000;
+        TopK& h = heaps[size_t(j)];
+        h.k = size_t(k);
+        h.size = 0;
+        h.keys = D + size_t(q0 + j) * k;
+        h.ids = I + size_t(q0 + j) * k;
+      }
+      pq4_scan_multi(codes.data(), size_t(ntotal), pq.M, size_t(nqb), lut_ptrs, thr,
+                     [&](size_t j, uint32_t acc, size_t i) {
+                       if (sel && !sel->is_member(idx_t(i))) return;
+                       TopK& h = heaps[j];
+                       h.push(float(acc), idx_t(i));
+                       // ids grow along the scan, so a tie with the worst kept never wins
+                       if (h.size == h.k) thr[j] = uint32_t(h.keys[0]);
+                     });
+      for (idx_t j = 0; j < nqb; ++j) {
+        TopK& h = heaps[size_t(j)];
+        // back to float distances
+        for (size_t i = 0; i < h.size; ++i) h.keys[i] = qluts[size_t(j)].to_float(uint32_t(h.keys[i]));
+        pq_finalize_row(h, size_t(k), metric_type, D + size_t(q0 + j) * k, I + size_t(q0 + j) * k);
+      }
     }
   }
 }

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "distances.h"
 #include "heap.h"
 #include "io.h"
+#include "knn.h"
 
 namespace annvil {
 
@@ -85,6 +87,11 @@ void IndexScalarQuantizer::search(idx_t n, const float* x, idx_t k, float* D, id
   const size_t cs = sq.code_size, nb = size_t(ntotal);
   TopKArray heaps{size_t(n), size_t(k)};
   const int nt = omp_get_max_threads();
+  const size_t NR = size_t(kernels().panel_width);
+  if (size_t(n) >= NR / 2 && nb > 0) {
+    search_panels(n, x, k, D, I, sel);
+    return;
+  }
   if (n < nt && nb * size_t(d) > (1u << 18)) {
     // few queries: the codes are split among threads, heaps merged after
     std::vector<TopKArray> local(nt);
@@ -115,6 +122,60 @@ void IndexScalarQuantizer::search(idx_t n, const float* x, idx_t k, float* D, id
     }
   }
   heaps.finalize(metric_type, nullptr, D, I);
+}
+
+// Batches: blocks of codes are decoded to floats once and scanned by every
+// panel of queries with the outer-product kernel (distances.h), so decoding
+// is amortised over the batch and the kernel does NR queries per element
+// loaded.  Threads split the codes, each with its own heaps, merged at the end.
+void IndexScalarQuantizer::search_panels(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+                                         const IDSelector* sel) const {
+  const Kernels& K = kernels();
+  const size_t NR = size_t(K.panel_width), nq = size_t(n), nb = size_t(ntotal), cs = sq.code_size;
+  const bool l2 = metric_type == METRIC_L2;
+  const size_t npanels = (nq + NR - 1) / NR;
+  const size_t BB = std::max<size_t>(48, (128 * 1024) / (sizeof(float) * size_t(d)));
+  int nt = omp_get_max_threads();
+  if (nq * nb * size_t(d) < kMinParallelWork) nt = 1;
+  nt = std::max(1, std::min<int>(nt, int((nb + BB - 1) / BB)));
+  std::vector<float> panels(npanels * size_t(d) * NR + 16);
+  // 64-byte aligned start inside the buffer
+  float* pan = panels.data();
+  while (reinterpret_cast<uintptr_t>(pan) % 64) ++pan;
+  for (size_t p = 0; p < npanels; ++p)
+    pack_panel(x + p * NR * d, std::min(NR, nq - p * NR), size_t(d), int(NR), pan + p * size_t(d) * NR);
+  TopKArray heaps{nq, size_t(k)};
+  std::vector<TopKArray> local(size_t(nt > 1 ? nt : 0));
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num();
+    if (nt > 1) local[t] = TopKArray(nq, size_t(k));
+    TopKArray& H = nt > 1 ? local[t] : heaps;
+    std::vector<float> block(BB * size_t(d)), norms(BB);
+    // sinks point at their own threshold arrays: never copied, so held by pointer
+    std::vector<std::unique_ptr<TopKSink>> sinks;
+    for (size_t p = 0; p < npanels; ++p) {
+      sinks.push_back(std::make_unique<TopKSink>(int(NR)));
+      sinks.back()->sel = sel;
+    }
+    const size_t nblocks = (nb + BB - 1) / BB;
+    const size_t b0 = nblocks * t / nt, b1 = nblocks * (t + 1) / nt;
+    for (size_t b = b0; b < b1; ++b) {
+      const size_t r0 = b * BB, m = std::min(BB, nb - r0);
+      sq.decode_fast(m, codes.data() + r0 * cs, cs, nullptr, block.data());
+      if (l2) K.norms_sqr(block.data(), size_t(d), m, norms.data());
+      for (size_t p = 0; p < npanels; ++p) {
+        TopKSink& s = *sinks[p];
+        for (size_t j = 0; j < NR; ++j) s.set(int(j), p * NR + j < nq ? &H[p * NR + j] : nullptr);
+        K.scan_panel(pan + p * size_t(d) * NR, size_t(d), block.data(), m, l2 ? norms.data() : nullptr,
+                     l2 ? -2.f : -1.f, int64_t(r0), &s);
+      }
+    }
+  }
+  for (int t = 0; t < nt && nt > 1; ++t) heaps.merge_from(local[size_t(t)]);
+  std::vector<float> qn(l2 ? nq : 0);
+  if (l2) compute_norms(nq, x, size_t(d), qn.data());
+  heaps.finalize(metric_type, l2 ? qn.data() : nullptr, D, I);
 }
 
 void IndexScalarQuantizer::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
@@ -239,6 +300,18 @@ void IndexIVFScalarQuantizer::decode_vectors(idx_t n, const uint8_t* codes, cons
   }
 }
 
+const float* IndexIVFScalarQuantizer::list_vectors(size_t l, std::vector<float>& buf) const {
+  const size_t nb = invlists->list_size(l);
+  buf.resize(nb * size_t(d));
+  std::vector<float> cent;
+  if (by_residual) {
+    cent.resize(d);
+    quantizer->reconstruct(idx_t(l), cent.data());
+  }
+  sq.decode_fast(nb, invlists->get_codes(l), code_size, by_residual ? cent.data() : nullptr, buf.data());
+  return buf.data();
+}
+
 namespace {
 
 // Residual scanning: for L2 the query residual q - c is coded into the
@@ -249,7 +322,8 @@ struct SQScanner : InvertedListScanner {
   SQDistanceComputer dc;
   const float* q = nullptr;
   bool l2;
-  std::vector<float> cent, res, buf;
+  std::vector<float> cent, res;
+  mutable std::vector<float> buf;
   explicit SQScanner(const IndexIVFScalarQuantizer& i)
       : idx(i), dc(i.sq, i.metric_type), l2(i.metric_type == METRIC_L2), cent(i.d), res(i.d), buf(kBlock) {}
   void set_query(const float* x) override {
@@ -269,12 +343,12 @@ struct SQScanner : InvertedListScanner {
   }
   float distance_to_code(const uint8_t* code) const override { return dc.key(code); }
   size_t scan_codes(size_t n, const uint8_t* codes, size_t cs, const idx_t* ids, TopK& heap) const override {
-    scan_into_heap(dc, n, codes, cs, ids, 0, sel, heap, const_cast<float*>(buf.data()));
+    scan_into_heap(dc, n, codes, cs, ids, 0, sel, heap, buf.data());
     return n;
   }
   void scan_codes_range(size_t n, const uint8_t* codes, size_t cs, const idx_t* ids, float key_radius,
                         std::vector<std::pair<float, idx_t>>& out) const override {
-    scan_into_range(dc, n, codes, cs, ids, 0, sel, key_radius, out, const_cast<float*>(buf.data()));
+    scan_into_range(dc, n, codes, cs, ids, 0, sel, key_radius, out, buf.data());
   }
 };
 

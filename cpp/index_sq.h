@@ -29,6 +29,9 @@ struct IndexScalarQuantizer : Index {
 
   std::string type_tag() const override { return "SQ"; }
   void write_payload(Writer& w) const override;
+
+ private:
+  void search_panels(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const IDSelector* sel) const;
 };
 
 struct IndexIVFScalarQuantizer : IndexIVF {
@@ -43,6 +46,8 @@ struct IndexIVFScalarQuantizer : IndexIVF {
   void train_encoder(idx_t n, const float* x, const idx_t* assign) override;
   bool encoder_needs_training() const override { return sq.needs_training(); }
   void check_compatible_for_merge(const IndexIVF& other) const override;
+  // decodes the list (plus its centroid when by_residual) for the panel kernel
+  const float* list_vectors(size_t l, std::vector<float>& buf) const override;
 
   std::string type_tag() const override { return "IVFSQ"; }
   void write_payload(Writer& w) const override;

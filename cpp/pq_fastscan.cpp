@@ -81,7 +81,8 @@ void pq4_quantize_lut(const float* lut, size_t M, QuantizedLUT& out) {
 }
 
 namespace detail {
-void pq4_accumulate_scalar(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out) {
+void pq4_accumulate_scalar(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
+                           uint16_t tmax, uint32_t* masks) {
   const size_t bb = M2 * 16;
   for (size_t b = 0; b < nblocks; ++b) {
     const uint8_t* blk = blocks + b * bb;
@@ -94,21 +95,31 @@ void pq4_accumulate_scalar(const uint8_t* blocks, size_t nblocks, size_t M2, con
         acc[j + 16] += t[src[j] >> 4];
       }
     }
-    for (size_t j = 0; j < 32; ++j) out[b * 32 + j] = uint16_t(acc[j]);
+    uint32_t mask = 0;
+    for (size_t j = 0; j < 32; ++j) {
+      out[b * 32 + j] = uint16_t(acc[j]);
+      mask |= uint32_t(uint16_t(acc[j]) <= tmax) << j;
+    }
+    if (masks) masks[b] = mask;
   }
 }
 }  // namespace detail
 
-void pq4_accumulate(const uint8_t* blocks, size_t nblocks, size_t M, const uint8_t* lut_q, uint16_t* out) {
+void pq4_accumulate_masked(const uint8_t* blocks, size_t nblocks, size_t M, const uint8_t* lut_q, uint16_t* out,
+                           uint16_t tmax, uint32_t* masks) {
   const size_t M2 = pq4_M2(M);
 #if defined(ANNVIL_X86)
   switch (simd_level()) {
-    case SimdLevel::avx512: detail::pq4_accumulate_avx512(blocks, nblocks, M2, lut_q, out); return;
-    case SimdLevel::avx2: detail::pq4_accumulate_avx2(blocks, nblocks, M2, lut_q, out); return;
+    case SimdLevel::avx512: detail::pq4_accumulate_avx512(blocks, nblocks, M2, lut_q, out, tmax, masks); return;
+    case SimdLevel::avx2: detail::pq4_accumulate_avx2(blocks, nblocks, M2, lut_q, out, tmax, masks); return;
     default: break;
   }
 #endif
-  detail::pq4_accumulate_scalar(blocks, nblocks, M2, lut_q, out);
+  detail::pq4_accumulate_scalar(blocks, nblocks, M2, lut_q, out, tmax, masks);
+}
+
+void pq4_accumulate(const uint8_t* blocks, size_t nblocks, size_t M, const uint8_t* lut_q, uint16_t* out) {
+  pq4_accumulate_masked(blocks, nblocks, M, lut_q, out, 0xffff, nullptr);
 }
 
 }  // namespace annvil

@@ -63,32 +63,70 @@ void pq4_quantize_lut(const float* lut, size_t M, QuantizedLUT& out);
 // out[32 b + j] = sum over sub-quantizers of lut_q[m][code(vector 32 b + j, m)]
 // for blocks b < nblocks (padding vectors included).  Dispatches on simd_level().
 void pq4_accumulate(const uint8_t* blocks, size_t nblocks, size_t M, const uint8_t* lut_q, uint16_t* out);
+// Same, and masks[b] gets bit j set when out[32 b + j] <= tmax (the
+// threshold test done in SIMD, so the caller only visits candidates).
+void pq4_accumulate_masked(const uint8_t* blocks, size_t nblocks, size_t M, const uint8_t* lut_q, uint16_t* out,
+                           uint16_t tmax, uint32_t* masks);
 
-// Scan `nblocks` blocks holding `n` vectors (the last block may be partial),
-// keeping the k best (smallest accumulated sums) in a TopK-compatible
-// collector: `consider(acc, i)` is called for vector i (0-based in the range)
-// whenever acc < *threshold, where threshold is updated by the caller.
-// Returned through a callback so IVF lists can map i to ids and apply selectors.
+// Blocks per scan chunk: about 32 KiB of codes, so a chunk stays in L1/L2
+// while every query of a batch passes over it (the code array is read from
+// memory once per batch rather than once per query: the scan is otherwise
+// memory-bound).
+inline size_t pq4_chunk_blocks(size_t M) {
+  size_t c = (32 * 1024) / pq4_block_bytes(M);
+  return std::max<size_t>(1, std::min<size_t>(c, 64));
+}
+
+// Scan the `n` vectors stored in pq4_nblocks(n) blocks against nq quantised
+// LUTs (luts[q]: M2 * 16 bytes).  `consider(q, acc, i)` is called for vector
+// i (0-based in this code array) whenever its uint16 sum acc for query q is
+// below thresholds[q]; the callback may lower thresholds[q] as its heap fills
+// (typically to the heap's worst key).  Callers map i to ids and apply
+// selectors, so the same scan serves flat and inverted-list storage.
 template <class Consider>
-void pq4_scan(const uint8_t* blocks, size_t n, size_t M, const uint8_t* lut_q, const uint32_t* threshold,
-              Consider&& consider) {
-  constexpr size_t kChunk = 32;  // blocks per accumulation batch
-  alignas(64) uint16_t acc[kChunk * kPQ4BlockSize];
-  const size_t nb = pq4_nblocks(n), bb = pq4_block_bytes(M);
-  for (size_t b0 = 0; b0 < nb; b0 += kChunk) {
-    size_t nc = std::min(kChunk, nb - b0);
-    pq4_accumulate(blocks + b0 * bb, nc, M, lut_q, acc);
+void pq4_scan_multi(const uint8_t* blocks, size_t n, size_t M, size_t nq, const uint8_t* const* luts,
+                    const uint32_t* thresholds, Consider&& consider) {
+  alignas(64) uint16_t acc[64 * kPQ4BlockSize];
+  uint32_t masks[64];
+  const size_t nb = pq4_nblocks(n), bb = pq4_block_bytes(M), chunk = pq4_chunk_blocks(M);
+  for (size_t b0 = 0; b0 < nb; b0 += chunk) {
+    size_t nc = std::min(chunk, nb - b0);
     size_t i0 = b0 * kPQ4BlockSize;
-    size_t lim = std::min(n - i0, nc * kPQ4BlockSize);
-    for (size_t j = 0; j < lim; ++j)
-      if (acc[j] < *threshold) consider(uint32_t(acc[j]), i0 + j);
+    for (size_t q = 0; q < nq; ++q) {
+      if (thresholds[q] == 0) continue;  // nothing can enter
+      uint16_t tmax = uint16_t(std::min<uint32_t>(thresholds[q] - 1, 0xffff));
+      pq4_accumulate_masked(blocks + b0 * bb, nc, M, luts[q], acc, tmax, masks);
+      for (size_t b = 0; b < nc; ++b) {
+        uint32_t m = masks[b];
+        size_t base = i0 + b * kPQ4BlockSize;
+        if (base + kPQ4BlockSize > n) m &= (n - base >= 32) ? ~0u : ((1u << (n - base)) - 1);  // padding
+        while (m) {
+          size_t j = size_t(__builtin_ctz(m));
+          m &= m - 1;
+          uint32_t a = acc[b * kPQ4BlockSize + j];
+          if (a < thresholds[q]) consider(q, a, base + j);
+        }
+      }
+    }
   }
 }
 
+// Single-query form of pq4_scan_multi: consider(acc, i).
+template <class Consider>
+void pq4_scan(const uint8_t* blocks, size_t n, size_t M, const uint8_t* lut_q, const uint32_t* threshold,
+              Consider&& consider) {
+  pq4_scan_multi(blocks, n, M, 1, &lut_q, threshold,
+                 [&](size_t, uint32_t acc, size_t i) { consider(acc, i); });
+}
+
 namespace detail {
-void pq4_accumulate_scalar(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out);
-void pq4_accumulate_avx2(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out);
-void pq4_accumulate_avx512(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out);
+// masks may be null (no threshold test)
+void pq4_accumulate_scalar(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
+                           uint16_t tmax, uint32_t* masks);
+void pq4_accumulate_avx2(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
+                         uint16_t tmax, uint32_t* masks);
+void pq4_accumulate_avx512(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
+                           uint16_t tmax, uint32_t* masks);
 }  // namespace detail
 
 }  // namespace annvil

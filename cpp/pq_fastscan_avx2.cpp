@@ -14,16 +14,23 @@ namespace detail {
 
 namespace {
 // lane-reduced, interleaved results of one accumulator pair -> 16 uint16
-inline void store16(__m256i A, __m256i B, uint16_t* out) {
+inline uint32_t store16(__m256i A, __m256i B, uint16_t* out, __m128i t) {
   __m256i even = _mm256_sub_epi16(A, _mm256_slli_epi16(B, 8));
   __m128i e = _mm_add_epi16(_mm256_castsi256_si128(even), _mm256_extracti128_si256(even, 1));
   __m128i o = _mm_add_epi16(_mm256_castsi256_si128(B), _mm256_extracti128_si256(B, 1));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_unpacklo_epi16(e, o));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8), _mm_unpackhi_epi16(e, o));
+  __m128i v0 = _mm_unpacklo_epi16(e, o), v1 = _mm_unpackhi_epi16(e, o);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), v0);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8), v1);
+  // v <= t  <=>  min(v, t) == v  (unsigned); pack the 16 lane results to bytes for movemask
+  __m128i c0 = _mm_cmpeq_epi16(_mm_min_epu16(v0, t), v0);
+  __m128i c1 = _mm_cmpeq_epi16(_mm_min_epu16(v1, t), v1);
+  return uint32_t(_mm_movemask_epi8(_mm_packs_epi16(c0, c1)));
 }
 }  // namespace
 
-void pq4_accumulate_avx2(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out) {
+void pq4_accumulate_avx2(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
+                         uint16_t tmax, uint32_t* masks) {
+  const __m128i t = _mm_set1_epi16(short(tmax));
   const size_t bb = M2 * 16, npairs = M2 / 2;
   const __m256i mask = _mm256_set1_epi8(0x0f);
   for (size_t b = 0; b < nblocks; ++b) {
@@ -41,8 +48,9 @@ void pq4_accumulate_avx2(const uint8_t* blocks, size_t nblocks, size_t M2, const
       hiA = _mm256_add_epi16(hiA, rhi);
       hiB = _mm256_add_epi16(hiB, _mm256_srli_epi16(rhi, 8));
     }
-    store16(loA, loB, out + b * 32);
-    store16(hiA, hiB, out + b * 32 + 16);
+    uint32_t mlo = store16(loA, loB, out + b * 32, t);
+    uint32_t mhi = store16(hiA, hiB, out + b * 32 + 16, t);
+    if (masks) masks[b] = mlo | (mhi << 16);
   }
 }
 

@@ -15,17 +15,24 @@ inline __m128i fold4(__m512i v) {
 }
 inline __m128i fold2(__m256i v) { return _mm_add_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)); }
 
-inline void store16(__m512i A, __m512i B, __m256i A2, __m256i B2, uint16_t* out) {
+inline uint32_t store16(__m512i A, __m512i B, __m256i A2, __m256i B2, uint16_t* out, __m128i t) {
   __m512i even = _mm512_sub_epi16(A, _mm512_slli_epi16(B, 8));
   __m256i even2 = _mm256_sub_epi16(A2, _mm256_slli_epi16(B2, 8));
   __m128i e = _mm_add_epi16(fold4(even), fold2(even2));
   __m128i o = _mm_add_epi16(fold4(B), fold2(B2));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_unpacklo_epi16(e, o));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8), _mm_unpackhi_epi16(e, o));
+  __m128i v0 = _mm_unpacklo_epi16(e, o), v1 = _mm_unpackhi_epi16(e, o);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), v0);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 8), v1);
+  // v <= t  <=>  min(v, t) == v  (unsigned); pack the 16 lane results to bytes for movemask
+  __m128i c0 = _mm_cmpeq_epi16(_mm_min_epu16(v0, t), v0);
+  __m128i c1 = _mm_cmpeq_epi16(_mm_min_epu16(v1, t), v1);
+  return uint32_t(_mm_movemask_epi8(_mm_packs_epi16(c0, c1)));
 }
 }  // namespace
 
-void pq4_accumulate_avx512(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out) {
+void pq4_accumulate_avx512(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
+                         uint16_t tmax, uint32_t* masks) {
+  const __m128i t = _mm_set1_epi16(short(tmax));
   const size_t bb = M2 * 16, nquads = M2 / 4;
   const bool tail = (M2 % 4) != 0;
   const __m512i mask = _mm512_set1_epi8(0x0f);
@@ -56,8 +63,9 @@ void pq4_accumulate_avx512(const uint8_t* blocks, size_t nblocks, size_t M2, con
       hiA2 = rhi;
       hiB2 = _mm256_srli_epi16(rhi, 8);
     }
-    store16(loA, loB, loA2, loB2, out + b * 32);
-    store16(hiA, hiB, hiA2, hiB2, out + b * 32 + 16);
+    uint32_t mlo = store16(loA, loB, loA2, loB2, out + b * 32, t);
+    uint32_t mhi = store16(hiA, hiB, hiA2, hiB2, out + b * 32 + 16, t);
+    if (masks) masks[b] = mlo | (mhi << 16);
   }
 }
 

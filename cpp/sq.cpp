@@ -84,7 +84,28 @@ float f16_l2_scalar(const float* q, const uint16_t* h, size_t d) {
   }
   return s;
 }
-const SQKernels kScalar{u8_dot_scalar, u8_l2_scalar, f16_dot_scalar, f16_l2_scalar};
+void u8_decode_scalar(const float* a, const float* b, const uint8_t* c, size_t d, float* out) {
+  for (size_t i = 0; i < d; ++i) out[i] = a[i] + b[i] * float(c[i]);
+}
+void f16_decode_scalar(const float* a, const uint16_t* h, size_t d, float* out) {
+  for (size_t i = 0; i < d; ++i) out[i] = (a ? a[i] : 0.f) + half_to_float(h[i]);
+}
+void u8_dot_ny_scalar(const float* a, const uint8_t* c, size_t stride, size_t d, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = u8_dot_scalar(a, c + i * stride, d);
+}
+void u8_l2_ny_scalar(const float* a, const float* b, const uint8_t* c, size_t stride, size_t d, size_t n,
+                     float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = u8_l2_scalar(a, b, c + i * stride, d);
+}
+void f16_dot_ny_scalar(const float* q, const uint8_t* c, size_t stride, size_t d, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = f16_dot_scalar(q, reinterpret_cast<const uint16_t*>(c + i * stride), d);
+}
+void f16_l2_ny_scalar(const float* q, const uint8_t* c, size_t stride, size_t d, size_t n, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = f16_l2_scalar(q, reinterpret_cast<const uint16_t*>(c + i * stride), d);
+}
+const SQKernels kScalar{u8_dot_scalar,    u8_l2_scalar,     f16_dot_scalar,    f16_l2_scalar,
+                        u8_dot_ny_scalar, u8_l2_ny_scalar,  f16_dot_ny_scalar, f16_l2_ny_scalar,
+                        u8_decode_scalar, f16_decode_scalar};
 }  // namespace
 
 const SQKernels& sq_kernels() {
@@ -196,6 +217,25 @@ void ScalarQuantizer::decode(const uint8_t* codes, float* x, size_t n) const {
     }
 }
 
+void ScalarQuantizer::decode_fast(size_t n, const uint8_t* codes, size_t stride, const float* offset,
+                                  float* out) const {
+  ANNVIL_CHECK(is_trained(), "the scalar quantizer is not trained");
+  const SQKernels& K = sq_kernels();
+  if (qtype == QT_fp16) {
+    for (size_t i = 0; i < n; ++i)
+      K.f16_decode(offset, reinterpret_cast<const uint16_t*>(codes + i * stride), d, out + i * d);
+    return;
+  }
+  const bool uni = qtype == QT_8bit_uniform;
+  std::vector<float> a(d), b(d);
+  for (size_t p = 0; p < d; ++p) {
+    float vmin = uni ? trained[0] : trained[p];
+    b[p] = (uni ? trained[1] : trained[d + p]) * (1.f / 256.f);
+    a[p] = vmin + 0.5f * b[p] + (offset ? offset[p] : 0.f);
+  }
+  for (size_t i = 0; i < n; ++i) K.u8_decode(a.data(), b.data(), codes + i * stride, d, out + i * d);
+}
+
 // ---- distances on codes ------------------------------------------------------------------
 SQDistanceComputer::SQDistanceComputer(const ScalarQuantizer& s, MetricType metric)
     : sq(&s), l2(metric == METRIC_L2) {
@@ -244,18 +284,20 @@ void SQDistanceComputer::keys(size_t n, const uint8_t* codes, size_t stride, flo
   const SQKernels& K = sq_kernels();
   const size_t d = sq->d;
   if (sq->qtype == ScalarQuantizer::QT_fp16) {
-    if (l2)
-      for (size_t i = 0; i < n; ++i)
-        out[i] = K.f16_l2(q.data(), reinterpret_cast<const uint16_t*>(codes + i * stride), d);
-    else
-      for (size_t i = 0; i < n; ++i)
-        out[i] = -(extra + K.f16_dot(q.data(), reinterpret_cast<const uint16_t*>(codes + i * stride), d));
+    if (l2) {
+      K.f16_l2_ny(q.data(), codes, stride, d, n, out);
+    } else {
+      K.f16_dot_ny(q.data(), codes, stride, d, n, out);
+      for (size_t i = 0; i < n; ++i) out[i] = -(extra + out[i]);
+    }
     return;
   }
-  if (l2)
-    for (size_t i = 0; i < n; ++i) out[i] = K.u8_l2(a.data(), b.data(), codes + i * stride, d);
-  else
-    for (size_t i = 0; i < n; ++i) out[i] = -(c0 + extra + K.u8_dot(a.data(), codes + i * stride, d));
+  if (l2) {
+    K.u8_l2_ny(a.data(), b.data(), codes, stride, d, n, out);
+  } else {
+    K.u8_dot_ny(a.data(), codes, stride, d, n, out);
+    for (size_t i = 0; i < n; ++i) out[i] = -(c0 + extra + out[i]);
+  }
 }
 
 }  // namespace annvil

@@ -41,6 +41,9 @@ struct ScalarQuantizer {
   // codes: n * code_size
   void compute_codes(const float* x, uint8_t* codes, size_t n) const;
   void decode(const uint8_t* codes, float* x, size_t n) const;
+  // n codes (stride bytes apart) decoded, plus `offset` (d floats, e.g. the
+  // IVF centroid; may be null), with the SIMD kernels: out is n * d
+  void decode_fast(size_t n, const uint8_t* codes, size_t stride, const float* offset, float* out) const;
   // bytes of trained parameters expected for (d, qtype)
   size_t trained_size() const;
 };
@@ -71,6 +74,16 @@ struct SQKernels {
   // sum_i q_i h_i and sum_i (q_i - h_i)^2 for half-precision h
   float (*f16_dot)(const float* q, const uint16_t* h, size_t d);
   float (*f16_l2)(const float* q, const uint16_t* h, size_t d);
+  // The same over n codes `stride` bytes apart (four codes per pass, so the
+  // query tables are loaded once per four codes): out[i] for code i.
+  void (*u8_dot_ny)(const float* a, const uint8_t* c, size_t stride, size_t d, size_t n, float* out);
+  void (*u8_l2_ny)(const float* a, const float* b, const uint8_t* c, size_t stride, size_t d, size_t n, float* out);
+  void (*f16_dot_ny)(const float* q, const uint8_t* c, size_t stride, size_t d, size_t n, float* out);
+  void (*f16_l2_ny)(const float* q, const uint8_t* c, size_t stride, size_t d, size_t n, float* out);
+  // out_i = a_i + b_i c_i  (8-bit decoding with the bin-centre offset folded into a)
+  void (*u8_decode)(const float* a, const float* b, const uint8_t* c, size_t d, float* out);
+  // out_i = a_i + h_i  (a == nullptr: out_i = h_i)
+  void (*f16_decode)(const float* a, const uint16_t* h, size_t d, float* out);
 };
 const SQKernels& sq_kernels();
 

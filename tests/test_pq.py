@@ -1,0 +1,509 @@
+"""Tests of the PQ family (ProductQuantizer, IndexPQ, IndexPQFastScan,
+IndexRefine, OPQ / normalization transforms, IndexPreTransform), with Faiss
+as the oracle on small seeded data."""
+import pickle
+
+import numpy as np
+import pytest
+
+import annvil
+
+faiss = pytest.importorskip("faiss")
+
+D = 32
+
+
+def make_data(seed=0, n=5000, nq=300, d=D, intrinsic=16):
+    """Vectors near a random low-dimensional subspace (more realistic than iid
+    Gaussians, so recall numbers mean something)."""
+    rs = np.random.RandomState(seed)
+    basis = rs.randn(intrinsic, d).astype(np.float32)
+
+    def mk(m):
+        return (rs.randn(m, intrinsic).astype(np.float32) @ basis + 0.3 * rs.randn(m, d)).astype(np.float32)
+
+    return mk(n), mk(nq)
+
+
+@pytest.fixture(scope="module")
+def data():
+    xb, xq = make_data()
+    gt_l2 = annvil.knn(xq, xb, 10)[1]
+    gt_ip = annvil.knn(xq, xb, 10, annvil.METRIC_INNER_PRODUCT)[1]
+    return xb, xq, {annvil.METRIC_L2: gt_l2, annvil.METRIC_INNER_PRODUCT: gt_ip}
+
+
+def recall(I, gt):
+    k = gt.shape[1]
+    return float(np.mean([len(set(I[i, :k]) & set(gt[i])) / k for i in range(len(I))]))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_faiss_thread():
+    n = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(n)
+
+
+def faiss_pq_with(pq):
+    """A Faiss ProductQuantizer holding annvil's codebooks."""
+    fpq = faiss.ProductQuantizer(pq.d, pq.M, pq.nbits)
+    faiss.copy_array_to_vector(pq.centroids, fpq.centroids)
+    return fpq
+
+
+# ---------------------------------------------------------------- ProductQuantizer
+def test_pq_attributes():
+    pq = annvil.ProductQuantizer(32, 8, 6)
+    assert (pq.d, pq.M, pq.nbits, pq.dsub, pq.ksub, pq.code_size) == (32, 8, 6, 4, 64, 6)
+    assert pq.centroids.shape == (8 * 64 * 4,)
+    assert not pq.is_trained
+
+
+@pytest.mark.parametrize("nbits", [1, 3, 4, 5, 8, 12])
+def test_pq_codes_match_faiss_layout(data, nbits):
+    xb, _, _ = data
+    M = 8
+    pq = annvil.ProductQuantizer(D, M, nbits)
+    pq.niter = 5
+    pq.train(xb)
+    codes = pq.compute_codes(xb[:300])
+    assert codes.dtype == np.uint8 and codes.shape == (300, pq.code_size)
+    fpq = faiss_pq_with(pq)
+    fcodes = fpq.compute_codes(xb[:300])
+    # the same codebooks give the same codes (allow a rare tie broken differently)
+    assert np.mean(np.all(codes == fcodes, axis=1)) > 0.99
+    np.testing.assert_allclose(pq.decode(fcodes), fpq.decode(fcodes), rtol=0, atol=0)
+
+
+def test_pq_nbits16_layout():
+    rs = np.random.RandomState(3)
+    pq = annvil.ProductQuantizer(4, 2, 16)
+    pq.centroids = rs.randn(2 * 65536 * 2).astype(np.float32)
+    pq.is_trained = True
+    x = rs.randn(200, 4).astype(np.float32)
+    codes = pq.compute_codes(x)
+    fcodes = faiss_pq_with(pq).compute_codes(x)
+    assert codes.shape == (200, 4)
+    assert np.mean(np.all(codes == fcodes, axis=1)) > 0.99
+
+
+@pytest.mark.parametrize("M,nbits", [(8, 8), (16, 4), (4, 6)])
+def test_pq_mse_close_to_faiss(data, M, nbits):
+    xb, _, _ = data
+    pq = annvil.ProductQuantizer(D, M, nbits)
+    pq.train(xb)
+    mse = np.mean(np.sum((pq.decode(pq.compute_codes(xb)) - xb) ** 2, axis=1))
+    fpq = faiss.ProductQuantizer(D, M, nbits)
+    fpq.train(xb)
+    fmse = np.mean(np.sum((fpq.decode(fpq.compute_codes(xb)) - xb) ** 2, axis=1))
+    assert mse <= fmse * 1.05, (mse, fmse)
+
+
+def test_pq_distance_tables(data):
+    xb, xq, _ = data
+    pq = annvil.ProductQuantizer(D, 8, 4)
+    pq.niter = 5
+    pq.train(xb)
+    cents = pq.centroids.reshape(8, 16, 4)
+    t = pq.compute_distance_tables(xq[:3])
+    ip = pq.compute_inner_prod_tables(xq[:3])
+    sub = xq[:3].reshape(3, 8, 1, 4)
+    np.testing.assert_allclose(t, ((sub - cents[None]) ** 2).sum(-1), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ip, (sub * cents[None]).sum(-1), rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------- IndexPQ
+def mean_recall_over_seeds(make_ours, make_faiss, xb, xq, g, seeds=(1234, 7)):
+    """Recall of ours and Faiss's averaged over k-means seeds: single training
+    runs of either library differ by ~0.02 on this data size."""
+    r, fr = [], []
+    for s in seeds:
+        idx = make_ours()
+        idx.pq.seed = s
+        idx.train(xb)
+        idx.add(xb)
+        r.append(recall(idx.search(xq, 10)[1], g))
+        f = make_faiss()
+        f.pq.cp.seed = s
+        f.train(xb)
+        f.add(xb)
+        fr.append(recall(f.search(xq, 10)[1], g))
+    return float(np.mean(r)), float(np.mean(fr)), idx
+
+
+@pytest.mark.parametrize("metric", [annvil.METRIC_L2, annvil.METRIC_INNER_PRODUCT])
+def test_index_pq_recall_vs_faiss(data, metric):
+    xb, xq, gt = data
+    r, fr, idx = mean_recall_over_seeds(lambda: annvil.IndexPQ(D, 8, 8, metric),
+                                        lambda: faiss.IndexPQ(D, 8, 8, metric), xb, xq, gt[metric])
+    assert r >= fr - 0.02, (r, fr)
+    Dv, I = idx.search(xq, 10)
+    # distances are the ADC distances to the decoded vectors, sorted
+    rec = idx.reconstruct_n(0, idx.ntotal)
+    q = 7
+    exact = ((xq[q] - rec[I[q]]) ** 2).sum(1) if metric == annvil.METRIC_L2 else rec[I[q]] @ xq[q]
+    np.testing.assert_allclose(Dv[q], exact, rtol=1e-4, atol=1e-3)
+    assert np.all(np.diff(Dv, axis=1) >= -1e-5) if metric == annvil.METRIC_L2 else np.all(np.diff(Dv, axis=1) <= 1e-5)
+
+
+def test_index_pq_nbits_other(data):
+    xb, xq, gt = data
+    for nbits in (5, 10):
+        idx = annvil.IndexPQ(D, 8, nbits)
+        idx.pq.niter = 10
+        idx.train(xb)
+        idx.add(xb[:2000])
+        I = idx.search(xq, 5)[1]
+        # brute force over the decoded vectors gives the same ranking
+        rec = idx.reconstruct_n(0, idx.ntotal)
+        bI = annvil.knn(xq, rec, 5)[1]
+        assert np.mean(I == bI) > 0.97
+
+
+def test_index_pq_reconstruct_remove_reset_serialize(data, tmp_path):
+    xb, xq, _ = data
+    idx = annvil.IndexPQ(D, 8, 8)
+    idx.train(xb)
+    idx.add(xb[:1000])
+    assert idx.ntotal == 1000 and idx.code_size == 8
+    codes = idx.codes
+    np.testing.assert_array_equal(idx.reconstruct(5), idx.pq.decode(codes[5:6])[0])
+    D0, I0 = idx.search(xq, 10)
+    # round trips
+    for other in (annvil.deserialize_index(annvil.serialize_index(idx)), pickle.loads(pickle.dumps(idx))):
+        assert type(other) is annvil.IndexPQ
+        D1, I1 = other.search(xq, 10)
+        np.testing.assert_array_equal(I0, I1)
+        np.testing.assert_array_equal(D0, D1)
+    path = str(tmp_path / "pq.annvil")
+    annvil.write_index(idx, path)
+    for mm in (False, True):
+        other = annvil.read_index(path, mmap=mm)
+        np.testing.assert_array_equal(other.search(xq, 10)[1], I0)
+    # remove shifts later ids down
+    removed = idx.remove_ids(np.arange(0, 1000, 2))
+    assert removed == 500 and idx.ntotal == 500
+    np.testing.assert_array_equal(idx.codes, codes[1::2])
+    idx.reset()
+    assert idx.ntotal == 0
+    Dv, I = idx.search(xq[:2], 3)
+    assert np.all(I == -1) and np.all(np.isinf(Dv))
+
+
+def test_index_pq_selector_and_k_larger_than_ntotal(data):
+    xb, xq, _ = data
+    idx = annvil.IndexPQ(D, 4, 8)
+    idx.train(xb)
+    idx.add(xb[:20])
+    Dv, I = idx.search(xq[:3], 30)
+    assert np.all(I[:, 20:] == -1) and np.all(np.isinf(Dv[:, 20:]))
+    params = annvil.SearchParameters(sel=annvil.IDSelectorRange(5, 10))
+    I = idx.search(xq[:3], 10, params=params)[1]
+    assert set(I[I >= 0].ravel()) <= set(range(5, 10))
+
+
+# ---------------------------------------------------------------- fast-scan
+@pytest.mark.parametrize("metric", [annvil.METRIC_L2, annvil.METRIC_INNER_PRODUCT])
+def test_fastscan_recall_vs_faiss(data, metric):
+    xb, xq, gt = data
+    r, fr, _ = mean_recall_over_seeds(lambda: annvil.IndexPQFastScan(D, 16, 4, metric),
+                                      lambda: faiss.IndexPQFastScan(D, 16, 4, metric), xb, xq, gt[metric])
+    assert r >= fr - 0.02, (r, fr)
+
+
+@pytest.mark.parametrize("M,d,n", [(16, 32, 2000), (5, 20, 1001), (2, 4, 77), (6, 24, 33)])
+@pytest.mark.parametrize("metric", [annvil.METRIC_L2, annvil.METRIC_INNER_PRODUCT])
+def test_fastscan_matches_exact_lut(M, d, n, metric):
+    """Fast-scan distances are the exact ADC distances up to LUT rounding, and
+    the ranking equals the exact-LUT ranking up to that tolerance."""
+    xb, xq = make_data(1, n=max(n, 300), nq=40, d=d, intrinsic=min(8, d))
+    ipq = annvil.IndexPQ(d, M, 4, metric)
+    ipq.pq.niter = 10
+    ipq.train(xb)
+    ipq.add(xb[:n])
+    fs = annvil.IndexPQFastScan(ipq)
+    assert fs.ntotal == n
+    k = min(10, n)
+    Dq, Iq = fs.search(xq, k)
+    De, Ie = ipq.search(xq, k)
+    rec = ipq.reconstruct_n(0, n)
+    for q in range(len(xq)):
+        lut, scale, bias = fs._quantized_lut(xq[q:q + 1])
+        tol = 0.5 * M / scale + 1e-4 * (1 + abs(bias))
+        ex = ((xq[q] - rec[Iq[q]]) ** 2).sum(1) if metric == annvil.METRIC_L2 else rec[Iq[q]] @ xq[q]
+        assert np.all(np.abs(Dq[q] - ex) <= tol)
+        # every fast-scan result is within 2 * tol of the exact k-th best
+        kth = De[q, k - 1]
+        if metric == annvil.METRIC_L2:
+            assert np.all(ex <= kth + 2 * tol)
+        else:
+            assert np.all(ex >= kth - 2 * tol)
+    assert recall(Iq, Ie) > 0.85
+
+
+def test_fastscan_simd_levels_agree():
+    xb, xq = make_data(2, n=1500, nq=5, d=40, intrinsic=8)
+    for M in (10, 20, 4):  # M2 % 4 == 2 exercises the AVX-512 tail pair
+        idx = annvil.IndexPQFastScan(40, M, 4)
+        idx.pq.niter = 5
+        idx.train(xb)
+        idx.add(xb[:1234])
+        lut, _, _ = idx._quantized_lut(xq[:1])
+        # scalar reference from the unpacked codes
+        ipq_codes = []
+        for i in range(idx.ntotal):
+            ipq_codes.append(idx.pq.compute_codes(idx.reconstruct(i)[None])[0])
+        codes = np.array(ipq_codes)
+        idxs = np.zeros((idx.ntotal, M), np.int64)
+        for m in range(M):
+            idxs[:, m] = (codes[:, m // 2] >> (4 * (m % 2))) & 15
+        ref = lut[np.arange(M)[None, :], idxs].sum(1)
+        levels = ["scalar", "avx2", "avx512"]
+        best = annvil.detected_simd_level()
+        current = annvil.simd_level()
+        try:
+            for lv in levels[:levels.index(best) + 1]:
+                annvil.set_simd_level(lv)
+                np.testing.assert_array_equal(idx._accumulate(lut), ref, err_msg=lv)
+        finally:
+            annvil.set_simd_level(current)
+
+
+def test_fastscan_add_in_pieces_remove_serialize(data):
+    xb, xq, _ = data
+    a = annvil.IndexPQFastScan(D, 8, 4)
+    a.train(xb)
+    a.add(xb[:1000])
+    b = annvil.deserialize_index(annvil.serialize_index(a))
+    b.reset()
+    for s in range(0, 1000, 77):
+        b.add(xb[s:min(s + 77, 1000)])
+    D0, I0 = a.search(xq, 10)
+    D1, I1 = b.search(xq, 10)
+    np.testing.assert_array_equal(I0, I1)
+    np.testing.assert_array_equal(D0, D1)
+    c = pickle.loads(pickle.dumps(a))
+    assert type(c) is annvil.IndexPQFastScan
+    np.testing.assert_array_equal(c.search(xq, 10)[1], I0)
+    rec = a.reconstruct_n(0, 1000)
+    assert a.remove_ids(np.arange(100, 1000)) == 900
+    assert a.ntotal == 100
+    np.testing.assert_array_equal(a.reconstruct_n(0, 100), rec[:100])
+
+
+# ---------------------------------------------------------------- refine
+def test_refine_flat_recall_vs_faiss(data):
+    xb, xq, gt = data
+    g = gt[annvil.METRIC_L2]
+    idx = annvil.IndexRefineFlat(annvil.IndexPQFastScan(D, 16, 4))
+    idx.k_factor = 4
+    idx.train(xb)
+    idx.add(xb)
+    Dv, I = idx.search(xq, 10)
+    f = faiss.IndexRefineFlat(faiss.IndexPQFastScan(D, 16, 4))
+    f.k_factor = 4
+    f.train(xb)
+    f.add(xb)
+    fI = f.search(xq, 10)[1]
+    r, fr = recall(I, g), recall(fI, g)
+    assert r >= fr - 0.02, (r, fr)
+    # distances are exact
+    ex = ((xq[:, None, :] - xb[I]) ** 2).sum(-1)
+    np.testing.assert_allclose(Dv, ex, rtol=1e-4, atol=1e-3)
+    assert isinstance(idx.base_index, annvil.IndexPQFastScan)
+    assert isinstance(idx.refine_index, annvil.IndexFlat)
+    assert idx.refine_index.ntotal == idx.base_index.ntotal == len(xb)
+    # round trip
+    other = pickle.loads(pickle.dumps(idx))
+    assert type(other) is annvil.IndexRefineFlat and other.k_factor == 4
+    np.testing.assert_array_equal(other.search(xq, 10)[1], I)
+
+
+def test_refine_general_and_existing_vectors(data):
+    xb, xq, gt = data
+    g = gt[annvil.METRIC_INNER_PRODUCT]
+    base = annvil.IndexPQ(D, 8, 8, annvil.METRIC_INNER_PRODUCT)
+    base.train(xb)
+    base.add(xb)
+    r0 = recall(base.search(xq, 10)[1], g)
+    with pytest.raises(annvil.InvalidArgumentError):
+        annvil.IndexRefineFlat(base)  # base is filled: needs xb
+    rf = annvil.IndexRefineFlat(base, xb)
+    rf.k_factor = 8
+    assert recall(rf.search(xq, 10)[1], g) > r0 + 0.1
+    # IndexRefine with a PQ refine index (reconstruct path)
+    base2 = annvil.IndexPQ(D, 4, 8)
+    refine2 = annvil.IndexPQ(D, 16, 8)
+    ir = annvil.IndexRefine(base2, refine2)
+    ir.k_factor = 5
+    ir.train(xb)
+    ir.add(xb)
+    assert ir.ntotal == len(xb)
+    Dv, I = ir.search(xq[:20], 5)
+    rec = refine2.reconstruct_n(0, refine2.ntotal)
+    np.testing.assert_allclose(Dv, ((xq[:20, None] - rec[I]) ** 2).sum(-1), rtol=1e-4, atol=1e-3)
+    assert ir.remove_ids(np.arange(10)) == 10 and ir.ntotal == len(xb) - 10
+    with pytest.raises(annvil.InvalidArgumentError):
+        ir.k_factor = 0.5
+
+
+# ---------------------------------------------------------------- transforms
+def anisotropic(seed=4, n=5000, d=32):
+    """Low-rank data whose variance decays along the coordinates: plain PQ's
+    sub-spaces are badly balanced, which is what OPQ fixes."""
+    rs = np.random.RandomState(seed)
+    lat = rs.randn(n, 8).astype(np.float32)
+    mix = rs.randn(8, d).astype(np.float32) * np.linspace(3, 0.2, d).astype(np.float32)
+    return (lat @ mix + 0.1 * rs.randn(n, d)).astype(np.float32)
+
+
+def test_opq_lowers_pq_error():
+    x = anisotropic()
+    M = 8
+    opq = annvil.OPQMatrix(32, M)
+    opq.niter = 8
+    opq.train(x)
+    A = opq.A.reshape(32, 32)
+    np.testing.assert_allclose(A @ A.T, np.eye(32), atol=1e-4)
+    xt = opq.apply(x)
+    np.testing.assert_allclose(opq.reverse_transform(xt), x, atol=1e-3)
+
+    def pq_mse(v):
+        pq = annvil.ProductQuantizer(32, M, 6)
+        pq.train(v)
+        return np.mean(np.sum((pq.decode(pq.compute_codes(v)) - v) ** 2, axis=1))
+
+    plain, rotated = pq_mse(x), pq_mse(xt)  # rotation preserves distances, so errors compare
+    assert rotated < 0.7 * plain, (rotated, plain)
+    # Faiss's OPQ for reference: ours is at least comparable
+    fopq = faiss.OPQMatrix(32, M)
+    fopq.niter = 8
+    fopq.train(x)
+    frot = pq_mse(fopq.apply(x))
+    assert rotated < 1.15 * frot, (rotated, frot)
+
+
+def test_opq_dimension_change():
+    x = anisotropic(n=3000)
+    opq = annvil.OPQMatrix(32, 4, 16)
+    opq.niter = 3
+    opq.train(x)
+    assert opq.apply(x[:5]).shape == (5, 16)
+    A = opq.A.reshape(16, 32)
+    np.testing.assert_allclose(A @ A.T, np.eye(16), atol=1e-4)
+    with pytest.raises(annvil.InvalidArgumentError):
+        annvil.OPQMatrix(32, 5, 16)
+
+
+def test_pretransform_opq_pq(data):
+    xb, xq, gt = data
+    g = gt[annvil.METRIC_L2]
+    opq = annvil.OPQMatrix(D, 8)
+    opq.niter = 5
+    idx = annvil.IndexPreTransform(opq, annvil.IndexPQ(D, 8, 8))
+    assert not idx.is_trained
+    idx.train(xb)
+    assert idx.is_trained and opq.is_trained
+    idx.add(xb)
+    Dv, I = idx.search(xq, 10)
+    plain = annvil.IndexPQ(D, 8, 8)
+    plain.train(xb)
+    plain.add(xb)
+    assert recall(I, g) >= recall(plain.search(xq, 10)[1], g) - 0.02
+    assert isinstance(idx.chain.at(0), annvil.OPQMatrix) and idx.chain.size() == 1
+    assert isinstance(idx.index, annvil.IndexPQ)
+    np.testing.assert_allclose(idx.apply_chain(xq[:3]), opq.apply(xq[:3]), atol=1e-6)
+    # reconstruct goes back through the rotation
+    r = idx.reconstruct(3)
+    inner = idx.index.reconstruct(3)
+    np.testing.assert_allclose(r, opq.reverse_transform(inner[None])[0], atol=1e-5)
+    other = pickle.loads(pickle.dumps(idx))
+    assert type(other) is annvil.IndexPreTransform and type(other.chain[0]) is annvil.OPQMatrix
+    np.testing.assert_array_equal(other.search(xq, 10)[1], I)
+    t2 = pickle.loads(pickle.dumps(opq))
+    np.testing.assert_array_equal(t2.A, opq.A)
+
+
+def test_normalization_transform_cosine(data):
+    xb, xq, _ = data
+    norm = annvil.NormalizationTransform(D)
+    y = norm.apply(xb[:10])
+    np.testing.assert_allclose(np.linalg.norm(y, axis=1), 1, atol=1e-5)
+    idx = annvil.IndexPreTransform(norm, annvil.IndexFlatIP(D))
+    idx.add(xb)
+    Dv, I = idx.search(xq, 5)
+    Dc, Ic = annvil.knn(xq, xb, 5, "cosine")
+    np.testing.assert_array_equal(I, Ic)
+    np.testing.assert_allclose(Dv, Dc, atol=1e-5)
+    other = annvil.deserialize_index(annvil.serialize_index(idx))
+    np.testing.assert_array_equal(other.search(xq, 5)[1], I)
+
+
+def test_pretransform_chain_and_refine_factory_like(data):
+    """OPQ + fast-scan + refine, the common production stack."""
+    xb, xq, gt = data
+    opq = annvil.OPQMatrix(D, 16)
+    opq.niter = 3
+    pt = annvil.IndexPreTransform(opq, annvil.IndexPQFastScan(D, 16, 4))
+    idx = annvil.IndexRefineFlat(pt)
+    idx.k_factor = 4
+    idx.train(xb)
+    idx.add(xb)
+    assert recall(idx.search(xq, 10)[1], gt[annvil.METRIC_L2]) > 0.9
+    other = pickle.loads(pickle.dumps(idx))
+    np.testing.assert_array_equal(other.search(xq, 10)[1], idx.search(xq, 10)[1])
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_input(data):
+    xb, xq, _ = data
+    with pytest.raises(annvil.InvalidArgumentError, match="multiple"):
+        annvil.ProductQuantizer(30, 8, 8)
+    with pytest.raises(annvil.InvalidArgumentError, match="multiple"):
+        annvil.IndexPQ(30, 8, 8)
+    for nb in (0, 17):
+        with pytest.raises(annvil.InvalidArgumentError, match="nbits"):
+            annvil.ProductQuantizer(32, 8, nb)
+        with pytest.raises(annvil.InvalidArgumentError, match="nbits"):
+            annvil.IndexPQ(32, 8, nb)
+    with pytest.raises(annvil.InvalidArgumentError, match="nbits=4"):
+        annvil.IndexPQFastScan(32, 8, 8)
+    with pytest.raises(annvil.InvalidArgumentError, match="training"):
+        annvil.ProductQuantizer(32, 8, 8).train(xb[:100])
+    idx = annvil.IndexPQ(32, 8, 8)
+    with pytest.raises(annvil.InvalidArgumentError, match="training"):
+        idx.train(xb[:100])
+    assert not idx.is_trained
+    with pytest.raises(annvil.NotTrainedError):
+        idx.search(xq, 5)
+    with pytest.raises(annvil.NotTrainedError):
+        idx.add(xb)
+    with pytest.raises(annvil.NotTrainedError):
+        annvil.IndexPQFastScan(32, 8).search(xq, 5)
+    with pytest.raises(annvil.NotTrainedError):
+        annvil.ProductQuantizer(32, 8, 8).compute_codes(xb[:3])
+    with pytest.raises(annvil.NotTrainedError):
+        annvil.OPQMatrix(32, 8).apply(xb[:3])
+    with pytest.raises(annvil.NotTrainedError):
+        annvil.IndexRefineFlat(annvil.IndexPQ(32, 8, 8)).search(xq, 3)
+    idx.train(xb)
+    idx.add(xb[:100])
+    with pytest.raises(annvil.InvalidArgumentError, match="dimension"):
+        idx.search(xq[:, :16], 5)
+    with pytest.raises(annvil.InvalidArgumentError, match="dimension"):
+        idx.add(xb[:, :16])
+    assert idx.ntotal == 100
+    with pytest.raises(annvil.InvalidArgumentError):
+        idx.reconstruct(100)
+    with pytest.raises(annvil.InvalidArgumentError):
+        idx.pq.decode(np.zeros((2, 3), np.uint8))
+    with pytest.raises(annvil.InvalidArgumentError):
+        annvil.IndexPreTransform(annvil.OPQMatrix(32, 4, 16), annvil.IndexFlatL2(32))
+    with pytest.raises(annvil.InvalidArgumentError):
+        annvil.IndexRefine(annvil.IndexPQ(32, 8, 8), annvil.IndexFlatL2(16))
+    with pytest.raises(annvil.InvalidArgumentError):
+        annvil.IndexPQFastScan(32, 8, 4, annvil.METRIC_L2, 64)
+    with pytest.raises(annvil.InvalidArgumentError):
+        annvil.NormalizationTransform(32, 1.0)
