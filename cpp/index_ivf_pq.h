@@ -67,6 +67,8 @@ struct IndexIVFPQ : IndexIVF {
   void decode_vectors(idx_t n, const uint8_t* codes, const idx_t* list_nos, float* x) const override;
   std::unique_ptr<InvertedListScanner> get_scanner() const override;
   bool encoder_needs_training() const override { return !skip_encoder_training_; }
+  // query by query: the per-query table is the costly part, computed once per query
+  bool use_grouped_search() const override { return false; }
   void check_compatible_for_merge(const IndexIVF& other) const override;
 
   // (Re)build or drop the precomputed table according to use_precomputed_table
