@@ -9,10 +9,289 @@
 #include <random>
 
 #include "distances.h"
+#include "index_ivf_pq_kernels.h"
 #include "io.h"
 #include "knn.h"
+#include "simd.h"
 
 namespace annvil {
+
+// ---- kernels: scalar versions and dispatch ---------------------------------------------
+namespace detail {
+namespace {
+void ip_table_scalar(const float* x, const float* ct, size_t M, size_t dsub, size_t ksub, float* out) {
+  for (size_t m = 0; m < M; ++m) {
+    float* o = out + m * ksub;
+    std::fill(o, o + ksub, 0.f);
+    for (size_t p = 0; p < dsub; ++p) {
+      const float xp = x[m * dsub + p];
+      const float* c = ct + (m * dsub + p) * ksub;
+      for (size_t j = 0; j < ksub; ++j) o[j] += xp * c[j];
+    }
+  }
+}
+void madd_scalar(size_t n, const float* a, float alpha, const float* b, float* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = a[i] + alpha * b[i];
+}
+void assign_scalar(size_t n, const float* x, size_t ldx, const float* ct, const float* cnorms, size_t dsub, size_t k,
+                   int32_t* labels, float* dis) {
+  std::vector<float> acc(k);
+  for (size_t i = 0; i < n; ++i) {
+    const float* xi = x + i * ldx;
+    std::copy(cnorms, cnorms + k, acc.begin());
+    for (size_t p = 0; p < dsub; ++p) {
+      const float xp = -2.f * xi[p];
+      const float* c = ct + p * k;
+      for (size_t j = 0; j < k; ++j) acc[j] += xp * c[j];
+    }
+    size_t b = 0;
+    for (size_t j = 1; j < k; ++j)
+      if (acc[j] < acc[b]) b = j;
+    labels[i] = int32_t(b);
+    dis[i] = acc[b];
+  }
+}
+}  // namespace
+
+const IVFPQKernels& ivfpq_kernels_scalar() {
+  static const IVFPQKernels k{&ip_table_scalar, &madd_scalar, &assign_scalar};
+  return k;
+}
+
+const IVFPQKernels& ivfpq_kernels() {
+#if defined(ANNVIL_X86)
+  switch (simd_level()) {
+    case SimdLevel::avx512: return ivfpq_kernels_avx512();
+    case SimdLevel::avx2: return ivfpq_kernels_avx2();
+    default: break;
+  }
+#endif
+  return ivfpq_kernels_scalar();
+}
+}  // namespace detail
+
+// ---- codebooks in kernel layout ------------------------------------------------------------
+uint64_t pq_fingerprint(const ProductQuantizer& pq) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](uint64_t v) {
+    h ^= v;
+    h *= 1099511628211ull;
+  };
+  mix(pq.M);
+  mix(pq.nbits);
+  mix(pq.is_trained);
+  const size_t n = pq.centroids.size();
+  mix(n);
+  const size_t step = std::max<size_t>(1, n / 509);
+  for (size_t i = 0; i < n; i += step) {
+    uint32_t b;
+    std::memcpy(&b, &pq.centroids[i], 4);
+    mix(b);
+  }
+  if (n) {
+    uint32_t b;
+    std::memcpy(&b, &pq.centroids[n - 1], 4);
+    mix(b);
+  }
+  return h;
+}
+
+void PQCodebooks::build(const ProductQuantizer& pq) {
+  const size_t M = pq.M, ksub = pq.ksub, dsub = pq.dsub;
+  ct.resize(M * dsub * ksub);
+  norms.resize(M * ksub);
+  for (size_t m = 0; m < M; ++m)
+    for (size_t j = 0; j < ksub; ++j) {
+      const float* c = pq.get_centroids(m, j);
+      float s = 0;
+      for (size_t p = 0; p < dsub; ++p) {
+        ct[(m * dsub + p) * ksub + j] = c[p];
+        s += c[p] * c[p];
+      }
+      norms[m * ksub + j] = s;
+    }
+  fingerprint = pq_fingerprint(pq);
+}
+
+std::shared_ptr<const PQCodebooks> PQCodebookCache::get(const ProductQuantizer& pq) const {
+  const uint64_t fp = pq_fingerprint(pq);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!cb_ || cb_->fingerprint != fp) {
+    auto cb = std::make_shared<PQCodebooks>();
+    cb->build(pq);
+    cb_ = std::move(cb);
+  }
+  return cb_;
+}
+
+void pq_ip_table(const ProductQuantizer& pq, const PQCodebooks& cb, const float* x, float* out) {
+  detail::ivfpq_kernels().ip_table(x, cb.ct.data(), pq.M, pq.dsub, pq.ksub, out);
+}
+
+void pq_l2_table(const ProductQuantizer& pq, const PQCodebooks& cb, const float* x, float* out) {
+  // |x_m - c|^2 = |x_m|^2 + |c|^2 - 2 <x_m, c>
+  pq_ip_table(pq, cb, x, out);
+  const size_t ksub = pq.ksub, dsub = pq.dsub;
+  for (size_t m = 0; m < pq.M; ++m) {
+    float xn = 0;
+    for (size_t p = 0; p < dsub; ++p) xn += x[m * dsub + p] * x[m * dsub + p];
+    float* o = out + m * ksub;
+    const float* cn = cb.norms.data() + m * ksub;
+    for (size_t j = 0; j < ksub; ++j) o[j] = std::max(0.f, xn + cn[j] - 2.f * o[j]);
+  }
+}
+
+void pq_encode(const ProductQuantizer& pq, const PQCodebooks& cb, idx_t n, const float* x, uint8_t* codes) {
+  const size_t M = pq.M, ksub = pq.ksub, dsub = pq.dsub, d = pq.d, cs = pq.code_size;
+  const auto& K = detail::ivfpq_kernels();
+  const idx_t bs = 256;
+  const idx_t nb = (n + bs - 1) / bs;
+#pragma omp parallel if (n > 4 * bs)
+  {
+    std::vector<int32_t> lab(size_t(bs) * M);
+    std::vector<float> dis(static_cast<size_t>(bs));
+#pragma omp for schedule(static)
+    for (idx_t b = 0; b < nb; ++b) {
+      const idx_t i0 = b * bs, m_ = std::min(bs, n - i0);
+      for (size_t m = 0; m < M; ++m)
+        K.assign(size_t(m_), x + size_t(i0) * d + m * dsub, d, cb.ct.data() + m * dsub * ksub,
+                 cb.norms.data() + m * ksub, dsub, ksub, lab.data() + m * size_t(bs), dis.data());
+      for (idx_t i = 0; i < m_; ++i) {
+        uint8_t* c = codes + size_t(i0 + i) * cs;
+        if (pq.nbits == 8) {
+          for (size_t m = 0; m < M; ++m) c[m] = uint8_t(lab[m * size_t(bs) + size_t(i)]);
+        } else {
+          std::memset(c, 0, cs);
+          for (size_t m = 0; m < M; ++m)
+            ProductQuantizer::write_index(c, m, pq.nbits, uint32_t(lab[m * size_t(bs) + size_t(i)]));
+        }
+      }
+    }
+  }
+}
+
+namespace {
+// Lloyd's k-means of n points of dimension ds (xs: n * ds) into k centroids
+// (out: k * ds), Faiss's Clustering semantics.
+void subspace_kmeans(idx_t n, const float* xs, size_t ds, size_t k, const ClusteringParameters& cp, uint64_t seed,
+                     float* out) {
+  const auto& K = detail::ivfpq_kernels();
+  std::mt19937_64 rng(seed);
+  std::vector<float> cen(k * ds), ct(k * ds), cn(k);
+  std::vector<int32_t> lab(static_cast<size_t>(n));
+  std::vector<float> dis(static_cast<size_t>(n));
+  std::vector<double> sums(k * ds);
+  std::vector<idx_t> cnt(k);
+  std::vector<float> best;
+  double best_obj = HUGE_VAL;
+  for (int redo = 0; redo < std::max(1, cp.nredo); ++redo) {
+    // random distinct initial centroids
+    std::vector<idx_t> perm(static_cast<size_t>(n));
+    std::iota(perm.begin(), perm.end(), 0);
+    for (size_t i = 0; i < k; ++i) {
+      std::uniform_int_distribution<idx_t> pick(idx_t(i), n - 1);
+      std::swap(perm[i], perm[size_t(pick(rng))]);
+      std::memcpy(&cen[i * ds], xs + size_t(perm[i]) * ds, sizeof(float) * ds);
+    }
+    double obj = 0;
+    for (int it = 0; it <= cp.niter; ++it) {
+      for (size_t j = 0; j < k; ++j) {
+        float s = 0;
+        for (size_t p = 0; p < ds; ++p) {
+          ct[p * k + j] = cen[j * ds + p];
+          s += cen[j * ds + p] * cen[j * ds + p];
+        }
+        cn[j] = s;
+      }
+      K.assign(size_t(n), xs, ds, ct.data(), cn.data(), ds, k, lab.data(), dis.data());
+      obj = 0;
+      for (idx_t i = 0; i < n; ++i) {
+        const float* xi = xs + size_t(i) * ds;
+        float xn = 0;
+        for (size_t p = 0; p < ds; ++p) xn += xi[p] * xi[p];
+        obj += double(dis[size_t(i)]) + double(xn);
+      }
+      if (it == cp.niter) break;  // last pass only measures the objective
+      std::fill(sums.begin(), sums.end(), 0.0);
+      std::fill(cnt.begin(), cnt.end(), 0);
+      for (idx_t i = 0; i < n; ++i) {
+        const size_t c = size_t(lab[size_t(i)]);
+        cnt[c]++;
+        const float* xi = xs + size_t(i) * ds;
+        for (size_t p = 0; p < ds; ++p) sums[c * ds + p] += xi[p];
+      }
+      for (size_t c = 0; c < k; ++c)
+        if (cnt[c])
+          for (size_t p = 0; p < ds; ++p) cen[c * ds + p] = float(sums[c * ds + p] / double(cnt[c]));
+      // empty clusters: split a cluster chosen with probability ~ (size - 1)
+      const float EPS = 1.f / 1024.f;
+      std::uniform_real_distribution<double> uni(0.0, 1.0);
+      for (size_t ci = 0; ci < k; ++ci) {
+        if (cnt[ci]) continue;
+        size_t cj = 0;
+        for (;;) {
+          const double r = uni(rng) * double(n - idx_t(k));
+          double acc = 0;
+          for (cj = 0; cj < k; ++cj) {
+            if (cnt[cj] <= 1) continue;
+            acc += double(cnt[cj] - 1);
+            if (acc > r) break;
+          }
+          if (cj < k) break;
+        }
+        for (size_t p = 0; p < ds; ++p) {
+          const float v = cen[cj * ds + p];
+          cen[ci * ds + p] = v * (p % 2 == 0 ? 1 + EPS : 1 - EPS);
+          cen[cj * ds + p] = v * (p % 2 == 0 ? 1 - EPS : 1 + EPS);
+        }
+        cnt[ci] = cnt[cj] / 2;
+        cnt[cj] -= cnt[ci];
+      }
+    }
+    if (redo == 0 || obj < best_obj) {
+      best_obj = obj;
+      best = cen;
+    }
+  }
+  std::memcpy(out, best.data(), sizeof(float) * k * ds);
+}
+}  // namespace
+
+void pq_train(ProductQuantizer& pq, idx_t n, const float* x) {
+  ANNVIL_CHECK(n >= idx_t(pq.ksub), "the product quantizer (nbits=", pq.nbits, ") needs at least 2^nbits=", pq.ksub,
+               " training vectors, got ", n);
+  const size_t M = pq.M, ksub = pq.ksub, dsub = pq.dsub, d = pq.d;
+  // Clustering's subsampling: at most max_points_per_centroid * ksub points
+  std::vector<idx_t> rows(static_cast<size_t>(n));
+  std::iota(rows.begin(), rows.end(), 0);
+  idx_t ns = n;
+  const idx_t cap = idx_t(pq.cp.max_points_per_centroid) * idx_t(ksub);
+  if (n > cap) {
+    std::mt19937_64 rng(uint64_t(pq.cp.seed));
+    for (idx_t i = 0; i < cap; ++i) {
+      std::uniform_int_distribution<idx_t> pick(i, n - 1);
+      std::swap(rows[size_t(i)], rows[size_t(pick(rng))]);
+    }
+    ns = cap;
+    std::sort(rows.begin(), rows.begin() + ns);
+  }
+  std::vector<float> cen(pq.centroids.size());
+  const int nt = std::min<int>(omp_get_max_threads(), int(M));
+#pragma omp parallel num_threads(nt) if (M > 1 && size_t(ns) * ksub * dsub > (1u << 20))
+  {
+    std::vector<float> xs(size_t(ns) * dsub);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t m = 0; m < int64_t(M); ++m) {
+      for (idx_t i = 0; i < ns; ++i)
+        std::memcpy(xs.data() + size_t(i) * dsub, x + size_t(rows[size_t(i)]) * d + size_t(m) * dsub,
+                    sizeof(float) * dsub);
+      subspace_kmeans(ns, xs.data(), dsub, ksub, pq.cp, uint64_t(pq.cp.seed) + 1000003ull * uint64_t(m),
+                      cen.data() + size_t(m) * ksub * dsub);
+    }
+  }
+  pq.centroids.swap(cen);
+  pq.is_trained = true;
+}
 
 // ---- shared pieces ------------------------------------------------------------------
 
@@ -85,9 +364,9 @@ void ivfpq_train_pq(const IndexIVF& ivf, idx_t n, const float* x, ProductQuantiz
       }
       ivf.compute_residual(x + size_t(i) * d, r, assign[size_t(i)]);
     }
-    pq.train(n, res.data());
+    pq_train(pq, n, res.data());
   } else {
-    pq.train(n, x);
+    pq_train(pq, n, x);
   }
 }
 
@@ -156,12 +435,13 @@ void pq_code_sums_generic(const ProductQuantizer& pq, const uint8_t* codes, size
 
 // out = a + alpha * b over n floats (written so that it vectorises)
 void madd(size_t n, const float* a, float alpha, const float* b, float* out) {
-  for (size_t i = 0; i < n; ++i) out[i] = a[i] + alpha * b[i];
+  detail::ivfpq_kernels().madd(n, a, alpha, b, out);
 }
 
 struct IVFPQScanner : InvertedListScanner {
   const IndexIVFPQ& idx;
   const ProductQuantizer& pq;
+  const std::shared_ptr<const PQCodebooks> cb;
   const bool l2, precomputed, residual;
   const float* q = nullptr;
   std::vector<float> qtab;  // per query: distance table, -<x,r> table (IP), or <x,r> table (precomputed)
@@ -174,6 +454,7 @@ struct IVFPQScanner : InvertedListScanner {
   explicit IVFPQScanner(const IndexIVFPQ& i)
       : idx(i),
         pq(i.pq),
+        cb(i.codebooks.get(i.pq)),
         l2(i.metric_type == METRIC_L2),
         precomputed(i.uses_precomputed_table()),
         residual(i.by_residual),
@@ -186,13 +467,13 @@ struct IVFPQScanner : InvertedListScanner {
   void set_query(const float* q_) override {
     q = q_;
     if (l2 && residual) {
-      if (precomputed) pq.compute_inner_prod_table(q, qtab.data());
+      if (precomputed) pq_ip_table(pq, *cb, q, qtab.data());
       lut = ltab.data();
     } else if (l2) {
-      pq.compute_distance_table(q, qtab.data());
+      pq_l2_table(pq, *cb, q, qtab.data());
       lut = qtab.data();
     } else {
-      pq.compute_inner_prod_table(q, qtab.data());
+      pq_ip_table(pq, *cb, q, qtab.data());
       for (auto& v : qtab) v = -v;
       lut = qtab.data();
     }
@@ -207,7 +488,7 @@ struct IVFPQScanner : InvertedListScanner {
         madd(ts, idx.precomputed_table.data() + size_t(l) * ts, -2.f, qtab.data(), ltab.data());
       } else {
         idx.compute_residual(q, xres.data(), l);
-        pq.compute_distance_table(xres.data(), ltab.data());
+        pq_l2_table(pq, *cb, xres.data(), ltab.data());
       }
     }
   }
@@ -296,7 +577,7 @@ void IndexIVFPQ::precompute_table() {
 void IndexIVFPQ::encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const {
   if (n <= 0) return;
   if (!by_residual) {
-    pq.compute_codes(n, x, codes);
+    pq_encode(pq, *codebooks.get(pq), n, x, codes);
   } else {
     std::vector<float> res(size_t(n) * d);
 #pragma omp parallel for schedule(static) if (n > 1000)
@@ -307,7 +588,7 @@ void IndexIVFPQ::encode_vectors(idx_t n, const float* x, const idx_t* list_nos, 
       else
         compute_residual(x + size_t(i) * d, r, list_nos[i]);
     }
-    pq.compute_codes(n, res.data(), codes);
+    pq_encode(pq, *codebooks.get(pq), n, res.data(), codes);
   }
   for (idx_t i = 0; i < n; ++i)
     if (list_nos[i] < 0) std::memset(codes + size_t(i) * code_size, 0, code_size);

@@ -19,6 +19,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "index_ivf.h"
@@ -41,6 +43,41 @@ void ivfpq_compute_precomputed_table(const Index& quantizer, size_t nlist, const
 // subset), assigned to their list and turned into residuals when by_residual.
 void ivfpq_train_pq(const IndexIVF& ivf, idx_t n, const float* x, ProductQuantizer& pq);
 
+// Codebooks of a ProductQuantizer laid out for the kernels of
+// index_ivf_pq_kernels.h: transposed centroids ct (M * dsub * ksub) and their
+// squared norms (M * ksub).
+struct PQCodebooks {
+  std::vector<float> ct, norms;
+  uint64_t fingerprint = 0;
+  void build(const ProductQuantizer& pq);
+};
+// A cheap fingerprint of the centroids (shape and a sample of values), used
+// to notice that a PQ was retrained or its centroids were replaced.
+uint64_t pq_fingerprint(const ProductQuantizer& pq);
+
+// out: M * ksub.  <x_m, c_{m,j}>, and |x_m - c_{m,j}|^2.
+void pq_ip_table(const ProductQuantizer& pq, const PQCodebooks& cb, const float* x, float* out);
+void pq_l2_table(const ProductQuantizer& pq, const PQCodebooks& cb, const float* x, float* out);
+// Codes of n vectors (x: n * d, codes: n * code_size), nearest centroid per sub-space.
+void pq_encode(const ProductQuantizer& pq, const PQCodebooks& cb, idx_t n, const float* x, uint8_t* codes);
+// k-means per sub-space (Faiss's Clustering semantics and pq.cp parameters:
+// niter, seed, max_points_per_centroid subsampling, random initial centroids,
+// empty clusters split), on the sub-space kernels; sub-spaces in parallel.
+void pq_train(ProductQuantizer& pq, idx_t n, const float* x);
+
+// Thread-safe lazily (re)built PQCodebooks of an index's pq.
+class PQCodebookCache {
+ public:
+  PQCodebookCache() = default;
+  PQCodebookCache(const PQCodebookCache&) {}
+  PQCodebookCache& operator=(const PQCodebookCache&) { return *this; }
+  std::shared_ptr<const PQCodebooks> get(const ProductQuantizer& pq) const;
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::shared_ptr<const PQCodebooks> cb_;
+};
+
 // key offset: the coarse term added to a list's table sum (see the header
 // comment); 0 when the table already includes it or there is none.
 inline float ivfpq_list_bias(MetricType metric, bool by_residual, bool precomputed, float coarse_dis) {
@@ -59,6 +96,7 @@ struct IndexIVFPQ : IndexIVF {
   int use_precomputed_table = 0;         // see above; set to 1 by train() for L2 + by_residual
   std::vector<float> precomputed_table;  // nlist * M * ksub when use_precomputed_table == 1
   size_t precomputed_table_max_bytes = kPrecomputedTableMaxBytes;
+  PQCodebookCache codebooks;  // kernel layout of pq, rebuilt when pq changes
 
   IndexIVFPQ(IndexPtr quantizer, int d, size_t nlist, size_t M, size_t nbits = 8, MetricType metric = METRIC_L2);
 

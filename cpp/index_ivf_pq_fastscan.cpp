@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "heap.h"
+#include "index_ivf_pq_kernels.h"
 #include "index_pq.h"
 #include "io.h"
 #include "pq_fastscan.h"
@@ -123,7 +124,7 @@ void IndexIVFPQFastScan::precompute_table() {
 void IndexIVFPQFastScan::encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const {
   if (n <= 0) return;
   if (!by_residual) {
-    pq.compute_codes(n, x, codes);
+    pq_encode(pq, *codebooks.get(pq), n, x, codes);
   } else {
     std::vector<float> res(size_t(n) * d);
 #pragma omp parallel for schedule(static) if (n > 1000)
@@ -134,7 +135,7 @@ void IndexIVFPQFastScan::encode_vectors(idx_t n, const float* x, const idx_t* li
       else
         compute_residual(x + size_t(i) * d, r, list_nos[i]);
     }
-    pq.compute_codes(n, res.data(), codes);
+    pq_encode(pq, *codebooks.get(pq), n, res.data(), codes);
   }
   for (idx_t i = 0; i < n; ++i)
     if (list_nos[i] < 0) std::memset(codes + size_t(i) * code_size, 0, code_size);
@@ -226,6 +227,7 @@ namespace {
 struct FastScanFloatScanner : InvertedListScanner {
   const IndexIVFPQFastScan& idx;
   const ProductQuantizer& pq;
+  const std::shared_ptr<const PQCodebooks> cb;
   const bool l2, precomputed, residual;
   const float* q = nullptr;
   std::vector<float> qtab, ltab, xres;
@@ -236,6 +238,7 @@ struct FastScanFloatScanner : InvertedListScanner {
   explicit FastScanFloatScanner(const IndexIVFPQFastScan& i)
       : idx(i),
         pq(i.pq),
+        cb(i.codebooks.get(i.pq)),
         l2(i.metric_type == METRIC_L2),
         precomputed(i.uses_precomputed_table()),
         residual(i.by_residual),
@@ -247,13 +250,13 @@ struct FastScanFloatScanner : InvertedListScanner {
   void set_query(const float* q_) override {
     q = q_;
     if (l2 && residual) {
-      if (precomputed) pq.compute_inner_prod_table(q, qtab.data());
+      if (precomputed) pq_ip_table(pq, *cb, q, qtab.data());
       lut = ltab.data();
     } else if (l2) {
-      pq.compute_distance_table(q, qtab.data());
+      pq_l2_table(pq, *cb, q, qtab.data());
       lut = qtab.data();
     } else {
-      pq.compute_inner_prod_table(q, qtab.data());
+      pq_ip_table(pq, *cb, q, qtab.data());
       for (auto& v : qtab) v = -v;
       lut = qtab.data();
     }
@@ -268,7 +271,7 @@ struct FastScanFloatScanner : InvertedListScanner {
         for (size_t i = 0; i < ts; ++i) ltab[i] = P[i] - 2.f * qtab[i];
       } else {
         idx.compute_residual(q, xres.data(), l);
-        pq.compute_distance_table(xres.data(), ltab.data());
+        pq_l2_table(pq, *cb, xres.data(), ltab.data());
       }
     }
   }
@@ -328,6 +331,8 @@ void IndexIVFPQFastScan::search_preassigned(idx_t n, const float* x, idx_t k, co
   const bool precomputed = uses_precomputed_table();
   const size_t M = pq.M, ts = M * pq.ksub;
   const InvertedLists& il = *invlists;
+  const auto cb = codebooks.get(pq);
+  const auto& K = detail::ivfpq_kernels();
 #pragma omp parallel if (n > 1)
   {
     std::vector<float> qtab(ts), lut(ts), xres(per_list && !precomputed ? size_t(d) : 0);
@@ -337,14 +342,14 @@ void IndexIVFPQFastScan::search_preassigned(idx_t n, const float* x, idx_t k, co
       const float* xq = x + size_t(q) * d;
       if (!per_list) {
         if (l2) {
-          pq.compute_distance_table(xq, lut.data());
+          pq_l2_table(pq, *cb, xq, lut.data());
         } else {
-          pq.compute_inner_prod_table(xq, lut.data());
+          pq_ip_table(pq, *cb, xq, lut.data());
           for (auto& v : lut) v = -v;
         }
         pq4_quantize_lut(lut.data(), M, Q);
       } else if (precomputed) {
-        pq.compute_inner_prod_table(xq, qtab.data());
+        pq_ip_table(pq, *cb, xq, qtab.data());
       }
       TopK heap;
       heap.k = size_t(k);
@@ -361,10 +366,10 @@ void IndexIVFPQFastScan::search_preassigned(idx_t n, const float* x, idx_t k, co
         if (per_list) {
           if (precomputed) {
             const float* P = precomputed_table.data() + size_t(l) * ts;
-            for (size_t i = 0; i < ts; ++i) lut[i] = P[i] - 2.f * qtab[i];
+            K.madd(ts, P, -2.f, qtab.data(), lut.data());
           } else {
             compute_residual(xq, xres.data(), l);
-            pq.compute_distance_table(xres.data(), lut.data());
+            pq_l2_table(pq, *cb, xres.data(), lut.data());
           }
           pq4_quantize_lut(lut.data(), M, Q);
         }

@@ -33,6 +33,7 @@ struct IndexIVFPQFastScan : IndexIVF {
   size_t bbs = 32;
   int use_precomputed_table = 0;  // as IndexIVFPQ (L2 + by_residual only)
   std::vector<float> precomputed_table;
+  PQCodebookCache codebooks;
   std::vector<size_t> npacked;  // per list: entries stored in pq4 blocks (multiple of 32)
 
   // by_residual defaults to false, as Faiss's IndexIVFPQFastScan ("fs"; "fsr"
