@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <random>
 
@@ -51,10 +52,34 @@ void assign_scalar(size_t n, const float* x, size_t ldx, const float* ct, const 
     dis[i] = acc[b];
   }
 }
+double lut_to_u16_scalar(const float* t, size_t M, size_t ksub, uint16_t* out, double* bias) {
+  std::vector<float> mins(M);
+  double span = 0, b = 0;
+  for (size_t m = 0; m < M; ++m) {
+    const float* r = t + m * ksub;
+    float lo = r[0], hi = r[0];
+    for (size_t j = 1; j < ksub; ++j) {
+      lo = r[j] < lo ? r[j] : lo;
+      hi = r[j] > hi ? r[j] : hi;
+    }
+    mins[m] = lo;
+    b += lo;
+    span = std::max(span, double(hi) - double(lo));
+  }
+  const double scale = span > 0 ? 65535.0 / span : 1.0;
+  const float sc = float(scale);
+  for (size_t m = 0; m < M; ++m)
+    for (size_t j = 0; j < ksub; ++j) {
+      float v = (t[m * ksub + j] - mins[m]) * sc + 0.5f;
+      out[m * ksub + j] = uint16_t(v < 0.f ? 0.f : (v > 65535.f ? 65535.f : v));
+    }
+  *bias = b;
+  return scale;
+}
 }  // namespace
 
 const IVFPQKernels& ivfpq_kernels_scalar() {
-  static const IVFPQKernels k{&ip_table_scalar, &madd_scalar, &assign_scalar};
+  static const IVFPQKernels k{&ip_table_scalar, &madd_scalar, &assign_scalar, &lut_to_u16_scalar};
   return k;
 }
 
@@ -384,8 +409,8 @@ inline uint64_t load64(const uint8_t* p) {
   return v;
 }
 
-template <int NW>
-void pq8_sums_words(const uint8_t* codes, size_t n, size_t M_rt, const float* lut, float* out) {
+template <int NW, class T, class A>
+void pq8_sums_words(const uint8_t* codes, size_t n, size_t M_rt, const T* lut, A* out) {
   const size_t M = NW > 0 ? size_t(NW) * 8 : M_rt;
   const size_t nw = M / 8;
   size_t i = 0;
@@ -394,8 +419,8 @@ void pq8_sums_words(const uint8_t* codes, size_t n, size_t M_rt, const float* lu
     __builtin_prefetch(c0 + 8 * M);
     __builtin_prefetch(c0 + 8 * M + 64);
     __builtin_prefetch(c0 + 8 * M + 128);
-    float a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
-    const float* t = lut;
+    A a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    const T* t = lut;
     for (size_t w = 0; w < nw; ++w, t += 8 * 256) {
       uint64_t w0 = load64(c0 + 8 * w), w1 = load64(c0 + M + 8 * w), w2 = load64(c0 + 2 * M + 8 * w),
                w3 = load64(c0 + 3 * M + 8 * w);
@@ -427,7 +452,7 @@ void pq8_sums_words(const uint8_t* codes, size_t n, size_t M_rt, const float* lu
   }
   for (; i < n; ++i) {
     const uint8_t* c = codes + i * M;
-    float a = 0, b = 0;
+    A a = 0, b = 0;
     size_t m = 0;
     for (; m + 2 <= M; m += 2) {
       a += lut[m * 256 + c[m]];
@@ -437,9 +462,9 @@ void pq8_sums_words(const uint8_t* codes, size_t n, size_t M_rt, const float* lu
     out[i] = a + b;
   }
 }
-}  // namespace
 
-void pq8_code_sums(const uint8_t* codes, size_t n, size_t M, const float* lut, float* out) {
+template <class T, class A>
+void pq8_sums_dispatch(const uint8_t* codes, size_t n, size_t M, const T* lut, A* out) {
   switch (M) {
     case 8: pq8_sums_words<1>(codes, n, M, lut, out); return;
     case 16: pq8_sums_words<2>(codes, n, M, lut, out); return;
@@ -450,6 +475,15 @@ void pq8_code_sums(const uint8_t* codes, size_t n, size_t M, const float* lut, f
     case 96: pq8_sums_words<12>(codes, n, M, lut, out); return;
     default: pq8_sums_words<0>(codes, n, M, lut, out); return;
   }
+}
+}  // namespace
+
+void pq8_code_sums(const uint8_t* codes, size_t n, size_t M, const float* lut, float* out) {
+  pq8_sums_dispatch(codes, n, M, lut, out);
+}
+
+void pq8_code_sums_u16(const uint8_t* codes, size_t n, size_t M, const uint16_t* lut, uint32_t* out) {
+  pq8_sums_dispatch(codes, n, M, lut, out);
 }
 
 namespace {
@@ -481,6 +515,11 @@ struct IVFPQScanner : InvertedListScanner {
   const float* lut = nullptr;
   float dis0 = 0;
   std::vector<float> buf;
+  // 16-bit copy of a per-query table (see scan_codes): q16 = round((lut - min_m) * scale)
+  const bool use16;
+  std::vector<uint16_t> q16;
+  double scale16 = 1, bias16 = 0;
+  std::vector<uint32_t> ubuf;
 
   explicit IVFPQScanner(const IndexIVFPQ& i)
       : idx(i),
@@ -490,7 +529,12 @@ struct IVFPQScanner : InvertedListScanner {
         precomputed(i.uses_precomputed_table()),
         residual(i.by_residual),
         qtab(i.pq.M * i.pq.ksub),
-        buf(256) {
+        buf(256),
+        use16(i.pq.nbits == 8 && !(i.metric_type == METRIC_L2 && i.by_residual)) {
+    if (use16) {
+      q16.resize(pq.M * 256);
+      ubuf.resize(256);
+    }
     if (l2 && residual) ltab.resize(pq.M * pq.ksub);
     if (l2 && residual && !precomputed) xres.resize(size_t(i.d));
   }
@@ -508,6 +552,24 @@ struct IVFPQScanner : InvertedListScanner {
       for (auto& v : qtab) v = -v;
       lut = qtab.data();
     }
+    if (use16) quantize16();
+  }
+
+  // The float table is 4 * M * 256 bytes (48 KiB for M = 48): as large as L1,
+  // so the scan's random reads keep missing it.  A 16-bit copy halves that;
+  // its sums (exact integers) only screen codes against the heap threshold,
+  // with a bound on the rounding error, and the few codes that pass are
+  // re-scored with the float table: results are those of the float scan.
+  void quantize16() { scale16 = detail::ivfpq_kernels().lut_to_u16(lut, pq.M, 256, q16.data(), &bias16); }
+
+  // largest integer sum that may still belong to a key <= thr: the float sum
+  // is at least acc / scale + bias - (M / 2 + 1) / scale (rounding per entry)
+  uint64_t threshold16(float thr) const {
+    if (!(thr < std::numeric_limits<float>::infinity())) return UINT64_MAX;
+    double t = (double(thr) - double(dis0) - bias16) * scale16 + double(pq.M) * 0.5 + 2.0;
+    if (t < 0) return 0;
+    if (t > 1e18) return UINT64_MAX;
+    return uint64_t(t);
   }
 
   void set_list(idx_t l, float coarse_dis) override {
@@ -538,6 +600,7 @@ struct IVFPQScanner : InvertedListScanner {
   }
 
   size_t scan_codes(size_t n, const uint8_t* codes, size_t code_size, const idx_t* ids, TopK& heap) const override {
+    if (use16) return scan_codes16(n, codes, code_size, ids, heap);
     float* dis = const_cast<float*>(buf.data());
     float thr = heap.threshold() - dis0;
     for (size_t i0 = 0; i0 < n; i0 += 256) {
@@ -549,6 +612,27 @@ struct IVFPQScanner : InvertedListScanner {
         if (sel && !sel->is_member(id)) continue;
         heap.push(dis0 + dis[i], id);
         thr = heap.threshold() - dis0;
+      }
+    }
+    return n;
+  }
+
+  size_t scan_codes16(size_t n, const uint8_t* codes, size_t code_size, const idx_t* ids, TopK& heap) const {
+    uint32_t* acc = const_cast<uint32_t*>(ubuf.data());
+    uint64_t thr = threshold16(heap.threshold());
+    for (size_t i0 = 0; i0 < n; i0 += 256) {
+      const size_t m = std::min<size_t>(256, n - i0);
+      pq8_code_sums_u16(codes + i0 * code_size, m, pq.M, q16.data(), acc);
+      for (size_t i = 0; i < m; ++i) {
+        if (acc[i] > thr) continue;
+        float s;
+        pq8_code_sums(codes + (i0 + i) * code_size, 1, pq.M, lut, &s);
+        const float key = dis0 + s;
+        if (key > heap.threshold()) continue;
+        const idx_t id = ids[i0 + i];
+        if (sel && !sel->is_member(id)) continue;
+        heap.push(key, id);
+        thr = threshold16(heap.threshold());
       }
     }
     return n;

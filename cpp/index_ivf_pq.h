@@ -89,6 +89,8 @@ inline float ivfpq_list_bias(MetricType metric, bool by_residual, bool precomput
 // out[i] = sum_m lut[m * ksub + code_i[m]] for n codes with nbits = 8
 // (code_size = M bytes each).  lut: M * 256 floats.
 void pq8_code_sums(const uint8_t* codes, size_t n, size_t M, const float* lut, float* out);
+// same with a uint16 table and exact integer sums
+void pq8_code_sums_u16(const uint8_t* codes, size_t n, size_t M, const uint16_t* lut, uint32_t* out);
 
 // ---- IndexIVFPQ ------------------------------------------------------------------
 struct IndexIVFPQ : IndexIVF {

@@ -1,6 +1,7 @@
 // AVX2 kernels of index_ivf_pq_kernels.h: 8 centroids per register.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cfloat>
 
 #include "index_ivf_pq_kernels.h"
@@ -95,10 +96,51 @@ void assign(size_t n, const float* x, size_t ldx, const float* ct, const float* 
   }
 }
 
+double lut_to_u16(const float* t, size_t M, size_t ksub, uint16_t* out, double* bias) {
+  if (ksub % W != 0 || M > 4096) return ivfpq_kernels_scalar().lut_to_u16(t, M, ksub, out, bias);
+  float mins[4096];
+  alignas(32) float lo8[W], hi8[W];
+  double span = 0, b = 0;
+  for (size_t m = 0; m < M; ++m) {
+    const float* r = t + m * ksub;
+    __m256 lo = _mm256_loadu_ps(r), hi = lo;
+    for (size_t j = W; j < ksub; j += W) {
+      const __m256 v = _mm256_loadu_ps(r + j);
+      lo = _mm256_min_ps(lo, v);
+      hi = _mm256_max_ps(hi, v);
+    }
+    _mm256_store_ps(lo8, lo);
+    _mm256_store_ps(hi8, hi);
+    float l = lo8[0], h = hi8[0];
+    for (size_t i = 1; i < W; ++i) {
+      l = std::min(l, lo8[i]);
+      h = std::max(h, hi8[i]);
+    }
+    mins[m] = l;
+    b += l;
+    span = std::max(span, double(h) - double(l));
+  }
+  const double scale = span > 0 ? 65535.0 / span : 1.0;
+  const __m256 sc = _mm256_set1_ps(float(scale)), half = _mm256_set1_ps(0.5f), top = _mm256_set1_ps(65535.f),
+               zero = _mm256_setzero_ps();
+  for (size_t m = 0; m < M; ++m) {
+    const __m256 mn = _mm256_set1_ps(mins[m]);
+    for (size_t j = 0; j < ksub; j += W) {
+      __m256 v = _mm256_fmadd_ps(_mm256_sub_ps(_mm256_loadu_ps(t + m * ksub + j), mn), sc, half);
+      v = _mm256_min_ps(_mm256_max_ps(v, zero), top);
+      __m256i iv = _mm256_cvttps_epi32(v);  // values in [0, 65535]: signed conversion is exact
+      __m128i p = _mm_packus_epi32(_mm256_castsi256_si128(iv), _mm256_extracti128_si256(iv, 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + m * ksub + j), p);
+    }
+  }
+  *bias = b;
+  return scale;
+}
+
 }  // namespace
 
 const IVFPQKernels& ivfpq_kernels_avx2() {
-  static const IVFPQKernels k{&ip_table, &madd, &assign};
+  static const IVFPQKernels k{&ip_table, &madd, &assign, &lut_to_u16};
   return k;
 }
 

@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include <cfloat>
+#include <algorithm>
 #include <climits>
 
 #include "index_ivf_pq_kernels.h"
@@ -104,10 +105,42 @@ void assign(size_t n, const float* x, size_t ldx, const float* ct, const float* 
   }
 }
 
+double lut_to_u16(const float* t, size_t M, size_t ksub, uint16_t* out, double* bias) {
+  if (ksub % W != 0 || M > 4096) return ivfpq_kernels_scalar().lut_to_u16(t, M, ksub, out, bias);
+  float mins[4096];
+  double span = 0, b = 0;
+  for (size_t m = 0; m < M; ++m) {
+    const float* r = t + m * ksub;
+    __m512 lo = _mm512_loadu_ps(r), hi = lo;
+    for (size_t j = W; j < ksub; j += W) {
+      const __m512 v = _mm512_loadu_ps(r + j);
+      lo = _mm512_min_ps(lo, v);
+      hi = _mm512_max_ps(hi, v);
+    }
+    mins[m] = _mm512_reduce_min_ps(lo);
+    b += mins[m];
+    span = std::max(span, double(_mm512_reduce_max_ps(hi)) - double(mins[m]));
+  }
+  const double scale = span > 0 ? 65535.0 / span : 1.0;
+  const __m512 sc = _mm512_set1_ps(float(scale)), half = _mm512_set1_ps(0.5f), top = _mm512_set1_ps(65535.f),
+               zero = _mm512_setzero_ps();
+  for (size_t m = 0; m < M; ++m) {
+    const __m512 mn = _mm512_set1_ps(mins[m]);
+    for (size_t j = 0; j < ksub; j += W) {
+      __m512 v = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_loadu_ps(t + m * ksub + j), mn), sc, half);
+      v = _mm512_min_ps(_mm512_max_ps(v, zero), top);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + m * ksub + j),
+                          _mm512_cvtusepi32_epi16(_mm512_cvttps_epu32(v)));
+    }
+  }
+  *bias = b;
+  return scale;
+}
+
 }  // namespace
 
 const IVFPQKernels& ivfpq_kernels_avx512() {
-  static const IVFPQKernels k{&ip_table, &madd, &assign};
+  static const IVFPQKernels k{&ip_table, &madd, &assign, &lut_to_u16};
   return k;
 }
 

@@ -24,6 +24,10 @@ struct IVFPQKernels {
   // |c|^2 - 2 <x, c> (the L2 distance minus |x|^2); ties go to the smaller index.
   void (*assign)(size_t n, const float* x, size_t ldx, const float* ct, const float* cnorms, size_t dsub, size_t k,
                  int32_t* labels, float* dis);
+  // 16-bit copy of a table of M rows of ksub floats: out = round((t - min_row)
+  // * scale) with scale = 65535 / (largest row span); returns scale, and the
+  // sum of the row minimums in *bias.
+  double (*lut_to_u16)(const float* t, size_t M, size_t ksub, uint16_t* out, double* bias);
 };
 
 const IVFPQKernels& ivfpq_kernels();  // for the active simd_level()
