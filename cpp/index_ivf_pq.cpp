@@ -79,7 +79,7 @@ double lut_to_u16_scalar(const float* t, size_t M, size_t ksub, uint16_t* out, d
 }  // namespace
 
 const IVFPQKernels& ivfpq_kernels_scalar() {
-  static const IVFPQKernels k{&ip_table_scalar, &madd_scalar, &assign_scalar, &lut_to_u16_scalar};
+  static const IVFPQKernels k{&ip_table_scalar, &madd_scalar, &assign_scalar, &lut_to_u16_scalar, nullptr};
   return k;
 }
 
@@ -532,7 +532,7 @@ struct IVFPQScanner : InvertedListScanner {
         buf(256),
         use16(i.pq.nbits == 8 && !(i.metric_type == METRIC_L2 && i.by_residual)) {
     if (use16) {
-      q16.resize(pq.M * 256);
+      q16.resize(pq.M * 256 + 2);  // padding: the gather kernel reads 4 bytes per entry
       ubuf.resize(256);
     }
     if (l2 && residual) ltab.resize(pq.M * pq.ksub);
@@ -619,10 +619,14 @@ struct IVFPQScanner : InvertedListScanner {
 
   size_t scan_codes16(size_t n, const uint8_t* codes, size_t code_size, const idx_t* ids, TopK& heap) const {
     uint32_t* acc = const_cast<uint32_t*>(ubuf.data());
+    auto sums16 = pq.M % 16 == 0 ? detail::ivfpq_kernels().sums_u16 : nullptr;
     uint64_t thr = threshold16(heap.threshold());
     for (size_t i0 = 0; i0 < n; i0 += 256) {
       const size_t m = std::min<size_t>(256, n - i0);
-      pq8_code_sums_u16(codes + i0 * code_size, m, pq.M, q16.data(), acc);
+      if (sums16)
+        sums16(codes + i0 * code_size, m, pq.M, q16.data(), acc);
+      else
+        pq8_code_sums_u16(codes + i0 * code_size, m, pq.M, q16.data(), acc);
       for (size_t i = 0; i < m; ++i) {
         if (acc[i] > thr) continue;
         float s;

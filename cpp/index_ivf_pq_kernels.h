@@ -28,6 +28,9 @@ struct IVFPQKernels {
   // * scale) with scale = 65535 / (largest row span); returns scale, and the
   // sum of the row minimums in *bias.
   double (*lut_to_u16)(const float* t, size_t M, size_t ksub, uint16_t* out, double* bias);
+  // out[i] = sum_m lut[m * 256 + code_i[m]] for n codes of M bytes (M % 16 == 0);
+  // lut: M * 256 uint16 plus 2 readable padding bytes.  Null when unavailable.
+  void (*sums_u16)(const uint8_t* codes, size_t n, size_t M, const uint16_t* lut, uint32_t* out);
 };
 
 const IVFPQKernels& ivfpq_kernels();  // for the active simd_level()
