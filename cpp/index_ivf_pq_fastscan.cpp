@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <cstdint>
 #include <limits>
 
 #include "heap.h"
@@ -68,10 +69,26 @@ void IndexIVFPQFastScan::pack_lists() {
     pq4_pack_codes(tmp.data(), n, pq.M, dst);
     npacked[l] = target;
   }
+  tail_blocks.resize(nlist);
+  tail_size.resize(nlist, SIZE_MAX);
+  for (size_t l = 0; l < nlist; ++l) {
+    const size_t ls = invlists->list_size(l);
+    if (tail_size[l] == ls) continue;
+    const size_t nt = ls - npacked[l];
+    if (nt == 0 || nt > kPQ4BlockSize) {
+      std::vector<uint8_t>().swap(tail_blocks[l]);
+    } else {
+      tail_blocks[l].resize(pq4_block_bytes(pq.M));
+      pq4_pack_codes(invlists->get_codes(l) + npacked[l] * code_size, nt, pq.M, tail_blocks[l].data());
+    }
+    tail_size[l] = ls;
+  }
 }
 
 void IndexIVFPQFastScan::unpack_lists() {
   npacked.resize(nlist, 0);
+  tail_size.assign(nlist, SIZE_MAX);
+  tail_blocks.assign(nlist, {});
   std::vector<uint8_t> tmp;
   for (size_t l = 0; l < nlist; ++l) {
     if (!npacked[l]) continue;
@@ -187,6 +204,14 @@ size_t IndexIVFPQFastScan::remove_ids(const IDSelector& sel) {
 void IndexIVFPQFastScan::reset() {
   IndexIVF::reset();
   npacked.assign(nlist, 0);
+  tail_size.assign(nlist, SIZE_MAX);
+  tail_blocks.assign(nlist, {});
+}
+
+size_t IndexIVFPQFastScan::memory_usage() const {
+  size_t s = IndexIVF::memory_usage() + precomputed_table.capacity() * sizeof(float);
+  for (auto& t : tail_blocks) s += t.capacity();
+  return s;
 }
 
 void IndexIVFPQFastScan::check_compatible_for_merge(const IndexIVF& other) const {
@@ -386,8 +411,14 @@ void IndexIVFPQFastScan::search_preassigned(idx_t n, const float* x, idx_t k, co
         if (thr > 0) {
           const size_t npk = std::min(npacked[size_t(l)], ls);
           if (npk) pq4_scan(codes, npk, M, Q.q.data(), &thr, consider);
+          size_t i0 = npk;
+          if (ls > npk && tail_size[size_t(l)] == il.list_size(size_t(l)) && !tail_blocks[size_t(l)].empty()) {
+            pq4_scan(tail_blocks[size_t(l)].data(), ls - npk, M, Q.q.data(), &thr,
+                     [&](uint32_t acc, size_t i) { consider(acc, npk + i); });
+            i0 = ls;
+          }
           const uint8_t* lq = Q.q.data();
-          for (size_t i = npk; i < ls; ++i) {
+          for (size_t i = i0; i < ls; ++i) {
             const uint8_t* c = codes + i * code_size;
             uint32_t acc = 0;
             for (size_t m = 0; m < M; ++m) acc += lq[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];

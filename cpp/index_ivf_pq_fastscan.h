@@ -35,6 +35,11 @@ struct IndexIVFPQFastScan : IndexIVF {
   std::vector<float> precomputed_table;
   PQCodebookCache codebooks;
   std::vector<size_t> npacked;  // per list: entries stored in pq4 blocks (multiple of 32)
+  // Packed copy of each list's plain tail (< 32 entries, one zero-padded
+  // block) so that a search scans whole lists with the SIMD kernel; valid
+  // when tail_size[l] == list_size(l) (rebuilt by pack_lists, not serialized).
+  std::vector<std::vector<uint8_t>> tail_blocks;
+  std::vector<size_t> tail_size;
 
   // by_residual defaults to false, as Faiss's IndexIVFPQFastScan ("fs"; "fsr"
   // in the factory turns it on).
@@ -70,6 +75,8 @@ struct IndexIVFPQFastScan : IndexIVF {
   // Pack every complete block / turn every list back into plain codes.
   void pack_lists();
   void unpack_lists();
+
+  size_t memory_usage() const override;
 
   std::string type_tag() const override { return "IVFPQFastScan"; }
   void write_payload(Writer& w) const override;
