@@ -354,6 +354,10 @@ void IndexIVFPQFastScan::search_preassigned(idx_t n, const float* x, idx_t k, co
   const bool l2 = metric_type == METRIC_L2;
   const bool per_list = l2 && by_residual;  // the LUT depends on the list
   const bool precomputed = uses_precomputed_table();
+  if (!per_list && mc == 0 && n >= 8) {
+    search_grouped_fs(n, x, k, keys, coarse_dis, D, I, np, sel);
+    return;
+  }
   const size_t M = pq.M, ts = M * pq.ksub;
   const InvertedLists& il = *invlists;
   const auto cb = codebooks.get(pq);
@@ -431,6 +435,125 @@ void IndexIVFPQFastScan::search_preassigned(idx_t n, const float* x, idx_t k, co
       pq_finalize_row(heap, size_t(k), metric_type, D + size_t(q) * k, I + size_t(q) * k);
     }
   }
+}
+
+// Batches whose LUT depends on the query only (no residual, or inner
+// product) are scanned list by list: the (query, list) pairs are grouped by
+// list and each list's blocks are read once for all the queries probing it
+// (pq4_scan_multi keeps a chunk of codes in L1 while every LUT passes over
+// it).  Threads take disjoint lists with their own heaps, merged at the end.
+void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, const idx_t* keys,
+                                           const float* coarse_dis, float* D, idx_t* I, size_t np,
+                                           const IDSelector* sel) const {
+  const bool l2 = metric_type == METRIC_L2;
+  const size_t M = pq.M, ts = M * pq.ksub, M2 = pq4_M2(M), nq = size_t(n);
+  const InvertedLists& il = *invlists;
+  const auto cb = codebooks.get(pq);
+  // quantised LUTs of all queries
+  std::vector<uint8_t> luts(nq * M2 * 16);
+  std::vector<float> scales(nq), biases(nq);
+#pragma omp parallel if (nq > 64)
+  {
+    std::vector<float> lut(ts);
+    QuantizedLUT Q;
+#pragma omp for schedule(static)
+    for (int64_t q = 0; q < int64_t(nq); ++q) {
+      const float* xq = x + size_t(q) * d;
+      if (l2) {
+        pq_l2_table(pq, *cb, xq, lut.data());
+      } else {
+        pq_ip_table(pq, *cb, xq, lut.data());
+        for (auto& v : lut) v = -v;
+      }
+      pq4_quantize_lut(lut.data(), M, Q);
+      std::memcpy(luts.data() + size_t(q) * M2 * 16, Q.q.data(), M2 * 16);
+      scales[size_t(q)] = Q.scale;
+      biases[size_t(q)] = Q.bias;
+    }
+  }
+  // (query, list) pairs grouped by list (counting sort, queries ascending)
+  std::vector<size_t> start(nlist + 1, 0);
+  for (size_t i = 0; i < nq * np; ++i)
+    if (keys[i] >= 0) start[size_t(keys[i]) + 1]++;
+  for (size_t l = 0; l < nlist; ++l) start[l + 1] += start[l];
+  std::vector<uint32_t> pairs(start[nlist]);  // index into keys: q * np + j
+  {
+    std::vector<size_t> fill(start.begin(), start.end() - 1);
+    for (size_t i = 0; i < nq * np; ++i)
+      if (keys[i] >= 0) pairs[fill[size_t(keys[i])]++] = uint32_t(i);
+  }
+  std::vector<uint32_t> work;
+  for (size_t l = 0; l < nlist; ++l)
+    if (start[l + 1] > start[l] && il.list_size(l)) work.push_back(uint32_t(l));
+  size_t total = 0;
+  for (auto l : work) total += (start[l + 1] - start[l]) * il.list_size(l);
+  int nt = omp_get_max_threads();
+  if (total * M < kMinParallelWork) nt = 1;
+  nt = std::max(1, std::min<int>(nt, int(work.size())));
+
+  TopKArray heaps(nq, size_t(k));
+  std::vector<TopKArray> local(size_t(nt > 1 ? nt : 0));
+#pragma omp parallel num_threads(nt)
+  {
+    const int t = omp_get_thread_num();
+    if (nt > 1) local[size_t(t)] = TopKArray(nq, size_t(k));
+    TopKArray& H = nt > 1 ? local[size_t(t)] : heaps;
+    constexpr size_t kQB = 64;  // queries per multi-scan
+    const uint8_t* lp[kQB];
+    uint32_t thr[kQB];
+    float bias[kQB], inv_scale[kQB];
+    size_t qid[kQB];
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t w = 0; w < int64_t(work.size()); ++w) {
+      const size_t l = work[size_t(w)];
+      const size_t ls = il.list_size(l);
+      const size_t npk = std::min(npacked[l], ls);
+      const bool tail_ok = ls > npk && tail_size[l] == ls && !tail_blocks[l].empty();
+      const idx_t* ids = il.get_ids(l);
+      const uint8_t* codes = il.get_codes(l);
+      for (size_t p0 = start[l]; p0 < start[l + 1]; p0 += kQB) {
+        const size_t nb = std::min(kQB, start[l + 1] - p0);
+        for (size_t b = 0; b < nb; ++b) {
+          const size_t pi = pairs[p0 + b], q = pi / np;
+          qid[b] = q;
+          lp[b] = luts.data() + q * M2 * 16;
+          bias[b] = ivfpq_list_bias(metric_type, by_residual, false, coarse_dis[pi]) + biases[q];
+          inv_scale[b] = 1.f / scales[q];
+          QuantizedLUT Qb;
+          Qb.scale = scales[q];
+          Qb.bias = biases[q];
+          thr[b] = list_threshold(H[q].threshold(), bias[b] - biases[q], Qb);
+        }
+        auto consider = [&](size_t b, uint32_t acc, size_t i) {
+          const idx_t id = ids[i];
+          if (sel && !sel->is_member(id)) return;
+          TopK& h = H[qid[b]];
+          h.push(float(acc) * inv_scale[b] + bias[b], id);
+          QuantizedLUT Qb;
+          Qb.scale = scales[qid[b]];
+          Qb.bias = biases[qid[b]];
+          thr[b] = list_threshold(h.threshold(), bias[b] - biases[qid[b]], Qb);
+        };
+        if (npk) pq4_scan_multi(codes, npk, M, nb, lp, thr, consider);
+        if (tail_ok) {
+          pq4_scan_multi(tail_blocks[l].data(), ls - npk, M, nb, lp, thr,
+                         [&](size_t b, uint32_t acc, size_t i) { consider(b, acc, npk + i); });
+        } else if (ls > npk) {
+          for (size_t b = 0; b < nb; ++b) {
+            const uint8_t* lq = lp[b];
+            for (size_t i = npk; i < ls; ++i) {
+              const uint8_t* c = codes + i * code_size;
+              uint32_t acc = 0;
+              for (size_t m = 0; m < M; ++m) acc += lq[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];
+              if (acc < thr[b]) consider(b, acc, i);
+            }
+          }
+        }
+      }
+    }
+  }
+  for (int t = 0; t < nt && nt > 1; ++t) heaps.merge_from(local[size_t(t)]);
+  heaps.finalize(metric_type, nullptr, D, I);
 }
 
 // ---- serialization ---------------------------------------------------------------------------------

@@ -82,6 +82,8 @@ struct IndexIVFPQFastScan : IndexIVF {
   void write_payload(Writer& w) const override;
 
  private:
+  void search_grouped_fs(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
+                         idx_t* I, size_t nprobe, const IDSelector* sel) const;
   bool skip_encoder_training_ = false;
 };
 
