@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <utility>
 #include <cmath>
 #include <cstring>
 #include <cstdint>
@@ -437,6 +438,37 @@ void IndexIVFPQFastScan::search_preassigned(idx_t n, const float* x, idx_t k, co
   }
 }
 
+namespace {
+// Top-k collector for large k (as Faiss's reservoir handler): candidates
+// below the threshold are appended in O(1); when the buffer is full the k
+// best (by key, then id) are selected and the threshold drops to the k-th.
+struct Reservoir {
+  size_t k = 0, cap = 0, n = 0;
+  float thr = std::numeric_limits<float>::infinity();
+  std::vector<std::pair<float, idx_t>> buf;
+  void init(size_t k_) {
+    k = k_;
+    cap = std::max<size_t>(2 * k, k + 16);
+    buf.resize(cap);
+    n = 0;
+    thr = std::numeric_limits<float>::infinity();
+  }
+  float threshold() const { return thr; }
+  // returns true when the threshold changed
+  bool push(float key, idx_t id) {
+    buf[n++] = {key, id};
+    if (n < cap) return false;
+    std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.begin() + n);
+    n = k;
+    thr = buf[k - 1].first;
+    return true;
+  }
+  void to_heap(TopK& h) const {
+    for (size_t i = 0; i < n; ++i) h.push(buf[i].first, buf[i].second);
+  }
+};
+}  // namespace
+
 // Batches whose LUT depends on the query only (no residual, or inner
 // product) are scanned list by list: the (query, list) pairs are grouped by
 // list and each list's blocks are read once for all the queries probing it
@@ -471,16 +503,20 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
       biases[size_t(q)] = Q.bias;
     }
   }
-  // (query, list) pairs grouped by list (counting sort, queries ascending)
+  // (query, list) pairs grouped by list (counting sort, queries ascending).
+  // Each query's nearest list is scanned first, query by query, so that its
+  // threshold is already tight when the grouped pass visits lists in list
+  // order (fewer candidates reach the heaps).
+  auto grouped = [&](size_t i) { return keys[i] >= 0 && i % np != 0; };
   std::vector<size_t> start(nlist + 1, 0);
   for (size_t i = 0; i < nq * np; ++i)
-    if (keys[i] >= 0) start[size_t(keys[i]) + 1]++;
+    if (grouped(i)) start[size_t(keys[i]) + 1]++;
   for (size_t l = 0; l < nlist; ++l) start[l + 1] += start[l];
   std::vector<uint32_t> pairs(start[nlist]);  // index into keys: q * np + j
   {
     std::vector<size_t> fill(start.begin(), start.end() - 1);
     for (size_t i = 0; i < nq * np; ++i)
-      if (keys[i] >= 0) pairs[fill[size_t(keys[i])]++] = uint32_t(i);
+      if (grouped(i)) pairs[fill[size_t(keys[i])]++] = uint32_t(i);
   }
   std::vector<uint32_t> work;
   for (size_t l = 0; l < nlist; ++l)
@@ -489,32 +525,36 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
   for (auto l : work) total += (start[l + 1] - start[l]) * il.list_size(l);
   int nt = omp_get_max_threads();
   if (total * M < kMinParallelWork) nt = 1;
-  nt = std::max(1, std::min<int>(nt, int(work.size())));
+  nt = std::max(1, std::min<int>(nt, int(std::max(work.size(), nq))));
 
   TopKArray heaps(nq, size_t(k));
   std::vector<TopKArray> local(size_t(nt > 1 ? nt : 0));
+  const bool use_res = k > 20;
 #pragma omp parallel num_threads(nt)
   {
     const int t = omp_get_thread_num();
     if (nt > 1) local[size_t(t)] = TopKArray(nq, size_t(k));
     TopKArray& H = nt > 1 ? local[size_t(t)] : heaps;
+    std::vector<Reservoir> R(use_res ? nq : 0);
+    for (auto& r : R) r.init(size_t(k));
+    auto threshold_of = [&](size_t q) { return use_res ? R[q].threshold() : H[q].threshold(); };
     constexpr size_t kQB = 64;  // queries per multi-scan
     const uint8_t* lp[kQB];
     uint32_t thr[kQB];
     float bias[kQB], inv_scale[kQB];
     size_t qid[kQB];
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t w = 0; w < int64_t(work.size()); ++w) {
-      const size_t l = work[size_t(w)];
+    // scan list l for the cnt (query, list) pairs at pr (indexes into keys)
+    auto scan_list = [&](size_t l, const uint32_t* pr, size_t cnt) {
       const size_t ls = il.list_size(l);
+      if (!ls) return;
       const size_t npk = std::min(npacked[l], ls);
       const bool tail_ok = ls > npk && tail_size[l] == ls && !tail_blocks[l].empty();
       const idx_t* ids = il.get_ids(l);
       const uint8_t* codes = il.get_codes(l);
-      for (size_t p0 = start[l]; p0 < start[l + 1]; p0 += kQB) {
-        const size_t nb = std::min(kQB, start[l + 1] - p0);
+      for (size_t p0 = 0; p0 < cnt; p0 += kQB) {
+        const size_t nb = std::min(kQB, cnt - p0);
         for (size_t b = 0; b < nb; ++b) {
-          const size_t pi = pairs[p0 + b], q = pi / np;
+          const size_t pi = pr[p0 + b], q = pi / np;
           qid[b] = q;
           lp[b] = luts.data() + q * M2 * 16;
           bias[b] = ivfpq_list_bias(metric_type, by_residual, false, coarse_dis[pi]) + biases[q];
@@ -522,17 +562,22 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
           QuantizedLUT Qb;
           Qb.scale = scales[q];
           Qb.bias = biases[q];
-          thr[b] = list_threshold(H[q].threshold(), bias[b] - biases[q], Qb);
+          thr[b] = list_threshold(threshold_of(q), bias[b] - biases[q], Qb);
         }
         auto consider = [&](size_t b, uint32_t acc, size_t i) {
           const idx_t id = ids[i];
           if (sel && !sel->is_member(id)) return;
-          TopK& h = H[qid[b]];
-          h.push(float(acc) * inv_scale[b] + bias[b], id);
+          const size_t q = qid[b];
+          const float key = float(acc) * inv_scale[b] + bias[b];
+          if (use_res) {
+            if (key > R[q].threshold() || !R[q].push(key, id)) return;
+          } else {
+            H[q].push(key, id);
+          }
           QuantizedLUT Qb;
-          Qb.scale = scales[qid[b]];
-          Qb.bias = biases[qid[b]];
-          thr[b] = list_threshold(h.threshold(), bias[b] - biases[qid[b]], Qb);
+          Qb.scale = scales[q];
+          Qb.bias = biases[q];
+          thr[b] = list_threshold(threshold_of(q), bias[b] - biases[q], Qb);
         };
         if (npk) pq4_scan_multi(codes, npk, M, nb, lp, thr, consider);
         if (tail_ok) {
@@ -550,7 +595,19 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
           }
         }
       }
+    };
+#pragma omp for schedule(static)
+    for (int64_t q = 0; q < int64_t(nq); ++q) {
+      const uint32_t pi = uint32_t(size_t(q) * np);
+      if (keys[pi] >= 0) scan_list(size_t(keys[pi]), &pi, 1);
     }
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t w = 0; w < int64_t(work.size()); ++w) {
+      const size_t l = work[size_t(w)];
+      scan_list(l, pairs.data() + start[l], start[l + 1] - start[l]);
+    }
+    if (use_res)
+      for (size_t q = 0; q < nq; ++q) R[q].to_heap(H[q]);
   }
   for (int t = 0; t < nt && nt > 1; ++t) heaps.merge_from(local[size_t(t)]);
   heaps.finalize(metric_type, nullptr, D, I);
