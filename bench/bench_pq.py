@@ -38,23 +38,23 @@ def recall_at(I, gt, k=10):
     return float(np.mean([len(set(I[i, :k]) & set(gt[i, :k])) / k for i in range(len(I))]))
 
 
-def run(lib, make, xb, xq, xt, gt, k_factors, k):
+def run(lib, make, xb, xq, xt, gt, k_factors, k, clock, repeats):
     idx = make(lib)
-    t0 = time.perf_counter()
+    t0 = clock()
     idx.train(xt)
-    t_train = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    t_train = clock() - t0
+    t0 = clock()
     idx.add(xb)
-    t_add = time.perf_counter() - t0
+    t_add = clock() - t0
     rows = []
     for kf in k_factors:
         idx.k_factor = kf
         idx.search(xq[:50], k)  # warm-up
         best = None
-        for _ in range(2):
-            t0 = time.perf_counter()
+        for _ in range(repeats):
+            t0 = clock()
             _, I = idx.search(xq, k)
-            dt = time.perf_counter() - t0
+            dt = clock() - t0
             best = dt if best is None else min(best, dt)
         rows.append((kf, recall_at(I, gt, k), len(xq) / best))
     return t_train, t_add, rows
@@ -70,7 +70,13 @@ def main():
     ap.add_argument("--k-factors", default="1,2,4,8,16")
     ap.add_argument("--configs", default="PQ48,PQ96x4fs")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3, help="timed search runs per point (best kept)")
+    ap.add_argument("--clock", choices=["auto", "wall", "cpu"], default="auto",
+                    help="cpu: process CPU time (robust on a shared machine, meaningful with 1 thread); "
+                         "auto: cpu when --threads 1, else wall")
     args = ap.parse_args()
+    use_cpu = args.clock == "cpu" or (args.clock == "auto" and args.threads == 1)
+    clock = time.process_time if use_cpu else time.perf_counter
 
     import faiss
     import annvil
@@ -86,13 +92,14 @@ def main():
         "PQ96x4fs": (lambda L: L.IndexRefineFlat(L.IndexPQFastScan(d, 96, 4, ip)), 48),
     }
     print(f"# wordnet-minilm-384: nb={len(xb)} nq={len(xq)} ntrain={len(xt)} d={d} k={args.k} "
-          f"threads={args.threads} simd={annvil.simd_level()} faiss={faiss.__version__}")
+          f"threads={args.threads} simd={annvil.simd_level()} faiss={faiss.__version__} "
+          f"clock={'cpu' if use_cpu else 'wall'}")
     for name in args.configs.split(","):
         make, code_bytes = configs[name]
         bpv = code_bytes + 4 * d  # PQ codes + the refine index's float32 vectors
         res = {}
         for label, lib in (("annvil", annvil), ("faiss", faiss)):
-            res[label] = run(lib, make, xb, xq, xt, gt, k_factors, args.k)
+            res[label] = run(lib, make, xb, xq, xt, gt, k_factors, args.k, clock, args.repeats)
         (at, aa, arows), (ft, fa, frows) = res["annvil"], res["faiss"]
         print(f"\n## {name} + RFlat   bytes/vector: {code_bytes} (codes) + {4 * d} (refine) = {bpv}")
         print(f"train s: annvil {at:.2f}  faiss {ft:.2f}  ratio {at / ft:.2f}   |   "

@@ -1,3 +1,6 @@
+// IndexIVF: coarse training, assignment, the inverted lists, the two search
+// orders (grouped by list for batches; query by query for max_codes), range
+// search, removal, merging, the direct map and the common serialized part.
 #include "index_ivf.h"
 
 #include <omp.h>
@@ -72,6 +75,7 @@ void IndexIVF::train(idx_t n, const float* x) {
   }
   if (encoder_needs_training()) {
     ANNVIL_CHECK(n > 0, "the encoder needs training vectors");
+    check_quantizer();
     std::vector<idx_t> assign(n);
     coarse_assign(n, x, assign.data());
     if (by_residual) {
@@ -84,6 +88,13 @@ void IndexIVF::train(idx_t n, const float* x) {
     }
   }
   is_trained = true;
+}
+
+void IndexIVF::check_quantizer() const {
+  // list numbers come from the quantizer: a quantizer changed behind the
+  // index's back would send searches out of the lists
+  ANNVIL_CHECK(size_t(quantizer->ntotal) == nlist, "the coarse quantizer holds ", quantizer->ntotal,
+               " centroids but the index has nlist=", nlist, " (was the quantizer modified after training?)");
 }
 
 void IndexIVF::coarse_assign(idx_t n, const float* x, idx_t* assign) const {
@@ -114,9 +125,11 @@ void IndexIVF::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
   ANNVIL_CHECK(n >= 0, "n must be non-negative");
   check_trained();
   if (n == 0) return;
+  check_quantizer();
   check_direct_map_for_add(n, ids);
-  // in chunks, so that the codes of a huge add need not all exist at once
-  const idx_t bs = 65536;
+  // in chunks (about 256 MiB of codes), so that the codes of a huge add need
+  // not all exist at once, while a typical add fills each list in one step
+  const idx_t bs = idx_t(std::max<size_t>(65536, (size_t(256) << 20) / std::max<size_t>(code_size, 1)));
   for (idx_t i0 = 0; i0 < n; i0 += bs) {
     idx_t m = std::min(bs, n - i0);
     std::vector<idx_t> assign(m);
@@ -187,6 +200,7 @@ void IndexIVF::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, cons
   check_k(k);
   check_trained();
   if (n <= 0) return;
+  check_quantizer();
   size_t np, mc;
   const IDSelector* sel;
   resolve_params(params, &np, &mc, &sel);
@@ -441,6 +455,7 @@ void IndexIVF::search_grouped(idx_t n, const float* x, idx_t k, const idx_t* key
 void IndexIVF::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
                             const SearchParameters* params) const {
   check_trained();
+  check_quantizer();
   size_t np, mc;
   const IDSelector* sel;
   resolve_params(params, &np, &mc, &sel);
@@ -650,6 +665,8 @@ IndexIVF::Common IndexIVF::read_ivf_common(Reader& r, int d) {
   c.direct_map_type = r.read<int32_t>();
   if (c.direct_map_type < 0 || c.direct_map_type > 2) r.corrupt("bad direct map type");
   if (c.nlist == 0) r.corrupt("nlist is zero");
+  if (c.quantizer->ntotal != 0 && size_t(c.quantizer->ntotal) != c.nlist)
+    r.corrupt("the IVF quantizer does not hold nlist centroids");
   return c;
 }
 

@@ -163,6 +163,7 @@ struct IndexIVF : Index {
   void search_per_query(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
                         idx_t* I, size_t nprobe, size_t max_codes, const IDSelector* sel) const;
   void coarse_assign(idx_t n, const float* x, idx_t* assign) const;
+  void check_quantizer() const;
   void rebuild_direct_map();
   void check_direct_map_for_add(idx_t n, const idx_t* ids) const;
 };

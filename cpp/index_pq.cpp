@@ -35,7 +35,7 @@ namespace {
 // The nbits = 8 path reads one byte per sub-quantizer with four independent
 // sums so the loads overlap; other widths decode the bit stream.
 void scan_adc(const ProductQuantizer& pq, const uint8_t* codes, size_t n, const float* table, TopK& heap,
-              const IDSelector* sel) {
+              const IDSelector* sel, size_t id0 = 0) {
   const size_t M = pq.M, ksub = pq.ksub, cs = pq.code_size;
   constexpr size_t kBatch = 256;
   float dis[kBatch];
@@ -75,7 +75,7 @@ void scan_adc(const ProductQuantizer& pq, const uint8_t* codes, size_t n, const 
     float thr = heap.threshold();
     for (size_t b = 0; b < nb; ++b) {
       if (dis[b] > thr) continue;  // equal keys may still win on a smaller id
-      idx_t id = idx_t(i0 + b);
+      idx_t id = idx_t(id0 + i0 + b);
       if (sel && !sel->is_member(id)) continue;
       heap.push(dis[b], id);
       thr = heap.threshold();
@@ -110,24 +110,41 @@ void IndexPQ::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const
   check_k(k);
   const IDSelector* sel = params ? params->sel : nullptr;
   const size_t tsize = pq.M * pq.ksub;
-#pragma omp parallel if (n > 1)
+  // Queries go in small batches that share each chunk of codes while it is
+  // in cache (about 64 KiB of codes; the tables of a batch stay in L2).
+  const idx_t batch = tsize <= 16384 ? 4 : 1;
+  const size_t chunk = std::max<size_t>(64, (64 * 1024) / pq.code_size);
+  const idx_t nbatch = (n + batch - 1) / batch;
+#pragma omp parallel if (nbatch > 1)
   {
-    std::vector<float> table(tsize);
+    std::vector<float> tables(tsize * size_t(batch));
+    std::vector<TopK> heaps(static_cast<size_t>(batch));
 #pragma omp for schedule(dynamic, 1)
-    for (idx_t q = 0; q < n; ++q) {
-      const float* xq = x + size_t(q) * d;
-      if (metric_type == METRIC_L2) {
-        pq.compute_distance_table(xq, table.data());
-      } else {
-        pq.compute_inner_prod_table(xq, table.data());
-        for (auto& v : table) v = -v;
+    for (idx_t bi = 0; bi < nbatch; ++bi) {
+      const idx_t q0 = bi * batch, nqb = std::min(batch, n - q0);
+      for (idx_t j = 0; j < nqb; ++j) {
+        const float* xq = x + size_t(q0 + j) * d;
+        float* table = tables.data() + size_t(j) * tsize;
+        if (metric_type == METRIC_L2) {
+          pq.compute_distance_table(xq, table);
+        } else {
+          pq.compute_inner_prod_table(xq, table);
+          for (size_t t = 0; t < tsize; ++t) table[t] = -table[t];
+        }
+        TopK& h = heaps[size_t(j)];
+        h.k = size_t(k);
+        h.size = 0;
+        h.keys = D + size_t(q0 + j) * k;
+        h.ids = I + size_t(q0 + j) * k;
       }
-      TopK heap;
-      heap.k = size_t(k);
-      heap.keys = D + size_t(q) * k;
-      heap.ids = I + size_t(q) * k;
-      scan_adc(pq, codes.data(), size_t(ntotal), table.data(), heap, sel);
-      pq_finalize_row(heap, size_t(k), metric_type, D + size_t(q) * k, I + size_t(q) * k);
+      for (size_t c0 = 0; c0 < size_t(ntotal); c0 += chunk) {
+        size_t nc = std::min(chunk, size_t(ntotal) - c0);
+        for (idx_t j = 0; j < nqb; ++j)
+          scan_adc(pq, codes.data() + c0 * pq.code_size, nc, tables.data() + size_t(j) * tsize, heaps[size_t(j)],
+                   sel, c0);
+      }
+      for (idx_t j = 0; j < nqb; ++j)
+        pq_finalize_row(heaps[size_t(j)], size_t(k), metric_type, D + size_t(q0 + j) * k, I + size_t(q0 + j) * k);
     }
   }
 }
@@ -237,7 +254,8 @@ void IndexPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* 
   {
     std::vector<float> lut(pq.M * pq.ksub);
     std::vector<QuantizedLUT> qluts(kBatch);
-    std::vector<TopK> heaps(kBatch);
+    std::vector<PQ4Reservoir> res(kBatch);
+    std::vector<uint32_t> sums(static_cast<size_t>(k));
 #pragma omp for schedule(dynamic, 1)
     for (idx_t bi = 0; bi < nbatch; ++bi) {
       const idx_t q0 = bi * kBatch, nqb = std::min(kBatch, n - q0);
@@ -247,26 +265,28 @@ void IndexPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* 
         compute_float_lut(x + size_t(q0 + j) * d, lut.data());
         pq4_quantize_lut(lut.data(), pq.M, qluts[size_t(j)]);
         lut_ptrs[j] = qluts[size_t(j)].q.data();
-        thr[j] = 0x10000;
-        TopK& h = heaps[size_t(j)];
-        h.k = size_t(k);
-        h.size = 0;
-        h.keys = D + size_t(q0 + j) * k;
-        h.ids = I + size_t(q0 + j) * k;
+        res[size_t(j)].reset(size_t(k));
+        thr[j] = res[size_t(j)].threshold;
       }
       pq4_scan_multi(codes.data(), size_t(ntotal), pq.M, size_t(nqb), lut_ptrs, thr,
                      [&](size_t j, uint32_t acc, size_t i) {
                        if (sel && !sel->is_member(idx_t(i))) return;
-                       TopK& h = heaps[j];
-                       h.push(float(acc), idx_t(i));
-                       // ids grow along the scan, so a tie with the worst kept never wins
-                       if (h.size == h.k) thr[j] = uint32_t(h.keys[0]);
+                       res[j].push(acc, idx_t(i));
+                       thr[j] = res[j].threshold;
                      });
+      const bool l2 = metric_type == METRIC_L2;
       for (idx_t j = 0; j < nqb; ++j) {
-        TopK& h = heaps[size_t(j)];
-        // back to float distances
-        for (size_t i = 0; i < h.size; ++i) h.keys[i] = qluts[size_t(j)].to_float(uint32_t(h.keys[i]));
-        pq_finalize_row(h, size_t(k), metric_type, D + size_t(q0 + j) * k, I + size_t(q0 + j) * k);
+        float* Dq = D + size_t(q0 + j) * k;
+        idx_t* Iq = I + size_t(q0 + j) * k;
+        size_t got = res[size_t(j)].finish(sums.data(), Iq);
+        for (size_t i = 0; i < got; ++i) {
+          float v = qluts[size_t(j)].to_float(sums[i]);  // back to float distances
+          Dq[i] = l2 ? v : -v;
+        }
+        for (size_t i = got; i < size_t(k); ++i) {
+          Dq[i] = l2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+          Iq[i] = -1;
+        }
       }
     }
   }

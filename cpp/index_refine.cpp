@@ -42,11 +42,21 @@ void IndexRefine::add(idx_t n, const float* x) {
 void IndexRefine::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {
   check_trained();
   check_k(k);
-  ANNVIL_CHECK(k_factor >= 1.f, "k_factor must be at least 1, got ", k_factor);
-  const idx_t kb = std::max<idx_t>(k, idx_t(double(k) * double(k_factor)));
+  float kf = k_factor;
+  const SearchParameters* base_params = params;
+  if (const auto* rp = dynamic_cast<const IndexRefineSearchParameters*>(params)) {
+    if (rp->k_factor > 0) kf = rp->k_factor;
+    if (rp->base_index_params) {
+      // the base search takes its own parameters; a selector belongs there
+      ANNVIL_CHECK(rp->sel == nullptr, "with base_index_params, put the selector in base_index_params");
+      base_params = rp->base_index_params.get();
+    }
+  }
+  ANNVIL_CHECK(kf >= 1.f, "k_factor must be at least 1, got ", kf);
+  const idx_t kb = std::max<idx_t>(k, idx_t(double(k) * double(kf)));
   std::vector<float> Db(size_t(n) * kb);
   std::vector<idx_t> Ib(size_t(n) * kb);
-  base_index->search(n, x, kb, Db.data(), Ib.data(), params);
+  base_index->search(n, x, kb, Db.data(), Ib.data(), base_params);
 
   const auto* flat = dynamic_cast<const IndexFlat*>(refine_index.get());
   const bool l2 = metric_type == METRIC_L2;
@@ -58,7 +68,20 @@ void IndexRefine::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, c
       const float* xq = x + size_t(q) * d;
       const idx_t* lab = Ib.data() + size_t(q) * kb;
       if (flat) {
-        flat->compute_distance_subset(1, xq, kb, lab, exact.data());
+        // candidates are scattered rows: prefetch the next one while computing this one
+        const float* xb = flat->get_xb();
+        const size_t rowb = sizeof(float) * size_t(d);
+        const Kernels& K = kernels();
+        for (idx_t j = 0; j < kb; ++j) {
+          if (j + 1 < kb && lab[j + 1] >= 0) {
+            const char* nx = reinterpret_cast<const char*>(xb + size_t(lab[j + 1]) * d);
+            for (size_t off = 0; off < rowb; off += 64) __builtin_prefetch(nx + off);
+          }
+          idx_t l = lab[j];
+          if (l < 0 || l >= flat->ntotal) continue;
+          const float* y = xb + size_t(l) * d;
+          exact[size_t(j)] = l2 ? K.l2sqr(xq, y, size_t(d)) : K.inner_product(xq, y, size_t(d));
+        }
       } else {
         for (idx_t j = 0; j < kb; ++j) {
           if (lab[j] < 0) continue;

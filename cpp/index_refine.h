@@ -6,6 +6,13 @@
 
 namespace annvil {
 
+// Per-call parameters of IndexRefine (Faiss's IndexRefineSearchParameters):
+// k_factor <= 0 keeps the index's own; base_index_params go to the base search.
+struct IndexRefineSearchParameters : SearchParameters {
+  float k_factor = 0.f;
+  std::shared_ptr<SearchParameters> base_index_params;
+};
+
 struct IndexRefine : Index {
   IndexPtr base_index;
   IndexPtr refine_index;

@@ -1,3 +1,5 @@
+// IndexScalarQuantizer (flat scan over SQ codes; batches decode blocks for the
+// panel kernel) and IndexIVFScalarQuantizer (IVF codec, scanner, io).
 #include "index_sq.h"
 
 #include <omp.h>

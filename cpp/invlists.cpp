@@ -1,3 +1,4 @@
+// Inverted lists: one std::vector of codes and one of ids per list.
 #include "invlists.h"
 
 #include <cstring>

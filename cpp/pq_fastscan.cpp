@@ -68,8 +68,10 @@ void pq4_quantize_lut(const float* lut, size_t M, QuantizedLUT& out) {
   }
   // one scale for all sub-quantizers (sums of entries must stay comparable):
   // entries fit in a byte, and any sum of M entries fits in uint16
+  // (each entry may round up by 1/2, hence the M / 2 margin on the sum)
   double scale = max_span > 0 ? 255.0 / double(max_span) : 1.0;
-  if (sum_span * scale > 65535.0) scale = 65535.0 / sum_span;
+  const double sum_cap = 65535.0 - 0.5 * double(M) - 1.0;
+  if (sum_span * scale > sum_cap) scale = sum_cap / sum_span;
   out.scale = float(scale);
   out.bias = float(bias);
   out.q.assign(M2 * 16, 0);
@@ -116,6 +118,22 @@ void pq4_accumulate_masked(const uint8_t* blocks, size_t nblocks, size_t M, cons
   }
 #endif
   detail::pq4_accumulate_scalar(blocks, nblocks, M2, lut_q, out, tmax, masks);
+}
+
+void pq4_accumulate_multi(const uint8_t* blocks, size_t nblocks, size_t M, size_t nq, const uint8_t* const* luts,
+                          uint16_t* const* out, const uint16_t* tmax, uint32_t* const* masks) {
+  const size_t M2 = pq4_M2(M);
+#if defined(ANNVIL_X86)
+  switch (simd_level()) {
+    case SimdLevel::avx512:
+      detail::pq4_accumulate_multi_avx512(blocks, nblocks, M2, nq, luts, out, tmax, masks);
+      return;
+    case SimdLevel::avx2: detail::pq4_accumulate_multi_avx2(blocks, nblocks, M2, nq, luts, out, tmax, masks); return;
+    default: break;
+  }
+#endif
+  for (size_t q = 0; q < nq; ++q)
+    detail::pq4_accumulate_scalar(blocks, nblocks, M2, luts[q], out[q], tmax[q], masks ? masks[q] : nullptr);
 }
 
 void pq4_accumulate(const uint8_t* blocks, size_t nblocks, size_t M, const uint8_t* lut_q, uint16_t* out) {

@@ -68,6 +68,13 @@ void pq4_accumulate(const uint8_t* blocks, size_t nblocks, size_t M, const uint8
 void pq4_accumulate_masked(const uint8_t* blocks, size_t nblocks, size_t M, const uint8_t* lut_q, uint16_t* out,
                            uint16_t tmax, uint32_t* masks);
 
+// Several queries at once (nq <= kPQ4MaxQueries): the code bytes of a block
+// are loaded and split into nibbles once for all of them.  luts[q], out[q]
+// (nblocks * 32), tmax[q], masks[q] (nblocks) as in pq4_accumulate_masked.
+constexpr size_t kPQ4MaxQueries = 4;
+void pq4_accumulate_multi(const uint8_t* blocks, size_t nblocks, size_t M, size_t nq, const uint8_t* const* luts,
+                          uint16_t* const* out, const uint16_t* tmax, uint32_t* const* masks);
+
 // Blocks per scan chunk: about 32 KiB of codes, so a chunk stays in L1/L2
 // while every query of a batch passes over it (the code array is read from
 // memory once per batch rather than once per query: the scan is otherwise
@@ -86,25 +93,41 @@ inline size_t pq4_chunk_blocks(size_t M) {
 template <class Consider>
 void pq4_scan_multi(const uint8_t* blocks, size_t n, size_t M, size_t nq, const uint8_t* const* luts,
                     const uint32_t* thresholds, Consider&& consider) {
-  alignas(64) uint16_t acc[64 * kPQ4BlockSize];
-  uint32_t masks[64];
+  constexpr size_t G = kPQ4MaxQueries;
+  alignas(64) uint16_t acc[G][64 * kPQ4BlockSize];
+  uint32_t masks[G][64];
+  uint16_t* outp[G];
+  uint32_t* maskp[G];
+  for (size_t g = 0; g < G; ++g) {
+    outp[g] = acc[g];
+    maskp[g] = masks[g];
+  }
   const size_t nb = pq4_nblocks(n), bb = pq4_block_bytes(M), chunk = pq4_chunk_blocks(M);
   for (size_t b0 = 0; b0 < nb; b0 += chunk) {
     size_t nc = std::min(chunk, nb - b0);
     size_t i0 = b0 * kPQ4BlockSize;
-    for (size_t q = 0; q < nq; ++q) {
-      if (thresholds[q] == 0) continue;  // nothing can enter
-      uint16_t tmax = uint16_t(std::min<uint32_t>(thresholds[q] - 1, 0xffff));
-      pq4_accumulate_masked(blocks + b0 * bb, nc, M, luts[q], acc, tmax, masks);
-      for (size_t b = 0; b < nc; ++b) {
-        uint32_t m = masks[b];
-        size_t base = i0 + b * kPQ4BlockSize;
-        if (base + kPQ4BlockSize > n) m &= (n - base >= 32) ? ~0u : ((1u << (n - base)) - 1);  // padding
-        while (m) {
-          size_t j = size_t(__builtin_ctz(m));
-          m &= m - 1;
-          uint32_t a = acc[b * kPQ4BlockSize + j];
-          if (a < thresholds[q]) consider(q, a, base + j);
+    for (size_t q0 = 0; q0 < nq; q0 += G) {
+      size_t ng = std::min(G, nq - q0);
+      uint16_t tmax[G];
+      for (size_t g = 0; g < ng; ++g) {
+        uint32_t t = thresholds[q0 + g];
+        // t == 0: nothing can enter; masks then only flag sums of 0, which consider() rejects
+        tmax[g] = uint16_t(t == 0 ? 0 : std::min<uint32_t>(t - 1, 0xffff));
+      }
+      pq4_accumulate_multi(blocks + b0 * bb, nc, M, ng, luts + q0, outp, tmax, maskp);
+      for (size_t g = 0; g < ng; ++g) {
+        const size_t q = q0 + g;
+        for (size_t b = 0; b < nc; ++b) {
+          uint32_t m = masks[g][b];
+          if (!m) continue;
+          size_t base = i0 + b * kPQ4BlockSize;
+          if (base + kPQ4BlockSize > n) m &= (1u << (n - base)) - 1;  // padding vectors of the last block
+          while (m) {
+            size_t j = size_t(__builtin_ctz(m));
+            m &= m - 1;
+            uint32_t a = acc[g][b * kPQ4BlockSize + j];
+            if (a < thresholds[q]) consider(q, a, base + j);
+          }
         }
       }
     }
@@ -119,6 +142,45 @@ void pq4_scan(const uint8_t* blocks, size_t n, size_t M, const uint8_t* lut_q, c
                  [&](size_t, uint32_t acc, size_t i) { consider(acc, i); });
 }
 
+// Top-k collector for uint16 sums: candidates are appended to a buffer and,
+// when it fills, an nth_element pass keeps the k best and tightens the
+// threshold.  Cheaper than a heap when k is large (a heap pays log k per
+// accepted candidate); ranks by (sum, id) like TopK, ids below 2^48.
+struct PQ4Reservoir {
+  size_t k = 0, cap = 0, n = 0;
+  uint32_t threshold = 0x10000;  // candidates must be strictly below
+  std::vector<uint64_t> buf;     // sum << 48 | id
+
+  void reset(size_t k_) {
+    k = k_;
+    cap = std::max<size_t>(4 * k_, 64);
+    buf.resize(cap);
+    n = 0;
+    threshold = 0x10000;
+  }
+  void push(uint32_t sum, int64_t id) {
+    buf[n++] = (uint64_t(sum) << 48) | uint64_t(id);
+    if (n == cap) shrink();
+  }
+  void shrink() {
+    if (n <= k) return;
+    std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.begin() + n);
+    n = k;
+    // buf[k - 1] is now the k-th best; later ids are larger, so a tie loses
+    threshold = uint32_t(buf[k - 1] >> 48);
+  }
+  // sorted best first; returns how many (<= k)
+  size_t finish(uint32_t* sums, int64_t* ids) {
+    if (n > k) shrink();
+    std::sort(buf.begin(), buf.begin() + n);
+    for (size_t i = 0; i < n; ++i) {
+      sums[i] = uint32_t(buf[i] >> 48);
+      ids[i] = int64_t(buf[i] & ((uint64_t(1) << 48) - 1));
+    }
+    return n;
+  }
+};
+
 namespace detail {
 // masks may be null (no threshold test)
 void pq4_accumulate_scalar(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
@@ -127,6 +189,11 @@ void pq4_accumulate_avx2(const uint8_t* blocks, size_t nblocks, size_t M2, const
                          uint16_t tmax, uint32_t* masks);
 void pq4_accumulate_avx512(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
                            uint16_t tmax, uint32_t* masks);
+void pq4_accumulate_multi_avx2(const uint8_t* blocks, size_t nblocks, size_t M2, size_t nq, const uint8_t* const* luts,
+                               uint16_t* const* out, const uint16_t* tmax, uint32_t* const* masks);
+void pq4_accumulate_multi_avx512(const uint8_t* blocks, size_t nblocks, size_t M2, size_t nq,
+                                 const uint8_t* const* luts, uint16_t* const* out, const uint16_t* tmax,
+                                 uint32_t* const* masks);
 }  // namespace detail
 
 }  // namespace annvil

@@ -56,3 +56,58 @@ void pq4_accumulate_avx2(const uint8_t* blocks, size_t nblocks, size_t M2, const
 
 }  // namespace detail
 }  // namespace annvil
+
+namespace annvil {
+namespace detail {
+
+namespace {
+// Q queries share each code load and nibble split (Q <= 2: 16 ymm registers).
+template <int Q>
+void multi256(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* const* luts, uint16_t* const* out,
+              const uint16_t* tmax, uint32_t* const* masks) {
+  const size_t bb = M2 * 16, npairs = M2 / 2;
+  const __m256i mask = _mm256_set1_epi8(0x0f);
+  for (size_t b = 0; b < nblocks; ++b) {
+    const uint8_t* blk = blocks + b * bb;
+    __m256i loA[Q], loB[Q], hiA[Q], hiB[Q];
+    for (int q = 0; q < Q; ++q) loA[q] = loB[q] = hiA[q] = hiB[q] = _mm256_setzero_si256();
+    for (size_t p = 0; p < npairs; ++p) {
+      __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 * p));
+      __m256i lo = _mm256_and_si256(c, mask);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), mask);
+      for (int q = 0; q < Q; ++q) {
+        __m256i lut = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(luts[q] + 32 * p));
+        __m256i rlo = _mm256_shuffle_epi8(lut, lo);
+        __m256i rhi = _mm256_shuffle_epi8(lut, hi);
+        loA[q] = _mm256_add_epi16(loA[q], rlo);
+        loB[q] = _mm256_add_epi16(loB[q], _mm256_srli_epi16(rlo, 8));
+        hiA[q] = _mm256_add_epi16(hiA[q], rhi);
+        hiB[q] = _mm256_add_epi16(hiB[q], _mm256_srli_epi16(rhi, 8));
+      }
+    }
+    for (int q = 0; q < Q; ++q) {
+      const __m128i t = _mm_set1_epi16(short(tmax[q]));
+      uint32_t mlo = store16(loA[q], loB[q], out[q] + b * 32, t);
+      uint32_t mhi = store16(hiA[q], hiB[q], out[q] + b * 32 + 16, t);
+      if (masks) masks[q][b] = mlo | (mhi << 16);
+    }
+  }
+}
+}  // namespace
+
+void pq4_accumulate_multi_avx2(const uint8_t* blocks, size_t nblocks, size_t M2, size_t nq, const uint8_t* const* luts,
+                               uint16_t* const* out, const uint16_t* tmax, uint32_t* const* masks) {
+  for (size_t q = 0; q < nq;) {
+    uint32_t* const* mk = masks ? masks + q : nullptr;
+    if (nq - q >= 2) {
+      multi256<2>(blocks, nblocks, M2, luts + q, out + q, tmax + q, mk);
+      q += 2;
+    } else {
+      multi256<1>(blocks, nblocks, M2, luts + q, out + q, tmax + q, mk);
+      q += 1;
+    }
+  }
+}
+
+}  // namespace detail
+}  // namespace annvil

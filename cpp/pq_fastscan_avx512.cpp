@@ -71,3 +71,84 @@ void pq4_accumulate_avx512(const uint8_t* blocks, size_t nblocks, size_t M2, con
 
 }  // namespace detail
 }  // namespace annvil
+
+namespace annvil {
+namespace detail {
+
+namespace {
+// Q queries share each code load and nibble split.
+template <int Q>
+void multi512(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* const* luts, uint16_t* const* out,
+              const uint16_t* tmax, uint32_t* const* masks) {
+  const size_t bb = M2 * 16, nquads = M2 / 4;
+  const bool tail = (M2 % 4) != 0;
+  const __m512i mask = _mm512_set1_epi8(0x0f);
+  const __m256i mask2 = _mm256_set1_epi8(0x0f);
+  for (size_t b = 0; b < nblocks; ++b) {
+    const uint8_t* blk = blocks + b * bb;
+    __m512i loA[Q], loB[Q], hiA[Q], hiB[Q];
+    for (int q = 0; q < Q; ++q) loA[q] = loB[q] = hiA[q] = hiB[q] = _mm512_setzero_si512();
+    for (size_t k = 0; k < nquads; ++k) {
+      __m512i c = _mm512_loadu_si512(blk + 64 * k);
+      __m512i lo = _mm512_and_si512(c, mask);
+      __m512i hi = _mm512_and_si512(_mm512_srli_epi16(c, 4), mask);
+      for (int q = 0; q < Q; ++q) {
+        __m512i lut = _mm512_loadu_si512(luts[q] + 64 * k);
+        __m512i rlo = _mm512_shuffle_epi8(lut, lo);
+        __m512i rhi = _mm512_shuffle_epi8(lut, hi);
+        loA[q] = _mm512_add_epi16(loA[q], rlo);
+        loB[q] = _mm512_add_epi16(loB[q], _mm512_srli_epi16(rlo, 8));
+        hiA[q] = _mm512_add_epi16(hiA[q], rhi);
+        hiB[q] = _mm512_add_epi16(hiB[q], _mm512_srli_epi16(rhi, 8));
+      }
+    }
+    __m256i loA2[Q], loB2[Q], hiA2[Q], hiB2[Q];
+    for (int q = 0; q < Q; ++q) loA2[q] = loB2[q] = hiA2[q] = hiB2[q] = _mm256_setzero_si256();
+    if (tail) {
+      __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * nquads));
+      __m256i lo = _mm256_and_si256(c, mask2);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), mask2);
+      for (int q = 0; q < Q; ++q) {
+        __m256i lut = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(luts[q] + 64 * nquads));
+        __m256i rlo = _mm256_shuffle_epi8(lut, lo);
+        __m256i rhi = _mm256_shuffle_epi8(lut, hi);
+        loA2[q] = rlo;
+        loB2[q] = _mm256_srli_epi16(rlo, 8);
+        hiA2[q] = rhi;
+        hiB2[q] = _mm256_srli_epi16(rhi, 8);
+      }
+    }
+    for (int q = 0; q < Q; ++q) {
+      const __m128i t = _mm_set1_epi16(short(tmax[q]));
+      uint32_t mlo = store16(loA[q], loB[q], loA2[q], loB2[q], out[q] + b * 32, t);
+      uint32_t mhi = store16(hiA[q], hiB[q], hiA2[q], hiB2[q], out[q] + b * 32 + 16, t);
+      if (masks) masks[q][b] = mlo | (mhi << 16);
+    }
+  }
+}
+}  // namespace
+
+void pq4_accumulate_multi_avx512(const uint8_t* blocks, size_t nblocks, size_t M2, size_t nq,
+                                 const uint8_t* const* luts, uint16_t* const* out, const uint16_t* tmax,
+                                 uint32_t* const* masks) {
+  for (size_t q = 0; q < nq;) {
+    size_t left = nq - q;
+    uint32_t* const* mk = masks ? masks + q : nullptr;
+    if (left >= 4) {
+      multi512<4>(blocks, nblocks, M2, luts + q, out + q, tmax + q, mk);
+      q += 4;
+    } else if (left == 3) {
+      multi512<3>(blocks, nblocks, M2, luts + q, out + q, tmax + q, mk);
+      q += 3;
+    } else if (left == 2) {
+      multi512<2>(blocks, nblocks, M2, luts + q, out + q, tmax + q, mk);
+      q += 2;
+    } else {
+      multi512<1>(blocks, nblocks, M2, luts + q, out + q, tmax + q, mk);
+      q += 1;
+    }
+  }
+}
+
+}  // namespace detail
+}  // namespace annvil

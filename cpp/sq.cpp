@@ -1,3 +1,5 @@
+// ScalarQuantizer codec (training, encoding, decoding), portable half
+// precision conversion, the scalar kernels and the run-time kernel choice.
 #include "sq.h"
 
 #include <algorithm>

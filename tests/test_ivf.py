@@ -410,3 +410,13 @@ def test_search_preassigned(pair, data):
     np.testing.assert_allclose(D, D2, rtol=1e-6)
     with pytest.raises(ValueError):
         a.search_preassigned(xq, 10, Iq + NLIST, Dq)
+
+
+def test_quantizer_modified_after_training(data):
+    xb, xq = data
+    a = annvil_ivf(xb[:2000], annvil.METRIC_L2)
+    a.quantizer.add(xb[:5])  # now 69 "centroids" for 64 lists
+    with pytest.raises(ValueError, match="quantizer"):
+        a.search(xq, 5)
+    with pytest.raises(ValueError, match="quantizer"):
+        a.add(xb[:10])

@@ -271,6 +271,29 @@ def test_fastscan_simd_levels_agree():
             annvil.set_simd_level(current)
 
 
+@pytest.mark.parametrize("metric", [annvil.METRIC_L2, annvil.METRIC_INNER_PRODUCT])
+def test_fastscan_search_same_at_every_simd_level(metric):
+    """Batched multi-query kernels (1..4 queries per code load) against the
+    scalar path: identical results."""
+    xb, xq = make_data(5, n=3000, nq=23, d=36, intrinsic=8)
+    idx = annvil.IndexPQFastScan(36, 18, 4, metric)  # M2 = 18: AVX-512 tail pair
+    idx.pq.niter = 5
+    idx.train(xb)
+    idx.add(xb[:2999])
+    levels = ["scalar", "avx2", "avx512"]
+    current = annvil.simd_level()
+    res = []
+    try:
+        for lv in levels[:levels.index(annvil.detected_simd_level()) + 1]:
+            annvil.set_simd_level(lv)
+            res.append(idx.search(xq, 7))
+    finally:
+        annvil.set_simd_level(current)
+    for Dv, I in res[1:]:
+        np.testing.assert_array_equal(I, res[0][1])
+        np.testing.assert_array_equal(Dv, res[0][0])
+
+
 def test_fastscan_add_in_pieces_remove_serialize(data):
     xb, xq, _ = data
     a = annvil.IndexPQFastScan(D, 8, 4)
@@ -507,3 +530,26 @@ def test_bad_input(data):
         annvil.IndexPQFastScan(32, 8, 4, annvil.METRIC_L2, 64)
     with pytest.raises(annvil.InvalidArgumentError):
         annvil.NormalizationTransform(32, 1.0)
+
+
+def test_refine_search_parameters_and_sa_codec(data):
+    xb, xq, gt = data
+    g = gt[annvil.METRIC_L2]
+    idx = annvil.IndexRefineFlat(annvil.IndexPQFastScan(D, 8, 4))
+    idx.train(xb)
+    idx.add(xb)
+    r1 = recall(idx.search(xq, 10)[1], g)
+    params = annvil.IndexRefineSearchParameters(k_factor=8)
+    r8 = recall(idx.search(xq, 10, params=params)[1], g)
+    assert r8 > r1 + 0.05 and idx.k_factor == 1
+    idx.k_factor = 8
+    np.testing.assert_array_equal(idx.search(xq, 10)[1], idx.search(xq, 10, params=params)[1])
+    sel = annvil.SearchParameters(sel=annvil.IDSelectorRange(0, 100))
+    I = idx.search(xq, 5, params=annvil.IndexRefineSearchParameters(base_index_params=sel))[1]
+    assert I.max() < 100
+    with pytest.raises(annvil.InvalidArgumentError):
+        annvil.IndexRefineSearchParameters(k_factor=0.5)
+    base = idx.base_index
+    codes = base.sa_encode(xb[:10])
+    assert codes.shape == (10, base.sa_code_size())
+    np.testing.assert_array_equal(base.sa_decode(codes), base.reconstruct_n(0, 10))

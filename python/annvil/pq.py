@@ -22,6 +22,7 @@ from ._core import (  # noqa: F401  (re-exported)
     IndexPreTransform,
     IndexRefine,
     IndexRefineFlat,
+    IndexRefineSearchParameters,
     LinearTransform,
     NormalizationTransform,
     OPQMatrix,
@@ -37,6 +38,7 @@ __all__ = [
     "IndexPQFastScan",
     "IndexRefine",
     "IndexRefineFlat",
+    "IndexRefineSearchParameters",
     "VectorTransform",
     "LinearTransform",
     "OPQMatrix",
@@ -110,6 +112,30 @@ for _name, _fn in [("train", _pq_train), ("compute_codes", _pq_compute_codes), (
                    ("compute_inner_prod_tables", _pq_compute_inner_prod_tables),
                    ("get_centroids", _pq_get_centroids), ("__repr__", _pq_repr)]:
     setattr(ProductQuantizer, _name, _fn)
+
+
+# ---- standalone codec methods of the PQ indexes (Faiss's sa_* API) --------------------
+def _sa_code_size(self):
+    return self.pq.code_size
+
+
+def _sa_encode(self, x):
+    """PQ codes (n, code_size) of x, as the index would store them."""
+    x = as_matrix(x, self.d, "vectors")
+    if not self.is_trained:
+        raise NotTrainedError(f"{type(self).__name__} is not trained: call train(x) first")
+    return self.pq._compute_codes(x)
+
+
+def _sa_decode(self, codes):
+    """Vectors (n, d) from PQ codes (n, code_size)."""
+    return self.pq.decode(codes)
+
+
+for _cls in (IndexPQ, IndexPQFastScan):
+    _cls.sa_code_size = _sa_code_size
+    _cls.sa_encode = _sa_encode
+    _cls.sa_decode = _sa_decode
 
 
 # ---- vector transforms ----------------------------------------------------------------
