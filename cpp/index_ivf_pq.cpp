@@ -79,7 +79,7 @@ double lut_to_u16_scalar(const float* t, size_t M, size_t ksub, uint16_t* out, d
 }  // namespace
 
 const IVFPQKernels& ivfpq_kernels_scalar() {
-  static const IVFPQKernels k{&ip_table_scalar, &madd_scalar, &assign_scalar, &lut_to_u16_scalar, nullptr};
+  static const IVFPQKernels k{&ip_table_scalar, &madd_scalar, &assign_scalar, &lut_to_u16_scalar, nullptr, nullptr};
   return k;
 }
 

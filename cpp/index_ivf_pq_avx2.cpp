@@ -140,7 +140,7 @@ double lut_to_u16(const float* t, size_t M, size_t ksub, uint16_t* out, double* 
 }  // namespace
 
 const IVFPQKernels& ivfpq_kernels_avx2() {
-  static const IVFPQKernels k{&ip_table, &madd, &assign, &lut_to_u16, nullptr};
+  static const IVFPQKernels k{&ip_table, &madd, &assign, &lut_to_u16, nullptr, nullptr};
   return k;
 }
 

@@ -4,6 +4,7 @@
 #include <cfloat>
 #include <algorithm>
 #include <climits>
+#include <cstring>
 
 #include "index_ivf_pq_kernels.h"
 
@@ -174,10 +175,36 @@ void sums_u16(const uint8_t* codes, size_t n, size_t M, const uint16_t* lut, uin
   }
 }
 
+void lut_to_u8(const float* t, size_t M, uint8_t* out, float* scale, float* bias) {
+  float mins[4096];
+  if (M > 4096) M = 4096;  // callers keep M small (fast-scan M <= d)
+  double max_span = 0, sum_span = 0, b = 0;
+  for (size_t m = 0; m < M; ++m) {
+    const __m512 v = _mm512_loadu_ps(t + 16 * m);
+    const float lo = _mm512_reduce_min_ps(v), hi = _mm512_reduce_max_ps(v);
+    mins[m] = lo;
+    b += lo;
+    max_span = std::max(max_span, double(hi - lo));
+    sum_span += double(hi - lo);
+  }
+  double sc = max_span > 0 ? 255.0 / max_span : 1.0;
+  if (sum_span * sc > 65535.0) sc = 65535.0 / sum_span;
+  const __m512 s = _mm512_set1_ps(float(sc)), top = _mm512_set1_ps(255.f), zero = _mm512_setzero_ps();
+  for (size_t m = 0; m < M; ++m) {
+    __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(t + 16 * m), _mm512_set1_ps(mins[m])), s);
+    v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm512_min_ps(_mm512_max_ps(v, zero), top);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * m), _mm512_cvtusepi32_epi8(_mm512_cvttps_epu32(v)));
+  }
+  if (M & 1) std::memset(out + 16 * M, 0, 16);
+  *scale = float(sc);
+  *bias = float(b);
+}
+
 }  // namespace
 
 const IVFPQKernels& ivfpq_kernels_avx512() {
-  static const IVFPQKernels k{&ip_table, &madd, &assign, &lut_to_u16, &sums_u16};
+  static const IVFPQKernels k{&ip_table, &madd, &assign, &lut_to_u16, &sums_u16, &lut_to_u8};
   return k;
 }
 

@@ -334,6 +334,17 @@ struct FastScanFloatScanner : InvertedListScanner {
   }
 };
 
+// pq4_quantize_lut through the SIMD kernel when there is one
+void quantize_lut(const float* lut, size_t M, QuantizedLUT& Q) {
+  auto f = detail::ivfpq_kernels().lut_to_u8;
+  if (!f) {
+    pq4_quantize_lut(lut, M, Q);
+    return;
+  }
+  Q.q.resize(pq4_M2(M) * 16);
+  f(lut, M, Q.q.data(), &Q.scale, &Q.bias);
+}
+
 // uint16 threshold of a list: accept acc when acc / scale + lut_bias + list_bias
 // can still beat `thr` (the heap's worst key); one unit of slack for rounding.
 inline uint32_t list_threshold(float thr, float list_bias, const QuantizedLUT& Q) {
@@ -377,7 +388,7 @@ void IndexIVFPQFastScan::search_preassigned(idx_t n, const float* x, idx_t k, co
           pq_ip_table(pq, *cb, xq, lut.data());
           for (auto& v : lut) v = -v;
         }
-        pq4_quantize_lut(lut.data(), M, Q);
+        quantize_lut(lut.data(), M, Q);
       } else if (precomputed) {
         pq_ip_table(pq, *cb, xq, qtab.data());
       }
@@ -401,7 +412,7 @@ void IndexIVFPQFastScan::search_preassigned(idx_t n, const float* x, idx_t k, co
             compute_residual(xq, xres.data(), l);
             pq_l2_table(pq, *cb, xres.data(), lut.data());
           }
-          pq4_quantize_lut(lut.data(), M, Q);
+          quantize_lut(lut.data(), M, Q);
         }
         const float bias = ivfpq_list_bias(metric_type, by_residual, precomputed, cd);
         const idx_t* ids = il.get_ids(size_t(l));
@@ -497,7 +508,7 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
         pq_ip_table(pq, *cb, xq, lut.data());
         for (auto& v : lut) v = -v;
       }
-      pq4_quantize_lut(lut.data(), M, Q);
+      quantize_lut(lut.data(), M, Q);
       std::memcpy(luts.data() + size_t(q) * M2 * 16, Q.q.data(), M2 * 16);
       scales[size_t(q)] = Q.scale;
       biases[size_t(q)] = Q.bias;
@@ -507,7 +518,9 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
   // Each query's nearest list is scanned first, query by query, so that its
   // threshold is already tight when the grouped pass visits lists in list
   // order (fewer candidates reach the heaps).
-  auto grouped = [&](size_t i) { return keys[i] >= 0 && i % np != 0; };
+  const size_t avg_ls = std::max<size_t>(1, size_t(ntotal) / nlist);
+  const size_t npre = std::min(np, 1 + 2 * size_t(k) / avg_ls);  // about 2k candidates first
+  auto grouped = [&](size_t i) { return keys[i] >= 0 && i % np >= npre; };
   std::vector<size_t> start(nlist + 1, 0);
   for (size_t i = 0; i < nq * np; ++i)
     if (grouped(i)) start[size_t(keys[i]) + 1]++;
@@ -597,10 +610,11 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
       }
     };
 #pragma omp for schedule(static)
-    for (int64_t q = 0; q < int64_t(nq); ++q) {
-      const uint32_t pi = uint32_t(size_t(q) * np);
-      if (keys[pi] >= 0) scan_list(size_t(keys[pi]), &pi, 1);
-    }
+    for (int64_t q = 0; q < int64_t(nq); ++q)
+      for (size_t j = 0; j < npre; ++j) {
+        const uint32_t pi = uint32_t(size_t(q) * np + j);
+        if (keys[pi] >= 0) scan_list(size_t(keys[pi]), &pi, 1);
+      }
 #pragma omp for schedule(dynamic, 1)
     for (int64_t w = 0; w < int64_t(work.size()); ++w) {
       const size_t l = work[size_t(w)];

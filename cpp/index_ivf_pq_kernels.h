@@ -31,6 +31,10 @@ struct IVFPQKernels {
   // out[i] = sum_m lut[m * 256 + code_i[m]] for n codes of M bytes (M % 16 == 0);
   // lut: M * 256 uint16 plus 2 readable padding bytes.  Null when unavailable.
   void (*sums_u16)(const uint8_t* codes, size_t n, size_t M, const uint16_t* lut, uint32_t* out);
+  // Fast-scan LUT quantisation with pq4_quantize_lut's semantics (M rows of
+  // 16 floats -> M2 * 16 bytes, padding rows zero; one scale such that
+  // entries fit a byte and any sum fits uint16).  Null: use pq4_quantize_lut.
+  void (*lut_to_u8)(const float* t, size_t M, uint8_t* out, float* scale, float* bias);
 };
 
 const IVFPQKernels& ivfpq_kernels();  // for the active simd_level()
