@@ -318,3 +318,36 @@ def test_bad_input(data):
     with pytest.raises(annvil.InvalidArgumentError):
         idx.merge_from(other)
     assert idx.ntotal == 10 and other.ntotal == 10
+
+
+@pytest.mark.parametrize("metric,by_residual", [(annvil.METRIC_L2, False), (annvil.METRIC_INNER_PRODUCT, True),
+                                                (annvil.METRIC_L2, True)])
+@pytest.mark.parametrize("k", [10, 50])
+def test_fastscan_batch_equals_single_queries(data, metric, by_residual, k):
+    """The list-grouped batch path (with its large-k reservoir) returns what
+    query-by-query search returns."""
+    xb, xq = data["xb"], data["xq"]
+    _, cents = data[metric]
+    idx = _make(annvil, "fs", metric, cents, 16, by_residual)
+    idx.train(xb)
+    idx.add(xb)
+    idx.nprobe = 6
+    D, I = idx.search(xq[:40], k)
+    for i in range(0, 40, 7):
+        D1, I1 = idx.search(xq[i:i + 1], k)
+        np.testing.assert_allclose(D1[0], D[i], rtol=1e-5, atol=1e-5)
+        assert (I1[0] == I[i]).mean() > 0.95
+
+
+@pytest.mark.parametrize("kind", ["pq", "fs"])
+def test_max_codes(data, kind):
+    xb, xq = data["xb"], data["xq"]
+    _, cents = data[annvil.METRIC_L2]
+    idx = _make(annvil, kind, annvil.METRIC_L2, cents, 8)
+    idx.train(xb)
+    idx.add(xb)
+    idx.nprobe = 16
+    gt = data[annvil.METRIC_L2][0]
+    r_all = _recall(idx.search(xq, 10)[1], gt)
+    r_few = _recall(idx.search(xq, 10, params=annvil.SearchParametersIVF(max_codes=300))[1], gt)
+    assert r_few < r_all
