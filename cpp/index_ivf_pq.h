@@ -119,6 +119,11 @@ struct IndexIVFPQ : IndexIVF {
     return use_precomputed_table == 1 && by_residual && metric_type == METRIC_L2 && !precomputed_table.empty();
   }
 
+  size_t memory_usage() const override {
+    return IndexIVF::memory_usage() + precomputed_table.capacity() * sizeof(float) +
+           pq.centroids.capacity() * sizeof(float);
+  }
+
   std::string type_tag() const override { return "IVFPQ"; }
   void write_payload(Writer& w) const override;
 

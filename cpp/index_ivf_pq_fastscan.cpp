@@ -210,7 +210,7 @@ void IndexIVFPQFastScan::reset() {
 }
 
 size_t IndexIVFPQFastScan::memory_usage() const {
-  size_t s = IndexIVF::memory_usage() + precomputed_table.capacity() * sizeof(float);
+  size_t s = IndexIVF::memory_usage() + (precomputed_table.capacity() + pq.centroids.capacity()) * sizeof(float);
   for (auto& t : tail_blocks) s += t.capacity();
   return s;
 }
