@@ -10,6 +10,7 @@
 #include <random>
 
 #include "distances.h"
+#include "index_flat.h"
 #include "index_ivf_pq_kernels.h"
 #include "io.h"
 #include "knn.h"
@@ -351,6 +352,73 @@ void ivfpq_compute_precomputed_table(const Index& quantizer, size_t nlist, const
     }
   }
   table.swap(tab);
+}
+
+void ivfpq_coarse_search(const Index& quantizer, size_t nlist, idx_t n, const float* x, size_t np, float* dis,
+                         idx_t* keys) {
+  const auto* flat = dynamic_cast<const IndexFlat*>(&quantizer);
+  if (!flat || size_t(flat->ntotal) != nlist || np < 8 || n <= 0) {
+    quantizer.search(n, x, idx_t(np), dis, keys);
+    return;
+  }
+  const bool l2 = flat->metric_type == METRIC_L2;
+  const size_t d = size_t(flat->d);
+  const idx_t bs = std::max<idx_t>(16, idx_t((size_t(1) << 20) / nlist));  // ~4 MB of distances per block
+  std::vector<float> buf;
+  for (idx_t i0 = 0; i0 < n; i0 += bs) {
+    const idx_t m = std::min(bs, n - i0);
+    buf.resize(size_t(m) * nlist);
+    pairwise_distances(size_t(m), x + size_t(i0) * d, nlist, flat->get_xb(), d, flat->metric_type, buf.data());
+#pragma omp parallel if (m > 16 && size_t(m) * nlist * d > kMinParallelWork)
+    {
+      std::vector<uint32_t> order(nlist);
+#pragma omp for schedule(static)
+      for (idx_t q = 0; q < m; ++q) {
+        const float* row = buf.data() + size_t(q) * nlist;
+        // better: smaller L2 distance / larger inner product, then smaller id
+        auto better = [&](uint32_t a, uint32_t b) {
+          return l2 ? (row[a] < row[b] || (row[a] == row[b] && a < b))
+                    : (row[a] > row[b] || (row[a] == row[b] && a < b));
+        };
+        std::iota(order.begin(), order.end(), 0u);
+        const size_t kk = std::min(np, nlist);
+        if (kk < nlist) std::nth_element(order.begin(), order.begin() + kk, order.end(), better);
+        std::sort(order.begin(), order.begin() + kk, better);
+        float* dq = dis + size_t(i0 + q) * np;
+        idx_t* kq = keys + size_t(i0 + q) * np;
+        for (size_t j = 0; j < np; ++j) {
+          if (j < kk) {
+            dq[j] = l2 ? std::max(0.f, row[order[j]]) : row[order[j]];
+            kq[j] = idx_t(order[j]);
+          } else {
+            dq[j] = l2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+            kq[j] = -1;
+          }
+        }
+      }
+    }
+  }
+}
+
+void ivfpq_search(const IndexIVF& ivf, idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+                  const SearchParameters* params) {
+  ivf.check_k(k);
+  ivf.check_trained();
+  if (n <= 0) return;
+  size_t np, mc;
+  const IDSelector* sel;
+  ivf.resolve_params(params, &np, &mc, &sel);
+  const idx_t bs = 8192;
+  std::vector<idx_t> keys;
+  std::vector<float> cdis;
+  for (idx_t i0 = 0; i0 < n; i0 += bs) {
+    const idx_t m = std::min(bs, n - i0);
+    keys.resize(size_t(m) * np);
+    cdis.resize(size_t(m) * np);
+    ivfpq_coarse_search(*ivf.quantizer, ivf.nlist, m, x + size_t(i0) * ivf.d, np, cdis.data(), keys.data());
+    ivf.search_preassigned(m, x + size_t(i0) * ivf.d, k, keys.data(), cdis.data(), D + size_t(i0) * k,
+                           I + size_t(i0) * k, np, mc, sel);
+  }
 }
 
 void ivfpq_train_pq(const IndexIVF& ivf, idx_t n, const float* x, ProductQuantizer& pq) {

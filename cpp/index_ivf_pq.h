@@ -78,6 +78,17 @@ class PQCodebookCache {
   mutable std::shared_ptr<const PQCodebooks> cb_;
 };
 
+// The nprobe nearest lists of n queries (dis, keys: n * nprobe, best first),
+// as quantizer.search would give them.  For a flat quantizer the full
+// query x centroid matrix is computed with the panel kernels and the nprobe
+// best are selected per query (cheaper than heaps of nprobe entries, which
+// dominate once nprobe reaches 50 or so); other quantizers are searched.
+void ivfpq_coarse_search(const Index& quantizer, size_t nlist, idx_t n, const float* x, size_t nprobe, float* dis,
+                         idx_t* keys);
+// IndexIVF::search with ivfpq_coarse_search for the coarse level.
+void ivfpq_search(const IndexIVF& ivf, idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+                  const SearchParameters* params);
+
 // key offset: the coarse term added to a list's table sum (see the header
 // comment); 0 when the table already includes it or there is none.
 inline float ivfpq_list_bias(MetricType metric, bool by_residual, bool precomputed, float coarse_dis) {
@@ -103,6 +114,10 @@ struct IndexIVFPQ : IndexIVF {
   IndexIVFPQ(IndexPtr quantizer, int d, size_t nlist, size_t M, size_t nbits = 8, MetricType metric = METRIC_L2);
 
   void train(idx_t n, const float* x) override;
+  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+              const SearchParameters* params = nullptr) const override {
+    ivfpq_search(*this, n, x, k, D, I, params);
+  }
   void encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const override;
   void decode_vectors(idx_t n, const uint8_t* codes, const idx_t* list_nos, float* x) const override;
   std::unique_ptr<InvertedListScanner> get_scanner() const override;

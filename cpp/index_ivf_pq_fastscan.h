@@ -50,6 +50,10 @@ struct IndexIVFPQFastScan : IndexIVF {
 
   void train(idx_t n, const float* x) override;
   void add_with_ids(idx_t n, const float* x, const idx_t* ids) override;
+  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+              const SearchParameters* params = nullptr) const override {
+    ivfpq_search(*this, n, x, k, D, I, params);
+  }
   size_t remove_ids(const IDSelector& sel) override;
   void reset() override;
 
