@@ -459,7 +459,7 @@ struct Reservoir {
   std::vector<std::pair<float, idx_t>> buf;
   void init(size_t k_) {
     k = k_;
-    cap = std::max<size_t>(2 * k, k + 16);
+    cap = k + std::max<size_t>(16, k / 2);
     buf.resize(cap);
     n = 0;
     thr = std::numeric_limits<float>::infinity();
@@ -474,8 +474,16 @@ struct Reservoir {
     thr = buf[k - 1].first;
     return true;
   }
-  void to_heap(TopK& h) const {
-    for (size_t i = 0; i < n; ++i) h.push(buf[i].first, buf[i].second);
+  // the k best into an empty heap's storage, unordered: only valid when the
+  // heap is next sorted (TopKArray::finalize) or merged from, not pushed to
+  void fill_unordered(TopK& h) {
+    if (n > k) std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.begin() + n);
+    const size_t c = std::min(n, k);
+    for (size_t i = 0; i < c; ++i) {
+      h.keys[i] = buf[i].first;
+      h.ids[i] = buf[i].second;
+    }
+    h.size = c;
   }
 };
 }  // namespace
@@ -621,7 +629,7 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
       scan_list(l, pairs.data() + start[l], start[l + 1] - start[l]);
     }
     if (use_res)
-      for (size_t q = 0; q < nq; ++q) R[q].to_heap(H[q]);
+      for (size_t q = 0; q < nq; ++q) R[q].fill_unordered(H[q]);
   }
   for (int t = 0; t < nt && nt > 1; ++t) heaps.merge_from(local[size_t(t)]);
   heaps.finalize(metric_type, nullptr, D, I);
