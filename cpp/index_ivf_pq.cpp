@@ -668,7 +668,13 @@ struct IVFPQScanner : InvertedListScanner {
   }
 
   size_t scan_codes(size_t n, const uint8_t* codes, size_t code_size, const idx_t* ids, TopK& heap) const override {
-    if (use16) return scan_codes16(n, codes, code_size, ids, heap);
+    return scan(n, codes, code_size, ids, heap);
+  }
+
+  // Coll: TopK or TopKReservoir (threshold(), push(key, id))
+  template <class Coll>
+  size_t scan(size_t n, const uint8_t* codes, size_t code_size, const idx_t* ids, Coll& heap) const {
+    if (use16) return scan16(n, codes, code_size, ids, heap);
     float* dis = const_cast<float*>(buf.data());
     float thr = heap.threshold() - dis0;
     for (size_t i0 = 0; i0 < n; i0 += 256) {
@@ -685,7 +691,8 @@ struct IVFPQScanner : InvertedListScanner {
     return n;
   }
 
-  size_t scan_codes16(size_t n, const uint8_t* codes, size_t code_size, const idx_t* ids, TopK& heap) const {
+  template <class Coll>
+  size_t scan16(size_t n, const uint8_t* codes, size_t code_size, const idx_t* ids, Coll& heap) const {
     uint32_t* acc = const_cast<uint32_t*>(ubuf.data());
     auto sums16 = pq.M % 16 == 0 ? detail::ivfpq_kernels().sums_u16 : nullptr;
     uint64_t thr = threshold16(heap.threshold());
@@ -795,6 +802,48 @@ void IndexIVFPQ::decode_vectors(idx_t n, const uint8_t* codes, const idx_t* list
 
 std::unique_ptr<InvertedListScanner> IndexIVFPQ::get_scanner() const {
   return std::make_unique<IVFPQScanner>(*this);
+}
+
+// Query by query (the table is per query), probed lists in order, each query
+// on one thread; large k collects into a reservoir rather than a heap.
+void IndexIVFPQ::search_preassigned(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis,
+                                    float* D, idx_t* I, size_t np, size_t mc, const IDSelector* sel) const {
+  if (n <= 0) return;
+  if (mc || n == 1) {  // budgets and single-query list sharing: the base class
+    IndexIVF::search_preassigned(n, x, k, keys, coarse_dis, D, I, np, mc, sel);
+    return;
+  }
+  const InvertedLists& il = *invlists;
+  size_t work = 0;
+  for (size_t i = 0; i < size_t(n) * np; ++i)
+    if (keys[i] >= 0) work += il.list_size(size_t(keys[i]));
+  const bool parallel = omp_get_max_threads() > 1 && work * pq.M >= kMinParallelWork;
+  const bool use_res = k > 20;
+  TopKArray heaps{size_t(n), size_t(k)};
+#pragma omp parallel if (parallel)
+  {
+    IVFPQScanner sc(*this);
+    sc.sel = sel;
+    TopKReservoir R;
+#pragma omp for schedule(dynamic, 4)
+    for (idx_t q = 0; q < n; ++q) {
+      sc.set_query(x + size_t(q) * d);
+      if (use_res) R.init(size_t(k));
+      for (size_t j = 0; j < np; ++j) {
+        const idx_t l = keys[size_t(q) * np + j];
+        if (l < 0) continue;
+        const size_t ls = il.list_size(size_t(l));
+        if (!ls) continue;
+        sc.set_list(l, coarse_dis[size_t(q) * np + j]);
+        if (use_res)
+          sc.scan(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), R);
+        else
+          sc.scan(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), heaps[size_t(q)]);
+      }
+      if (use_res) R.fill_unordered(heaps[size_t(q)]);
+    }
+  }
+  heaps.finalize(metric_type, nullptr, D, I);
 }
 
 void IndexIVFPQ::check_compatible_for_merge(const IndexIVF& other) const {

@@ -18,11 +18,15 @@
 // precomputed table defined here.
 #pragma once
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
+#include <utility>
 #include <mutex>
 #include <vector>
 
+#include "heap.h"
 #include "index_ivf.h"
 #include "pq.h"
 
@@ -103,6 +107,43 @@ void pq8_code_sums(const uint8_t* codes, size_t n, size_t M, const float* lut, f
 // same with a uint16 table and exact integer sums
 void pq8_code_sums_u16(const uint8_t* codes, size_t n, size_t M, const uint16_t* lut, uint32_t* out);
 
+// Top-k collector for large k (as Faiss's reservoir handler): candidates
+// below the threshold are appended in O(1); when the buffer is full the k
+// best (by key, then id) are selected and the threshold drops to the k-th.
+struct TopKReservoir {
+  size_t k = 0, cap = 0, n = 0;
+  float thr = std::numeric_limits<float>::infinity();
+  std::vector<std::pair<float, idx_t>> buf;
+  void init(size_t k_) {
+    k = k_;
+    cap = k + std::max<size_t>(16, k / 2);
+    buf.resize(cap);
+    n = 0;
+    thr = std::numeric_limits<float>::infinity();
+  }
+  float threshold() const { return thr; }
+  // returns true when the threshold changed
+  bool push(float key, idx_t id) {
+    buf[n++] = {key, id};
+    if (n < cap) return false;
+    std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.begin() + n);
+    n = k;
+    thr = buf[k - 1].first;
+    return true;
+  }
+  // the k best into an empty heap's storage, unordered: only valid when the
+  // heap is next sorted (TopKArray::finalize) or merged from, not pushed to
+  void fill_unordered(TopK& h) {
+    if (n > k) std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.begin() + n);
+    const size_t c = std::min(n, k);
+    for (size_t i = 0; i < c; ++i) {
+      h.keys[i] = buf[i].first;
+      h.ids[i] = buf[i].second;
+    }
+    h.size = c;
+  }
+};
+
 // ---- IndexIVFPQ ------------------------------------------------------------------
 struct IndexIVFPQ : IndexIVF {
   ProductQuantizer pq;
@@ -124,6 +165,8 @@ struct IndexIVFPQ : IndexIVF {
   bool encoder_needs_training() const override { return !skip_encoder_training_; }
   // query by query: the per-query table is the costly part, computed once per query
   bool use_grouped_search() const override { return false; }
+  void search_preassigned(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
+                          idx_t* I, size_t nprobe, size_t max_codes, const IDSelector* sel) const override;
   void check_compatible_for_merge(const IndexIVF& other) const override;
 
   // (Re)build or drop the precomputed table according to use_precomputed_table

@@ -449,44 +449,6 @@ void IndexIVFPQFastScan::search_preassigned(idx_t n, const float* x, idx_t k, co
   }
 }
 
-namespace {
-// Top-k collector for large k (as Faiss's reservoir handler): candidates
-// below the threshold are appended in O(1); when the buffer is full the k
-// best (by key, then id) are selected and the threshold drops to the k-th.
-struct Reservoir {
-  size_t k = 0, cap = 0, n = 0;
-  float thr = std::numeric_limits<float>::infinity();
-  std::vector<std::pair<float, idx_t>> buf;
-  void init(size_t k_) {
-    k = k_;
-    cap = k + std::max<size_t>(16, k / 2);
-    buf.resize(cap);
-    n = 0;
-    thr = std::numeric_limits<float>::infinity();
-  }
-  float threshold() const { return thr; }
-  // returns true when the threshold changed
-  bool push(float key, idx_t id) {
-    buf[n++] = {key, id};
-    if (n < cap) return false;
-    std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.begin() + n);
-    n = k;
-    thr = buf[k - 1].first;
-    return true;
-  }
-  // the k best into an empty heap's storage, unordered: only valid when the
-  // heap is next sorted (TopKArray::finalize) or merged from, not pushed to
-  void fill_unordered(TopK& h) {
-    if (n > k) std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.begin() + n);
-    const size_t c = std::min(n, k);
-    for (size_t i = 0; i < c; ++i) {
-      h.keys[i] = buf[i].first;
-      h.ids[i] = buf[i].second;
-    }
-    h.size = c;
-  }
-};
-}  // namespace
 
 // Batches whose LUT depends on the query only (no residual, or inner
 // product) are scanned list by list: the (query, list) pairs are grouped by
@@ -556,7 +518,7 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
     const int t = omp_get_thread_num();
     if (nt > 1) local[size_t(t)] = TopKArray(nq, size_t(k));
     TopKArray& H = nt > 1 ? local[size_t(t)] : heaps;
-    std::vector<Reservoir> R(use_res ? nq : 0);
+    std::vector<TopKReservoir> R(use_res ? nq : 0);
     for (auto& r : R) r.init(size_t(k));
     auto threshold_of = [&](size_t q) { return use_res ? R[q].threshold() : H[q].threshold(); };
     constexpr size_t kQB = 64;  // queries per multi-scan

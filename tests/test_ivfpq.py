@@ -323,12 +323,13 @@ def test_bad_input(data):
 @pytest.mark.parametrize("metric,by_residual", [(annvil.METRIC_L2, False), (annvil.METRIC_INNER_PRODUCT, True),
                                                 (annvil.METRIC_L2, True)])
 @pytest.mark.parametrize("k", [10, 50])
-def test_fastscan_batch_equals_single_queries(data, metric, by_residual, k):
-    """The list-grouped batch path (with its large-k reservoir) returns what
-    query-by-query search returns."""
+@pytest.mark.parametrize("kind", ["pq", "fs"])
+def test_batch_equals_single_queries(data, metric, by_residual, k, kind):
+    """The batch paths (list-grouped for fast-scan, large-k reservoirs) return
+    what single-query search returns."""
     xb, xq = data["xb"], data["xq"]
     _, cents = data[metric]
-    idx = _make(annvil, "fs", metric, cents, 16, by_residual)
+    idx = _make(annvil, kind, metric, cents, 16, by_residual)
     idx.train(xb)
     idx.add(xb)
     idx.nprobe = 6
