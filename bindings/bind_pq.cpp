@@ -150,6 +150,22 @@ void init_pq(py::module_& m) {
         return a;
       });
 
+  m.def("_pq4_quantize_luts", [](const FloatArray& luts) {
+    // (nlut, M, 16) float LUTs -> (uint8 (nlut, M2, 16), scales (nlut), biases (nlut)); for tests
+    ANNVIL_CHECK(luts.ndim() == 3 && luts.shape(2) == 16 && luts.shape(1) > 0, "LUTs must have shape (nlut, M, 16)");
+    size_t nlut = size_t(luts.shape(0)), M = size_t(luts.shape(1)), M2 = pq4_M2(M);
+    std::vector<QuantizedLUT> out(nlut);
+    if (nlut) pq4_quantize_luts(luts.data(), nlut, M, out.data());
+    py::array_t<uint8_t> q({int64_t(nlut), int64_t(M2), int64_t(16)});
+    py::array_t<float> scales(static_cast<py::ssize_t>(nlut)), biases(static_cast<py::ssize_t>(nlut));
+    for (size_t l = 0; l < nlut; ++l) {
+      std::copy(out[l].q.begin(), out[l].q.end(), q.mutable_data() + l * M2 * 16);
+      scales.mutable_data()[l] = out[l].scale;
+      biases.mutable_data()[l] = out[l].bias;
+    }
+    return py::make_tuple(q, scales, biases);
+  });
+
   // ---- refine ----
   py::class_<IndexRefine, Index, std::shared_ptr<IndexRefine>>(m, "IndexRefine", py::dynamic_attr())
       .def(py::init<IndexPtr, IndexPtr>(), py::arg("base_index"), py::arg("refine_index"))
@@ -226,7 +242,13 @@ void init_pq(py::module_& m) {
       });
   py::class_<LinearTransform, VectorTransform, std::shared_ptr<LinearTransform>>(m, "LinearTransform",
                                                                                py::dynamic_attr())
-      .def(py::init<int, int, bool>(), py::arg("d_in"), py::arg("d_out"), py::arg("have_bias") = false)
+      .def(py::init([](int d_in, int d_out, bool have_bias) {
+             // a user-filled matrix (A, b): usable as soon as it is set
+             auto t = std::make_shared<LinearTransform>(d_in, d_out, have_bias);
+             t->is_trained = true;
+             return t;
+           }),
+           py::arg("d_in"), py::arg("d_out"), py::arg("have_bias") = false)
       .def_readwrite("have_bias", &LinearTransform::have_bias)
       .def_readwrite("is_orthonormal", &LinearTransform::is_orthonormal)
       .def_property(

@@ -149,6 +149,51 @@ void IndexPQ::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const
   }
 }
 
+void IndexPQ::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                           const SearchParameters* params) const {
+  check_trained();
+  const IDSelector* sel = params ? params->sel : nullptr;
+  const size_t tsize = pq.M * pq.ksub, cs = pq.code_size, N = size_t(ntotal);
+  const bool l2 = metric_type == METRIC_L2;
+  std::vector<std::vector<std::pair<float, idx_t>>> hits(static_cast<size_t>(n));
+#pragma omp parallel if (n > 1)
+  {
+    std::vector<float> table(tsize);
+#pragma omp for schedule(dynamic, 1)
+    for (idx_t q = 0; q < n; ++q) {
+      const float* xq = x + size_t(q) * d;
+      if (l2)
+        pq.compute_distance_table(xq, table.data());
+      else
+        pq.compute_inner_prod_table(xq, table.data());
+      auto& out = hits[size_t(q)];
+      for (size_t i = 0; i < N; ++i) {
+        const uint8_t* c = codes.data() + i * cs;
+        float s = 0;
+        if (pq.nbits == 8)
+          for (size_t m = 0; m < pq.M; ++m) s += table[m * 256 + c[m]];
+        else
+          for (size_t m = 0; m < pq.M; ++m) s += table[m * pq.ksub + ProductQuantizer::read_index(c, m, pq.nbits)];
+        if (l2 ? !(s < radius) : !(s > radius)) continue;
+        if (sel && !sel->is_member(idx_t(i))) continue;
+        out.emplace_back(s, idx_t(i));
+      }
+    }
+  }
+  result->nq = size_t(n);
+  result->lims.assign(size_t(n) + 1, 0);
+  for (idx_t q = 0; q < n; ++q) result->lims[size_t(q) + 1] = result->lims[size_t(q)] + hits[size_t(q)].size();
+  result->distances.resize(result->lims.back());
+  result->labels.resize(result->lims.back());
+  for (idx_t q = 0; q < n; ++q) {
+    size_t o = result->lims[size_t(q)];
+    for (auto& h : hits[size_t(q)]) {
+      result->distances[o] = h.first;
+      result->labels[o++] = h.second;
+    }
+  }
+}
+
 void IndexPQ::reconstruct(idx_t key, float* out) const {
   ANNVIL_CHECK(key >= 0 && key < ntotal, "id ", key, " out of range [0, ", ntotal, ")");
   pq.decode(1, codes.data() + size_t(key) * pq.code_size, out);

@@ -25,6 +25,9 @@ struct IndexPQ : Index {
   void add(idx_t n, const float* x) override;
   void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
               const SearchParameters* params = nullptr) const override;
+  // ADC distances against the radius (L2: dist < radius; IP: ip > radius)
+  void range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                    const SearchParameters* params = nullptr) const override;
   void reconstruct(idx_t key, float* out) const override;
   void reconstruct_n(idx_t i0, idx_t ni, float* out) const override;
   size_t remove_ids(const IDSelector& sel) override;

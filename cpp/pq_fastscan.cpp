@@ -53,34 +53,42 @@ void pq4_unpack_codes(const uint8_t* blocks, size_t M, size_t i0, size_t n, uint
     }
 }
 
-void pq4_quantize_lut(const float* lut, size_t M, QuantizedLUT& out) {
+void pq4_quantize_luts(const float* luts, size_t nlut, size_t M, QuantizedLUT* out) {
   const size_t M2 = pq4_M2(M);
-  std::vector<float> mins(M);
+  std::vector<float> mins(nlut * M);
   float max_span = 0.f;
-  double sum_span = 0.0, bias = 0.0;
-  for (size_t m = 0; m < M; ++m) {
-    const float* t = lut + m * 16;
-    float lo = *std::min_element(t, t + 16), hi = *std::max_element(t, t + 16);
-    mins[m] = lo;
-    bias += lo;
-    max_span = std::max(max_span, hi - lo);
-    sum_span += double(hi - lo);
+  double max_sum_span = 0.0;
+  for (size_t l = 0; l < nlut; ++l) {
+    double sum_span = 0.0, bias = 0.0;
+    for (size_t m = 0; m < M; ++m) {
+      const float* t = luts + (l * M + m) * 16;
+      float lo = *std::min_element(t, t + 16), hi = *std::max_element(t, t + 16);
+      mins[l * M + m] = lo;
+      bias += lo;
+      max_span = std::max(max_span, hi - lo);
+      sum_span += double(hi - lo);
+    }
+    out[l].bias = float(bias);
+    max_sum_span = std::max(max_sum_span, sum_span);
   }
-  // one scale for all sub-quantizers (sums of entries must stay comparable):
-  // entries fit in a byte, and any sum of M entries fits in uint16
-  // (each entry may round up by 1/2, hence the M / 2 margin on the sum)
+  // one scale for all sub-quantizers and LUTs (sums must stay comparable):
+  // entries fit in a byte, and any sum of M entries fits in uint16 (each
+  // entry may round up by 1/2, hence the M / 2 margin)
   double scale = max_span > 0 ? 255.0 / double(max_span) : 1.0;
   const double sum_cap = 65535.0 - 0.5 * double(M) - 1.0;
-  if (sum_span * scale > sum_cap) scale = sum_cap / sum_span;
-  out.scale = float(scale);
-  out.bias = float(bias);
-  out.q.assign(M2 * 16, 0);
-  for (size_t m = 0; m < M; ++m)
-    for (size_t c = 0; c < 16; ++c) {
-      double v = std::nearbyint(double(lut[m * 16 + c] - mins[m]) * scale);
-      out.q[m * 16 + c] = uint8_t(std::min(255.0, std::max(0.0, v)));
-    }
+  if (max_sum_span * scale > sum_cap) scale = sum_cap / max_sum_span;
+  for (size_t l = 0; l < nlut; ++l) {
+    out[l].scale = float(scale);
+    out[l].q.assign(M2 * 16, 0);
+    for (size_t m = 0; m < M; ++m)
+      for (size_t c = 0; c < 16; ++c) {
+        double v = std::nearbyint(double(luts[(l * M + m) * 16 + c] - mins[l * M + m]) * scale);
+        out[l].q[m * 16 + c] = uint8_t(std::min(255.0, std::max(0.0, v)));
+      }
+  }
 }
+
+void pq4_quantize_lut(const float* lut, size_t M, QuantizedLUT& out) { pq4_quantize_luts(lut, 1, M, &out); }
 
 namespace detail {
 void pq4_accumulate_scalar(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,

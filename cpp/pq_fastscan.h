@@ -59,6 +59,10 @@ struct QuantizedLUT {
 };
 // lut: M * 16 floats (smaller = better, e.g. L2 distances or negated inner products)
 void pq4_quantize_lut(const float* lut, size_t M, QuantizedLUT& out);
+// nlut LUTs (nlut * M * 16 floats, e.g. one per probed inverted list of a
+// query) quantised with one shared scale, so that dequantised sums compare
+// across them; each keeps its own bias.  out: nlut entries.
+void pq4_quantize_luts(const float* luts, size_t nlut, size_t M, QuantizedLUT* out);
 
 // out[32 b + j] = sum over sub-quantizers of lut_q[m][code(vector 32 b + j, m)]
 // for blocks b < nblocks (padding vectors included).  Dispatches on simd_level().

@@ -59,6 +59,8 @@ def test_pq_attributes():
     assert (pq.d, pq.M, pq.nbits, pq.dsub, pq.ksub, pq.code_size) == (32, 8, 6, 4, 64, 6)
     assert pq.centroids.shape == (8 * 64 * 4,)
     assert not pq.is_trained
+    pq.cp.niter = 7  # Faiss's spelling of the k-means settings
+    assert pq.niter == 7 and pq.cp.max_points_per_centroid == 256
 
 
 @pytest.mark.parametrize("nbits", [1, 3, 4, 5, 8, 12])
@@ -553,3 +555,99 @@ def test_refine_search_parameters_and_sa_codec(data):
     codes = base.sa_encode(xb[:10])
     assert codes.shape == (10, base.sa_code_size())
     np.testing.assert_array_equal(base.sa_decode(codes), base.reconstruct_n(0, 10))
+
+
+def test_threads_and_selectors_consistent(data):
+    xb, xq, _ = data
+    pq = annvil.IndexPQ(D, 8, 8)
+    fs = annvil.IndexPQFastScan(D, 8, 4, annvil.METRIC_INNER_PRODUCT)
+    rf = annvil.IndexRefineFlat(annvil.IndexPQFastScan(D, 8, 4))
+    rf.k_factor = 3
+    for idx in (pq, fs, rf):
+        idx.train(xb[:3000])
+        idx.add(xb[:3000])
+    n0 = annvil.omp_get_max_threads()
+    try:
+        for idx in (pq, fs, rf):
+            annvil.omp_set_num_threads(1)
+            D1, I1 = idx.search(xq[:37], 9)
+            annvil.omp_set_num_threads(2)
+            D2, I2 = idx.search(xq[:37], 9)
+            np.testing.assert_array_equal(I1, I2)
+            np.testing.assert_array_equal(D1, D2)
+            # a selector: results are the unfiltered search over the selected subset
+            mask_ids = np.arange(0, 3000, 3)
+            p = annvil.SearchParameters(sel=annvil.IDSelectorBatch(mask_ids))
+            Ds, Is = idx.search(xq[:5], 9, params=p)
+            assert np.all(np.isin(Is[Is >= 0], mask_ids))
+    finally:
+        annvil.omp_set_num_threads(n0)
+
+
+def test_quantized_luts_shared_scale():
+    """LUTs quantised together (IVF fast-scan: one per probed list) share one
+    scale; every dequantised sum is within M / (2 scale) of the exact sum."""
+    rs = np.random.RandomState(6)
+    M = 7
+    luts = (rs.rand(3, M, 16) * np.array([1.0, 5.0, 0.2])[:, None, None] + rs.randn(3, 1, 1)).astype(np.float32)
+    q, scales, biases = annvil._core._pq4_quantize_luts(luts)
+    assert q.shape == (3, 8, 16) and np.all(q[:, M:] == 0)
+    assert np.all(scales == scales[0])
+    codes = rs.randint(0, 16, size=(200, M))
+    for l in range(3):
+        exact = luts[l][np.arange(M), codes].sum(1)
+        approx = q[l][np.arange(M), codes].sum(1).astype(np.float64) / scales[l] + biases[l]
+        assert np.all(np.abs(approx - exact) <= 0.5 * M / scales[l] + 1e-4)
+    # many sub-quantizers: sums still fit in uint16
+    big = rs.rand(1, 300, 16).astype(np.float32)
+    qb, sb, _ = annvil._core._pq4_quantize_luts(big)
+    assert qb[0].max(axis=1).astype(np.int64).sum() <= 65535
+
+
+@pytest.mark.parametrize("metric", [annvil.METRIC_L2, annvil.METRIC_INNER_PRODUCT])
+def test_index_pq_range_search(data, metric):
+    xb, xq, _ = data
+    idx = annvil.IndexPQ(D, 8, 8, metric)
+    idx.train(xb)
+    idx.add(xb[:2000])
+    Dk, Ik = idx.search(xq[:10], 50)
+    radius = float(np.median(Dk[:, 20]))
+    lims, Dr, Ir = idx.range_search(xq[:10], radius)
+    assert len(lims) == 11
+    rec = idx.reconstruct_n(0, idx.ntotal)
+    for q in range(10):
+        ids = Ir[lims[q]:lims[q + 1]]
+        adc = ((xq[q] - rec) ** 2).sum(1) if metric == annvil.METRIC_L2 else rec @ xq[q]
+        want = np.where(adc < radius)[0] if metric == annvil.METRIC_L2 else np.where(adc > radius)[0]
+        # allow disagreement only at the float rounding boundary
+        diff = set(ids) ^ set(want)
+        assert all(abs(adc[i] - radius) < 1e-3 * max(1, abs(radius)) for i in diff)
+        np.testing.assert_allclose(Dr[lims[q]:lims[q + 1]], adc[ids], rtol=1e-4, atol=1e-3)
+
+
+def test_files_mmap_nested(data, tmp_path):
+    """Nested PQ indexes through index files, memory-mapped, then extended."""
+    xb, xq, _ = data
+    opq = annvil.OPQMatrix(D, 8)
+    opq.niter = 2
+    idx = annvil.IndexRefineFlat(annvil.IndexPreTransform(opq, annvil.IndexPQFastScan(D, 8, 4)))
+    idx.k_factor = 2
+    idx.train(xb[:2000])
+    idx.add(xb[:1000])
+    D0, I0 = idx.search(xq, 5)
+    path = str(tmp_path / "nested.annvil")
+    annvil.write_index(idx, path)
+    for mm in (False, True):
+        other = annvil.read_index(path, mmap=mm)
+        assert type(other) is annvil.IndexRefineFlat
+        assert type(other.base_index) is annvil.IndexPreTransform
+        assert type(other.base_index.index) is annvil.IndexPQFastScan
+        D1, I1 = other.search(xq, 5)
+        np.testing.assert_array_equal(I1, I0)
+        np.testing.assert_array_equal(D1, D0)
+        other.add(xb[1000:1100])  # copy-on-write of mapped arrays
+        assert other.ntotal == 1100 and other.base_index.index.ntotal == 1100
+    with open(path, "r+b") as f:  # a truncated file is a clean error
+        f.truncate(300)
+    with pytest.raises(annvil.IndexFileError):
+        annvil.read_index(path)
