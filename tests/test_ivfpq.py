@@ -352,3 +352,40 @@ def test_max_codes(data, kind):
     r_all = _recall(idx.search(xq, 10)[1], gt)
     r_few = _recall(idx.search(xq, 10, params=annvil.SearchParametersIVF(max_codes=300))[1], gt)
     assert r_few < r_all
+
+
+LEVELS = ["scalar", "avx2", "avx512"]
+
+
+@pytest.mark.parametrize("kind,M", [("pq", 16), ("pq", 8), ("fs", 16)])
+@pytest.mark.parametrize("metric", [annvil.METRIC_L2, annvil.METRIC_INNER_PRODUCT])
+def test_simd_levels_agree(data, kind, M, metric):
+    """Encoding, tables, screening and fast-scan LUTs give the scalar level's
+    results at every SIMD level the CPU has; training quality is level-independent."""
+    xb, xq = data["xb"], data["xq"]
+    _, cents = data[metric]
+    supported = LEVELS[: LEVELS.index(annvil.detected_simd_level()) + 1]
+    old = annvil.simd_level()
+    try:
+        base = _make(annvil, kind, metric, cents, M, by_residual=True)
+        base.train(xb[:4000])
+        blob = annvil.serialize_index(base)
+        res, errs = {}, {}
+        for level in supported:
+            annvil.set_simd_level(level)
+            idx = annvil.deserialize_index(blob)
+            idx.add(xb)
+            idx.nprobe = 8
+            res[level] = idx.search(xq, 10)
+            t = _make(annvil, kind, metric, cents, M, by_residual=True)
+            t.train(xb[:3000])
+            t.add(xb[:2000])
+            rec = t.reconstruct_n(0, 2000)
+            errs[level] = ((rec - xb[:2000]) ** 2).sum(1).mean()
+        Dr, Ir = res["scalar"]
+        for level, (D, I) in res.items():
+            np.testing.assert_allclose(D, Dr, rtol=1e-4, atol=1e-3)
+            assert (I == Ir).mean() > 0.98, level
+            assert abs(errs[level] - errs["scalar"]) < 0.02 * errs["scalar"], errs
+    finally:
+        annvil.set_simd_level(old)
