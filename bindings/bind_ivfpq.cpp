@@ -18,6 +18,9 @@ py::array_t<float> table_array(const std::vector<float>& t, size_t nlist, size_t
   return a;
 }
 
+inline void drop_terms(IndexIVFPQ& s) { s.update_terms(true); }
+inline void drop_terms(IndexIVFPQFastScan&) {}
+
 template <class T>
 void check_upt(const T& s, int v) {
   ANNVIL_CHECK(v >= -1 && v <= 1, "use_precomputed_table must be -1 (never), 0 (off) or 1 (on), got ", v);
@@ -53,8 +56,9 @@ void init_ivfpq(py::module_& m) {
           [](IndexIVFPQ& s, int v) {
             check_upt(s, v);
             s.use_precomputed_table = v;
-            if (v != 1) {
+            if (v != 1) {  // -1 / 0: drop the table
               std::vector<float>().swap(s.precomputed_table);
+              drop_terms(s);
               return;
             }
             py::gil_scoped_release release;
@@ -69,7 +73,13 @@ void init_ivfpq(py::module_& m) {
       .def("precompute_table", [](IndexIVFPQ& s) {
         py::gil_scoped_release release;
         s.precompute_table();
-      });
+      })
+      .def("merge_from",
+           [](IndexIVFPQ& self, IndexIVF& other, int64_t add_id) {
+             py::gil_scoped_release release;
+             self.merge_from_pq(other, add_id);
+           },
+           py::arg("other"), py::arg("add_id") = 0);
 
   py::class_<IndexIVFPQFastScan, IndexIVF, std::shared_ptr<IndexIVFPQFastScan>>(m, "IndexIVFPQFastScan",
                                                                                  py::dynamic_attr())
@@ -107,8 +117,9 @@ void init_ivfpq(py::module_& m) {
           [](IndexIVFPQFastScan& s, int v) {
             check_upt(s, v);
             s.use_precomputed_table = v;
-            if (v != 1) {
+            if (v != 1) {  // -1 / 0: drop the table
               std::vector<float>().swap(s.precomputed_table);
+              drop_terms(s);
               return;
             }
             py::gil_scoped_release release;

@@ -588,6 +588,10 @@ struct IVFPQScanner : InvertedListScanner {
   std::vector<uint16_t> q16;
   double scale16 = 1, bias16 = 0;
   std::vector<uint32_t> ubuf;
+  // L2 + precomputed table with per-vector terms (IndexIVFPQ::list_terms):
+  // mtab = -2 <x_m, r> per query, screened through q16 like use16
+  const bool terms_mode;
+  std::vector<float> mtab;
 
   explicit IVFPQScanner(const IndexIVFPQ& i)
       : idx(i),
@@ -598,8 +602,10 @@ struct IVFPQScanner : InvertedListScanner {
         residual(i.by_residual),
         qtab(i.pq.M * i.pq.ksub),
         buf(256),
-        use16(i.pq.nbits == 8 && !(i.metric_type == METRIC_L2 && i.by_residual)) {
-    if (use16) {
+        use16(i.pq.nbits == 8 && !(i.metric_type == METRIC_L2 && i.by_residual)),
+        terms_mode(i.pq.nbits == 8 && i.metric_type == METRIC_L2 && i.by_residual && i.uses_precomputed_table()) {
+    if (terms_mode) mtab.resize(pq.M * 256);
+    if (use16 || terms_mode) {
       q16.resize(pq.M * 256 + 2);  // padding: the gather kernel reads 4 bytes per entry
       ubuf.resize(256);
     }
@@ -621,6 +627,44 @@ struct IVFPQScanner : InvertedListScanner {
       lut = qtab.data();
     }
     if (use16) quantize16();
+    if (terms_mode) {
+      for (size_t i = 0; i < mtab.size(); ++i) mtab[i] = -2.f * qtab[i];
+      scale16 = detail::ivfpq_kernels().lut_to_u16(mtab.data(), pq.M, 256, q16.data(), &bias16);
+    }
+  }
+
+  // List l through its per-vector terms T_i = sum_m P[l][m][c_m] (query-
+  // independent, kept by the index):  key = coarse_dis + T_i - 2 sum_m <x_m, r_{m,c_m}>,
+  // the per-query part screened in 16 bits as in scan16 (the threshold now
+  // depends on T_i), survivors re-scored with the float table.
+  template <class Coll>
+  size_t scan_terms(size_t n, const uint8_t* codes, size_t code_size, const idx_t* ids, const float* terms,
+                    float coarse_dis, Coll& heap) const {
+    uint32_t* acc = const_cast<uint32_t*>(ubuf.data());
+    auto sums16 = pq.M % 16 == 0 ? detail::ivfpq_kernels().sums_u16 : nullptr;
+    const double slack = double(pq.M) * 0.5 + 2.0;
+    for (size_t i0 = 0; i0 < n; i0 += 256) {
+      const size_t m = std::min<size_t>(256, n - i0);
+      if (sums16)
+        sums16(codes + i0 * code_size, m, pq.M, q16.data(), acc);
+      else
+        pq8_code_sums_u16(codes + i0 * code_size, m, pq.M, q16.data(), acc);
+      for (size_t i = 0; i < m; ++i) {
+        const float thr = heap.threshold();
+        const float ti = terms[i0 + i];
+        if (thr < std::numeric_limits<float>::infinity() &&
+            double(acc[i]) > (double(thr) - double(coarse_dis) - double(ti) - bias16) * scale16 + slack)
+          continue;
+        float s;
+        pq8_code_sums(codes + (i0 + i) * code_size, 1, pq.M, mtab.data(), &s);
+        const float key = coarse_dis + ti + s;
+        if (key > thr) continue;
+        const idx_t id = ids[i0 + i];
+        if (sel && !sel->is_member(id)) continue;
+        heap.push(key, id);
+      }
+    }
+    return n;
   }
 
   // The float table is 4 * M * 256 bytes (48 KiB for M = 48): as large as L1,
@@ -753,11 +797,53 @@ void IndexIVFPQ::train(idx_t n, const float* x) {
   is_trained = true;
 }
 
+void IndexIVFPQ::update_terms(bool all) {
+  if (!uses_precomputed_table() || pq.nbits != 8) {
+    std::vector<std::vector<float>>().swap(list_terms);
+    return;
+  }
+  list_terms.resize(nlist);
+  const size_t M = pq.M, ts = M * 256;
+#pragma omp parallel for schedule(dynamic, 16) if (ntotal > 100000)
+  for (int64_t l = 0; l < int64_t(nlist); ++l) {
+    auto& T = list_terms[size_t(l)];
+    const size_t ls = invlists->list_size(size_t(l));
+    size_t from = all || T.size() > ls ? 0 : T.size();
+    T.resize(ls);
+    const float* P = precomputed_table.data() + size_t(l) * ts;
+    const uint8_t* codes = invlists->get_codes(size_t(l));
+    pq8_code_sums(codes + from * code_size, ls - from, M, P, T.data() + from);
+  }
+}
+
+void IndexIVFPQ::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
+  IndexIVF::add_with_ids(n, x, ids);
+  update_terms(false);
+}
+
+size_t IndexIVFPQ::remove_ids(const IDSelector& sel) {
+  size_t r = IndexIVF::remove_ids(sel);
+  if (r) update_terms(true);
+  return r;
+}
+
+void IndexIVFPQ::reset() {
+  IndexIVF::reset();
+  update_terms(true);
+}
+
+void IndexIVFPQ::merge_from_pq(IndexIVF& other, idx_t add_id) {
+  IndexIVF::merge_from(other, add_id);
+  update_terms(false);
+  if (auto* o = dynamic_cast<IndexIVFPQ*>(&other)) o->update_terms(true);
+}
+
 void IndexIVFPQ::precompute_table() {
   if (use_precomputed_table == -1 || !by_residual || metric_type != METRIC_L2 || !pq.is_trained ||
       !(quantizer->is_trained && size_t(quantizer->ntotal) == nlist)) {
     precomputed_table.clear();
     precomputed_table.shrink_to_fit();
+    update_terms(true);
     return;
   }
   const size_t bytes = nlist * pq.M * pq.ksub * sizeof(float);
@@ -766,6 +852,7 @@ void IndexIVFPQ::precompute_table() {
     use_precomputed_table = 1;
   }
   ivfpq_compute_precomputed_table(*quantizer, nlist, pq, precomputed_table);
+  update_terms(true);
 }
 
 void IndexIVFPQ::encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const {
@@ -834,7 +921,16 @@ void IndexIVFPQ::search_preassigned(idx_t n, const float* x, idx_t k, const idx_
         if (l < 0) continue;
         const size_t ls = il.list_size(size_t(l));
         if (!ls) continue;
-        sc.set_list(l, coarse_dis[size_t(q) * np + j]);
+        const float cd = coarse_dis[size_t(q) * np + j];
+        if (sc.terms_mode && size_t(l) < list_terms.size() && list_terms[size_t(l)].size() == ls) {
+          const float* T = list_terms[size_t(l)].data();
+          if (use_res)
+            sc.scan_terms(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), T, cd, R);
+          else
+            sc.scan_terms(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), T, cd, heaps[size_t(q)]);
+          continue;
+        }
+        sc.set_list(l, cd);
         if (use_res)
           sc.scan(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), R);
         else

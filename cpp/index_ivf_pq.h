@@ -151,14 +151,29 @@ struct IndexIVFPQ : IndexIVF {
   std::vector<float> precomputed_table;  // nlist * M * ksub when use_precomputed_table == 1
   size_t precomputed_table_max_bytes = kPrecomputedTableMaxBytes;
   PQCodebookCache codebooks;  // kernel layout of pq, rebuilt when pq changes
+  // With the precomputed table (L2, nbits = 8): for each stored code c of
+  // list l, T = sum_m P[l][m][c_m], the query-independent part of its
+  // distance (4 bytes per vector), so that a search needs only the per-query
+  // table (16-bit screened) instead of building P[l] - 2 <x, r> per probed
+  // list.  Kept in step by add / remove / reset / merge_from_pq /
+  // precompute_table; a list whose terms are missing (size mismatch, e.g.
+  // after IndexIVF::merge_from) is scanned the table way.  Not serialized.
+  std::vector<std::vector<float>> list_terms;
 
   IndexIVFPQ(IndexPtr quantizer, int d, size_t nlist, size_t M, size_t nbits = 8, MetricType metric = METRIC_L2);
 
   void train(idx_t n, const float* x) override;
+  void add_with_ids(idx_t n, const float* x, const idx_t* ids) override;
+  size_t remove_ids(const IDSelector& sel) override;
+  void reset() override;
   void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
               const SearchParameters* params = nullptr) const override {
     ivfpq_search(*this, n, x, k, D, I, params);
   }
+  // IndexIVF::merge_from, then the terms of the new entries
+  void merge_from_pq(IndexIVF& other, idx_t add_id = 0);
+  // (re)compute list_terms: all of them, or only for entries added since
+  void update_terms(bool all);
   void encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const override;
   void decode_vectors(idx_t n, const uint8_t* codes, const idx_t* list_nos, float* x) const override;
   std::unique_ptr<InvertedListScanner> get_scanner() const override;
@@ -178,8 +193,10 @@ struct IndexIVFPQ : IndexIVF {
   }
 
   size_t memory_usage() const override {
+    size_t t = 0;
+    for (auto& v : list_terms) t += v.capacity() * sizeof(float);
     return IndexIVF::memory_usage() + precomputed_table.capacity() * sizeof(float) +
-           pq.centroids.capacity() * sizeof(float);
+           pq.centroids.capacity() * sizeof(float) + t;
   }
 
   std::string type_tag() const override { return "IVFPQ"; }
