@@ -389,3 +389,26 @@ def test_simd_levels_agree(data, kind, M, metric):
             assert abs(errs[level] - errs["scalar"]) < 0.02 * errs["scalar"], errs
     finally:
         annvil.set_simd_level(old)
+
+
+@pytest.mark.parametrize("kind,metric", [("pq", annvil.METRIC_L2), ("pq", annvil.METRIC_INNER_PRODUCT),
+                                         ("fs", annvil.METRIC_INNER_PRODUCT)])
+def test_threads_agree(data, kind, metric):
+    """Parallel batch search (threads over queries or lists) = one thread."""
+    xb, xq = data["xb"], data["xq"]
+    _, cents = data[metric]
+    idx = _make(annvil, kind, metric, cents, 16)
+    idx.train(xb)
+    idx.add(xb)
+    idx.nprobe = 32
+    ref = {k: idx.search(xq, k) for k in (10, 40)}
+    annvil.omp_set_num_threads(2)
+    try:
+        for k in (10, 40):
+            D, I = idx.search(xq, k)
+            np.testing.assert_allclose(D, ref[k][0], rtol=1e-5, atol=1e-5)
+            assert (I == ref[k][1]).mean() > 0.99
+        D1, I1 = idx.search(xq[:1], 10)  # one query over two threads
+        np.testing.assert_allclose(D1, ref[10][0][:1], rtol=1e-5, atol=1e-5)
+    finally:
+        annvil.omp_set_num_threads(1)
