@@ -8,6 +8,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <type_traits>
 
 #include "distances.h"
 #include "index_flat.h"
@@ -571,6 +572,64 @@ void madd(size_t n, const float* a, float alpha, const float* b, float* out) {
   detail::ivfpq_kernels().madd(n, a, alpha, b, out);
 }
 
+// Large-k collector for the 16-bit screened scans that defers the exact
+// (float) re-scoring to the end.  Entries carry the approximate key a (the
+// 16-bit sum dequantised: |exact - a| <= E) and what is needed to re-score
+// them.  With a_k the k-th smallest approximate key seen, any entry of the
+// exact top k has a <= a_k + 2E (the k entries with a <= a_k all have exact
+// keys <= a_k + E), so entries above that bound are dropped and the final
+// exact selection among the survivors is exact.
+struct ApproxReservoir {
+  struct Entry {
+    float a;
+    idx_t id;
+    const uint8_t* code;  // null: `base` is already the exact key
+    float base;           // exact key = base + float table sum of code
+  };
+  size_t k = 0, cap = 0;
+  float E = 0, thr = std::numeric_limits<float>::infinity();
+  std::vector<Entry> buf;
+  void init(size_t k_, float err) {
+    k = k_;
+    cap = 2 * k + 16;
+    E = err;
+    thr = std::numeric_limits<float>::infinity();
+    buf.clear();
+  }
+  float threshold() const { return thr; }
+  void add(float a, idx_t id, const uint8_t* code, float base) {
+    buf.push_back({a, id, code, base});
+    if (buf.size() >= cap) shrink();
+  }
+  void push(float key, idx_t id) { add(key, id, nullptr, key); }  // exact keys (float scans)
+  void shrink() {
+    std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.end(),
+                     [](const Entry& x, const Entry& y) { return x.a < y.a; });
+    const float bound = buf[k - 1].a + 2 * E;
+    auto end = std::partition(buf.begin() + k, buf.end(), [&](const Entry& x) { return x.a <= bound; });
+    buf.erase(end, buf.end());
+    thr = bound;
+    if (buf.size() * 2 > cap) cap = buf.size() * 2;  // many near-ties: grow
+  }
+  template <class Rescore>
+  void finish(TopK& h, Rescore&& rescore) {
+    for (auto& e : buf)
+      if (e.code) {
+        e.base += rescore(e.code);
+        e.code = nullptr;
+      }
+    // e.base is now the exact key: select the k best by (key, id)
+    auto less = [](const Entry& x, const Entry& y) { return x.base < y.base || (x.base == y.base && x.id < y.id); };
+    if (buf.size() > k) std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.end(), less);
+    const size_t c = std::min(buf.size(), k);
+    for (size_t i = 0; i < c; ++i) {
+      h.keys[i] = buf[i].base;
+      h.ids[i] = buf[i].id;
+    }
+    h.size = c;
+  }
+};
+
 struct IVFPQScanner : InvertedListScanner {
   const IndexIVFPQ& idx;
   const ProductQuantizer& pq;
@@ -649,6 +708,18 @@ struct IVFPQScanner : InvertedListScanner {
         sums16(codes + i0 * code_size, m, pq.M, q16.data(), acc);
       else
         pq8_code_sums_u16(codes + i0 * code_size, m, pq.M, q16.data(), acc);
+      if constexpr (std::is_same<Coll, ApproxReservoir>::value) {
+        const float inv = float(1.0 / scale16), off = coarse_dis + float(bias16);
+        for (size_t i = 0; i < m; ++i) {
+          const float ti = terms[i0 + i];
+          const float a = float(acc[i]) * inv + off + ti;
+          if (a > heap.threshold()) continue;
+          const idx_t id = ids[i0 + i];
+          if (sel && !sel->is_member(id)) continue;
+          heap.add(a, id, codes + (i0 + i) * code_size, coarse_dis + ti);
+        }
+        continue;
+      }
       for (size_t i = 0; i < m; ++i) {
         const float thr = heap.threshold();
         const float ti = terms[i0 + i];
@@ -746,6 +817,19 @@ struct IVFPQScanner : InvertedListScanner {
         sums16(codes + i0 * code_size, m, pq.M, q16.data(), acc);
       else
         pq8_code_sums_u16(codes + i0 * code_size, m, pq.M, q16.data(), acc);
+      if constexpr (std::is_same<Coll, ApproxReservoir>::value) {
+        const float inv = float(1.0 / scale16), off = dis0 + float(bias16);
+        for (size_t i = 0; i < m; ++i) {
+          if (acc[i] > thr) continue;
+          const float a = float(acc[i]) * inv + off;
+          if (a > heap.threshold()) continue;
+          const idx_t id = ids[i0 + i];
+          if (sel && !sel->is_member(id)) continue;
+          heap.add(a, id, codes + (i0 + i) * code_size, dis0);
+          thr = threshold16(heap.threshold());
+        }
+        continue;
+      }
       for (size_t i = 0; i < m; ++i) {
         if (acc[i] > thr) continue;
         float s;
@@ -912,10 +996,17 @@ void IndexIVFPQ::search_preassigned(idx_t n, const float* x, idx_t k, const idx_
     IVFPQScanner sc(*this);
     sc.sel = sel;
     TopKReservoir R;
+    ApproxReservoir A;
+    const bool approx = use_res && (sc.use16 || sc.terms_mode);
 #pragma omp for schedule(dynamic, 4)
     for (idx_t q = 0; q < n; ++q) {
       sc.set_query(x + size_t(q) * d);
-      if (use_res) R.init(size_t(k));
+      if (approx) {
+        // |exact - approximate| <= (M / 2 + 1) / scale for 16-bit sums
+        A.init(size_t(k), float((double(pq.M) * 0.5 + 1.0) / sc.scale16));
+      } else if (use_res) {
+        R.init(size_t(k));
+      }
       for (size_t j = 0; j < np; ++j) {
         const idx_t l = keys[size_t(q) * np + j];
         if (l < 0) continue;
@@ -924,19 +1015,32 @@ void IndexIVFPQ::search_preassigned(idx_t n, const float* x, idx_t k, const idx_
         const float cd = coarse_dis[size_t(q) * np + j];
         if (sc.terms_mode && size_t(l) < list_terms.size() && list_terms[size_t(l)].size() == ls) {
           const float* T = list_terms[size_t(l)].data();
-          if (use_res)
+          if (approx)
+            sc.scan_terms(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), T, cd, A);
+          else if (use_res)
             sc.scan_terms(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), T, cd, R);
           else
             sc.scan_terms(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), T, cd, heaps[size_t(q)]);
           continue;
         }
         sc.set_list(l, cd);
-        if (use_res)
+        if (approx)
+          sc.scan(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), A);
+        else if (use_res)
           sc.scan(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), R);
         else
           sc.scan(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), heaps[size_t(q)]);
       }
-      if (use_res) R.fill_unordered(heaps[size_t(q)]);
+      if (approx) {
+        const float* tab = sc.terms_mode ? sc.mtab.data() : sc.lut;
+        A.finish(heaps[size_t(q)], [&](const uint8_t* code) {
+          float v;
+          pq8_code_sums(code, 1, pq.M, tab, &v);
+          return v;
+        });
+      } else if (use_res) {
+        R.fill_unordered(heaps[size_t(q)]);
+      }
     }
   }
   heaps.finalize(metric_type, nullptr, D, I);
