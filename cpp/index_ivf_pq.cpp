@@ -406,6 +406,9 @@ void ivfpq_search(const IndexIVF& ivf, idx_t n, const float* x, idx_t k, float* 
   ivf.check_k(k);
   ivf.check_trained();
   if (n <= 0) return;
+  // list numbers come from the quantizer (as IndexIVF::search checks)
+  ANNVIL_CHECK(size_t(ivf.quantizer->ntotal) == ivf.nlist, "the coarse quantizer holds ", ivf.quantizer->ntotal,
+               " centroids but the index has nlist=", ivf.nlist, " (was the quantizer modified after training?)");
   size_t np, mc;
   const IDSelector* sel;
   ivf.resolve_params(params, &np, &mc, &sel);
