@@ -12,7 +12,17 @@
 //   IP, by_residual:  key = -(coarse_dis + sum_m <x_m, r_{m,c_m}>)
 //   no residual:      key = sum_m |x_m - r_{m,c_m}|^2  or  -sum_m <x_m, r_{m,c_m}>
 // In the IP and no-residual modes the table depends on the query only, so it
-// is computed once per query and shared by all probed lists.
+// is computed once per query and shared by all probed lists.  With the
+// precomputed table, sum_m P[list][m][c_m] is query-independent too: it is
+// kept per stored vector (list_terms), so that L2 also scans with one table
+// per query.
+//
+// Scanning (nbits = 8): the per-query float table (M * 256 * 4 bytes, as big
+// as L1) gets a 16-bit copy; codes are summed in 16 bits (AVX-512 gathers)
+// and only those that can beat the current threshold, given a bound on the
+// rounding error, are re-scored with the float table, so results are those
+// of the float scan.  Large k collects approximate keys and re-scores the
+// survivors once at the end (ApproxReservoir in the .cpp).
 //
 // IndexIVFPQFastScan (index_ivf_pq_fastscan.h) reuses the training and the
 // precomputed table defined here.
