@@ -52,12 +52,13 @@ def best_time(fn, repeats):
 
 def build(family, xb, nlist, M, metric):
     d = xb.shape[1]
+    flat = annvil.IndexFlatL2 if metric == annvil.METRIC_L2 else annvil.IndexFlatIP
     if family == "pq":
-        ours = annvil.IndexIVFPQ(annvil.IndexFlatIP(d), d, nlist, M, 8, metric)
+        ours = annvil.IndexIVFPQ(flat(d), d, nlist, M, 8, metric)
         ref = faiss.index_factory(d, f"IVF{nlist},PQ{M}", metric)
         name = f"IVF{nlist},PQ{M}"
     else:
-        ours = annvil.IndexIVFPQFastScan(annvil.IndexFlatIP(d), d, nlist, M, 4, metric)
+        ours = annvil.IndexIVFPQFastScan(flat(d), d, nlist, M, 4, metric)
         ref = faiss.index_factory(d, f"IVF{nlist},PQ{M}x4fs", metric)
         name = f"IVF{nlist},PQ{M}x4fs"
     times = {}
@@ -84,6 +85,9 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="nprobe 16,32 and k_factor 0,4,8 only")
+    ap.add_argument("--metric", default="ip", choices=["ip", "l2"],
+                    help="l2: same data and ground truth (unit vectors: L2 ranks as inner product), "
+                         "exercises the L2 precomputed-table path")
     ap.add_argument("--wall", action="store_true",
                     help="time with the wall clock; default with 1 thread: CPU time of the calling thread, which "
                          "equals wall time on an idle machine and is robust on a shared one")
@@ -97,10 +101,11 @@ def main():
     xb, xq, gt = load(Path(args.data))
     xq = xq[: args.nq]
     gt = gt[: args.nq]
-    metric = annvil.METRIC_INNER_PRODUCT
+    metric = annvil.METRIC_INNER_PRODUCT if args.metric == "ip" else annvil.METRIC_L2
     nprobes = [int(v) for v in args.nprobe.split(",")]
     kfs = [int(v) for v in args.kfactor.split(",")]
-    print(f"wordnet-minilm-384: {xb.shape[0]} x {xb.shape[1]}, {len(xq)} queries, k=10, inner product, "
+    print(f"wordnet-minilm-384: {xb.shape[0]} x {xb.shape[1]}, {len(xq)} queries, k=10, "
+          f"{'inner product' if args.metric == 'ip' else 'L2'}, "
           f"{args.threads} thread(s), annvil SIMD={annvil.simd_level()}, "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}, faiss {faiss.__version__}, "
           f"clock={'wall' if CLOCK is time.perf_counter else 'thread CPU time'}")
