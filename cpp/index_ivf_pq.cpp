@@ -358,7 +358,7 @@ void ivfpq_compute_precomputed_table(const Index& quantizer, size_t nlist, const
 void ivfpq_coarse_search(const Index& quantizer, size_t nlist, idx_t n, const float* x, size_t np, float* dis,
                          idx_t* keys) {
   const auto* flat = dynamic_cast<const IndexFlat*>(&quantizer);
-  if (!flat || size_t(flat->ntotal) != nlist || np < 32 || n <= 0) {
+  if (!flat || size_t(flat->ntotal) != nlist || np < 48 || n <= 0) {
     quantizer.search(n, x, idx_t(np), dis, keys);
     return;
   }

@@ -96,7 +96,7 @@ class PQCodebookCache {
 // as quantizer.search would give them.  For a flat quantizer the full
 // query x centroid matrix is computed with the panel kernels and the nprobe
 // best are selected per query (cheaper than heaps of nprobe entries, which
-// dominate from nprobe ~32 on); other quantizers (or small nprobe) search.
+// dominate from nprobe ~48 on); other quantizers (or small nprobe) search.
 void ivfpq_coarse_search(const Index& quantizer, size_t nlist, idx_t n, const float* x, size_t nprobe, float* dis,
                          idx_t* keys);
 // IndexIVF::search with ivfpq_coarse_search for the coarse level.
