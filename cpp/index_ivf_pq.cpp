@@ -364,18 +364,20 @@ void ivfpq_coarse_search(const Index& quantizer, size_t nlist, idx_t n, const fl
   }
   const bool l2 = flat->metric_type == METRIC_L2;
   const size_t d = size_t(flat->d);
-  const idx_t bs = std::max<idx_t>(16, idx_t((size_t(1) << 20) / nlist));  // ~4 MB of distances per block
-  std::vector<float> buf;
+  const idx_t bs = std::max<idx_t>(16, idx_t((size_t(1) << 18) / nlist));  // ~1 MB of distances per block
+  // kept across calls: fresh multi-megabyte buffers cost page faults on every search
+  static thread_local std::vector<float> buf;
   for (idx_t i0 = 0; i0 < n; i0 += bs) {
     const idx_t m = std::min(bs, n - i0);
     buf.resize(size_t(m) * nlist);
-    pairwise_distances(size_t(m), x + size_t(i0) * d, nlist, flat->get_xb(), d, flat->metric_type, buf.data());
+    float* const dm = buf.data();  // thread_local: other threads must use this pointer, not `buf`
+    pairwise_distances(size_t(m), x + size_t(i0) * d, nlist, flat->get_xb(), d, flat->metric_type, dm);
 #pragma omp parallel if (m > 16 && size_t(m) * nlist * d > kMinParallelWork)
     {
       std::vector<uint32_t> order(nlist);
 #pragma omp for schedule(static)
       for (idx_t q = 0; q < m; ++q) {
-        const float* row = buf.data() + size_t(q) * nlist;
+        const float* row = dm + size_t(q) * nlist;
         // better: smaller L2 distance / larger inner product, then smaller id
         auto better = [&](uint32_t a, uint32_t b) {
           return l2 ? (row[a] < row[b] || (row[a] == row[b] && a < b))
@@ -413,7 +415,7 @@ void ivfpq_search(const IndexIVF& ivf, idx_t n, const float* x, idx_t k, float* 
   const IDSelector* sel;
   ivf.resolve_params(params, &np, &mc, &sel);
   const idx_t bs = 8192;
-  std::vector<idx_t> keys;
+  std::vector<idx_t> keys;  // not thread_local: a non-flat quantizer may itself be an IVF-PQ index
   std::vector<float> cdis;
   for (idx_t i0 = 0; i0 < n; i0 += bs) {
     const idx_t m = std::min(bs, n - i0);

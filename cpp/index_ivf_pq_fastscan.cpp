@@ -463,7 +463,9 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
   const InvertedLists& il = *invlists;
   const auto cb = codebooks.get(pq);
   // quantised LUTs of all queries
-  std::vector<uint8_t> luts(nq * M2 * 16);
+  static thread_local std::vector<uint8_t> luts_buf;  // kept across calls (page faults)
+  luts_buf.resize(nq * M2 * 16);
+  uint8_t* const luts = luts_buf.data();  // thread_local: parallel regions use this pointer
   std::vector<float> scales(nq), biases(nq);
 #pragma omp parallel if (nq > 64)
   {
@@ -479,7 +481,7 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
         for (auto& v : lut) v = -v;
       }
       quantize_lut(lut.data(), M, Q);
-      std::memcpy(luts.data() + size_t(q) * M2 * 16, Q.q.data(), M2 * 16);
+      std::memcpy(luts + size_t(q) * M2 * 16, Q.q.data(), M2 * 16);
       scales[size_t(q)] = Q.scale;
       biases[size_t(q)] = Q.bias;
     }
@@ -539,7 +541,7 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
         for (size_t b = 0; b < nb; ++b) {
           const size_t pi = pr[p0 + b], q = pi / np;
           qid[b] = q;
-          lp[b] = luts.data() + q * M2 * 16;
+          lp[b] = luts + q * M2 * 16;
           bias[b] = ivfpq_list_bias(metric_type, by_residual, false, coarse_dis[pi]) + biases[q];
           inv_scale[b] = 1.f / scales[q];
           QuantizedLUT Qb;
