@@ -60,6 +60,7 @@ void init_kmeans(py::module_& m);
 void init_io(py::module_& m);
 void init_pq(py::module_& m);
 void init_ivf(py::module_& m);
+void init_ivfpq(py::module_& m);
 void init_hnsw(py::module_& m);
 void init_gpu(py::module_& m);
 

@@ -172,6 +172,7 @@ def is_cuda_available():
 # ---- index families and tools (each module defines __all__) ----------------------
 from .pq import *  # noqa: E402,F401,F403
 from .ivf import *  # noqa: E402,F401,F403
+from .ivfpq import *  # noqa: E402,F401,F403
 from .hnsw import *  # noqa: E402,F401,F403
 from .factory import *  # noqa: E402,F401,F403
 from .tune import *  # noqa: E402,F401,F403

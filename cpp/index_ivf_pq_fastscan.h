@@ -1,0 +1,94 @@
+// IndexIVFPQFastScan: IVF with 4-bit PQ codes scanned 32 at a time with
+// quantised look-up tables and byte shuffles (pq_fastscan.h), Faiss semantics.
+//
+// Storage.  Each inverted list keeps IndexIVF's contract (list_size * code_size
+// bytes, code_size = ceil(M / 2)), but its first npacked[l] entries (a
+// multiple of 32) are stored as pq4 blocks: 32 entries of ceil(M / 2) bytes
+// take exactly one block of pq4_block_bytes(M) = 16 * M2 bytes, so the byte
+// count is unchanged.  The remaining (< 32 after add / remove) entries are
+// plain PQ codes.  Adding appends plain codes and packs every completed block;
+// removal unpacks, lets the base class compact, and packs again.  A search
+// handles both regions, so it never depends on how much is packed.
+//
+// Search, per query: a float LUT (M x 16) per probed list (or one shared by all
+// lists when it does not depend on the list: no residual, or inner product),
+// quantised to uint8 (pq4_quantize_lut); accumulation in uint16 with the SIMD
+// kernels; candidates below the heap's threshold (converted to the uint16
+// domain of the list) are dequantised, the list's coarse term added, and kept
+// in a float heap.  Returned distances are these dequantised estimates (as
+// Faiss); wrap the index in IndexRefineFlat for exact distances.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "index_ivf.h"
+#include "index_ivf_pq.h"
+#include "pq.h"
+
+namespace annvil {
+
+struct IndexIVFPQFastScan : IndexIVF {
+  ProductQuantizer pq;  // nbits = 4
+  size_t bbs = 32;
+  int use_precomputed_table = 0;  // as IndexIVFPQ (L2 + by_residual only)
+  std::vector<float> precomputed_table;
+  PQCodebookCache codebooks;
+  std::vector<size_t> npacked;  // per list: entries stored in pq4 blocks (multiple of 32)
+  // Packed copy of each list's plain tail (< 32 entries, one zero-padded
+  // block) so that a search scans whole lists with the SIMD kernel; valid
+  // when tail_size[l] == list_size(l) (rebuilt by pack_lists, not serialized).
+  std::vector<std::vector<uint8_t>> tail_blocks;
+  std::vector<size_t> tail_size;
+
+  // by_residual defaults to false, as Faiss's IndexIVFPQFastScan ("fs"; "fsr"
+  // in the factory turns it on).
+  IndexIVFPQFastScan(IndexPtr quantizer, int d, size_t nlist, size_t M, size_t nbits = 4,
+                     MetricType metric = METRIC_L2, size_t bbs = 32);
+  // Same quantizers and vectors as an IndexIVFPQ with nbits = 4 (codes repacked).
+  explicit IndexIVFPQFastScan(const IndexIVFPQ& orig, size_t bbs = 32);
+
+  void train(idx_t n, const float* x) override;
+  void add_with_ids(idx_t n, const float* x, const idx_t* ids) override;
+  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+              const SearchParameters* params = nullptr) const override {
+    ivfpq_search(*this, n, x, k, D, I, params);
+  }
+  size_t remove_ids(const IDSelector& sel) override;
+  void reset() override;
+
+  void encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const override;
+  void decode_vectors(idx_t n, const uint8_t* codes, const idx_t* list_nos, float* x) const override;
+  std::unique_ptr<InvertedListScanner> get_scanner() const override;
+  bool encoder_needs_training() const override { return !skip_encoder_training_; }
+  void check_compatible_for_merge(const IndexIVF& other) const override;
+  void search_preassigned(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
+                          idx_t* I, size_t nprobe, size_t max_codes, const IDSelector* sel) const override;
+
+  // merge_from for packed lists (IndexIVF::merge_from would append packed
+  // bytes after plain ones): unpacks both, merges, packs again.
+  void merge_from_fs(IndexIVF& other, idx_t add_id = 0);
+
+  void precompute_table();
+  bool uses_precomputed_table() const {
+    return use_precomputed_table == 1 && by_residual && metric_type == METRIC_L2 && !precomputed_table.empty();
+  }
+
+  // The plain PQ code (code_size bytes) of entry i of list l, whichever region it is in.
+  void get_list_code(size_t l, size_t i, uint8_t* code) const;
+  // Pack every complete block / turn every list back into plain codes.
+  void pack_lists();
+  void unpack_lists();
+
+  size_t memory_usage() const override;
+
+  std::string type_tag() const override { return "IVFPQFastScan"; }
+  void write_payload(Writer& w) const override;
+
+ private:
+  void search_grouped_fs(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
+                         idx_t* I, size_t nprobe, const IDSelector* sel) const;
+  bool skip_encoder_training_ = false;
+};
+
+}  // namespace annvil
