@@ -197,129 +197,6 @@ void pq_encode(const ProductQuantizer& pq, const PQCodebooks& cb, idx_t n, const
   }
 }
 
-namespace {
-// Lloyd's k-means of n points of dimension ds (xs: n * ds) into k centroids
-// (out: k * ds), Faiss's Clustering semantics.
-void subspace_kmeans(idx_t n, const float* xs, size_t ds, size_t k, const ClusteringParameters& cp, uint64_t seed,
-                     float* out) {
-  const auto& K = detail::ivfpq_kernels();
-  std::mt19937_64 rng(seed);
-  std::vector<float> cen(k * ds), ct(k * ds), cn(k);
-  std::vector<int32_t> lab(static_cast<size_t>(n));
-  std::vector<float> dis(static_cast<size_t>(n));
-  std::vector<double> sums(k * ds);
-  std::vector<idx_t> cnt(k);
-  std::vector<float> best;
-  double best_obj = HUGE_VAL;
-  for (int redo = 0; redo < std::max(1, cp.nredo); ++redo) {
-    // random distinct initial centroids
-    std::vector<idx_t> perm(static_cast<size_t>(n));
-    std::iota(perm.begin(), perm.end(), 0);
-    for (size_t i = 0; i < k; ++i) {
-      std::uniform_int_distribution<idx_t> pick(idx_t(i), n - 1);
-      std::swap(perm[i], perm[size_t(pick(rng))]);
-      std::memcpy(&cen[i * ds], xs + size_t(perm[i]) * ds, sizeof(float) * ds);
-    }
-    double obj = 0;
-    for (int it = 0; it <= cp.niter; ++it) {
-      for (size_t j = 0; j < k; ++j) {
-        float s = 0;
-        for (size_t p = 0; p < ds; ++p) {
-          ct[p * k + j] = cen[j * ds + p];
-          s += cen[j * ds + p] * cen[j * ds + p];
-        }
-        cn[j] = s;
-      }
-      K.assign(size_t(n), xs, ds, ct.data(), cn.data(), ds, k, lab.data(), dis.data());
-      obj = 0;
-      for (idx_t i = 0; i < n; ++i) {
-        const float* xi = xs + size_t(i) * ds;
-        float xn = 0;
-        for (size_t p = 0; p < ds; ++p) xn += xi[p] * xi[p];
-        obj += double(dis[size_t(i)]) + double(xn);
-      }
-      if (it == cp.niter) break;  // last pass only measures the objective
-      std::fill(sums.begin(), sums.end(), 0.0);
-      std::fill(cnt.begin(), cnt.end(), 0);
-      for (idx_t i = 0; i < n; ++i) {
-        const size_t c = size_t(lab[size_t(i)]);
-        cnt[c]++;
-        const float* xi = xs + size_t(i) * ds;
-        for (size_t p = 0; p < ds; ++p) sums[c * ds + p] += xi[p];
-      }
-      for (size_t c = 0; c < k; ++c)
-        if (cnt[c])
-          for (size_t p = 0; p < ds; ++p) cen[c * ds + p] = float(sums[c * ds + p] / double(cnt[c]));
-      // empty clusters: split a cluster chosen with probability ~ (size - 1)
-      const float EPS = 1.f / 1024.f;
-      std::uniform_real_distribution<double> uni(0.0, 1.0);
-      for (size_t ci = 0; ci < k; ++ci) {
-        if (cnt[ci]) continue;
-        size_t cj = 0;
-        for (;;) {
-          const double r = uni(rng) * double(n - idx_t(k));
-          double acc = 0;
-          for (cj = 0; cj < k; ++cj) {
-            if (cnt[cj] <= 1) continue;
-            acc += double(cnt[cj] - 1);
-            if (acc > r) break;
-          }
-          if (cj < k) break;
-        }
-        for (size_t p = 0; p < ds; ++p) {
-          const float v = cen[cj * ds + p];
-          cen[ci * ds + p] = v * (p % 2 == 0 ? 1 + EPS : 1 - EPS);
-          cen[cj * ds + p] = v * (p % 2 == 0 ? 1 - EPS : 1 + EPS);
-        }
-        cnt[ci] = cnt[cj] / 2;
-        cnt[cj] -= cnt[ci];
-      }
-    }
-    if (redo == 0 || obj < best_obj) {
-      best_obj = obj;
-      best = cen;
-    }
-  }
-  std::memcpy(out, best.data(), sizeof(float) * k * ds);
-}
-}  // namespace
-
-void pq_train(ProductQuantizer& pq, idx_t n, const float* x) {
-  ANNVIL_CHECK(n >= idx_t(pq.ksub), "the product quantizer (nbits=", pq.nbits, ") needs at least 2^nbits=", pq.ksub,
-               " training vectors, got ", n);
-  const size_t M = pq.M, ksub = pq.ksub, dsub = pq.dsub, d = pq.d;
-  // Clustering's subsampling: at most max_points_per_centroid * ksub points
-  std::vector<idx_t> rows(static_cast<size_t>(n));
-  std::iota(rows.begin(), rows.end(), 0);
-  idx_t ns = n;
-  const idx_t cap = idx_t(pq.cp.max_points_per_centroid) * idx_t(ksub);
-  if (n > cap) {
-    std::mt19937_64 rng(uint64_t(pq.cp.seed));
-    for (idx_t i = 0; i < cap; ++i) {
-      std::uniform_int_distribution<idx_t> pick(i, n - 1);
-      std::swap(rows[size_t(i)], rows[size_t(pick(rng))]);
-    }
-    ns = cap;
-    std::sort(rows.begin(), rows.begin() + ns);
-  }
-  std::vector<float> cen(pq.centroids.size());
-  const int nt = std::min<int>(omp_get_max_threads(), int(M));
-#pragma omp parallel num_threads(nt) if (M > 1 && size_t(ns) * ksub * dsub > (1u << 20))
-  {
-    std::vector<float> xs(size_t(ns) * dsub);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t m = 0; m < int64_t(M); ++m) {
-      for (idx_t i = 0; i < ns; ++i)
-        std::memcpy(xs.data() + size_t(i) * dsub, x + size_t(rows[size_t(i)]) * d + size_t(m) * dsub,
-                    sizeof(float) * dsub);
-      subspace_kmeans(ns, xs.data(), dsub, ksub, pq.cp, uint64_t(pq.cp.seed) + 1000003ull * uint64_t(m),
-                      cen.data() + size_t(m) * ksub * dsub);
-    }
-  }
-  pq.centroids.swap(cen);
-  pq.is_trained = true;
-}
-
 // ---- shared pieces ------------------------------------------------------------------
 
 // The precomputed table (L2, by_residual).  With y = y_C + y_R, y_C the coarse
@@ -463,9 +340,9 @@ void ivfpq_train_pq(const IndexIVF& ivf, idx_t n, const float* x, ProductQuantiz
       }
       ivf.compute_residual(x + size_t(i) * d, r, assign[size_t(i)]);
     }
-    pq_train(pq, n, res.data());
+    pq.train(n, res.data());
   } else {
-    pq_train(pq, n, x);
+    pq.train(n, x);
   }
 }
 

@@ -74,10 +74,6 @@ void pq_ip_table(const ProductQuantizer& pq, const PQCodebooks& cb, const float*
 void pq_l2_table(const ProductQuantizer& pq, const PQCodebooks& cb, const float* x, float* out);
 // Codes of n vectors (x: n * d, codes: n * code_size), nearest centroid per sub-space.
 void pq_encode(const ProductQuantizer& pq, const PQCodebooks& cb, idx_t n, const float* x, uint8_t* codes);
-// k-means per sub-space (Faiss's Clustering semantics and pq.cp parameters:
-// niter, seed, max_points_per_centroid subsampling, random initial centroids,
-// empty clusters split), on the sub-space kernels; sub-spaces in parallel.
-void pq_train(ProductQuantizer& pq, idx_t n, const float* x);
 
 // Thread-safe lazily (re)built PQCodebooks of an index's pq.
 class PQCodebookCache {

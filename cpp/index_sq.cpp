@@ -99,11 +99,11 @@ void IndexScalarQuantizer::search(idx_t n, const float* x, idx_t k, float* D, id
     std::vector<TopKArray> local(nt);
 #pragma omp parallel num_threads(nt)
     {
-      int t = omp_get_thread_num();
+      int t = omp_get_thread_num(), nth = omp_get_num_threads();
       TopKArray h{size_t(n), size_t(k)};
       SQDistanceComputer dc(sq, metric_type);
       std::vector<float> buf(kBlock);
-      size_t b = nb * t / nt, e = nb * (t + 1) / nt;
+      size_t b = nb * t / nth, e = nb * (t + 1) / nth;
       for (idx_t q = 0; q < n; ++q) {
         dc.set_query(x + size_t(q) * d);
         scan_into_heap(dc, e - b, codes.data() + b * cs, cs, nullptr, idx_t(b), sel, h[size_t(q)], buf.data());

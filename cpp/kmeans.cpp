@@ -39,10 +39,11 @@ void update_centroids(idx_t n, const float* x, int d, int k, const idx_t* assign
   std::vector<idx_t> cnt(size_t(nt) * k, 0);
 #pragma omp parallel num_threads(nt)
   {
-    int t = omp_get_thread_num();
+    // partition by the team actually granted (smaller than nt when nested)
+    int t = omp_get_thread_num(), nth = omp_get_num_threads();
     double* s = sums.data() + size_t(t) * k * d;
     idx_t* c = cnt.data() + size_t(t) * k;
-    idx_t b = n * t / nt, e = n * (t + 1) / nt;
+    idx_t b = n * t / nth, e = n * (t + 1) / nth;
     for (idx_t i = b; i < e; ++i) {
       idx_t a = assign[i];
       c[a]++;

@@ -69,12 +69,13 @@ void parallel_panel_scan(size_t nq, const float* xq, size_t nb, const float* xb,
 
 #pragma omp parallel num_threads(nt)
   {
-    const int t = omp_get_thread_num();
+    // partition by the team actually granted (smaller than nt when nested)
+    const int t = omp_get_thread_num(), nth = omp_get_num_threads();
     size_t p0 = 0, p1 = npanels, b0 = 0, b1 = nb;
     if (split_queries)
-      split_range(npanels, nt, t, 1, p0, p1);
+      split_range(npanels, nth, t, 1, p0, p1);
     else
-      split_range(nb, nt, t, 48, b0, b1);
+      split_range(nb, nth, t, 48, b0, b1);
     // Queries go in chunks of panels that fit in L2 next to a base block, so
     // that many queries against few base rows (k-means assignment) do not
     // stream all packed queries from memory once per base block.
@@ -135,10 +136,10 @@ void knn_direct(size_t nq, const float* xq, size_t nb, const float* xb, size_t d
   const size_t BB = base_block_rows(d);
 #pragma omp parallel num_threads(nt)
   {
-    const int t = omp_get_thread_num();
+    const int t = omp_get_thread_num(), nth = omp_get_num_threads();
     TopKArray local(nq, k);
     size_t b0, b1;
-    split_range(nb, nt, t, 16, b0, b1);
+    split_range(nb, nth, t, 16, b0, b1);
     std::vector<float> dist(BB);
     for (size_t bb = b0; bb < b1; bb += BB) {
       size_t nbb = std::min(BB, b1 - bb);
@@ -365,12 +366,12 @@ void pairwise_distances(size_t nq, const float* xq, size_t nb, const float* xb, 
   const bool split_queries = npanels >= size_t(nt);
 #pragma omp parallel num_threads(nt)
   {
-    const int t = omp_get_thread_num();
+    const int t = omp_get_thread_num(), nth = omp_get_num_threads();
     size_t p0 = 0, p1 = npanels, b0 = 0, b1 = nb;
     if (split_queries)
-      split_range(npanels, nt, t, 1, p0, p1);
+      split_range(npanels, nth, t, 1, p0, p1);
     else
-      split_range(nb, nt, t, 48, b0, b1);
+      split_range(nb, nth, t, 48, b0, b1);
     AlignedBuffer panel(d * NR);
     std::vector<float> prod(BB * NR);
     for (size_t p = p0; p < p1 && b0 < b1; ++p) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 
 #include "distances.h"
 #include "io.h"
@@ -40,18 +41,35 @@ void ProductQuantizer::train_hot(idx_t n, const float* x, int niter) {
   ANNVIL_CHECK(n >= idx_t(ksub), "ProductQuantizer with nbits=", nbits, " needs at least ksub=", ksub,
                " training vectors, got ", n, " (provide more training data or lower nbits)");
   const bool hot = niter >= 0 && is_trained;
-  std::vector<float> xs(size_t(n) * dsub);
   std::vector<float> newc(centroids.size());
-  for (size_t m = 0; m < M; ++m) {
-    extract_subspace(n, x, d, dsub, m, xs.data());
-    ClusteringParameters p = cp;
-    if (niter >= 0) p.niter = niter;
-    p.verbose = verbose && cp.verbose;
-    Clustering clus(int(dsub), int(ksub), p);
-    if (hot) clus.centroids.assign(get_centroids(m, 0), get_centroids(m, 0) + ksub * dsub);
-    clus.train(n, xs.data());
-    std::memcpy(newc.data() + m * ksub * dsub, clus.centroids.data(), sizeof(float) * ksub * dsub);
+  // Sub-spaces are independent: with several of them, threads take whole
+  // sub-spaces (each k-means then runs single-threaded: nested regions are
+  // off), which beats splitting each small k-means across threads.
+  const size_t work = size_t(n) * ksub * dsub;
+  const int nt = (M > 1 && work > (size_t(1) << 20)) ? std::min<int>(omp_get_max_threads(), int(M)) : 1;
+  std::exception_ptr error;
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<float> xs(size_t(n) * dsub);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t mi = 0; mi < int64_t(M); ++mi) {
+      const size_t m = size_t(mi);
+      try {
+        extract_subspace(n, x, d, dsub, m, xs.data());
+        ClusteringParameters p = cp;
+        if (niter >= 0) p.niter = niter;
+        p.verbose = verbose && cp.verbose;
+        Clustering clus(int(dsub), int(ksub), p);
+        if (hot) clus.centroids.assign(get_centroids(m, 0), get_centroids(m, 0) + ksub * dsub);
+        clus.train(n, xs.data());
+        std::memcpy(newc.data() + m * ksub * dsub, clus.centroids.data(), sizeof(float) * ksub * dsub);
+      } catch (...) {
+#pragma omp critical
+        if (!error) error = std::current_exception();
+      }
+    }
   }
+  if (error) std::rethrow_exception(error);
   centroids.swap(newc);
   is_trained = true;
 }
