@@ -821,10 +821,12 @@ void IndexIVFPQ::precompute_table() {
   update_terms(true);
 }
 
-void IndexIVFPQ::encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const {
+void ivfpq_encode(const IndexIVF& ivf, const ProductQuantizer& pq, const PQCodebooks& cb, idx_t n, const float* x,
+                  const idx_t* list_nos, uint8_t* codes) {
   if (n <= 0) return;
-  if (!by_residual) {
-    pq_encode(pq, *codebooks.get(pq), n, x, codes);
+  const size_t d = size_t(ivf.d);
+  if (!ivf.by_residual) {
+    pq_encode(pq, cb, n, x, codes);
   } else {
     std::vector<float> res(size_t(n) * d);
 #pragma omp parallel for schedule(static) if (n > 1000)
@@ -833,12 +835,16 @@ void IndexIVFPQ::encode_vectors(idx_t n, const float* x, const idx_t* list_nos, 
       if (list_nos[i] < 0)
         std::memset(r, 0, sizeof(float) * d);
       else
-        compute_residual(x + size_t(i) * d, r, list_nos[i]);
+        ivf.compute_residual(x + size_t(i) * d, r, list_nos[i]);
     }
-    pq_encode(pq, *codebooks.get(pq), n, res.data(), codes);
+    pq_encode(pq, cb, n, res.data(), codes);
   }
   for (idx_t i = 0; i < n; ++i)
-    if (list_nos[i] < 0) std::memset(codes + size_t(i) * code_size, 0, code_size);
+    if (list_nos[i] < 0) std::memset(codes + size_t(i) * pq.code_size, 0, pq.code_size);
+}
+
+void IndexIVFPQ::encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const {
+  ivfpq_encode(*this, pq, *codebooks.get(pq), n, x, list_nos, codes);
 }
 
 void IndexIVFPQ::decode_vectors(idx_t n, const uint8_t* codes, const idx_t* list_nos, float* x) const {

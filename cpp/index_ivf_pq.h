@@ -74,6 +74,10 @@ void pq_ip_table(const ProductQuantizer& pq, const PQCodebooks& cb, const float*
 void pq_l2_table(const ProductQuantizer& pq, const PQCodebooks& cb, const float* x, float* out);
 // Codes of n vectors (x: n * d, codes: n * code_size), nearest centroid per sub-space.
 void pq_encode(const ProductQuantizer& pq, const PQCodebooks& cb, idx_t n, const float* x, uint8_t* codes);
+// Codes of n vectors for an IVF index with this pq: residuals to the lists'
+// centroids when ivf.by_residual; entries with list_nos[i] < 0 get zero codes.
+void ivfpq_encode(const IndexIVF& ivf, const ProductQuantizer& pq, const PQCodebooks& cb, idx_t n, const float* x,
+                  const idx_t* list_nos, uint8_t* codes);
 
 // Thread-safe lazily (re)built PQCodebooks of an index's pq.
 class PQCodebookCache {

@@ -140,23 +140,7 @@ void IndexIVFPQFastScan::precompute_table() {
 }
 
 void IndexIVFPQFastScan::encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const {
-  if (n <= 0) return;
-  if (!by_residual) {
-    pq_encode(pq, *codebooks.get(pq), n, x, codes);
-  } else {
-    std::vector<float> res(size_t(n) * d);
-#pragma omp parallel for schedule(static) if (n > 1000)
-    for (idx_t i = 0; i < n; ++i) {
-      float* r = res.data() + size_t(i) * d;
-      if (list_nos[i] < 0)
-        std::memset(r, 0, sizeof(float) * d);
-      else
-        compute_residual(x + size_t(i) * d, r, list_nos[i]);
-    }
-    pq_encode(pq, *codebooks.get(pq), n, res.data(), codes);
-  }
-  for (idx_t i = 0; i < n; ++i)
-    if (list_nos[i] < 0) std::memset(codes + size_t(i) * code_size, 0, code_size);
+  ivfpq_encode(*this, pq, *codebooks.get(pq), n, x, list_nos, codes);
 }
 
 void IndexIVFPQFastScan::decode_vectors(idx_t n, const uint8_t* codes, const idx_t* list_nos, float* x) const {

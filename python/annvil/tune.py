@@ -979,20 +979,10 @@ def _normalize_rows(x):
 
 
 def _metric_arg(metric):
-    from . import METRIC_INNER_PRODUCT, METRIC_L2
+    """(metric constant, normalise) for METRIC_* or 'l2' / 'ip' / 'cosine': annvil's own parser."""
+    from . import _metric
 
-    if isinstance(metric, str):
-        m = metric.lower()
-        if m in ("l2", "euclidean"):
-            return METRIC_L2, False
-        if m in ("ip", "inner_product", "dot"):
-            return METRIC_INNER_PRODUCT, False
-        if m in ("cosine", "angular"):
-            return METRIC_INNER_PRODUCT, True
-        raise InvalidArgumentError(f"unknown metric '{metric}'; use 'l2', 'ip' or 'cosine'")
-    if metric in (METRIC_L2, METRIC_INNER_PRODUCT):
-        return int(metric), False
-    raise InvalidArgumentError(f"unsupported metric {metric!r}; use METRIC_L2 or METRIC_INNER_PRODUCT")
+    return _metric(metric)
 
 
 _STRATEGIES = ("grid", "random", "bayes", "evolutionary")
