@@ -738,26 +738,30 @@ IndexIVFPQ::IndexIVFPQ(IndexPtr q, int d_, size_t nlist_, size_t M, size_t nbits
   is_trained = false;
 }
 
-void IndexIVFPQ::train(idx_t n, const float* x) {
+void ivfpq_train(IndexIVF& ivf, ProductQuantizer& pq, bool& skip_encoder_training, idx_t n, const float* x) {
   ANNVIL_CHECK(n >= 0, "n must be non-negative");
-  const bool have_centroids = quantizer->is_trained && size_t(quantizer->ntotal) == nlist;
+  const bool have_centroids = ivf.quantizer->is_trained && size_t(ivf.quantizer->ntotal) == ivf.nlist;
   if (!have_centroids)
-    ANNVIL_CHECK(size_t(n) >= nlist, "IVF training needs at least nlist=", nlist, " vectors, got ", n,
+    ANNVIL_CHECK(size_t(n) >= ivf.nlist, "IVF training needs at least nlist=", ivf.nlist, " vectors, got ", n,
                  ": pass more training vectors or use fewer lists");
   ANNVIL_CHECK(size_t(n) >= pq.ksub, "the product quantizer (nbits=", pq.nbits, ") needs at least 2^nbits=", pq.ksub,
                " training vectors, got ", n, ": pass more training vectors or lower nbits");
-  // coarse level through the base class, then the PQ on a subsample
-  skip_encoder_training_ = true;
+  // coarse level through the base class (encoder skipped), then the PQ on a subsample
+  skip_encoder_training = true;
   try {
-    IndexIVF::train(n, x);
+    ivf.IndexIVF::train(n, x);
   } catch (...) {
-    skip_encoder_training_ = false;
+    skip_encoder_training = false;
     throw;
   }
-  skip_encoder_training_ = false;
+  skip_encoder_training = false;
   ProductQuantizer trained = pq;
-  ivfpq_train_pq(*this, n, x, trained);
+  ivfpq_train_pq(ivf, n, x, trained);
   pq = std::move(trained);
+}
+
+void IndexIVFPQ::train(idx_t n, const float* x) {
+  ivfpq_train(*this, pq, skip_encoder_training_, n, x);
   precomputed_table.clear();
   precompute_table();
   is_trained = true;

@@ -56,6 +56,10 @@ void ivfpq_compute_precomputed_table(const Index& quantizer, size_t nlist, const
 // pq.cp.max_points_per_centroid * ksub of the n vectors (a seeded random
 // subset), assigned to their list and turned into residuals when by_residual.
 void ivfpq_train_pq(const IndexIVF& ivf, idx_t n, const float* x, ProductQuantizer& pq);
+// The whole training of an IVF-PQ index: checks, the coarse quantizer through
+// IndexIVF::train (with skip_encoder_training set meanwhile), then pq; the
+// caller refreshes its derived tables.
+void ivfpq_train(IndexIVF& ivf, ProductQuantizer& pq, bool& skip_encoder_training, idx_t n, const float* x);
 
 // Codebooks of a ProductQuantizer laid out for the kernels of
 // index_ivf_pq_kernels.h: transposed centroids ct (M * dsub * ksub) and their

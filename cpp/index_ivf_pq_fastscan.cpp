@@ -102,24 +102,7 @@ void IndexIVFPQFastScan::unpack_lists() {
 
 // ---- training and adding ---------------------------------------------------------------------
 void IndexIVFPQFastScan::train(idx_t n, const float* x) {
-  ANNVIL_CHECK(n >= 0, "n must be non-negative");
-  const bool have_centroids = quantizer->is_trained && size_t(quantizer->ntotal) == nlist;
-  if (!have_centroids)
-    ANNVIL_CHECK(size_t(n) >= nlist, "IVF training needs at least nlist=", nlist, " vectors, got ", n,
-                 ": pass more training vectors or use fewer lists");
-  ANNVIL_CHECK(size_t(n) >= pq.ksub, "the product quantizer (nbits=", pq.nbits, ") needs at least 2^nbits=", pq.ksub,
-               " training vectors, got ", n);
-  skip_encoder_training_ = true;
-  try {
-    IndexIVF::train(n, x);
-  } catch (...) {
-    skip_encoder_training_ = false;
-    throw;
-  }
-  skip_encoder_training_ = false;
-  ProductQuantizer trained = pq;
-  ivfpq_train_pq(*this, n, x, trained);
-  pq = std::move(trained);
+  ivfpq_train(*this, pq, skip_encoder_training_, n, x);
   precomputed_table.clear();
   precompute_table();
   is_trained = true;
