@@ -220,6 +220,28 @@ void IndexIVF::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, cons
 
 const float* IndexIVF::list_vectors(size_t, std::vector<float>&) const { return nullptr; }
 
+namespace {
+// Walks one query's probed lists in order (keys / coarse_dis: its np entries),
+// skipping missing and empty lists and stopping once mc codes were scanned
+// (mc > 0); for each list it calls sc.set_list, then scan(list, n_codes),
+// which returns how many codes it scanned.
+template <class ScanFn>
+void for_each_probed_list(const InvertedLists& il, InvertedListScanner& sc, const idx_t* keys,
+                          const float* coarse_dis, size_t np, size_t mc, ScanFn&& scan) {
+  size_t scanned = 0;
+  for (size_t j = 0; j < np; ++j) {
+    const idx_t l = keys[j];
+    if (l < 0) continue;
+    size_t ls = il.list_size(size_t(l));
+    if (!ls) continue;
+    if (mc) ls = std::min(ls, mc - scanned);
+    sc.set_list(l, coarse_dis[j]);
+    scanned += scan(size_t(l), ls);
+    if (mc && scanned >= mc) break;
+  }
+}
+}  // namespace
+
 void IndexIVF::search_preassigned(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis,
                                   float* D, idx_t* I, size_t np, size_t mc, const IDSelector* sel) const {
   if (n <= 0) return;
@@ -271,17 +293,10 @@ void IndexIVF::search_per_query(idx_t n, const float* x, idx_t k, const idx_t* k
 #pragma omp for schedule(dynamic, 4)
       for (idx_t q = 0; q < n; ++q) {
         sc->set_query(x + size_t(q) * d);
-        size_t scanned = 0;
-        for (size_t j = 0; j < np; ++j) {
-          idx_t l = keys[size_t(q) * np + j];
-          if (l < 0) continue;
-          size_t ls = il.list_size(size_t(l));
-          if (!ls) continue;
-          if (mc) ls = std::min(ls, mc - scanned);
-          sc->set_list(l, coarse_dis[size_t(q) * np + j]);
-          scanned += sc->scan_codes(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), heaps[size_t(q)]);
-          if (mc && scanned >= mc) break;
-        }
+        for_each_probed_list(il, *sc, keys + size_t(q) * np, coarse_dis + size_t(q) * np, np, mc,
+                             [&](size_t l, size_t ls) {
+                               return sc->scan_codes(ls, il.get_codes(l), code_size, il.get_ids(l), heaps[size_t(q)]);
+                             });
       }
     }
   }
@@ -479,19 +494,12 @@ void IndexIVF::range_search_preassigned(idx_t n, const float* x, float radius, c
 #pragma omp for schedule(dynamic, 4)
     for (idx_t q = 0; q < n; ++q) {
       sc->set_query(x + size_t(q) * d);
-      size_t scanned = 0;
-      for (size_t j = 0; j < np; ++j) {
-        idx_t l = keys[size_t(q) * np + j];
-        if (l < 0) continue;
-        size_t ls = il.list_size(size_t(l));
-        if (!ls) continue;
-        if (mc) ls = std::min(ls, mc - scanned);
-        sc->set_list(l, coarse_dis[size_t(q) * np + j]);
-        sc->scan_codes_range(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), key_radius,
-                             hits[size_t(q)]);
-        scanned += ls;
-        if (mc && scanned >= mc) break;
-      }
+      for_each_probed_list(il, *sc, keys + size_t(q) * np, coarse_dis + size_t(q) * np, np, mc,
+                           [&](size_t l, size_t ls) {
+                             sc->scan_codes_range(ls, il.get_codes(l), code_size, il.get_ids(l), key_radius,
+                                                  hits[size_t(q)]);
+                             return ls;
+                           });
     }
   }
   result->nq = size_t(std::max<idx_t>(n, 0));
