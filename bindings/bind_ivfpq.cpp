@@ -27,33 +27,22 @@ void check_upt(const T& s, int v) {
   (void)s;
 }
 
-}  // namespace
-
-void init_ivfpq(py::module_& m) {
-  py::class_<IndexIVFPQ, IndexIVF, std::shared_ptr<IndexIVFPQ>>(m, "IndexIVFPQ", py::dynamic_attr())
-      .def(py::init([](IndexPtr q, int d, int64_t nlist, int64_t M, int64_t nbits, int metric) {
-             ANNVIL_CHECK(nlist > 0, "nlist must be positive, got ", nlist);
-             ANNVIL_CHECK(M > 0, "M must be positive, got ", M);
-             ANNVIL_CHECK(nbits >= 1 && nbits <= 16, "nbits must be between 1 and 16, got ", nbits);
-             ANNVIL_CHECK(metric == METRIC_L2 || metric == METRIC_INNER_PRODUCT,
-                          "metric must be METRIC_L2 or METRIC_INNER_PRODUCT, got ", metric);
-             return std::make_shared<IndexIVFPQ>(std::move(q), d, size_t(nlist), size_t(M), size_t(nbits),
-                                                 MetricType(metric));
-           }),
-           py::arg("quantizer"), py::arg("d"), py::arg("nlist"), py::arg("M"), py::arg("nbits") = 8,
-           py::arg("metric") = int(METRIC_L2), py::keep_alive<1, 2>())
-      .def_property_readonly(
-          "pq", [](IndexIVFPQ& s) -> ProductQuantizer& { return s.pq; }, py::return_value_policy::reference_internal)
+// Attributes both IVF-PQ forms share: the quantizer, residual encoding and
+// the precomputed L2 table.
+template <class T, class Cls>
+void def_pq_common(Cls& cls) {
+  cls.def_property_readonly(
+         "pq", [](T& s) -> ProductQuantizer& { return s.pq; }, py::return_value_policy::reference_internal)
       .def_property(
-          "by_residual", [](const IndexIVFPQ& s) { return s.by_residual; },
-          [](IndexIVFPQ& s, bool v) {
+          "by_residual", [](const T& s) { return s.by_residual; },
+          [](T& s, bool v) {
             ANNVIL_CHECK(s.ntotal == 0 || v == s.by_residual, "by_residual can only change while the index is empty");
             s.by_residual = v;
             s.precompute_table();
           })
       .def_property(
-          "use_precomputed_table", [](const IndexIVFPQ& s) { return s.use_precomputed_table; },
-          [](IndexIVFPQ& s, int v) {
+          "use_precomputed_table", [](const T& s) { return s.use_precomputed_table; },
+          [](T& s, int v) {
             check_upt(s, v);
             s.use_precomputed_table = v;
             if (v != 1) {  // -1 / 0: drop the table
@@ -65,15 +54,31 @@ void init_ivfpq(py::module_& m) {
             s.precompute_table();
           },
           "-1: never, 0: off, 1: use the (list, m, j) table of |r|^2 + 2<y_C, r> (L2 + by_residual)")
-      .def_readwrite("precomputed_table_max_bytes", &IndexIVFPQ::precomputed_table_max_bytes)
       .def_property_readonly("precomputed_table",
-                             [](const IndexIVFPQ& s) {
-                               return table_array(s.precomputed_table, s.nlist, s.pq.M, s.pq.ksub);
-                             })
-      .def("precompute_table", [](IndexIVFPQ& s) {
+                             [](const T& s) { return table_array(s.precomputed_table, s.nlist, s.pq.M, s.pq.ksub); })
+      .def("precompute_table", [](T& s) {
         py::gil_scoped_release release;
         s.precompute_table();
-      })
+      });
+}
+
+}  // namespace
+
+void init_ivfpq(py::module_& m) {
+  py::class_<IndexIVFPQ, IndexIVF, std::shared_ptr<IndexIVFPQ>> ivfpq(m, "IndexIVFPQ", py::dynamic_attr());
+  def_pq_common<IndexIVFPQ>(ivfpq);
+  ivfpq.def(py::init([](IndexPtr q, int d, int64_t nlist, int64_t M, int64_t nbits, int metric) {
+             ANNVIL_CHECK(nlist > 0, "nlist must be positive, got ", nlist);
+             ANNVIL_CHECK(M > 0, "M must be positive, got ", M);
+             ANNVIL_CHECK(nbits >= 1 && nbits <= 16, "nbits must be between 1 and 16, got ", nbits);
+             ANNVIL_CHECK(metric == METRIC_L2 || metric == METRIC_INNER_PRODUCT,
+                          "metric must be METRIC_L2 or METRIC_INNER_PRODUCT, got ", metric);
+             return std::make_shared<IndexIVFPQ>(std::move(q), d, size_t(nlist), size_t(M), size_t(nbits),
+                                                 MetricType(metric));
+           }),
+           py::arg("quantizer"), py::arg("d"), py::arg("nlist"), py::arg("M"), py::arg("nbits") = 8,
+           py::arg("metric") = int(METRIC_L2), py::keep_alive<1, 2>())
+      .def_readwrite("precomputed_table_max_bytes", &IndexIVFPQ::precomputed_table_max_bytes)
       .def("merge_from",
            [](IndexIVFPQ& self, IndexIVF& other, int64_t add_id) {
              py::gil_scoped_release release;
@@ -81,9 +86,10 @@ void init_ivfpq(py::module_& m) {
            },
            py::arg("other"), py::arg("add_id") = 0);
 
-  py::class_<IndexIVFPQFastScan, IndexIVF, std::shared_ptr<IndexIVFPQFastScan>>(m, "IndexIVFPQFastScan",
-                                                                                 py::dynamic_attr())
-      .def(py::init([](IndexPtr q, int d, int64_t nlist, int64_t M, int64_t nbits, int metric, int64_t bbs) {
+  py::class_<IndexIVFPQFastScan, IndexIVF, std::shared_ptr<IndexIVFPQFastScan>> fs(m, "IndexIVFPQFastScan",
+                                                                                    py::dynamic_attr());
+  def_pq_common<IndexIVFPQFastScan>(fs);
+  fs.def(py::init([](IndexPtr q, int d, int64_t nlist, int64_t M, int64_t nbits, int metric, int64_t bbs) {
              ANNVIL_CHECK(nlist > 0, "nlist must be positive, got ", nlist);
              ANNVIL_CHECK(M > 0, "M must be positive, got ", M);
              ANNVIL_CHECK(metric == METRIC_L2 || metric == METRIC_INNER_PRODUCT,
@@ -99,36 +105,9 @@ void init_ivfpq(py::module_& m) {
              return std::make_shared<IndexIVFPQFastScan>(orig, size_t(bbs));
            }),
            py::arg("orig"), py::arg("bbs") = 32, py::keep_alive<1, 2>())
-      .def_property_readonly(
-          "pq", [](IndexIVFPQFastScan& s) -> ProductQuantizer& { return s.pq; },
-          py::return_value_policy::reference_internal)
       .def_readonly("bbs", &IndexIVFPQFastScan::bbs)
       .def_property_readonly("M", [](const IndexIVFPQFastScan& s) { return s.pq.M; })
       .def_property_readonly("M2", [](const IndexIVFPQFastScan& s) { return pq4_M2(s.pq.M); })
-      .def_property(
-          "by_residual", [](const IndexIVFPQFastScan& s) { return s.by_residual; },
-          [](IndexIVFPQFastScan& s, bool v) {
-            ANNVIL_CHECK(s.ntotal == 0 || v == s.by_residual, "by_residual can only change while the index is empty");
-            s.by_residual = v;
-            s.precompute_table();
-          })
-      .def_property(
-          "use_precomputed_table", [](const IndexIVFPQFastScan& s) { return s.use_precomputed_table; },
-          [](IndexIVFPQFastScan& s, int v) {
-            check_upt(s, v);
-            s.use_precomputed_table = v;
-            if (v != 1) {  // -1 / 0: drop the table
-              std::vector<float>().swap(s.precomputed_table);
-              drop_terms(s);
-              return;
-            }
-            py::gil_scoped_release release;
-            s.precompute_table();
-          })
-      .def_property_readonly("precomputed_table",
-                             [](const IndexIVFPQFastScan& s) {
-                               return table_array(s.precomputed_table, s.nlist, s.pq.M, s.pq.ksub);
-                             })
       .def("merge_from",
            [](IndexIVFPQFastScan& self, IndexIVF& other, int64_t add_id) {
              py::gil_scoped_release release;
