@@ -191,7 +191,29 @@ class _Lib:
         return None
 
 
-class _Annvil(_Lib):
+class _FactoryLib(_Lib):
+    """A library with Faiss's API (`mod` is annvil or faiss): built from factory
+    strings, tuned through ParameterSpace, sized by serialize_index."""
+
+    def build(self, cfg, ds):
+        from ..tune import build_index
+
+        index, _ = build_index(self.mod, ds.train, cfg.factory, cfg.build_str, ds.metric_type)
+        return index
+
+    def set_params(self, index, params):
+        from ..tune import ParameterSpace
+
+        ParameterSpace().set_index_parameters(index, params)
+
+    def search(self, index, xq, k):
+        return index.search(xq, k)[1]
+
+    def nbytes(self, index):
+        return len(self.mod.serialize_index(index))
+
+
+class _Annvil(_FactoryLib):
     name = "annvil"
 
     def __init__(self, threads):
@@ -209,25 +231,8 @@ class _Annvil(_Lib):
             return str(e).split("\n")[0]
         return None
 
-    def build(self, cfg, ds):
-        from ..tune import build_index
 
-        index, _ = build_index(self.mod, ds.train, cfg.factory, cfg.build_str, ds.metric_type)
-        return index
-
-    def set_params(self, index, params):
-        from ..tune import ParameterSpace
-
-        ParameterSpace().set_index_parameters(index, params)
-
-    def search(self, index, xq, k):
-        return index.search(xq, k)[1]
-
-    def nbytes(self, index):
-        return len(self.mod.serialize_index(index))
-
-
-class _Faiss(_Lib):
+class _Faiss(_FactoryLib):
     name = "faiss"
 
     def __init__(self, threads):
@@ -243,23 +248,6 @@ class _Faiss(_Lib):
             msg = [ln for ln in str(e).splitlines() if ln.strip()]
             return f"faiss cannot build '{cfg.factory}': {(msg[-1] if msg else '')[:120]}"
         return None
-
-    def build(self, cfg, ds):
-        from ..tune import build_index
-
-        index, _ = build_index(self.mod, ds.train, cfg.factory, cfg.build_str, ds.metric_type)
-        return index
-
-    def set_params(self, index, params):
-        from ..tune import ParameterSpace
-
-        ParameterSpace().set_index_parameters(index, params)
-
-    def search(self, index, xq, k):
-        return index.search(xq, k)[1]
-
-    def nbytes(self, index):
-        return len(self.mod.serialize_index(index))
 
 
 def _hnsw_m(cfg):
