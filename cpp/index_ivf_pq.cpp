@@ -556,17 +556,7 @@ struct IVFPQScanner : InvertedListScanner {
 
   void set_query(const float* q_) override {
     q = q_;
-    if (l2 && residual) {
-      if (precomputed) pq_ip_table(pq, *cb, q, qtab.data());
-      lut = ltab.data();
-    } else if (l2) {
-      pq_l2_table(pq, *cb, q, qtab.data());
-      lut = qtab.data();
-    } else {
-      pq_ip_table(pq, *cb, q, qtab.data());
-      for (auto& v : qtab) v = -v;
-      lut = qtab.data();
-    }
+    lut = ivfpq_query_tables(pq, *cb, q, l2, residual, precomputed, qtab.data(), ltab.data());
     if (use16) quantize16();
     if (terms_mode) {
       for (size_t i = 0; i < mtab.size(); ++i) mtab[i] = -2.f * qtab[i];
@@ -823,6 +813,23 @@ void IndexIVFPQ::precompute_table() {
   }
   ivfpq_compute_precomputed_table(*quantizer, nlist, pq, precomputed_table);
   update_terms(true);
+}
+
+const float* ivfpq_query_tables(const ProductQuantizer& pq, const PQCodebooks& cb, const float* q, bool l2,
+                                bool residual, bool precomputed, float* qtab, float* ltab) {
+  if (l2 && residual) {
+    // per-list tables are built into ltab by set_list (from <x, r> when precomputed)
+    if (precomputed) pq_ip_table(pq, cb, q, qtab);
+    return ltab;
+  }
+  if (l2) {
+    pq_l2_table(pq, cb, q, qtab);
+  } else {
+    pq_ip_table(pq, cb, q, qtab);
+    const size_t n = pq.M * pq.ksub;
+    for (size_t i = 0; i < n; ++i) qtab[i] = -qtab[i];
+  }
+  return qtab;
 }
 
 void ivfpq_encode(const IndexIVF& ivf, const ProductQuantizer& pq, const PQCodebooks& cb, idx_t n, const float* x,

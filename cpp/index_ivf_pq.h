@@ -76,6 +76,12 @@ uint64_t pq_fingerprint(const ProductQuantizer& pq);
 // out: M * ksub.  <x_m, c_{m,j}>, and |x_m - c_{m,j}|^2.
 void pq_ip_table(const ProductQuantizer& pq, const PQCodebooks& cb, const float* x, float* out);
 void pq_l2_table(const ProductQuantizer& pq, const PQCodebooks& cb, const float* x, float* out);
+// A scanner's per-query tables (qtab, ltab: M * ksub each); returns the LUT to
+// use: qtab (L2 distances, or negated inner products), or ltab for L2 with
+// residuals, which set_list fills per list (qtab then holds <x, r> when the
+// precomputed table is used).
+const float* ivfpq_query_tables(const ProductQuantizer& pq, const PQCodebooks& cb, const float* q, bool l2,
+                                bool residual, bool precomputed, float* qtab, float* ltab);
 // Codes of n vectors (x: n * d, codes: n * code_size), nearest centroid per sub-space.
 void pq_encode(const ProductQuantizer& pq, const PQCodebooks& cb, idx_t n, const float* x, uint8_t* codes);
 // Codes of n vectors for an IVF index with this pq: residuals to the lists'

@@ -242,17 +242,7 @@ struct FastScanFloatScanner : InvertedListScanner {
 
   void set_query(const float* q_) override {
     q = q_;
-    if (l2 && residual) {
-      if (precomputed) pq_ip_table(pq, *cb, q, qtab.data());
-      lut = ltab.data();
-    } else if (l2) {
-      pq_l2_table(pq, *cb, q, qtab.data());
-      lut = qtab.data();
-    } else {
-      pq_ip_table(pq, *cb, q, qtab.data());
-      for (auto& v : qtab) v = -v;
-      lut = qtab.data();
-    }
+    lut = ivfpq_query_tables(pq, *cb, q, l2, residual, precomputed, qtab.data(), ltab.data());
   }
   void set_list(idx_t l, float coarse_dis) override {
     list_no = l;
