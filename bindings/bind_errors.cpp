@@ -55,6 +55,19 @@ void init_errors(py::module_& m) {
       PyObject* text = PyUnicode_DecodeUTF8(msg, Py_ssize_t(std::strlen(msg)), "replace");
       PyErr_SetObject(cls, text);
       Py_XDECREF(text);
+      // record where the core raised it: e.where == "func (file.cpp:123)"
+      PyObject *type, *value, *tb;
+      PyErr_Fetch(&type, &value, &tb);
+      PyErr_NormalizeException(&type, &value, &tb);
+      if (value && e.line() > 0) {
+        const char* file = std::strrchr(e.file(), '/');
+        file = file ? file + 1 : e.file();
+        std::string where = std::string(e.func()) + " (" + file + ":" + std::to_string(e.line()) + ")";
+        PyObject* w = PyUnicode_FromString(where.c_str());
+        if (w && PyObject_SetAttrString(value, "where", w) != 0) PyErr_Clear();
+        Py_XDECREF(w);
+      }
+      PyErr_Restore(type, value, tb);
     }
   });
 }

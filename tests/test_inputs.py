@@ -141,3 +141,13 @@ def test_bad_params(index):
 def test_range_search_bad_radius(index):
     with pytest.raises(ValueError):
         index.range_search(np.zeros((1, 8), np.float32), np.nan)
+
+
+def test_core_errors_record_where_they_were_raised():
+    # errors raised by the C++ core carry `where` = "function (file.cpp:line)"
+    import re
+
+    with pytest.raises(annvil.InvalidArgumentError) as e:
+        annvil.IndexPQ(10, 3, 8)
+    assert re.fullmatch(r"\w+ \(\w+\.(cpp|h):\d+\)", e.value.where), e.value.where
+    assert ".cpp" not in str(e.value)  # the message itself stays about the user's input
