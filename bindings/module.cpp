@@ -16,4 +16,6 @@ PYBIND11_MODULE(_core, m) {
   annvil_py::init_hnsw(m);
   annvil_py::init_io(m);
   annvil_py::init_gpu(m);
+  annvil_py::init_kmeans_links(m);
+  annvil_py::init_utils(m);
 }

@@ -18,6 +18,14 @@
 
 namespace annvil {
 
+// The distance reported for a missing result (k > the number of candidates,
+// filtered out): Faiss's +FLT_MAX for L2 and -FLT_MAX for inner product (the
+// heaps' neutral values), with label -1.  Finite, so clients that sort or
+// sum distances keep working.
+inline float missing_result_distance(MetricType metric) {
+  return metric == METRIC_L2 ? std::numeric_limits<float>::max() : -std::numeric_limits<float>::max();
+}
+
 struct TopK {
   size_t k = 0;
   size_t size = 0;
@@ -101,10 +109,10 @@ struct TopKArray {
   }
 
   // Write sorted results: D[q*k + i] = sign * (key + offset[q]) (clamped at 0
-  // for L2), I = id; missing entries get -1 and +inf (L2) / -inf (IP).
+  // for L2), I = id; missing entries get -1 and missing_result_distance().
   void finalize(MetricType metric, const float* offsets, float* D, int64_t* I) {
     const bool l2 = metric == METRIC_L2;
-    const float pad = l2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+    const float pad = missing_result_distance(metric);
     for (size_t q = 0; q < nq; ++q) {
       TopK& h = heaps[q];
       h.sort();

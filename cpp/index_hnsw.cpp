@@ -185,7 +185,7 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
   }
   ANNVIL_CHECK(ef > 0, "efSearch must be positive, got ", ef);
   const bool l2 = metric_type == METRIC_L2;
-  const float pad = l2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+  const float pad = missing_result_distance(metric_type);
   std::fill(D, D + size_t(n) * size_t(k), pad);
   std::fill(I, I + size_t(n) * size_t(k), idx_t(-1));
   if (n == 0 || ntotal == 0) return;

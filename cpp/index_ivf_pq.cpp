@@ -271,7 +271,7 @@ void ivfpq_coarse_search(const Index& quantizer, size_t nlist, idx_t n, const fl
             dq[j] = l2 ? std::max(0.f, row[order[j]]) : row[order[j]];
             kq[j] = idx_t(order[j]);
           } else {
-            dq[j] = l2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+            dq[j] = l2 ? missing_result_distance(METRIC_L2) : missing_result_distance(METRIC_INNER_PRODUCT);
             kq[j] = -1;
           }
         }

@@ -15,7 +15,7 @@ namespace annvil {
 void pq_finalize_row(TopK& h, size_t k, MetricType metric, float* D, idx_t* I) {
   h.sort();
   const bool l2 = metric == METRIC_L2;
-  const float pad = l2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+  const float pad = l2 ? missing_result_distance(METRIC_L2) : missing_result_distance(METRIC_INNER_PRODUCT);
   // h.keys / h.ids may alias D / I: write the valid part in place first
   for (size_t i = 0; i < h.size; ++i) {
     float key = h.keys[i];
@@ -329,7 +329,7 @@ void IndexPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* 
           Dq[i] = l2 ? v : -v;
         }
         for (size_t i = got; i < size_t(k); ++i) {
-          Dq[i] = l2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+          Dq[i] = l2 ? missing_result_distance(METRIC_L2) : missing_result_distance(METRIC_INNER_PRODUCT);
           Iq[i] = -1;
         }
       }

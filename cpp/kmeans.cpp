@@ -7,10 +7,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <random>
 
 #include "interrupt.h"
+#include "distances.h"
 #include "knn.h"
 
 namespace annvil {
@@ -31,25 +33,29 @@ void assign_to_centroids(idx_t n, const float* x, int k, const float* centroids,
 namespace {
 
 // Sum the points of each cluster: per-thread partial sums, then a reduction.
-void update_centroids(idx_t n, const float* x, int d, int k, const idx_t* assign, std::vector<float>& centroids,
-                      std::vector<idx_t>& counts) {
+void update_centroids(idx_t n, const float* x, const float* weights, int d, int k, const idx_t* assign,
+                      std::vector<float>& centroids, std::vector<idx_t>& counts) {
   int nt = omp_get_max_threads();
   if (size_t(n) * d < (1u << 18)) nt = 1;
   std::vector<double> sums(size_t(nt) * k * d, 0.0);
   std::vector<idx_t> cnt(size_t(nt) * k, 0);
+  std::vector<double> wsum(size_t(nt) * k, 0.0);
 #pragma omp parallel num_threads(nt)
   {
     // partition by the team actually granted (smaller than nt when nested)
     int t = omp_get_thread_num(), nth = omp_get_num_threads();
     double* s = sums.data() + size_t(t) * k * d;
     idx_t* c = cnt.data() + size_t(t) * k;
+    double* w = wsum.data() + size_t(t) * k;
     idx_t b = n * t / nth, e = n * (t + 1) / nth;
     for (idx_t i = b; i < e; ++i) {
       idx_t a = assign[i];
       c[a]++;
+      double wi = weights ? double(weights[i]) : 1.0;
+      w[a] += wi;
       const float* xi = x + size_t(i) * d;
       double* si = s + size_t(a) * d;
-      for (int p = 0; p < d; ++p) si[p] += xi[p];
+      for (int p = 0; p < d; ++p) si[p] += wi * xi[p];
     }
   }
   counts.assign(k, 0);
@@ -58,7 +64,10 @@ void update_centroids(idx_t n, const float* x, int d, int k, const idx_t* assign
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int c = 0; c < k; ++c) {
     if (counts[c] == 0) continue;
-    double inv = 1.0 / double(counts[c]);
+    double wtot = 0;
+    for (int t = 0; t < nt; ++t) wtot += wsum[size_t(t) * k + c];
+    if (!(wtot > 0)) continue;  // only zero-weight points: keep the centroid
+    double inv = 1.0 / wtot;
     for (int p = 0; p < d; ++p) {
       double acc = 0;
       for (int t = 0; t < nt; ++t) acc += sums[(size_t(t) * k + c) * d + p];
@@ -109,16 +118,146 @@ int split_empty_clusters(int d, int k, idx_t n, std::vector<idx_t>& counts, std:
 
 }  // namespace
 
-void Clustering::train(idx_t n_in, const float* x_in) {
+// ---- seeding -------------------------------------------------------------------------
+ClusteringInitialization::ClusteringInitialization(int d_, int k_) : d(d_), k(k_) {
+  ANNVIL_CHECK(d_ > 0, "dimension must be positive, got ", d_);
+  ANNVIL_CHECK(k_ > 0, "number of centroids k must be positive, got ", k_);
+}
+
+namespace {
+
+// D(x)^2 of every point to its nearest centroid among c (nc * d), folded into
+// mind (min with the current value).
+void fold_min_dist(idx_t n, const float* x, int d, const float* c, idx_t nc, std::vector<float>& mind) {
+  if (nc == 0) return;
+  std::vector<float> dis(static_cast<size_t>(n));
+  std::vector<idx_t> lab(static_cast<size_t>(n));
+  knn_exact(size_t(n), x, size_t(nc), c, size_t(d), 1, METRIC_L2, dis.data(), lab.data(), nullptr, nullptr);
+  for (idx_t i = 0; i < n; ++i) mind[size_t(i)] = std::min(mind[size_t(i)], std::max(dis[size_t(i)], 0.f));
+}
+
+// index drawn with probability w[i] / sum(w) (uniformly when all are 0)
+idx_t draw_weighted(const std::vector<double>& cum, std::mt19937_64& rng) {
+  double tot = cum.back();
+  std::uniform_real_distribution<double> uni(0.0, 1.0);
+  if (!(tot > 0)) return idx_t(std::uniform_int_distribution<size_t>(0, cum.size() - 1)(rng));
+  double r = uni(rng) * tot;
+  size_t i = size_t(std::upper_bound(cum.begin(), cum.end(), r) - cum.begin());
+  return idx_t(std::min(i, cum.size() - 1));
+}
+
+}  // namespace
+
+void ClusteringInitialization::init_centroids(idx_t n, const float* x, float* centroids, idx_t n_existing,
+                                              const float* existing) const {
+  ANNVIL_CHECK(n >= k, "centroid initialization needs at least k=", k, " points, got ", n);
+  ANNVIL_CHECK(n_existing >= 0 && (n_existing == 0 || existing), "existing centroids missing");
+  std::mt19937_64 rng(static_cast<uint64_t>(seed));
+  std::vector<char> taken(size_t(n), 0);
+  auto take = [&](int c, idx_t i) {
+    taken[size_t(i)] = 1;
+    std::memcpy(centroids + size_t(c) * d, x + size_t(i) * d, sizeof(float) * d);
+  };
+  if (method == INIT_RANDOM) {
+    // k distinct points: partial Fisher-Yates
+    std::vector<idx_t> perm(static_cast<size_t>(n));
+    std::iota(perm.begin(), perm.end(), 0);
+    for (int i = 0; i < k; ++i) {
+      std::uniform_int_distribution<idx_t> pick(i, n - 1);
+      std::swap(perm[size_t(i)], perm[size_t(pick(rng))]);
+      take(i, perm[size_t(i)]);
+    }
+    return;
+  }
+  // D^2 to the nearest chosen (or existing) centroid
+  std::vector<float> mind(size_t(n), std::numeric_limits<float>::infinity());
+  fold_min_dist(n, x, d, existing, n_existing, mind);
+  int c0 = 0;
+  if (n_existing == 0) {
+    take(0, idx_t(std::uniform_int_distribution<idx_t>(0, n - 1)(rng)));
+    fold_min_dist(n, x, d, centroids, 1, mind);
+    c0 = 1;
+  }
+  auto weight = [&](idx_t i) { return taken[size_t(i)] ? 0.0 : double(mind[size_t(i)]); };
+  if (method == INIT_KMEANS_PLUS_PLUS) {
+    std::vector<double> cum(static_cast<size_t>(n));
+    for (int c = c0; c < k; ++c) {
+      check_interrupt();
+      double acc = 0;
+      for (idx_t i = 0; i < n; ++i) cum[size_t(i)] = acc += weight(i);
+      idx_t i = draw_weighted(cum, rng);
+      if (taken[size_t(i)])  // all remaining weights 0 (duplicates): any untaken point
+        for (i = 0; i < n && taken[size_t(i)]; ++i) {
+        }
+      take(c, i);
+      fold_min_dist(n, x, d, centroids + size_t(c) * d, 1, mind);
+    }
+    return;
+  }
+  ANNVIL_CHECK(method == INIT_AFK_MC2, "unknown initialization method ", int(method));
+  ANNVIL_CHECK(afkmc2_chain_length >= 1, "afkmc2_chain_length must be at least 1");
+  // AFK-MC^2 (Bachem et al. 2016): proposal q(x) = D(x, c_first)^2 / (2 sum) + 1 / (2n),
+  // a Metropolis-Hastings chain of length m accepts y over x with probability
+  // min(1, (D(y)^2 q(x)) / (D(x)^2 q(y))), where D is the distance to the chosen set
+  std::vector<double> q(static_cast<size_t>(n)), cum(static_cast<size_t>(n));
+  double tot = 0;
+  for (idx_t i = 0; i < n; ++i) tot += mind[size_t(i)];
+  double acc = 0;
+  for (idx_t i = 0; i < n; ++i) {
+    q[size_t(i)] = (tot > 0 ? 0.5 * mind[size_t(i)] / tot : 0.0) + 0.5 / double(n);
+    cum[size_t(i)] = acc += q[size_t(i)];
+  }
+  std::uniform_real_distribution<double> uni(0.0, 1.0);
+  auto dist_to_chosen = [&](idx_t i, int nchosen) {
+    float best = std::numeric_limits<float>::infinity();
+    const float* xi = x + size_t(i) * d;
+    for (idx_t e = 0; e < n_existing; ++e) best = std::min(best, l2sqr(xi, existing + size_t(e) * d, size_t(d)));
+    for (int c = 0; c < nchosen; ++c) best = std::min(best, l2sqr(xi, centroids + size_t(c) * d, size_t(d)));
+    return double(best);
+  };
+  for (int c = c0; c < k; ++c) {
+    check_interrupt();
+    idx_t cur = draw_weighted(cum, rng);
+    double cur_w = dist_to_chosen(cur, c);
+    for (int step = 1; step < afkmc2_chain_length; ++step) {
+      idx_t y = draw_weighted(cum, rng);
+      double wy = dist_to_chosen(y, c);
+      // accept y with probability min(1, (wy / q[y]) / (cur_w / q[cur]))
+      if (cur_w == 0 || wy * q[size_t(cur)] > uni(rng) * cur_w * q[size_t(y)]) {
+        cur = y;
+        cur_w = wy;
+      }
+    }
+    if (cur_w == 0) {  // the chain only met chosen points (or copies): take the farthest point
+      double best = -1;
+      for (idx_t i = 0; i < n; ++i) {
+        double w = dist_to_chosen(i, c);
+        if (w > best) {
+          best = w;
+          cur = i;
+        }
+      }
+    }
+    take(c, cur);
+  }
+}
+
+// ---- Lloyd iterations -------------------------------------------------------------------
+void Clustering::train(idx_t n_in, const float* x_in, const float* w_in) {
   ANNVIL_CHECK(n_in >= k, "k-means needs at least as many training points as centroids: got ", n_in,
                " points for k=", k);
   if (verbose && n_in < idx_t(k) * min_points_per_centroid)
     std::fprintf(stderr, "WARNING clustering %ld points to %d centroids: please provide at least %ld points\n",
                  long(n_in), k, long(idx_t(k) * min_points_per_centroid));
+  if (w_in)
+    for (idx_t i = 0; i < n_in; ++i)
+      ANNVIL_CHECK(std::isfinite(w_in[i]) && w_in[i] >= 0, "weights must be finite and non-negative (weight ", i,
+                   " is ", w_in[i], ")");
 
   // subsample
-  std::vector<float> sample;
+  std::vector<float> sample, wsample;
   const float* x = x_in;
+  const float* weights = w_in;
   idx_t n = n_in;
   std::mt19937_64 rng(static_cast<uint64_t>(seed));
   if (n_in > idx_t(k) * max_points_per_centroid) {
@@ -136,10 +275,16 @@ void Clustering::train(idx_t n_in, const float* x_in) {
     for (idx_t i = 0; i < n; ++i)
       std::memcpy(&sample[size_t(i) * d], x_in + size_t(perm[size_t(i)]) * d, sizeof(float) * d);
     x = sample.data();
+    if (w_in) {
+      wsample.resize(size_t(n));
+      for (idx_t i = 0; i < n; ++i) wsample[size_t(i)] = w_in[perm[size_t(i)]];
+      weights = wsample.data();
+    }
   }
 
   const bool lower_is_better = metric == METRIC_L2;
   std::vector<float> best_centroids;
+  std::vector<ClusteringIterationStats> best_stats;
   double best_obj = lower_is_better ? HUGE_VAL : -HUGE_VAL;
   std::vector<idx_t> assign(static_cast<size_t>(n));
   std::vector<float> dis(static_cast<size_t>(n));
@@ -154,50 +299,54 @@ void Clustering::train(idx_t n_in, const float* x_in) {
     if (have_init) {
       centroids = init;
     } else {
-      std::vector<idx_t> perm(static_cast<size_t>(n));
-      std::iota(perm.begin(), perm.end(), 0);
-      for (int i = 0; i < k; ++i) {
-        std::uniform_int_distribution<idx_t> pick(i, n - 1);
-        std::swap(perm[size_t(i)], perm[size_t(pick(rrng))]);
-      }
+      ClusteringInitialization ci(d, k);
+      ci.method = init_method;
+      ci.seed = int64_t(seed) + 15486557LL * (redo + 1);
+      ci.afkmc2_chain_length = afkmc2_chain_length;
       centroids.resize(size_t(k) * d);
-      for (int i = 0; i < k; ++i)
-        std::memcpy(&centroids[size_t(i) * d], x + size_t(perm[size_t(i)]) * d, sizeof(float) * d);
+      ci.init_centroids(n, x, centroids.data());
     }
     if (spherical) normalize_rows(size_t(k), centroids.data(), size_t(d));
 
-    double obj = 0;
+    std::vector<ClusteringIterationStats> stats;
+    double obj = 0, prev_obj = 0;
     for (int it = 0; it < niter; ++it) {
       check_interrupt();
       assign_to_centroids(n, x, k, centroids.data(), d, metric, assign.data(), dis.data());
       obj = 0;
       for (idx_t i = 0; i < n; ++i) obj += dis[size_t(i)];
       if (frozen_centroids) {
-        iteration_stats.push_back({float(obj), 0.0, 0});
+        stats.push_back({float(obj), 0.0, 0});
         break;
       }
-      update_centroids(n, x, d, k, assign.data(), centroids, counts);
+      update_centroids(n, x, weights, d, k, assign.data(), centroids, counts);
       int nsplit = split_empty_clusters(d, k, n, counts, centroids, rrng);
       if (spherical) normalize_rows(size_t(k), centroids.data(), size_t(d));
       if (int_centroids)
         for (auto& v : centroids) v = std::round(v);
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      iteration_stats.push_back({float(obj), secs, nsplit});
+      stats.push_back({float(obj), secs, nsplit});
       if (verbose)
         std::fprintf(stderr, "  Iteration %d (%.2f s): objective=%g nsplit=%d\n", it, secs, obj, nsplit);
+      // converged: the assignment (hence the objective) no longer changes
+      if (it > 0 && nsplit == 0 && std::fabs(obj - prev_obj) <= early_stop_threshold * std::fabs(prev_obj)) break;
+      prev_obj = obj;
     }
     if (nredo > 1) {
       // objective of the final centroids decides between runs
       assign_to_centroids(n, x, k, centroids.data(), d, metric, assign.data(), dis.data());
       obj = 0;
       for (idx_t i = 0; i < n; ++i) obj += dis[size_t(i)];
+      if (!stats.empty()) stats.back().obj = float(obj);
     }
-    if (niter == 0 || (lower_is_better ? obj < best_obj : obj > best_obj) || redo == 0) {
+    if (redo == 0 || (lower_is_better ? obj < best_obj : obj > best_obj)) {
       best_obj = obj;
       best_centroids = centroids;
+      best_stats = stats;
     }
   }
   centroids = best_centroids;
+  iteration_stats = best_stats;
 }
 
 }  // namespace annvil

@@ -10,6 +10,27 @@
 
 namespace annvil {
 
+// Faiss's ClusteringInitMethod: how the first centroids are chosen.
+enum ClusteringInitMethod : int {
+  INIT_RANDOM = 0,            // k distinct training points, uniformly
+  INIT_KMEANS_PLUS_PLUS = 1,  // k-means++: each next centroid drawn with probability ~ D(x)^2
+  INIT_AFK_MC2 = 2,           // AFK-MC^2: k-means++ approximated by Markov chains of proposals
+};
+
+// Centroid seeding on its own (Faiss's ClusteringInitialization).
+struct ClusteringInitialization {
+  int d, k;
+  ClusteringInitMethod method = INIT_RANDOM;
+  int64_t seed = 1234;
+  int afkmc2_chain_length = 50;
+  ClusteringInitialization(int d, int k);
+  // x: n * d, centroids: k * d (output).  existing (n_existing * d) are
+  // centroids already chosen: new ones are seeded away from them
+  // (k-means++ / AFK-MC^2).  Throws if n < k.
+  void init_centroids(idx_t n, const float* x, float* centroids, idx_t n_existing = 0,
+                      const float* existing = nullptr) const;
+};
+
 struct ClusteringParameters {
   int niter = 25;
   int nredo = 1;
@@ -22,6 +43,16 @@ struct ClusteringParameters {
   int max_points_per_centroid = 256;
   int seed = 1234;
   MetricType metric = METRIC_L2;  // METRIC_INNER_PRODUCT maximises <x, c>
+  ClusteringInitMethod init_method = INIT_RANDOM;
+  int afkmc2_chain_length = 50;
+  // stop when |obj - previous obj| <= early_stop_threshold * |previous obj|
+  // (0: only when the objective no longer changes, as Faiss)
+  double early_stop_threshold = 0;
+  // Faiss fields annvil accepts with their meaning where it applies:
+  size_t decode_block_size = 32768;       // vectors decoded at a time by train_encoded
+  bool check_input_data_for_NaNs = true;  // annvil always rejects non-finite input
+  bool use_faster_subsampling = false;    // annvil's subsampling is one Fisher-Yates pass either way
+  bool use_super_kmeans = false;          // no SuperKMeans variant: plain Lloyd iterations
 };
 
 struct ClusteringIterationStats {
@@ -38,8 +69,8 @@ struct Clustering : ClusteringParameters {
 
   Clustering(int d, int k, const ClusteringParameters& cp = ClusteringParameters());
 
-  // x: n * d.  Throws if n < k.
-  void train(idx_t n, const float* x);
+  // x: n * d; weights: n per-point weights (or null: all 1).  Throws if n < k.
+  void train(idx_t n, const float* x, const float* weights = nullptr);
 };
 
 // nearest centroid of each row: labels (n), distances (n)

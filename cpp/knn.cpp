@@ -121,8 +121,7 @@ int threads_for(size_t work, bool memory_bound = false) {
 }
 
 void fill_missing(size_t nq, size_t k, MetricType metric, float* D, idx_t* I) {
-  const float pad = metric == METRIC_L2 ? std::numeric_limits<float>::infinity()
-                                        : -std::numeric_limits<float>::infinity();
+  const float pad = missing_result_distance(metric);
   std::fill(D, D + nq * k, pad);
   std::fill(I, I + nq * k, idx_t(-1));
 }
@@ -211,7 +210,7 @@ void knn_top1(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, 
     }
     I[q] = id;
     if (id < 0)
-      D[q] = l2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+      D[q] = missing_result_distance(l2 ? METRIC_L2 : METRIC_INNER_PRODUCT);
     else
       D[q] = l2 ? std::max(0.f, key + qnorms[q]) : -key;
   }

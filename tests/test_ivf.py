@@ -149,7 +149,7 @@ def test_k_larger_than_candidates(pair, data):
     a.nprobe = 1
     D, I = a.search(xq[:5], 2000)
     assert (I == -1).any()
-    pad = np.inf if m == annvil.METRIC_L2 else -np.inf
+    pad = np.finfo(np.float32).max if m == annvil.METRIC_L2 else -np.finfo(np.float32).max
     assert (D[I == -1] == pad).all()
 
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os as _os
+import sys as _sys
 
 import numpy as _np
 
@@ -44,7 +45,7 @@ from ._selectors import (  # noqa: F401
     IDSelectorNot,
     IDSelectorRange,
 )
-from .kmeans import Kmeans  # noqa: F401
+from .kmeans import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
 
@@ -124,6 +125,11 @@ def write_index(index, path):
     """Write index to path atomically (temporary file, fsync, rename)."""
     if not isinstance(index, Index):
         raise InvalidTypeError(f"write_index needs an annvil index, got {type(index).__name__}")
+    if not isinstance(path, (str, bytes, _os.PathLike)):
+        # an IOWriter (PyCallbackIOWriter, VectorIOWriter...) or a binary file object
+        from .pyio import write_to
+        write_to(path, serialize_index(index))
+        return
     _core.write_index(index, _os.fspath(path))
 
 
@@ -133,6 +139,10 @@ def read_index(path, io_flags=0, *, mmap=False, verify=None):
     mmap=True (or io_flags containing IO_FLAG_MMAP) maps the file read-only:
     large arrays are used in place and paged in on demand; the checksum is then
     not verified unless verify=True (that would read the whole file)."""
+    if not isinstance(path, (str, bytes, _os.PathLike)):
+        # an IOReader (PyCallbackIOReader, VectorIOReader...) or a binary file object
+        from .pyio import read_from
+        return deserialize_index(read_from(path))
     use_mmap = bool(mmap) or (int(io_flags) & IO_FLAG_MMAP) == IO_FLAG_MMAP
     if verify is None:
         verify = not use_mmap
@@ -161,13 +171,38 @@ def downcast_index(index):
     return index
 
 
-def vector_to_array(v):
-    return _np.asarray(v)
+def clone_index(index):
+    """A deep copy of any annvil index (through its serialized form)."""
+    if not isinstance(index, Index):
+        raise InvalidTypeError(f"clone_index needs an annvil index, got {type(index).__name__}")
+    return deserialize_index(serialize_index(index))
+
+
+def get_mem_usage_kb():
+    """Resident memory of this process in kB (Linux: VmRSS), 0 when unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def is_cuda_available():
     return bool(_core.HAVE_CUDA) and _core.get_num_gpus() > 0
 
+
+# ---- Faiss's pointer-level API and module utilities ----------------------------------
+from .compat import *  # noqa: E402,F401,F403
+from .compat import (  # noqa: E402,F401
+    SIMDConfig, SIMDLevel_AVX2, SIMDLevel_AVX512, SIMDLevel_AVX512_SPR, SIMDLevel_AVX512_VPOPCNT,
+    SIMDLevel_ARM_NEON, SIMDLevel_ARM_SVE, SIMDLevel_COUNT, SIMDLevel_NONE, SIMDLevel_RISCV_RVV,
+    check_openmp, cvar, get_compile_options,
+)
+from .utils import *  # noqa: E402,F401,F403
+from .pyio import *  # noqa: E402,F401,F403
 
 # ---- index families and tools (each module defines __all__) ----------------------
 from .pq import *  # noqa: E402,F401,F403
@@ -176,3 +211,27 @@ from .ivfpq import *  # noqa: E402,F401,F403
 from .hnsw import *  # noqa: E402,F401,F403
 from .factory import *  # noqa: E402,F401,F403
 from .tune import *  # noqa: E402,F401,F403
+
+
+# ---- Faiss's strict attributes on every compiled class ------------------------------
+def _install_strict_attributes():
+    from .compat import SWIG_THIS
+    for obj in list(vars(_core).values()):
+        if not isinstance(obj, type) or issubclass(obj, BaseException):
+            continue
+        if "this" not in obj.__dict__ and not any("this" in c.__dict__ for c in obj.__mro__[1:]):
+            obj.this = property(lambda self: SWIG_THIS)
+            obj.thisown = property(lambda self: True, lambda self, v: None)
+        if issubclass(obj, SearchParameters):
+            if obj is SearchParameters:
+                _index_methods.attach_params(obj)
+            _index_methods.keep_constructor_refs(obj)
+        elif getattr(obj, "__dictoffset__", 0) and not issubclass(obj, Index):  # Index subclasses inherit Index's
+            obj.__setattr__ = _index_methods.strict_setattr
+
+
+_install_strict_attributes()
+
+# `faiss.swigfaiss` (the SWIG module) is this module
+swigfaiss = _sys.modules[__name__]
+_sys.modules[__name__ + ".swigfaiss"] = swigfaiss

@@ -88,5 +88,14 @@ def check_int(v, what, *, minimum=None):
     return v
 
 
+class InvalidKError(InvalidArgumentError, AssertionError):
+    """k < 1.  Also an AssertionError: Faiss's Python layer checks k with
+    `assert`, and client code (and Faiss's tests) catch that."""
+
+
 def check_k(k):
-    return check_int(k, "k", minimum=1)
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise InvalidTypeError(f"k must be an integer, got {type(k).__name__}")
+    if int(k) < 1:
+        raise InvalidKError(f"k must be at least 1, got {int(k)}")
+    return int(k)

@@ -47,8 +47,8 @@ def _check_params(params):
 def search(self, x, k, params=None, D=None, I=None):
     """k nearest neighbours of each query: (D float32 (n, k), I int64 (n, k)).
 
-    Missing results (k > ntotal, filtered out) are -1 with +inf (L2) or -inf
-    (inner product).  `params` overrides search parameters for this call.
+    Missing results (k > ntotal, filtered out) are -1 with +FLT_MAX (L2) or
+    -FLT_MAX (inner product), as in Faiss.  `params` overrides search parameters for this call.
     """
     x = as_matrix(x, self.d, "queries")
     k = check_k(k)
@@ -134,9 +134,85 @@ def __repr__(self):
     return f"<annvil.{type(self).__name__} d={self.d} ntotal={self.ntotal} metric={'L2' if self.metric_type == 1 else 'IP'}>"
 
 
+# ---- attributes: unknown names raise, as in Faiss ----------------------------------
+# Faiss refuses to create new attributes on its objects (a typo such as
+# `index.nprob = 16` would otherwise be silently ignored).  Allowed: names the
+# class or the instance already has, SWIG's ownership names, and names starting
+# with '_' (annvil's Python layer keeps referenced objects alive under them).
+_ALWAYS_SETTABLE = frozenset(("this", "thisown", "referenced_objects", "own_fields", "own_invlists"))
+
+
+def strict_setattr(self, name, value):
+    if name in _ALWAYS_SETTABLE or name.startswith("_") or hasattr(type(self), name):
+        object.__setattr__(self, name, value)
+        return
+    try:
+        d = object.__getattribute__(self, "__dict__")
+    except AttributeError:
+        d = {}
+    if name in d:
+        object.__setattr__(self, name, value)
+        return
+    raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+
+def _this(self):
+    from .compat import SWIG_THIS
+    return SWIG_THIS
+
+
+def _get_own_fields(self):
+    return self.__dict__.get("own_fields", True)
+
+
+def params_setattr(self, name, value):
+    """SearchParameters: as strict_setattr; object-valued fields (sel,
+    quantizer_params...) also keep the Python object referenced while it is
+    assigned (one reference per field, released on reassignment or None)."""
+    strict_setattr(self, name, value)
+    if name.startswith("_") or name in _ALWAYS_SETTABLE:
+        return
+    refs = self.__dict__.setdefault("_field_refs", {})
+    if value is None or isinstance(value, (bool, int, float, str)):
+        refs.pop(name, None)
+    else:
+        refs[name] = value
+
+
+def _keep_init_refs(init):
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        refs = self.__dict__.setdefault("_field_refs", {})
+        for name, value in kwargs.items():
+            if value is not None and not isinstance(value, (bool, int, float, str)):
+                refs[name] = value
+    __init__.__doc__ = init.__doc__
+    return __init__
+
+
+def attach_params(cls):
+    """Faiss's attribute rules on SearchParameters (subclasses inherit
+    __setattr__; each class's constructor keeps its object arguments)."""
+    cls.__setattr__ = params_setattr
+    cls.this = property(_this)
+    cls.thisown = property(lambda self: True, lambda self, v: None)
+
+
+def keep_constructor_refs(cls):
+    if "__init__" in cls.__dict__:
+        cls.__init__ = _keep_init_refs(cls.__dict__["__init__"])
+
+
 def attach(cls):
     for name, fn in [("train", train), ("add", add), ("add_with_ids", add_with_ids), ("search", search),
                      ("assign", assign), ("range_search", range_search), ("reconstruct", reconstruct),
                      ("reconstruct_n", reconstruct_n), ("reconstruct_batch", reconstruct_batch),
-                     ("remove_ids", remove_ids), ("__reduce__", __reduce__), ("__repr__", __repr__)]:
+                     ("remove_ids", remove_ids), ("__reduce__", __reduce__), ("__repr__", __repr__),
+                     ("__setattr__", strict_setattr)]:
         setattr(cls, name, fn)
+    if not hasattr(cls, "own_fields"):
+        cls.own_fields = property(lambda self: self.__dict__.get("_own_fields", True),
+                                  lambda self, v: self.__dict__.__setitem__("_own_fields", bool(v)),
+                                  doc="SWIG ownership flag in Faiss; annvil's sub-objects are reference counted")
+    cls.this = property(_this, doc="SWIG's pointer object in Faiss; ownership calls on it do nothing here")
+    cls.thisown = property(lambda self: True, lambda self, v: None)

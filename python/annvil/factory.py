@@ -2,15 +2,22 @@
 
     index = annvil.index_factory(128, "OPQ16_64,IVF1024,PQ16x4fs,RFlat")
 
-The grammar is the subset of Faiss's that annvil implements (see GRAMMAR).  The
-string is read as
+A description is a list of components separated by commas (commas inside
+parentheses do not split), read as
 
-    [IDMap|IDMap2,] [transform,]* body [,RFlat | ,Refine(<description>)]
+    [IDMap|IDMap2,] [transform,]* body [,RFlat | ,Refine(<description>)] [,IDMap|,IDMap2]
 
-and the resulting object nests the same way as Faiss's: IDMap outermost, then
-the refinement wrapper, then IndexPreTransform around the body.  Index classes
-are looked up on the annvil module at call time, so a build that lacks a family
-(say HNSW) still parses every string and says which class is missing.
+and the result nests as in Faiss: IDMap outermost, then the refinement
+wrapper, then IndexPreTransform around the body.  The body is one component
+(``Flat``, ``PQ16``, ``HNSW32``...) or an IVF coarse quantizer followed by an
+encoding (``IVF1024,PQ16``).
+
+Each kind of component is one entry of a table below (_TRANSFORMS, _BODIES,
+_IVF_ENCODINGS, _HNSW_STORAGES): a regular expression and a function building
+the piece, so a family adds its names with one entry.  Index classes are
+looked up on the annvil module at call time: a build that lacks a family still
+parses every string and names the missing class.  A string outside the grammar
+raises InvalidArgumentError naming the component it could not read.
 """
 from __future__ import annotations
 
@@ -22,43 +29,52 @@ from ._core import METRIC_INNER_PRODUCT, METRIC_L2, InvalidArgumentError
 __all__ = ["index_factory"]
 
 GRAMMAR = """\
-  Flat                          exact search (IndexFlat)
-  PQ{M}[x{nbits}]               product quantizer (IndexPQ), nbits defaults to 8
-  PQ{M}x4fs                     4-bit fast-scan PQ (IndexPQFastScan)
-  SQ8 | SQ4 | SQ6 | SQfp16 | SQbf16   scalar quantizer (IndexScalarQuantizer)
-  IVF{nlist}[_HNSW{M}],Flat     inverted file (IndexIVFFlat)
-  IVF{nlist},PQ{M}[x{nbits}]    (IndexIVFPQ)
-  IVF{nlist},PQ{M}x4fs          (IndexIVFPQFastScan)
-  IVF{nlist},SQ8|SQfp16|...     (IndexIVFScalarQuantizer)
-  HNSW[{M}][,Flat]              graph index (IndexHNSWFlat), M defaults to 32
-  HNSW{M},SQ8|SQfp16|...        (IndexHNSWSQ)
-  HNSW{M},PQ{m}[x{nbits}]       (IndexHNSWPQ)
+  Flat                            exact search (IndexFlat)
+  PQ{M}[x{nbits}][np]             product quantizer (IndexPQ), nbits defaults to 8
+  PQ{M}x4fs[_{bbs}]               4-bit fast-scan PQ (IndexPQFastScan)
+  SQ8 | SQ4 | SQ6 | SQfp16 | SQbf16 | SQ8_direct ...   scalar quantizer (IndexScalarQuantizer)
+  IVF{nlist}[k|M][_HNSW[{M}]],Flat  inverted file (IndexIVFFlat); k = 1024, M = 1024^2
+  IVF{nlist}({description}),...   IVF with the coarse quantizer built from a description
+  IVF{nlist},PQ{M}[x{nbits}][np]  (IndexIVFPQ)
+  IVF{nlist},PQ{M}x4fs[r][_{bbs}] (IndexIVFPQFastScan; r: residuals)
+  IVF{nlist},SQ8|SQfp16|...       (IndexIVFScalarQuantizer)
+  HNSW[{M}][,Flat]                graph index (IndexHNSWFlat), M defaults to 32
+  HNSW{M},SQ8|... | HNSW{M}_SQ8   (IndexHNSWSQ)
+  HNSW{M},PQ{m}[x{nbits}][np]     (IndexHNSWPQ)
 prefixes (any number of transforms, IDMap first):
-  IDMap, | IDMap2,              user ids (IndexIDMap / IndexIDMap2)
-  OPQ{M}[_{dout}],              OPQ rotation (OPQMatrix) in an IndexPreTransform
-  L2norm,                       L2 normalisation (NormalizationTransform)
+  IDMap, | IDMap2,                user ids (IndexIDMap / IndexIDMap2); also as a suffix
+  OPQ{M}[_{dout}],                OPQ rotation (OPQMatrix) in an IndexPreTransform
+  L2norm, | L2Norm,               L2 normalisation (NormalizationTransform)
 suffixes:
-  ,RFlat | ,Refine(Flat)        re-rank with exact distances (IndexRefineFlat)
-  ,Refine({description})        re-rank with another index (IndexRefine)
-examples: "Flat", "IDMap,Flat", "IVF1024,PQ16x4fs,RFlat", "OPQ16_64,IVF256,PQ16",
-          "L2norm,HNSW32", "IVF256,SQ8"\
+  ,RFlat | ,Refine(Flat)          re-rank with exact distances (IndexRefineFlat)
+  ,Refine({description})          re-rank with another index (IndexRefine)
+  ,IDMap | ,IDMap2                user ids
+examples: "Flat", "IDMap,Flat", "Flat,IDMap2", "IVF1024,PQ16x4fs,RFlat", "OPQ16_64,IVF256,PQ16",
+          "L2norm,HNSW32", "IVF4096_HNSW32,SQ8", "IVF3k,Flat"\
 """
 
-# Faiss's ScalarQuantizer.QuantizerType values, used when the SQ family's
-# enum cannot be found on the module.
+# Faiss's ScalarQuantizer.QuantizerType names and values (looked up on the
+# ScalarQuantizer class when the build has it)
 _SQ_TYPES = {
     "SQ8": ("QT_8bit", 0),
     "SQ4": ("QT_4bit", 1),
-    "SQ6": ("QT_6bit", 6),
+    "SQ8_uniform": ("QT_8bit_uniform", 2),
+    "SQ4_uniform": ("QT_4bit_uniform", 3),
     "SQfp16": ("QT_fp16", 4),
+    "SQ8_direct": ("QT_8bit_direct", 5),
+    "SQ6": ("QT_6bit", 6),
     "SQbf16": ("QT_bf16", 7),
+    "SQ8_direct_signed": ("QT_8bit_direct_signed", 8),
 }
 
-_RE_IVF = re.compile(r"IVF(\d+)(?:_HNSW(\d+))?$")
-_RE_PQ = re.compile(r"PQ(\d+)(?:x(\d+))?(fs)?$")
-_RE_HNSW = re.compile(r"HNSW(\d*)$")
-_RE_OPQ = re.compile(r"OPQ(\d+)(?:_(\d+))?$")
+_SIZE_SUFFIX = {"": 1, "k": 1024, "M": 1024 * 1024}
+_RE_PQ = re.compile(r"PQ(\d+)(?:x(\d+))?(np)?$")
+_RE_PQFS = re.compile(r"PQ(\d+)x4fs(r?)(?:_(\d+))?$")
+_RE_IVF = re.compile(r"IVF(\d+)([kM]?)(?:_HNSW(\d*))?$")
+_RE_IVF_PAREN = re.compile(r"IVF(\d+)([kM]?)\((.*)\)$")
+_RE_HNSW = re.compile(r"HNSW(\d*)(?:_(.+))?$")
 _RE_REFINE = re.compile(r"Refine\((.*)\)$")
+_IDMAPS = {"IDMap": "IndexIDMap", "IDMap2": "IndexIDMap2"}
 
 
 class _Builder:
@@ -97,17 +113,25 @@ class _Builder:
                 f"build does not have; it has {', '.join(have) or 'none'}")
         return getattr(self.ns, "ScalarQuantizer_" + qt_name, qt_value)
 
-    def parse_pq(self, token, d):
-        m = _RE_PQ.match(token)
-        M, nbits = int(m.group(1)), int(m.group(2) or 8)
-        fast_scan = m.group(3) is not None
+    def check_pq(self, token, d, M, nbits):
         if M <= 0 or (self.check_dims and d % M != 0):
             self.fail(f"{token}: the dimension {d} must be a multiple of the number of sub-quantizers M={M}")
-        if fast_scan and nbits != 4:
-            self.fail(f"{token}: fast-scan PQ ('fs') needs 4 bits per code (PQ{M}x4fs)")
         if not 1 <= nbits <= 16:
             self.fail(f"{token}: nbits must be in 1..16")
-        return M, nbits, fast_scan
+
+    def pq_args(self, m, token, d):
+        """(M, nbits, polysemous) of a PQ{M}[x{nbits}][np] match."""
+        M, nbits = int(m.group(1)), int(m.group(2) or 8)
+        self.check_pq(token, d, M, nbits)
+        return M, nbits, m.group(3) is None
+
+    def fastscan_args(self, m, token, d):
+        """(M, by_residual, bbs) of a PQ{M}x4fs[r][_{bbs}] match."""
+        M, by_residual, bbs = int(m.group(1)), bool(m.group(2)), int(m.group(3) or 32)
+        self.check_pq(token, d, M, 4)
+        if bbs <= 0 or bbs % 32:
+            self.fail(f"{token}: the fast-scan block size must be a positive multiple of 32, got {bbs}")
+        return M, by_residual, bbs
 
     # ---- the pieces ----
     def flat(self, d, metric):
@@ -115,95 +139,76 @@ class _Builder:
 
     def body(self, tokens, d, metric):
         """The main index (no transforms, no refine, no IDMap)."""
-        t0 = tokens[0]
-        rest = tokens[1:]
-        if t0 == "Flat" and not rest:
-            return self.flat(d, metric)
-        if _RE_PQ.match(t0) and not rest:
-            M, nbits, fs = self.parse_pq(t0, d)
-            if fs:
-                return self.cls("IndexPQFastScan")(d, M, 4, metric)
-            return self.cls("IndexPQ")(d, M, nbits, metric)
-        if t0 in _SQ_TYPES and not rest:
-            return self.cls("IndexScalarQuantizer")(d, self.sq_type(t0), metric)
-        m = _RE_IVF.match(t0)
+        t0, rest = tokens[0], tokens[1:]
+        m = _RE_IVF.match(t0) or _RE_IVF_PAREN.match(t0)
         if m:
-            nlist = int(m.group(1))
-            if nlist <= 0:
-                self.fail("IVF needs at least one list")
-            if len(rest) != 1:
-                self.fail(f"{t0} must be followed by exactly one encoding: Flat, PQ{{M}}[x{{nbits}}], "
-                          "PQ{M}x4fs or SQ8/SQfp16")
-            enc = rest[0]
-            if m.group(2):
-                quantizer = self.cls("IndexHNSWFlat")(d, int(m.group(2)), metric)
-            else:
-                quantizer = self.flat(d, metric)
-            if enc == "Flat":
-                return self.cls("IndexIVFFlat")(quantizer, d, nlist, metric)
-            if _RE_PQ.match(enc):
-                M, nbits, fs = self.parse_pq(enc, d)
-                if fs:
-                    return self.cls("IndexIVFPQFastScan")(quantizer, d, nlist, M, 4, metric)
-                return self.cls("IndexIVFPQ")(quantizer, d, nlist, M, nbits, metric)
-            if enc in _SQ_TYPES:
-                return self.cls("IndexIVFScalarQuantizer")(quantizer, d, nlist, self.sq_type(enc), metric)
-            self.fail(f"unknown IVF encoding '{enc}'")
-        m = _RE_HNSW.match(t0)
-        if m:
-            M = int(m.group(1) or 32)
-            if M <= 0:
-                self.fail("HNSW needs M >= 1")
-            if len(rest) > 1:
-                self.fail(f"{t0} takes at most one storage token (Flat, SQ8, PQ{{M}})")
-            enc = rest[0] if rest else "Flat"
-            if enc == "Flat":
-                return self.cls("IndexHNSWFlat")(d, M, metric)
-            if enc in _SQ_TYPES:
-                return self.cls("IndexHNSWSQ")(d, self.sq_type(enc), M, metric)
-            if _RE_PQ.match(enc):
-                pq_m, nbits, fs = self.parse_pq(enc, d)
-                if fs:
-                    self.fail("HNSW storage cannot be fast-scan PQ")
-                return self.cls("IndexHNSWPQ")(d, pq_m, M, nbits, metric)
-            self.fail(f"unknown HNSW storage '{enc}'")
-        self.fail(f"unknown index '{','.join(tokens)}'")
+            return self.ivf(m, t0, rest, d, metric)
+        if len(rest) > 1 or (rest and not _RE_HNSW.match(t0)):
+            self.fail(f"unknown index '{','.join(tokens)}': '{rest[-1]}' cannot follow '{t0}'")
+        for rx, build in _BODIES:
+            m = rx.match(t0)
+            if m:
+                return build(self, m, t0, rest, d, metric)
+        self.fail(f"unknown index component '{t0}'")
+
+    def ivf(self, m, t0, rest, d, metric):
+        nlist = int(m.group(1)) * _SIZE_SUFFIX[m.group(2)]
+        if nlist <= 0:
+            self.fail("IVF needs at least one list")
+        if len(rest) != 1:
+            self.fail(f"{t0} must be followed by exactly one encoding: Flat, PQ{{M}}[x{{nbits}}], "
+                      "PQ{M}x4fs or SQ8/SQfp16...")
+        if m.re is _RE_IVF_PAREN:
+            quantizer = self.build(d, _split(m.group(3), self), metric)
+        elif m.group(3) is not None:
+            quantizer = self.cls("IndexHNSWFlat")(d, int(m.group(3) or 32), metric)
+        else:
+            quantizer = self.flat(d, metric)
+        enc = rest[0]
+        for rx, build in _IVF_ENCODINGS:
+            em = rx.match(enc)
+            if em:
+                index = build(self, em, enc, quantizer, d, nlist, metric)
+                if metric == METRIC_INNER_PRODUCT and hasattr(index, "cp"):
+                    index.cp.spherical = True  # as Faiss: unit-norm coarse centroids for IP
+                return index
+        self.fail(f"unknown IVF encoding '{enc}'")
+
+    def transform(self, token, d_in):
+        """(vector transform, d_out) for a prefix component, or None."""
+        for rx, build in _TRANSFORMS:
+            m = rx.match(token)
+            if m:
+                return build(self, m, token, d_in)
+        return None
 
     def build(self, d, tokens, metric):
         if not tokens or any(t == "" for t in tokens):
             self.fail("empty component")
         idmap = None
-        if tokens[0] in ("IDMap", "IDMap2"):
+        if tokens[0] in _IDMAPS:
             idmap, tokens = tokens[0], tokens[1:]
+        if tokens and tokens[-1] in _IDMAPS:
+            if idmap is not None:
+                self.fail("IDMap given twice")
+            idmap, tokens = tokens[-1], tokens[:-1]
         refine = None
         if tokens and (tokens[-1] == "RFlat" or _RE_REFINE.match(tokens[-1])):
             refine, tokens = tokens[-1], tokens[:-1]
         transforms = []
         d_cur = d
         while tokens:
-            t = tokens[0]
-            m = _RE_OPQ.match(t)
-            if t == "L2norm":
-                transforms.append(("L2norm", d_cur, d_cur))
-            elif m:
-                M, d_out = int(m.group(1)), int(m.group(2) or d_cur)
-                if M <= 0 or d_out <= 0 or (self.check_dims and d_out % M != 0):
-                    self.fail(f"{t}: the output dimension {d_out} must be a positive multiple of M={M}")
-                transforms.append(("OPQ", M, d_cur, d_out))
-                d_cur = d_out
-            else:
+            tr = self.transform(tokens[0], d_cur)
+            if tr is None:
                 break
+            transforms.append(tr[0])
+            d_cur = tr[1]
             tokens = tokens[1:]
         if not tokens:
             self.fail("no index after the prefixes")
         index = self.body(tokens, d_cur, metric)
-        # IndexPreTransform takes one transform: nest them, innermost last
-        for tr in reversed(transforms):
-            if tr[0] == "L2norm":
-                vt = self.cls("NormalizationTransform")(tr[1], 2.0)
-            else:
-                vt = self.cls("OPQMatrix")(tr[2], tr[1], tr[3])
-            index = self.cls("IndexPreTransform")(vt, index)
+        if transforms:
+            index = self.pretransform(transforms, index)
         if refine is not None:
             m = _RE_REFINE.match(refine)
             inner = m.group(1) if m else "Flat"
@@ -213,8 +218,145 @@ class _Builder:
                 refine_index = self.build(d, _split(inner, self), metric)
                 index = self.cls("IndexRefine")(index, refine_index)
         if idmap is not None:
-            index = self.cls("IndexIDMap" if idmap == "IDMap" else "IndexIDMap2")(index)
+            index = self.cls(_IDMAPS[idmap])(index)
         return index
+
+    def pretransform(self, transforms, index):
+        """IndexPreTransform applying transforms (first first) before index."""
+        pt = self.cls("IndexPreTransform")
+        if hasattr(pt, "prepend_transform"):
+            index = pt(transforms[-1], index)
+            for vt in reversed(transforms[:-1]):
+                index.prepend_transform(vt)
+            return index
+        for vt in reversed(transforms):  # nest one transform per level
+            index = pt(vt, index)
+        return index
+
+
+def _set_polysemous(index, polysemous):
+    """Faiss trains a polysemous code ordering unless 'np' is given; annvil
+    never does (codes keep k-means order), the flag is kept for clients."""
+    try:
+        index.do_polysemous_training = polysemous
+    except AttributeError:
+        pass
+    return index
+
+
+# ---- the tables: one entry per kind of component ----------------------------------------
+def _t_l2norm(b, m, token, d):
+    return b.cls("NormalizationTransform")(d, 2.0), d
+
+
+def _t_opq(b, m, token, d):
+    M, d_out = int(m.group(1)), int(m.group(2) or d)
+    if M <= 0 or d_out <= 0 or (b.check_dims and d_out % M != 0):
+        b.fail(f"{token}: the output dimension {d_out} must be a positive multiple of M={M}")
+    return b.cls("OPQMatrix")(d, M, d_out), d_out
+
+
+# (regex, build(builder, match, token, d_in) -> (transform, d_out))
+_TRANSFORMS = [
+    (re.compile(r"L2[nN]orm$"), _t_l2norm),
+    (re.compile(r"OPQ(\d+)(?:_(\d+))?$"), _t_opq),
+]
+
+
+def _b_flat(b, m, token, rest, d, metric):
+    return b.flat(d, metric)
+
+
+def _b_pq(b, m, token, rest, d, metric):
+    M, nbits, poly = b.pq_args(m, token, d)
+    return _set_polysemous(b.cls("IndexPQ")(d, M, nbits, metric), poly)
+
+
+def _b_pqfs(b, m, token, rest, d, metric):
+    M, by_residual, bbs = b.fastscan_args(m, token, d)
+    if by_residual:
+        b.fail(f"{token}: 'r' (residual encoding) needs an IVF index")
+    return b.cls("IndexPQFastScan")(d, M, 4, metric, bbs)
+
+
+def _b_sq(b, m, token, rest, d, metric):
+    return b.cls("IndexScalarQuantizer")(d, b.sq_type(token), metric)
+
+
+def _b_hnsw(b, m, token, rest, d, metric):
+    M = int(m.group(1) or 32)
+    if M <= 0:
+        b.fail("HNSW needs M >= 1")
+    if m.group(2) is not None and rest:
+        b.fail(f"{token} already names its storage; '{rest[0]}' cannot follow it")
+    enc = m.group(2) or (rest[0] if rest else "Flat")
+    for rx, build in _HNSW_STORAGES:
+        sm = rx.match(enc)
+        if sm:
+            return build(b, sm, enc, d, M, metric)
+    b.fail(f"unknown HNSW storage '{enc}'")
+
+
+# (regex, build(builder, match, token, rest, d, metric) -> index); `rest` holds
+# at most one more component (only HNSW takes one)
+_BODIES = [
+    (re.compile(r"Flat$"), _b_flat),
+    (_RE_PQ, _b_pq),
+    (_RE_PQFS, _b_pqfs),
+    (re.compile("(" + "|".join(_SQ_TYPES) + ")$"), _b_sq),
+    (_RE_HNSW, _b_hnsw),
+]
+
+
+def _h_flat(b, m, enc, d, M, metric):
+    return b.cls("IndexHNSWFlat")(d, M, metric)
+
+
+def _h_sq(b, m, enc, d, M, metric):
+    return b.cls("IndexHNSWSQ")(d, b.sq_type(enc), M, metric)
+
+
+def _h_pq(b, m, enc, d, M, metric):
+    pq_m, nbits, poly = b.pq_args(m, enc, d)
+    return b.cls("IndexHNSWPQ")(d, pq_m, M, nbits, metric)
+
+
+# (regex, build(builder, match, token, d, M, metric) -> index)
+_HNSW_STORAGES = [
+    (re.compile(r"Flat$"), _h_flat),
+    (re.compile("(" + "|".join(_SQ_TYPES) + ")$"), _h_sq),
+    (_RE_PQ, _h_pq),
+]
+
+
+def _e_flat(b, m, enc, q, d, nlist, metric):
+    return b.cls("IndexIVFFlat")(q, d, nlist, metric)
+
+
+def _e_pq(b, m, enc, q, d, nlist, metric):
+    M, nbits, poly = b.pq_args(m, enc, d)
+    return _set_polysemous(b.cls("IndexIVFPQ")(q, d, nlist, M, nbits, metric), poly)
+
+
+def _e_pqfs(b, m, enc, q, d, nlist, metric):
+    M, by_residual, bbs = b.fastscan_args(m, enc, d)
+    index = b.cls("IndexIVFPQFastScan")(q, d, nlist, M, 4, metric, bbs)
+    if by_residual:
+        index.by_residual = True
+    return index
+
+
+def _e_sq(b, m, enc, q, d, nlist, metric):
+    return b.cls("IndexIVFScalarQuantizer")(q, d, nlist, b.sq_type(enc), metric)
+
+
+# (regex, build(builder, match, token, quantizer, d, nlist, metric) -> index)
+_IVF_ENCODINGS = [
+    (re.compile(r"Flat$"), _e_flat),
+    (_RE_PQ, _e_pq),
+    (_RE_PQFS, _e_pqfs),
+    (re.compile("(" + "|".join(_SQ_TYPES) + ")$"), _e_sq),
+]
 
 
 _ALL_CLASSES = (
@@ -255,7 +397,8 @@ def _build(d, description, metric, ns, check_dims=True):
     if not isinstance(description, str):
         raise InvalidArgumentError(
             f"index_factory: description must be a string, got {type(description).__name__}")
-    if int(metric) not in (METRIC_L2, METRIC_INNER_PRODUCT):
+    supported = tuple(getattr(ns, "_FACTORY_METRICS", (METRIC_L2, METRIC_INNER_PRODUCT)))
+    if int(metric) not in supported:
         raise InvalidArgumentError(
             f"index_factory: unsupported metric {metric!r}; use METRIC_L2 or METRIC_INNER_PRODUCT")
     b = _Builder(ns, description, check_dims)
@@ -276,12 +419,15 @@ class _AnyClass:
     """Stands in for every class, to check a description's grammar alone."""
 
     def __getattr__(self, name):
-        if name.startswith("__"):
+        if name.startswith("__") or name in ("_FACTORY_METRICS", "prepend_transform"):
             raise AttributeError(name)
         return _AnyClass()
 
+    def __setattr__(self, name, value):
+        pass
+
     def __call__(self, *args, **kwargs):
-        return None
+        return _AnyClass()
 
 
 def check_description(description, d=None):

@@ -44,13 +44,20 @@ class DirectMap:
 
 
 def try_extract_index_ivf(index):
-    """The IndexIVF inside index (itself, or the index wrapped by an IDMap), or None."""
-    while index is not None and not isinstance(index, IndexIVF):
-        index = getattr(index, "index", None)
-    return index
+    """The IndexIVF inside index: itself, or the one wrapped by IndexIDMap /
+    IndexIDMap2 / IndexPreTransform (`index`) or IndexRefine (`base_index`),
+    through any number of wrappers; None when there is none."""
+    seen = 0
+    while index is not None and not isinstance(index, IndexIVF) and seen < 64:
+        inner = getattr(index, "index", None)
+        if inner is None:
+            inner = getattr(index, "base_index", None)
+        index, seen = inner, seen + 1
+    return index if isinstance(index, IndexIVF) else None
 
 
 def extract_index_ivf(index):
+    """As try_extract_index_ivf, raising InvalidArgumentError when there is no IndexIVF."""
     ivf = try_extract_index_ivf(index)
     if ivf is None:
         raise _core.InvalidArgumentError(f"{type(index).__name__} is not (and does not wrap) an IndexIVF")

@@ -52,3 +52,25 @@ def _repr(self):
 for _cls in (IndexIVFPQ, IndexIVFPQFastScan):
     _cls.train = _pq_train_check
     _cls.__repr__ = _repr
+
+
+# Faiss's polysemous-training flag.  annvil never reorders PQ codes for
+# polysemous filtering: the flag is kept (index_factory sets it unless the
+# description says "np", as Faiss) so client code that reads or sets it works.
+def _flag_property(name, default):
+    key = "_" + name
+
+    def get(self):
+        return self.__dict__.get(key, default)
+
+    def set_(self, v):
+        self.__dict__[key] = type(default)(v)
+
+    return property(get, set_, doc=f"Faiss's {name} (accepted; annvil does no polysemous training)")
+
+
+for _cls in (IndexIVFPQ, _core.IndexPQ):
+    if not hasattr(_cls, "do_polysemous_training"):
+        _cls.do_polysemous_training = _flag_property("do_polysemous_training", False)
+    if not hasattr(_cls, "polysemous_ht"):
+        _cls.polysemous_ht = _flag_property("polysemous_ht", 0)

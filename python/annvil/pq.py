@@ -107,27 +107,7 @@ def _pq_repr(self):
     return f"<annvil.ProductQuantizer d={self.d} M={self.M} nbits={self.nbits} trained={self.is_trained}>"
 
 
-class _ClusteringParams:
-    """Faiss's `pq.cp`: the k-means settings of ProductQuantizer.train
-    (niter, seed, max_points_per_centroid), read and written through."""
-
-    _fields = ("niter", "seed", "max_points_per_centroid")
-
-    def __init__(self, pq):
-        object.__setattr__(self, "_pq", pq)
-
-    def __getattr__(self, name):
-        if name in _ClusteringParams._fields:
-            return getattr(self._pq, name)
-        raise AttributeError(f"ProductQuantizer.cp has no setting '{name}' (supported: {', '.join(self._fields)})")
-
-    def __setattr__(self, name, value):
-        if name not in _ClusteringParams._fields:
-            raise AttributeError(f"ProductQuantizer.cp has no setting '{name}' (supported: {', '.join(self._fields)})")
-        setattr(self._pq, name, value)
-
-
-ProductQuantizer.cp = property(lambda self: _ClusteringParams(self))
+# pq.cp (the k-means settings, every Faiss ClusteringParameters field) is bound in bind_kmeans.cpp
 
 for _name, _fn in [("train", _pq_train), ("compute_codes", _pq_compute_codes), ("decode", _pq_decode),
                    ("compute_distance_tables", _pq_compute_distance_tables),
