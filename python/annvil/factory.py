@@ -55,7 +55,7 @@ _SQ_TYPES = {
 }
 
 _RE_IVF = re.compile(r"IVF(\d+)(?:_HNSW(\d+))?$")
-_RE_PQ = re.compile(r"PQ(\d+)(?:x(\d+))?(fs)?$")
+_RE_PQ = re.compile(r"PQ(\d+)(?:x(\d+))?(fs(r)?(?:_(\d+))?|np)?$")  # fs[r][_bbs]: fast-scan; np: no polysemous
 _RE_HNSW = re.compile(r"HNSW(\d*)$")
 _RE_OPQ = re.compile(r"OPQ(\d+)(?:_(\d+))?$")
 _RE_REFINE = re.compile(r"Refine\((.*)\)$")
@@ -100,7 +100,10 @@ class _Builder:
     def parse_pq(self, token, d):
         m = _RE_PQ.match(token)
         M, nbits = int(m.group(1)), int(m.group(2) or 8)
-        fast_scan = m.group(3) is not None
+        fast_scan = (m.group(3) or "np") != "np"
+        self.fs_residual, self.fs_bbs = m.group(4) is not None, int(m.group(5) or 32)
+        if fast_scan and (self.fs_bbs <= 0 or self.fs_bbs % 32):
+            self.fail(f"{token}: the fast-scan block size must be a positive multiple of 32")
         if M <= 0 or (self.check_dims and d % M != 0):
             self.fail(f"{token}: the dimension {d} must be a multiple of the number of sub-quantizers M={M}")
         if fast_scan and nbits != 4:
@@ -122,7 +125,7 @@ class _Builder:
         if _RE_PQ.match(t0) and not rest:
             M, nbits, fs = self.parse_pq(t0, d)
             if fs:
-                return self.cls("IndexPQFastScan")(d, M, 4, metric)
+                return self.cls("IndexPQFastScan")(d, M, 4, metric, self.fs_bbs)
             return self.cls("IndexPQ")(d, M, nbits, metric)
         if t0 in _SQ_TYPES and not rest:
             return self.cls("IndexScalarQuantizer")(d, self.sq_type(t0), metric)
@@ -144,7 +147,9 @@ class _Builder:
             if _RE_PQ.match(enc):
                 M, nbits, fs = self.parse_pq(enc, d)
                 if fs:
-                    return self.cls("IndexIVFPQFastScan")(quantizer, d, nlist, M, 4, metric)
+                    index = self.cls("IndexIVFPQFastScan")(quantizer, d, nlist, M, 4, metric, self.fs_bbs)
+                    index.by_residual = self.fs_residual
+                    return index
                 return self.cls("IndexIVFPQ")(quantizer, d, nlist, M, nbits, metric)
             if enc in _SQ_TYPES:
                 return self.cls("IndexIVFScalarQuantizer")(quantizer, d, nlist, self.sq_type(enc), metric)
