@@ -124,6 +124,19 @@ void init_pq(py::module_& m) {
           "pq", [](IndexPQFastScan& self) -> ProductQuantizer& { return self.pq; },
           py::return_value_policy::reference_internal)
       .def_readonly("bbs", &IndexPQFastScan::bbs)
+      .def_readwrite("implem", &IndexPQFastScan::implem,
+                     "Faiss's kernel selector: 0 auto, 12-15 SIMD, 2 float LUT (= IndexPQ), 3/4 scalar uint8 LUT")
+      .def_readwrite("qbs", &IndexPQFastScan::qbs, "Faiss's query-block schedule (accepted, unused)")
+      .def_property_readonly("ntotal2", [](const IndexPQFastScan& self) {
+        return (size_t(self.ntotal) + self.bbs - 1) / self.bbs * self.bbs;
+      })
+      .def_property_readonly("codes", [](const IndexPQFastScan& self) {
+        // the packed blocks (ntotal2 / bbs blocks of get_CodePacker().block_size bytes), a copy
+        py::array_t<uint8_t> a(static_cast<py::ssize_t>(self.codes.size()));
+        std::copy(self.codes.data(), self.codes.data() + self.codes.size(), a.mutable_data());
+        return a;
+      })
+      .def("get_CodePacker", [](const IndexPQFastScan& self) { return PQ4CodePacker(self.pq.M, self.bbs); })
       .def_property_readonly("M", [](const IndexPQFastScan& self) { return self.pq.M; })
       .def_property_readonly("M2", [](const IndexPQFastScan& self) { return pq4_M2(self.pq.M); })
       .def_property_readonly("code_size", [](const IndexPQFastScan& self) { return self.pq.code_size; })

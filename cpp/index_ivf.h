@@ -37,6 +37,10 @@ constexpr size_t kMinParallelWork = size_t(1) << 22;
 struct SearchParametersIVF : SearchParameters {
   size_t nprobe = 0;     // 0: the index's nprobe
   size_t max_codes = 0;  // stop visiting lists once this many codes were scanned (0: no limit)
+  // Faiss's early-stop knobs, honoured by IndexIVFPQFastScan (implem 0 / 10 / 11):
+  size_t max_lists_num = 0;             // k-NN: visit at most this many non-empty lists (0: nprobe)
+  bool ensure_topk_full = false;        // k-NN: raise max_codes / max_lists_num to at least k
+  size_t max_empty_result_buckets = 0;  // range: stop after this many probed lists without a hit (0: never)
 };
 
 // Scans the codes of one inverted list for one query.  Keys are "smaller is

@@ -13,6 +13,7 @@
 #include "index_ivf_pq_kernels.h"
 #include "index_pq.h"
 #include "io.h"
+#include "ivf_stats.h"
 #include "pq_fastscan.h"
 
 namespace annvil {
@@ -25,7 +26,8 @@ IndexIVFPQFastScan::IndexIVFPQFastScan(IndexPtr q, int d_, size_t nlist_, size_t
       npacked(nlist_, 0) {
   ANNVIL_CHECK(nbits == 4, "IndexIVFPQFastScan only supports nbits=4, got ", nbits,
                " (use IndexIVFPQ for other widths)");
-  ANNVIL_CHECK(bbs_ == kPQ4BlockSize, "IndexIVFPQFastScan supports bbs=32 only, got ", bbs_);
+  ANNVIL_CHECK(bbs_ > 0 && bbs_ % kPQ4BlockSize == 0, "IndexIVFPQFastScan bbs must be a positive multiple of 32, got ",
+               bbs_);
   by_residual = false;
   is_trained = false;
 }
@@ -299,7 +301,9 @@ void quantize_lut(const float* lut, size_t M, QuantizedLUT& Q) {
     return;
   }
   Q.q.resize(pq4_M2(M) * 16);
-  f(lut, M, Q.q.data(), &Q.scale, &Q.bias);
+  float sc = 1.f;
+  f(lut, M, Q.q.data(), &sc, &Q.bias);
+  Q.set_scale(sc);
 }
 
 // uint16 threshold of a list: accept acc when acc / scale + lut_bias + list_bias
@@ -317,23 +321,110 @@ std::unique_ptr<InvertedListScanner> IndexIVFPQFastScan::get_scanner() const {
   return std::make_unique<FastScanFloatScanner>(*this);
 }
 
+int IndexIVFPQFastScan::resolve_implem(idx_t k, bool knobs) const {
+  int impl = implem;
+  if (impl == 0) impl = (knobs || bbs != kPQ4BlockSize ? 10 : 12) + (k > 20 ? 1 : 0);
+  if (impl >= 100) impl -= 100;
+  ANNVIL_CHECK(impl == 1 || impl == 2 || (impl >= 10 && impl <= 15), "IndexIVFPQFastScan implem ", implem,
+               " does not exist (0: auto, 1, 2: reference scans, 10-15: SIMD scans, 100 + i: i single-threaded)");
+  ANNVIL_CHECK(!knobs || impl == 10 || impl == 11,
+               "max_codes / max_lists_num / ensure_topk_full are only supported by IndexIVFPQFastScan implem 10/11; "
+               "set index.implem = 10 (or 11 for k > 20) explicitly, or leave it at the default 0");
+  return impl;
+}
+
+void IndexIVFPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+                                const SearchParameters* params) const {
+  check_k(k);
+  check_trained();
+  ANNVIL_CHECK(size_t(quantizer->ntotal) == nlist, "the coarse quantizer holds ", quantizer->ntotal,
+               " centroids but the index has nlist=", nlist, " (was the quantizer modified after training?)");
+  size_t np, mc;
+  const IDSelector* sel;
+  resolve_params(params, &np, &mc, &sel);
+  FastScanKnobs knobs;
+  knobs.max_codes = mc;
+  if (auto* p = dynamic_cast<const SearchParametersIVF*>(params)) {
+    ANNVIL_CHECK(p->max_empty_result_buckets == 0,
+                 "max_empty_result_buckets is a range-search knob and is not honored by fastscan knn search");
+    knobs.max_lists_num = p->max_lists_num;
+    knobs.ensure_topk_full = p->ensure_topk_full;
+  }
+  const int impl = resolve_implem(k, knobs.any());
+  if (n <= 0) return;
+  const idx_t bs = 8192;
+  std::vector<idx_t> keys;
+  std::vector<float> cdis;
+  for (idx_t i0 = 0; i0 < n; i0 += bs) {
+    const idx_t m = std::min(bs, n - i0);
+    keys.resize(size_t(m) * np);
+    cdis.resize(size_t(m) * np);
+    ivfpq_coarse_search(*quantizer, nlist, m, x + size_t(i0) * d, np, cdis.data(), keys.data());
+    search_fs(m, x + size_t(i0) * d, k, keys.data(), cdis.data(), D + size_t(i0) * k, I + size_t(i0) * k, np, impl,
+              knobs, sel);
+  }
+}
+
 void IndexIVFPQFastScan::search_preassigned(idx_t n, const float* x, idx_t k, const idx_t* keys,
                                             const float* coarse_dis, float* D, idx_t* I, size_t np, size_t mc,
                                             const IDSelector* sel) const {
+  FastScanKnobs knobs;
+  knobs.max_codes = mc;
+  search_fs(n, x, k, keys, coarse_dis, D, I, np, resolve_implem(k, knobs.any()), knobs, sel);
+}
+
+void IndexIVFPQFastScan::search_fs(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis,
+                                   float* D, idx_t* I, size_t np, int impl, const FastScanKnobs& knobs,
+                                   const IDSelector* sel) const {
+  if (n <= 0) return;
+  size_t nvisited = 0, ndis = 0;
+  const bool per_list = metric_type == METRIC_L2 && by_residual;  // the LUT depends on the list
+  if (impl == 1) {
+    search_float_fs(n, x, k, keys, coarse_dis, D, I, np, sel);
+  } else if (impl == 2 || impl == 10 || impl == 11 || per_list || n < 8) {
+    search_per_query_fs(n, x, k, keys, coarse_dis, D, I, np, knobs, sel, impl == 2, &nvisited, &ndis);
+  } else {
+    search_grouped_fs(n, x, k, keys, coarse_dis, D, I, np, sel);
+  }
+  if (impl == 1 || !(impl == 2 || impl == 10 || impl == 11 || per_list || n < 8)) {
+    // every valid probe of a non-empty list was scanned in full
+    for (size_t i = 0; i < size_t(n) * np; ++i)
+      if (keys[i] >= 0 && size_t(keys[i]) < nlist)
+        if (size_t ls = invlists->list_size(size_t(keys[i]))) {
+          ++nvisited;
+          ndis += ls;
+        }
+  }
+  indexIVF_stats.add(size_t(n), nvisited, ndis);
+}
+
+// Per query, per probed list: the quantised LUT of the list (or of the query),
+// and the list's entries scanned with the SIMD kernel (or, reference, summed
+// in scalar from the plain codes: same LUT, same keys, no pruning).
+void IndexIVFPQFastScan::search_per_query_fs(idx_t n, const float* x, idx_t k, const idx_t* keys,
+                                             const float* coarse_dis, float* D, idx_t* I, size_t np,
+                                             const FastScanKnobs& knobs, const IDSelector* sel, bool reference,
+                                             size_t* nlist_visited, size_t* ndis_out) const {
   const bool l2 = metric_type == METRIC_L2;
   const bool per_list = l2 && by_residual;  // the LUT depends on the list
   const bool precomputed = uses_precomputed_table();
-  if (!per_list && mc == 0 && n >= 8) {
-    search_grouped_fs(n, x, k, keys, coarse_dis, D, I, np, sel);
-    return;
-  }
   const size_t M = pq.M, ts = M * pq.ksub;
   const InvertedLists& il = *invlists;
   const auto cb = codebooks.get(pq);
   const auto& K = detail::ivfpq_kernels();
-#pragma omp parallel if (n > 1)
+  // budgets (Faiss's search_implem_10): checked before each list
+  size_t max_codes = knobs.max_codes ? knobs.max_codes : SIZE_MAX;
+  size_t max_lists = knobs.max_lists_num ? knobs.max_lists_num : np;
+  if (knobs.ensure_topk_full) {
+    max_codes = std::max(max_codes, size_t(k));
+    max_lists = std::max(max_lists, size_t(k));
+  }
+  const bool count_members = sel && max_codes != SIZE_MAX;
+  size_t nvisited = 0, ndis = 0;
+#pragma omp parallel if (n > 1) reduction(+ : nvisited, ndis)
   {
     std::vector<float> qtab(ts), lut(ts), xres(per_list && !precomputed ? size_t(d) : 0);
+    std::vector<uint8_t> plain;
     QuantizedLUT Q;
 #pragma omp for schedule(dynamic, 1)
     for (idx_t q = 0; q < n; ++q) {
@@ -353,13 +444,13 @@ void IndexIVFPQFastScan::search_preassigned(idx_t n, const float* x, idx_t k, co
       heap.k = size_t(k);
       heap.keys = D + size_t(q) * k;
       heap.ids = I + size_t(q) * k;
-      size_t scanned = 0;
+      size_t scanned = 0, lists = 0;
       for (size_t j = 0; j < np; ++j) {
+        if (scanned >= max_codes || lists >= max_lists) break;
         const idx_t l = keys[size_t(q) * np + j];
         if (l < 0) continue;
-        size_t ls = il.list_size(size_t(l));
+        const size_t ls = il.list_size(size_t(l));
         if (!ls) continue;
-        if (mc) ls = std::min(ls, mc - scanned);
         const float cd = coarse_dis[size_t(q) * np + j];
         if (per_list) {
           if (precomputed) {
@@ -371,21 +462,42 @@ void IndexIVFPQFastScan::search_preassigned(idx_t n, const float* x, idx_t k, co
           }
           quantize_lut(lut.data(), M, Q);
         }
-        const float bias = ivfpq_list_bias(metric_type, by_residual, precomputed, cd);
+        const float lbias = ivfpq_list_bias(metric_type, by_residual, precomputed, cd);
+        const float kbias = Q.bias + lbias;  // the key of a sum acc: pq4_dequantize(acc, Q.inv_scale, kbias)
         const idx_t* ids = il.get_ids(size_t(l));
         const uint8_t* codes = il.get_codes(size_t(l));
-        uint32_t thr = list_threshold(heap.threshold(), bias, Q);
+        ++lists;
+        ndis += ls;
+        if (count_members) {
+          for (size_t i = 0; i < ls; ++i) scanned += sel->is_member(ids[i]) ? 1 : 0;
+        } else {
+          scanned += ls;
+        }
+        if (reference) {
+          plain.resize(ls * code_size);
+          for (size_t i = 0; i < ls; ++i) get_list_code(size_t(l), i, plain.data() + i * code_size);
+          const uint8_t* lq = Q.q.data();
+          for (size_t i = 0; i < ls; ++i) {
+            if (sel && !sel->is_member(ids[i])) continue;
+            const uint8_t* c = plain.data() + i * code_size;
+            uint32_t acc = 0;
+            for (size_t m = 0; m < M; ++m) acc += lq[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];
+            heap.push(pq4_dequantize(acc, Q.inv_scale, kbias), ids[i]);
+          }
+          continue;
+        }
+        uint32_t thr = list_threshold(heap.threshold(), lbias, Q);
         auto consider = [&](uint32_t acc, size_t i) {
           const idx_t id = ids[i];
           if (sel && !sel->is_member(id)) return;
-          heap.push(Q.to_float(acc) + bias, id);
-          thr = list_threshold(heap.threshold(), bias, Q);
+          heap.push(pq4_dequantize(acc, Q.inv_scale, kbias), id);
+          thr = list_threshold(heap.threshold(), lbias, Q);
         };
         if (thr > 0) {
           const size_t npk = std::min(npacked[size_t(l)], ls);
           if (npk) pq4_scan(codes, npk, M, Q.q.data(), &thr, consider);
           size_t i0 = npk;
-          if (ls > npk && tail_size[size_t(l)] == il.list_size(size_t(l)) && !tail_blocks[size_t(l)].empty()) {
+          if (ls > npk && tail_size[size_t(l)] == ls && !tail_blocks[size_t(l)].empty()) {
             pq4_scan(tail_blocks[size_t(l)].data(), ls - npk, M, Q.q.data(), &thr,
                      [&](uint32_t acc, size_t i) { consider(acc, npk + i); });
             i0 = ls;
@@ -398,10 +510,113 @@ void IndexIVFPQFastScan::search_preassigned(idx_t n, const float* x, idx_t k, co
             if (acc < thr) consider(acc, i);
           }
         }
-        scanned += ls;
-        if (mc && scanned >= mc) break;
       }
+      nvisited += lists;
       pq_finalize_row(heap, size_t(k), metric_type, D + size_t(q) * k, I + size_t(q) * k);
+    }
+  }
+  *nlist_visited = nvisited;
+  *ndis_out = ndis;
+}
+
+void IndexIVFPQFastScan::search_float_fs(idx_t n, const float* x, idx_t k, const idx_t* keys,
+                                         const float* coarse_dis, float* D, idx_t* I, size_t np,
+                                         const IDSelector* sel) const {
+  // an IndexIVFPQ in the same state, on plain copies of the lists
+  IndexIVFPQ ref(quantizer, d, nlist, pq.M, 4, metric_type);
+  ref.pq = pq;
+  ref.by_residual = by_residual;
+  ref.is_trained = true;
+  ref.use_precomputed_table = use_precomputed_table;
+  ref.precomputed_table = precomputed_table;
+  auto lists = std::make_shared<InvertedLists>(nlist, code_size);
+  std::vector<uint8_t> plain;
+  for (size_t l = 0; l < nlist; ++l) {
+    const size_t ls = invlists->list_size(l);
+    if (!ls) continue;
+    plain.resize(ls * code_size);
+    for (size_t i = 0; i < ls; ++i) get_list_code(l, i, plain.data() + i * code_size);
+    lists->add_entries(l, ls, invlists->get_ids(l), plain.data());
+  }
+  ref.invlists = lists;
+  ref.ntotal = ntotal;
+  ref.update_terms(true);
+  ref.search_preassigned(n, x, k, keys, coarse_dis, D, I, np, 0, sel);
+}
+
+void IndexIVFPQFastScan::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                                      const SearchParameters* params) const {
+  check_trained();
+  ANNVIL_CHECK(size_t(quantizer->ntotal) == nlist, "the coarse quantizer holds ", quantizer->ntotal,
+               " centroids but the index has nlist=", nlist, " (was the quantizer modified after training?)");
+  size_t np, mc;
+  const IDSelector* sel;
+  resolve_params(params, &np, &mc, &sel);
+  size_t max_empty = 0;
+  if (auto* p = dynamic_cast<const SearchParametersIVF*>(params)) {
+    ANNVIL_CHECK(p->max_lists_num == 0, "max_lists_num is a knn knob and is not honored by fastscan range search");
+    ANNVIL_CHECK(!p->ensure_topk_full, "ensure_topk_full is a knn knob and is not honored by fastscan range search");
+    ANNVIL_CHECK(p->max_codes == 0, "max_codes is not honored by fastscan range search");
+    max_empty = p->max_empty_result_buckets;
+  }
+  int impl = implem;
+  if (impl == 0) impl = max_empty || bbs != kPQ4BlockSize ? 10 : 12;
+  if (impl >= 100) impl -= 100;
+  ANNVIL_CHECK(impl == 1 || impl == 2 || (impl >= 10 && impl <= 15), "IndexIVFPQFastScan implem ", implem,
+               " does not exist");
+  ANNVIL_CHECK(!max_empty || impl == 10,
+               "max_empty_result_buckets is only supported by IndexIVFFastScan range-search implem 10");
+  const size_t nq = size_t(std::max<idx_t>(n, 0));
+  std::vector<idx_t> keys(nq * np);
+  std::vector<float> cdis(nq * np);
+  if (nq) ivfpq_coarse_search(*quantizer, nlist, n, x, np, cdis.data(), keys.data());
+  const bool l2 = metric_type == METRIC_L2;
+  const float key_radius = l2 ? radius : -radius;
+  std::vector<std::vector<std::pair<float, idx_t>>> hits(nq);
+  const InvertedLists& il = *invlists;
+  size_t nvisited = 0, ndis = 0;
+#pragma omp parallel if (nq > 1) reduction(+ : nvisited, ndis)
+  {
+    auto sc = get_scanner();
+    sc->sel = sel;
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t q = 0; q < int64_t(nq); ++q) {
+      sc->set_query(x + size_t(q) * d);
+      auto& out = hits[size_t(q)];
+      size_t empty = 0;
+      for (size_t j = 0; j < np; ++j) {
+        const idx_t l = keys[size_t(q) * np + j];
+        const size_t ls = l >= 0 ? il.list_size(size_t(l)) : 0;
+        if (!ls) {  // invalid probes and empty lists count as empty buckets
+          if (max_empty && ++empty >= max_empty) break;
+          continue;
+        }
+        sc->set_list(l, cdis[size_t(q) * np + j]);
+        const size_t before = out.size();
+        sc->scan_codes_range(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), key_radius, out);
+        ++nvisited;
+        ndis += ls;
+        if (max_empty) {
+          if (out.size() == before) {
+            if (++empty >= max_empty) break;
+          } else {
+            empty = 0;
+          }
+        }
+      }
+    }
+  }
+  indexIVF_stats.add(nq, nvisited, ndis);
+  result->nq = nq;
+  result->lims.assign(nq + 1, 0);
+  for (size_t q = 0; q < nq; ++q) result->lims[q + 1] = result->lims[q] + hits[q].size();
+  result->distances.resize(result->lims[nq]);
+  result->labels.resize(result->lims[nq]);
+  for (size_t q = 0; q < nq; ++q) {
+    size_t o = result->lims[q];
+    for (auto& [key, id] : hits[q]) {
+      result->distances[o] = l2 ? std::max(0.f, key) : -key;
+      result->labels[o++] = id;
     }
   }
 }
@@ -423,7 +638,7 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
   static thread_local std::vector<uint8_t> luts_buf;  // kept across calls (page faults)
   luts_buf.resize(nq * M2 * 16);
   uint8_t* const luts = luts_buf.data();  // thread_local: parallel regions use this pointer
-  std::vector<float> scales(nq), biases(nq);
+  std::vector<float> scales(nq), inv_scales(nq), biases(nq);
 #pragma omp parallel if (nq > 64)
   {
     std::vector<float> lut(ts);
@@ -440,6 +655,7 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
       quantize_lut(lut.data(), M, Q);
       std::memcpy(luts + size_t(q) * M2 * 16, Q.q.data(), M2 * 16);
       scales[size_t(q)] = Q.scale;
+      inv_scales[size_t(q)] = Q.inv_scale;
       biases[size_t(q)] = Q.bias;
     }
   }
@@ -499,8 +715,9 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
           const size_t pi = pr[p0 + b], q = pi / np;
           qid[b] = q;
           lp[b] = luts + q * M2 * 16;
-          bias[b] = ivfpq_list_bias(metric_type, by_residual, false, coarse_dis[pi]) + biases[q];
-          inv_scale[b] = 1.f / scales[q];
+          // as search_per_query_fs: Q.bias + list bias, times Q.inv_scale
+          bias[b] = biases[q] + ivfpq_list_bias(metric_type, by_residual, false, coarse_dis[pi]);
+          inv_scale[b] = inv_scales[q];
           QuantizedLUT Qb;
           Qb.scale = scales[q];
           Qb.bias = biases[q];
@@ -510,7 +727,7 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
           const idx_t id = ids[i];
           if (sel && !sel->is_member(id)) return;
           const size_t q = qid[b];
-          const float key = float(acc) * inv_scale[b] + bias[b];
+          const float key = pq4_dequantize(acc, inv_scale[b], bias[b]);
           if (use_res) {
             if (key > R[q].threshold() || !R[q].push(key, id)) return;
           } else {
@@ -562,6 +779,8 @@ void IndexIVFPQFastScan::write_payload(Writer& w) const {
   pq.write(w);
   w.write<int32_t>(use_precomputed_table);
   w.write<uint64_t>(bbs);
+  w.write<int32_t>(implem);
+  w.write<int32_t>(qbs);
   std::vector<uint64_t> np(npacked.begin(), npacked.end());
   w.write_vector(np);
   write_ivf(w);
@@ -575,13 +794,16 @@ IndexPtr read_ivfpq_fastscan(Reader& r) {
   int32_t upt = r.read<int32_t>();
   if (upt < -1 || upt > 1) r.corrupt("bad use_precomputed_table value");
   uint64_t bbs = r.read<uint64_t>();
-  if (bbs != kPQ4BlockSize) r.corrupt("unsupported fast-scan block size");
+  if (bbs == 0 || bbs % kPQ4BlockSize != 0 || bbs > (uint64_t(1) << 20)) r.corrupt("unsupported fast-scan block size");
+  const int32_t implem = r.read<int32_t>(), qbs = r.read<int32_t>();
   std::vector<uint64_t> np;
   r.read_vector(np);
   IndexIVF::Common c = IndexIVF::read_ivf_common(r, h.d);
   if (np.size() != c.nlist) r.corrupt("packed-entry counts do not match nlist");
   auto idx = std::make_shared<IndexIVFPQFastScan>(c.quantizer, h.d, c.nlist, pq.M, 4, h.metric, bbs);
   idx->pq = std::move(pq);
+  idx->implem = implem;
+  idx->qbs = qbs;
   IndexIVF::read_ivf_lists(r, *idx, c, h.ntotal, h.is_trained);
   for (size_t l = 0; l < c.nlist; ++l) {
     if (np[l] % kPQ4BlockSize != 0 || np[l] > idx->invlists->list_size(l)) r.corrupt("bad packed-entry count");

@@ -28,9 +28,27 @@
 
 namespace annvil {
 
+// Faiss's SearchParametersIVF early-stop knobs as this index applies them
+// (implem 10 / 11, query by query in probe order, whole lists): stop before
+// the next list once max_codes codes passing the selector were scanned or
+// max_lists_num non-empty lists were visited (0: no limit); ensure_topk_full
+// raises both limits to at least k.
+struct FastScanKnobs {
+  size_t max_codes = 0, max_lists_num = 0;
+  bool ensure_topk_full = false;
+  bool any() const { return max_codes || max_lists_num || ensure_topk_full; }
+};
+
 struct IndexIVFPQFastScan : IndexIVF {
   ProductQuantizer pq;  // nbits = 4
-  size_t bbs = 32;
+  size_t bbs = 32;      // Faiss's block size (a multiple of 32); the lists' layout is the same for all
+  // Faiss's implem (serialized): 0 auto; 1 float LUT (exactly IndexIVFPQ's
+  // search); 2 uint8 LUT with a scalar scan (the reference of the SIMD
+  // scans); 10 / 11 SIMD, query by query (heap / reservoir; the early-stop
+  // knobs need them); 12..15 SIMD, batches grouped by list where the LUT does
+  // not depend on the list; 100 + i: i without slicing over threads.
+  int implem = 0;
+  int qbs = 0;  // Faiss's query-block schedule: accepted, unused
   int use_precomputed_table = 0;  // as IndexIVFPQ (L2 + by_residual only)
   std::vector<float> precomputed_table;
   PQCodebookCache codebooks;
@@ -50,10 +68,13 @@ struct IndexIVFPQFastScan : IndexIVF {
 
   void train(idx_t n, const float* x) override;
   void add_with_ids(idx_t n, const float* x, const idx_t* ids) override;
+  // checks the knobs against implem, the coarse search, then search_fs
   void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
-              const SearchParameters* params = nullptr) const override {
-    ivfpq_search(*this, n, x, k, D, I, params);
-  }
+              const SearchParameters* params = nullptr) const override;
+  // float scanner (exact sums of the float LUT); max_empty_result_buckets
+  // stops a query after that many probed lists without a hit
+  void range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                    const SearchParameters* params = nullptr) const override;
   size_t remove_ids(const IDSelector& sel) override;
   void reset() override;
 
@@ -64,6 +85,13 @@ struct IndexIVFPQFastScan : IndexIVF {
   void check_compatible_for_merge(const IndexIVF& other) const override;
   void search_preassigned(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
                           idx_t* I, size_t nprobe, size_t max_codes, const IDSelector* sel) const override;
+
+  // The implem actually run for a k-NN search (0 resolved, 100 + i -> i);
+  // raises for unknown values and for knobs the implem does not honour.
+  int resolve_implem(idx_t k, bool knobs) const;
+  // search_preassigned with an implem and knobs; updates indexIVF_stats
+  void search_fs(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D, idx_t* I,
+                 size_t nprobe, int impl, const FastScanKnobs& knobs, const IDSelector* sel) const;
 
   // merge_from for packed lists (IndexIVF::merge_from would append packed
   // bytes after plain ones): unpacks both, merges, packs again.
@@ -88,6 +116,13 @@ struct IndexIVFPQFastScan : IndexIVF {
  private:
   void search_grouped_fs(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
                          idx_t* I, size_t nprobe, const IDSelector* sel) const;
+  // query by query; reference: scalar sums of the uint8 LUT (implem 2)
+  void search_per_query_fs(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
+                           idx_t* I, size_t nprobe, const FastScanKnobs& knobs, const IDSelector* sel, bool reference,
+                           size_t* nlist_visited, size_t* ndis) const;
+  // implem 1: IndexIVFPQ's own search on the unpacked lists
+  void search_float_fs(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
+                       idx_t* I, size_t nprobe, const IDSelector* sel) const;
   bool skip_encoder_training_ = false;
 };
 

@@ -241,7 +241,7 @@ void IndexPQ::write_payload(Writer& w) const {
 IndexPQFastScan::IndexPQFastScan(int d_, size_t M, size_t nbits, MetricType metric, size_t bbs_)
     : Index(d_, metric), pq(size_t(d_), M, nbits), bbs(bbs_) {
   ANNVIL_CHECK(nbits == 4, "IndexPQFastScan only supports nbits=4, got ", nbits, " (use IndexPQ for other widths)");
-  ANNVIL_CHECK(bbs_ == kBlockSize, "IndexPQFastScan supports bbs=32 only, got ", bbs_);
+  ANNVIL_CHECK(bbs_ > 0 && bbs_ % kBlockSize == 0, "IndexPQFastScan bbs must be a positive multiple of 32, got ", bbs_);
   is_trained = false;
 }
 
@@ -251,7 +251,7 @@ IndexPQFastScan::IndexPQFastScan(const IndexPQ& orig, size_t bbs_)
   is_trained = orig.is_trained;
   if (orig.ntotal > 0) {
     auto& v = codes.mut();
-    v.assign(pq4_nblocks(size_t(orig.ntotal)) * pq4_block_bytes(pq.M), 0);
+    v.assign(pq4_codes_bytes(size_t(orig.ntotal), pq.M, bbs), 0);
     pq4_pack_codes(orig.codes.data(), size_t(orig.ntotal), pq.M, v.data());
     ntotal = orig.ntotal;
   }
@@ -264,7 +264,7 @@ void IndexPQFastScan::train(idx_t n, const float* x) {
 
 void IndexPQFastScan::add_indices(idx_t n, const uint8_t* idx) {
   auto& v = codes.mut();
-  v.resize(pq4_nblocks(size_t(ntotal + n)) * pq4_block_bytes(pq.M), 0);
+  v.resize(pq4_codes_bytes(size_t(ntotal + n), pq.M, bbs), 0);
   pq4_pack_indices(idx, size_t(n), pq.M, size_t(ntotal), v.data());
   ntotal += n;
 }
@@ -292,6 +292,12 @@ void IndexPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* 
   check_trained();
   check_k(k);
   const IDSelector* sel = params ? params->sel : nullptr;
+  ANNVIL_CHECK(implem == 0 || (implem >= 1 && implem <= 4) || (implem >= 12 && implem <= 15),
+               "IndexPQFastScan implem ", implem, " does not exist (0: auto, 1-4: reference scans, 12-15: SIMD)");
+  if (implem >= 1 && implem <= 4) {
+    search_reference(n, x, k, D, I, sel);
+    return;
+  }
   // queries go in batches that share each chunk of codes (see pq4_scan_multi)
   constexpr idx_t kBatch = 8;
   const idx_t nbatch = (n + kBatch - 1) / kBatch;
@@ -375,6 +381,8 @@ void IndexPQFastScan::write_payload(Writer& w) const {
   write_index_header(w, *this);
   pq.write(w);
   w.write<uint64_t>(bbs);
+  w.write<int32_t>(implem);
+  w.write<int32_t>(qbs);
   w.write_storage(codes);
 }
 
@@ -397,11 +405,15 @@ IndexPtr read_pq_fastscan(Reader& r) {
   ProductQuantizer pq = ProductQuantizer::read(r);
   if (pq.d != size_t(h.d) || pq.nbits != 4) r.corrupt("bad PQ of a fast-scan index");
   uint64_t bbs = r.read<uint64_t>();
-  if (bbs != IndexPQFastScan::kBlockSize) r.corrupt("unsupported fast-scan block size");
+  if (bbs == 0 || bbs % IndexPQFastScan::kBlockSize != 0 || bbs > (uint64_t(1) << 20))
+    r.corrupt("unsupported fast-scan block size");
+  const int32_t implem = r.read<int32_t>(), qbs = r.read<int32_t>();
   auto idx = std::make_shared<IndexPQFastScan>(h.d, pq.M, 4, h.metric, bbs);
   idx->pq = std::move(pq);
+  idx->implem = implem;
+  idx->qbs = qbs;
   r.read_storage(idx->codes);
-  if (idx->codes.size() != pq4_nblocks(size_t(h.ntotal)) * pq4_block_bytes(idx->pq.M))
+  if (idx->codes.size() != pq4_codes_bytes(size_t(h.ntotal), idx->pq.M, size_t(bbs)))
     r.corrupt("fast-scan code array size does not match ntotal");
   idx->ntotal = h.ntotal;
   idx->is_trained = h.is_trained;

@@ -44,8 +44,15 @@ struct IndexPQ : Index {
 
 struct IndexPQFastScan : Index {
   ProductQuantizer pq;      // nbits == 4
-  size_t bbs = kBlockSize;  // vectors per block (32)
-  Storage<uint8_t> codes;   // pq4_nblocks(ntotal) * pq4_block_bytes(M) bytes, see pq_fastscan.h
+  size_t bbs = kBlockSize;  // vectors per block: a multiple of 32
+  Storage<uint8_t> codes;   // pq4_codes_bytes(ntotal, M, bbs) bytes, see pq_fastscan.h
+  // Faiss's kernel selectors, kept for the drop-in API and serialized.
+  // implem: 0 auto, 12..15 the SIMD scan (one kernel here); 2 float LUT
+  // (exactly IndexPQ's search), 3 / 4 uint8 LUT with a scalar scan (the
+  // reference the SIMD scan must agree with; 1 is Faiss's "not implemented"
+  // and searches as 2).  qbs: Faiss's query-block schedule, accepted, unused.
+  int implem = 0;
+  int qbs = 0;
 
   static constexpr size_t kBlockSize = 32;
 
@@ -68,6 +75,9 @@ struct IndexPQFastScan : Index {
 
   std::string type_tag() const override { return "PQFastScan"; }
   void write_payload(Writer& w) const override;
+
+  // the implems other than the SIMD scan (pq_fastscan_search.cpp)
+  void search_reference(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const IDSelector* sel) const;
 
  private:
   void add_indices(idx_t n, const uint8_t* idx);  // n * M sub-quantizer indices

@@ -51,18 +51,57 @@ void pq4_unpack_codes(const uint8_t* blocks, size_t M, size_t i0, size_t n, uint
 struct QuantizedLUT {
   std::vector<uint8_t> q;  // M2 * 16
   float scale = 1.f;
+  float inv_scale = 1.f;  // 1 / scale (0 when scale is 0: a constant LUT)
   float bias = 0.f;
-  // dequantise an accumulated uint16 sum
-  float to_float(uint32_t acc) const { return float(acc) / scale + bias; }
+  void set_scale(float s) {
+    scale = s;
+    inv_scale = s > 0.f ? 1.f / s : 0.f;
+  }
+  // dequantise an accumulated uint16 sum.  Every fast-scan path (SIMD, the
+  // scalar reference implems, range search) goes through pq4_dequantize with
+  // the same bias so that they give bit-identical distances.
+  float to_float(uint32_t acc) const { return float(acc) * inv_scale + bias; }
   // largest possible |dequantised - exact sum| from rounding: M / (2 scale)
   float max_error(size_t M) const { return 0.5f * float(M) / scale; }
 };
+inline float pq4_dequantize(uint32_t acc, float inv_scale, float bias) { return float(acc) * inv_scale + bias; }
+
 // lut: M * 16 floats (smaller = better, e.g. L2 distances or negated inner products)
 void pq4_quantize_lut(const float* lut, size_t M, QuantizedLUT& out);
 // nlut LUTs (nlut * M * 16 floats, e.g. one per probed inverted list of a
 // query) quantised with one shared scale, so that dequantised sums compare
 // across them; each keeps its own bias.  out: nlut entries.
 void pq4_quantize_luts(const float* luts, size_t nlut, size_t M, QuantizedLUT* out);
+
+// Faiss's quantize_LUT_and_bias (utils/quantize_lut.h), same semantics, for
+// the drop-in API: nprobe LUTs of M x ksub floats (one shared 2-D LUT when
+// !lut_is_3d) with per-probe biases (bias may be null: no bias, 2-D only)
+// become uint8 LUTs (LUTq: nprobe (or 1) * M2 * ksub, padding rows zero) and
+// uint16 biases (biasq may be null for a 3-D LUT: the bias is then folded
+// into the LUTs) such that  dis ~= (sum_m LUTq[m][c_m] + biasq) / a + b.
+// A constant LUT gives a = 0 (never a division by zero).
+void quantize_LUT_and_bias(size_t nprobe, size_t M, size_t ksub, bool lut_is_3d, const float* LUT, const float* bias,
+                           uint8_t* LUTq, size_t M2, uint16_t* biasq, float* a_out, float* b_out);
+
+// Faiss's CodePackerPQ4 for our block layout: codes of bbs vectors (bbs a
+// multiple of 32) per block of bbs / 32 consecutive 32-vector blocks, so a
+// vector's global position i addresses it whatever bbs is.
+inline size_t pq4_block_stride(size_t M, size_t bbs) { return bbs / kPQ4BlockSize * pq4_block_bytes(M); }
+// bytes that hold n vectors in blocks of bbs
+inline size_t pq4_codes_bytes(size_t n, size_t M, size_t bbs) {
+  return (n + bbs - 1) / bbs * pq4_block_stride(M, bbs);
+}
+
+struct PQ4CodePacker {
+  size_t M, bbs, code_size, nvec, block_size;
+  PQ4CodePacker(size_t M_, size_t bbs_)
+      : M(M_), bbs(bbs_), code_size((M_ + 1) / 2), nvec(bbs_), block_size(pq4_block_stride(M_, bbs_)) {}
+  // code: code_size bytes (PQ layout); i: the vector's position from the start of `blocks`
+  void pack_1(const uint8_t* code, size_t i, uint8_t* blocks) const {
+    for (size_t m = 0; m < M; ++m) pq4_set_packed_element(blocks, M, i, m, uint8_t((code[m >> 1] >> ((m & 1) * 4)) & 15));
+  }
+  void unpack_1(const uint8_t* blocks, size_t i, uint8_t* code) const { pq4_unpack_codes(blocks, M, i, 1, code); }
+};
 
 // out[32 b + j] = sum over sub-quantizers of lut_q[m][code(vector 32 b + j, m)]
 // for blocks b < nblocks (padding vectors included).  Dispatches on simd_level().

@@ -18,11 +18,55 @@ adding for "PQ..x4fsr").
 """
 from __future__ import annotations
 
-from . import _core
-from ._core import IndexIVFPQ, IndexIVFPQFastScan  # noqa: F401
-from ._core import InvalidArgumentError
+import numpy as _np
 
-__all__ = ["IndexIVFPQ", "IndexIVFPQFastScan"]
+from . import _core
+from ._core import IndexIVFPQ, IndexIVFPQFastScan, CodePackerPQ4, IndexIVFStats  # noqa: F401
+from ._core import InvalidArgumentError, SearchParametersIVF
+
+__all__ = ["IndexIVFPQ", "IndexIVFPQFastScan", "CodePackerPQ4", "IndexIVFStats", "indexIVF_stats", "cvar",
+           "quantize_LUT_and_bias", "AlignedTable_to_array", "IVFSearchParameters"]
+
+# Faiss's process-wide IVF search counters (faiss.cvar.indexIVF_stats);
+# IndexIVFPQFastScan updates them.
+indexIVF_stats = _core.indexIVF_stats
+IVFSearchParameters = SearchParametersIVF  # Faiss's older name, the same class
+
+
+class _CVar:
+    """Faiss's ``cvar`` (SWIG global variables) for the globals annvil has."""
+
+    indexIVF_stats = _core.indexIVF_stats
+
+
+cvar = _CVar()
+
+
+def _as_array(x):
+    # numpy arrays pass as they are (outputs are written in place); objects
+    # standing for Faiss's swig_ptr(array) are unwrapped to their array
+    if x is None or isinstance(x, _np.ndarray):
+        return x
+    for attr in ("array", "_array", "base"):
+        a = getattr(x, attr, None)
+        if isinstance(a, _np.ndarray):
+            return a
+    return _np.asarray(x)
+
+
+def quantize_LUT_and_bias(nprobe, M, ksub, lut_is_3d, LUT, bias, LUTq, M2, biasq, a_out, b_out):
+    """Faiss's quantize_LUT_and_bias: float LUTs (and per-probe biases) to
+    uint8 LUTs (and uint16 biases) with one scale a and offset b, so that
+    dis ~= (sum LUTq + biasq) / a + b.  Outputs (LUTq, biasq, a_out, b_out:
+    numpy arrays, or swig_ptr of them) are written in place."""
+    _core._quantize_LUT_and_bias(int(nprobe), int(M), int(ksub), bool(lut_is_3d), _as_array(LUT),
+                                 _as_array(bias), _as_array(LUTq), int(M2), _as_array(biasq),
+                                 _as_array(a_out), _as_array(b_out))
+
+
+def AlignedTable_to_array(t):
+    """Faiss's AlignedTable_to_array: annvil's code tables are numpy arrays already (a copy)."""
+    return _np.array(t, copy=True)
 
 
 def _pq_train_check(self, x):
