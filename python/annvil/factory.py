@@ -148,7 +148,8 @@ class _Builder:
                 M, nbits, fs = self.parse_pq(enc, d)
                 if fs:
                     index = self.cls("IndexIVFPQFastScan")(quantizer, d, nlist, M, 4, metric, self.fs_bbs)
-                    index.by_residual = self.fs_residual
+                    if index is not None:  # None: grammar check without classes
+                        index.by_residual = self.fs_residual
                     return index
                 return self.cls("IndexIVFPQ")(quantizer, d, nlist, M, nbits, metric)
             if enc in _SQ_TYPES:
