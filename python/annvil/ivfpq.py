@@ -33,13 +33,16 @@ indexIVF_stats = _core.indexIVF_stats
 IVFSearchParameters = SearchParametersIVF  # Faiss's older name, the same class
 
 
-class _CVar:
-    """Faiss's ``cvar`` (SWIG global variables) for the globals annvil has."""
+try:  # faiss.cvar.indexIVF_stats: join compat's cvar (Faiss's one global object) when there is one
+    from .compat import cvar  # noqa: E402
+    object.__getattribute__(cvar, "_values")["indexIVF_stats"] = _core.indexIVF_stats
+except ImportError:
+    class _CVar:
+        """Faiss's ``cvar`` (SWIG global variables) for the globals annvil has."""
 
-    indexIVF_stats = _core.indexIVF_stats
+        indexIVF_stats = _core.indexIVF_stats
 
-
-cvar = _CVar()
+    cvar = _CVar()
 
 
 def _as_array(x):
