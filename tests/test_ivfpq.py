@@ -289,8 +289,8 @@ def test_bad_input(data):
             annvil.IndexIVFPQ(q, D_, NLIST, 8, nbits)
     with pytest.raises(annvil.InvalidArgumentError, match="nbits=4"):
         annvil.IndexIVFPQFastScan(q, D_, NLIST, 8, 8)
-    with pytest.raises(annvil.InvalidArgumentError, match="bbs"):
-        annvil.IndexIVFPQFastScan(q, D_, NLIST, 8, 4, annvil.METRIC_L2, 64)
+    with pytest.raises(annvil.InvalidArgumentError, match="bbs"):  # a multiple of 32
+        annvil.IndexIVFPQFastScan(q, D_, NLIST, 8, 4, annvil.METRIC_L2, 48)
     for cls, args in ((annvil.IndexIVFPQ, (8, 8)), (annvil.IndexIVFPQFastScan, (8, 4))):
         idx = cls(annvil.IndexFlatL2(D_), D_, NLIST, *args)
         with pytest.raises(annvil.NotTrainedError):
@@ -310,8 +310,9 @@ def test_bad_input(data):
     with pytest.raises(annvil.InvalidArgumentError):
         idx.use_precomputed_table = 3
     idx.add(xb[:10])
-    with pytest.raises(annvil.InvalidArgumentError, match="by_residual"):
-        idx.by_residual = False
+    idx.by_residual = False  # allowed at any time, as in Faiss (stored codes are then read as plain codes)
+    assert not idx.by_residual
+    idx.by_residual = True
     other = annvil.IndexIVFPQ(annvil.IndexFlatL2(D_), D_, NLIST, 8, 8)
     other.train(xb[2000:4000])
     other.add(xb[:10])

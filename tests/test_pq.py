@@ -529,7 +529,7 @@ def test_bad_input(data):
     with pytest.raises(annvil.InvalidArgumentError):
         annvil.IndexRefine(annvil.IndexPQ(32, 8, 8), annvil.IndexFlatL2(16))
     with pytest.raises(annvil.InvalidArgumentError):
-        annvil.IndexPQFastScan(32, 8, 4, annvil.METRIC_L2, 64)
+        annvil.IndexPQFastScan(32, 8, 4, annvil.METRIC_L2, 48)  # bbs: a multiple of 32
     with pytest.raises(annvil.InvalidArgumentError):
         annvil.NormalizationTransform(32, 1.0)
 

@@ -33,13 +33,16 @@ indexIVF_stats = _core.indexIVF_stats
 IVFSearchParameters = SearchParametersIVF  # Faiss's older name, the same class
 
 
-class _CVar:
-    """Faiss's ``cvar`` (SWIG global variables) for the globals annvil has."""
+try:  # faiss.cvar.indexIVF_stats: join compat's cvar (Faiss's one global object) when there is one
+    from .compat import cvar  # noqa: E402
+    object.__getattribute__(cvar, "_values")["indexIVF_stats"] = _core.indexIVF_stats
+except ImportError:
+    class _CVar:
+        """Faiss's ``cvar`` (SWIG global variables) for the globals annvil has."""
 
-    indexIVF_stats = _core.indexIVF_stats
+        indexIVF_stats = _core.indexIVF_stats
 
-
-cvar = _CVar()
+    cvar = _CVar()
 
 
 def _as_array(x):
@@ -118,3 +121,52 @@ for _cls in (IndexIVFPQ, _core.IndexPQ):
         _cls.do_polysemous_training = _flag_property("do_polysemous_training", False)
     if not hasattr(_cls, "polysemous_ht"):
         _cls.polysemous_ht = _flag_property("polysemous_ht", 0)
+
+# ---- IndexIVFPQFastScan.invlists: Faiss's BlockInvertedLists view ---------------------
+# Faiss stores fast-scan lists as BlockInvertedLists (code_size ==
+# InvertedLists.INVALID_CODE_SIZE, whole blocks of n_per_block vectors);
+# clients such as faiss.contrib.inspect_tools.get_invlist branch on that.
+_core.InvertedLists.INVALID_CODE_SIZE = (1 << 64) - 1
+
+
+class BlockInvertedListsView:
+    """Read-only view of an IndexIVFPQFastScan's lists in Faiss's block form:
+    get_codes(l) gives ceil(list_size / 32) blocks of block_size bytes
+    (shape (nblocks, M2 / 2, 32)), the list's tail packed and zero-padded."""
+
+    code_size = (1 << 64) - 1  # InvertedLists.INVALID_CODE_SIZE
+    n_per_block = 32
+
+    def __init__(self, index):
+        self._index = index
+        self._lists = _IVFPQFS_INVLISTS.__get__(index)
+        self.nlist = index.nlist
+        self.block_size = index.M2 * 16
+
+    def list_size(self, l):
+        return self._lists.list_size(l)
+
+    def get_ids(self, l):
+        return self._lists.get_ids(l)
+
+    def get_codes(self, l):
+        return self._index._list_blocks(l)
+
+    def release_ids(self, l, ids=None):
+        pass
+
+    def release_codes(self, l, codes=None):
+        pass
+
+    def compute_ntotal(self):
+        return self._lists.compute_ntotal()
+
+    def imbalance_factor(self):
+        return self._lists.imbalance_factor()
+
+    def __repr__(self):
+        return f"<annvil.BlockInvertedListsView nlist={self.nlist} block_size={self.block_size}>"
+
+
+_IVFPQFS_INVLISTS = _core.IndexIVF.__dict__["invlists"]
+IndexIVFPQFastScan.invlists = property(BlockInvertedListsView, doc=BlockInvertedListsView.__doc__)
