@@ -1,5 +1,7 @@
 #include "index.h"
 
+#include <algorithm>
+
 #include <vector>
 
 namespace annvil {
@@ -36,6 +38,23 @@ void Index::check_trained() const {
 
 void Index::check_k(idx_t k) const {
   ANNVIL_CHECK(k > 0, "k must be positive, got ", k);
+}
+
+void fill_range_result(const std::vector<std::vector<std::pair<float, idx_t>>>& hits, bool l2,
+                       RangeSearchResult* result) {
+  size_t nq = hits.size();
+  result->nq = nq;
+  result->lims.assign(nq + 1, 0);
+  for (size_t q = 0; q < nq; ++q) result->lims[q + 1] = result->lims[q] + hits[q].size();
+  result->distances.resize(result->lims[nq]);
+  result->labels.resize(result->lims[nq]);
+  for (size_t q = 0; q < nq; ++q) {
+    size_t o = result->lims[q];
+    for (auto& [key, id] : hits[q]) {
+      result->distances[o] = l2 ? std::max(0.f, key) : -key;
+      result->labels[o++] = id;
+    }
+  }
 }
 
 }  // namespace annvil

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "error.h"
@@ -75,6 +76,11 @@ struct RangeSearchResult {
   std::vector<float> distances;
   std::vector<idx_t> labels;
 };
+
+// Fill `result` from per-query hits, each (key, id) with key = distance (l2)
+// or -similarity (inner product), the form the range scanners collect.
+void fill_range_result(const std::vector<std::vector<std::pair<float, idx_t>>>& hits, bool l2,
+                       RangeSearchResult* result);
 
 class Writer;
 class Reader;

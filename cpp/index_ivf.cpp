@@ -502,19 +502,7 @@ void IndexIVF::range_search_preassigned(idx_t n, const float* x, float radius, c
                            });
     }
   }
-  result->nq = size_t(std::max<idx_t>(n, 0));
-  result->lims.assign(result->nq + 1, 0);
-  for (size_t q = 0; q < result->nq; ++q) result->lims[q + 1] = result->lims[q] + hits[q].size();
-  result->distances.resize(result->lims[result->nq]);
-  result->labels.resize(result->lims[result->nq]);
-  for (size_t q = 0; q < result->nq; ++q) {
-    size_t o = result->lims[q];
-    for (auto& [key, id] : hits[q]) {
-      result->distances[o] = l2 ? std::max(0.f, key) : -key;
-      result->labels[o] = id;
-      ++o;
-    }
-  }
+  fill_range_result(hits, l2, result);
 }
 
 // ---- reconstruction and the direct map --------------------------------------------------

@@ -607,18 +607,7 @@ void IndexIVFPQFastScan::range_search(idx_t n, const float* x, float radius, Ran
     }
   }
   indexIVF_stats.add(nq, nvisited, ndis);
-  result->nq = nq;
-  result->lims.assign(nq + 1, 0);
-  for (size_t q = 0; q < nq; ++q) result->lims[q + 1] = result->lims[q] + hits[q].size();
-  result->distances.resize(result->lims[nq]);
-  result->labels.resize(result->lims[nq]);
-  for (size_t q = 0; q < nq; ++q) {
-    size_t o = result->lims[q];
-    for (auto& [key, id] : hits[q]) {
-      result->distances[o] = l2 ? std::max(0.f, key) : -key;
-      result->labels[o++] = id;
-    }
-  }
+  fill_range_result(hits, l2, result);
 }
 
 
