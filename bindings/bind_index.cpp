@@ -54,9 +54,15 @@ void init_index(py::module_& m) {
   py::class_<IDSelector, std::shared_ptr<IDSelector>>(m, "IDSelector")
       .def("is_member", &IDSelector::is_member, py::arg("id"));
   py::class_<IDSelectorRange, IDSelector, std::shared_ptr<IDSelectorRange>>(m, "IDSelectorRange")
-      .def(py::init<idx_t, idx_t>(), py::arg("imin"), py::arg("imax"))
+      .def(py::init<idx_t, idx_t, bool>(), py::arg("imin"), py::arg("imax"), py::arg("assume_sorted") = false)
       .def_readonly("imin", &IDSelectorRange::imin)
-      .def_readonly("imax", &IDSelectorRange::imax);
+      .def_readonly("imax", &IDSelectorRange::imax)
+      .def_readwrite("assume_sorted", &IDSelectorRange::assume_sorted)
+      .def("_find_sorted_ids_bounds", [](const IDSelectorRange& s, const IdArray& ids) {
+        size_t j0, j1;
+        s.find_sorted_ids_bounds(size_t(length_of(ids, "ids")), ids.data(), &j0, &j1);
+        return py::make_tuple(j0, j1);
+      });
   py::class_<IDSelectorBatch, IDSelector, std::shared_ptr<IDSelectorBatch>>(m, "_IDSelectorBatch")
       .def(py::init([](const IdArray& ids) {
              int64_t n = length_of(ids, "ids");
@@ -87,7 +93,19 @@ void init_index(py::module_& m) {
   py::class_<Index, std::shared_ptr<Index>>(m, "Index", py::dynamic_attr())
       .def_readonly("d", &Index::d)
       .def_property_readonly("ntotal", [](const Index& i) { return i.ntotal; })
-      .def_property_readonly("metric_type", [](const Index& i) { return int(i.metric_type); })
+      .def_property(
+          "metric_type", [](const Index& i) { return int(i.metric_type); },
+          [](Index& i, int v) {
+            // Faiss lets clients set the metric after construction; annvil
+            // allows it while nothing depends on it yet (untrained and empty)
+            if (v == int(i.metric_type)) return;
+            ANNVIL_CHECK(v == int(METRIC_L2) || v == int(METRIC_INNER_PRODUCT),
+                         "metric_type must be METRIC_L2 or METRIC_INNER_PRODUCT, got ", v);
+            ANNVIL_CHECK(i.ntotal == 0 && !i.is_trained,
+                         "metric_type can only change before the index is trained or holds vectors; "
+                         "construct the index with the metric instead");
+            i.metric_type = MetricType(v);
+          })
       .def_readwrite("is_trained", &Index::is_trained)
       .def_readwrite("verbose", &Index::verbose)
       .def("_train", [](Index& self, const FloatArray& x) {

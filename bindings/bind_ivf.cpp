@@ -78,7 +78,8 @@ void init_ivf(py::module_& m) {
       .def_property(
           "nprobe", [](const IndexIVF& s) { return s.nprobe; },
           [](IndexIVF& s, int64_t v) {
-            ANNVIL_CHECK(v > 0, "nprobe must be positive, got ", v);
+            // 0 is accepted (as Faiss) and refused by search, which names the fix
+            ANNVIL_CHECK(v >= 0, "nprobe must be non-negative, got ", v);
             s.nprobe = size_t(v);
           })
       .def_property(
@@ -144,11 +145,44 @@ void init_ivf(py::module_& m) {
              const float* cp = cdis.data();
              {
                py::gil_scoped_release release;
+               self.count_search(n, kp, size_t(np), mc, sel);
                self.search_preassigned(n, xp, k, kp, cp, dp, ip, size_t(np), mc, sel);
              }
              return py::make_tuple(D, I);
            },
-           py::arg("x"), py::arg("k"), py::arg("assign"), py::arg("centroid_dis"), py::arg("params") = nullptr);
+           py::arg("x"), py::arg("k"), py::arg("assign"), py::arg("centroid_dis"), py::arg("params") = nullptr)
+      .def("_range_search_preassigned",
+           [](const IndexIVF& self, const FloatArray& x, float radius, const IdArray& keys, const FloatArray& cdis,
+              const SearchParameters* params) {
+             int64_t n = rows_of(x, self.d, "queries");
+             self.check_trained();
+             if (keys.ndim() != 2 || keys.shape(0) != n) ANNVIL_THROW(value, "assign must be (n, nprobe)");
+             int64_t np = keys.shape(1);
+             if (cdis.ndim() != 2 || cdis.shape(0) != n || cdis.shape(1) != np)
+               ANNVIL_THROW(value, "centroid distances must be (n, nprobe)");
+             for (int64_t i = 0; i < n * np; ++i)
+               ANNVIL_CHECK(keys.data()[i] < int64_t(self.nlist), "list number ", keys.data()[i], " out of range");
+             size_t npr, mc;
+             const IDSelector* sel;
+             self.resolve_params(params, &npr, &mc, &sel);
+             RangeSearchResult res;
+             const float* xp = x.data();
+             const int64_t* kp = keys.data();
+             const float* cp = cdis.data();
+             {
+               py::gil_scoped_release release;
+               self.count_search(n, kp, size_t(np), mc, sel);
+               self.range_search_preassigned(n, xp, radius, kp, cp, &res, size_t(np), mc, sel);
+             }
+             py::array_t<int64_t> lims(int64_t(res.lims.size()));
+             std::copy(res.lims.begin(), res.lims.end(), lims.mutable_data());
+             py::array_t<float> D(int64_t(res.distances.size()));
+             std::copy(res.distances.begin(), res.distances.end(), D.mutable_data());
+             py::array_t<int64_t> I(int64_t(res.labels.size()));
+             std::copy(res.labels.begin(), res.labels.end(), I.mutable_data());
+             return py::make_tuple(lims, D, I);
+           },
+           py::arg("x"), py::arg("radius"), py::arg("assign"), py::arg("centroid_dis"), py::arg("params") = nullptr);
 
   py::class_<IndexIVFFlat, IndexIVF, std::shared_ptr<IndexIVFFlat>>(m, "IndexIVFFlat", py::dynamic_attr())
       .def(py::init([](IndexPtr q, int d, int64_t nlist, int metric) {

@@ -155,14 +155,25 @@ void init_ivfpq(py::module_& m) {
           },
           "range search: stop after this many probed lists without a hit (0: never); IVF fast-scan");
 
-  py::class_<IndexIVFStats>(m, "IndexIVFStats")
-      .def_readwrite("nq", &IndexIVFStats::nq)
-      .def_readwrite("nlist", &IndexIVFStats::nlist)
-      .def_readwrite("ndis", &IndexIVFStats::ndis)
-      .def_readwrite("nheap_updates", &IndexIVFStats::nheap_updates)
-      .def_readwrite("quantization_time", &IndexIVFStats::quantization_time)
-      .def_readwrite("search_time", &IndexIVFStats::search_time)
-      .def("reset", &IndexIVFStats::reset);
+  auto u64 = [](std::atomic<uint64_t> IndexIVFStats::*f) {
+    return [f](const IndexIVFStats& s) { return (s.*f).load(); };
+  };
+  auto ms = [](std::atomic<uint64_t> IndexIVFStats::*f) {
+    return [f](const IndexIVFStats& s) { return double((s.*f).load()) * 1e-6; };  // ms, as Faiss
+  };
+  py::class_<IndexIVFStats>(m, "IndexIVFStats",
+                            "Faiss's IndexIVFStats: counters of every IVF search and range search in this process")
+      .def_property_readonly("nq", u64(&IndexIVFStats::nq), "queries searched")
+      .def_property_readonly("nlist", u64(&IndexIVFStats::nlist), "probed lists visited")
+      .def_property_readonly("ndis", u64(&IndexIVFStats::ndis), "codes whose distance was computed")
+      .def_property_readonly("nheap_updates", [](const IndexIVFStats&) { return 0; }, "not counted by annvil: 0")
+      .def_property_readonly("quantization_time", ms(&IndexIVFStats::quantization_ns), "ms in the coarse quantizer")
+      .def_property_readonly("search_time", ms(&IndexIVFStats::search_ns), "ms in whole searches")
+      .def("reset", &IndexIVFStats::reset)
+      .def("__repr__", [](const IndexIVFStats& s) {
+        return "IndexIVFStats(nq=" + std::to_string(s.nq.load()) + ", nlist=" + std::to_string(s.nlist.load()) +
+               ", ndis=" + std::to_string(s.ndis.load()) + ")";
+      });
   m.attr("indexIVF_stats") = py::cast(&indexIVF_stats, py::return_value_policy::reference);
 
   py::class_<PQ4CodePacker>(m, "CodePackerPQ4")

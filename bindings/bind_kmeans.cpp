@@ -96,6 +96,26 @@ void init_kmeans(py::module_& m) {
         return out;
       });
 
+  m.def("_kmeans1d_exact", [](const FloatArray& x, int64_t k) {
+    ANNVIL_CHECK(k >= 1, "k must be at least 1");
+    size_t n = size_t(x.size());
+    py::array_t<float> c(k);
+    float* cp = c.mutable_data();
+    const float* xp = x.data();
+    double obj;
+    {
+      py::gil_scoped_release release;
+      obj = kmeans1d_exact(n, xp, size_t(k), cp);
+    }
+    return py::make_tuple(c, obj);
+  });
+  m.def("_smawk", [](const FloatArray& a) {
+    if (a.ndim() != 2) ANNVIL_THROW(value, "smawk needs a 2-D matrix");
+    py::array_t<int64_t> out(a.shape(0));
+    smawk(size_t(a.shape(0)), size_t(a.shape(1)), a.data(), out.mutable_data());
+    return out;
+  });
+
   py::class_<ClusteringInitialization>(m, "_ClusteringInitialization")
       .def(py::init<int, int>(), py::arg("d"), py::arg("k"))
       .def_readonly("d", &ClusteringInitialization::d)

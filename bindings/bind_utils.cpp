@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common.h"
+#include "index_ivf.h"
 #include "utils.h"
 
 namespace annvil_py {
@@ -187,6 +188,7 @@ void init_utils(py::module_& m) {
     py::gil_scoped_release release;
     pairwise_indexed_distances(d, size_t(n), xp, ixp, yp, iyp, MetricType(metric), dp);
   }, py::arg("x"), py::arg("ix"), py::arg("y"), py::arg("iy"), py::arg("metric"), py::arg("dis").noconvert());
+
 
   py::class_<MatrixStats>(m, "MatrixStats", "Statistics of a matrix, with a report of common data problems.")
       .def(py::init([](const FloatArray& x) {

@@ -2,6 +2,7 @@
 // the small structs that travel with it (selectors, search parameters, range
 // results).
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -30,8 +31,18 @@ struct IDSelector {
 // ids in [imin, imax)
 struct IDSelectorRange : IDSelector {
   idx_t imin, imax;
-  IDSelectorRange(idx_t imin_, idx_t imax_) : imin(imin_), imax(imax_) {}
+  bool assume_sorted = false;  // Faiss's hint that the ids of a list are sorted
+  IDSelectorRange(idx_t imin_, idx_t imax_, bool assume_sorted_ = false)
+      : imin(imin_), imax(imax_), assume_sorted(assume_sorted_) {}
   bool is_member(idx_t id) const override { return id >= imin && id < imax; }
+  // ids: n sorted ids; [*jmin, *jmax) is the range of positions whose ids are
+  // in [imin, imax) (binary search)
+  void find_sorted_ids_bounds(size_t n, const idx_t* ids, size_t* jmin, size_t* jmax) const {
+    const idx_t* lo = std::lower_bound(ids, ids + n, imin);
+    const idx_t* hi = std::lower_bound(lo, ids + n, imax);
+    *jmin = size_t(lo - ids);
+    *jmax = size_t(hi - ids);
+  }
 };
 
 struct IDSelectorBatch : IDSelector {

@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -192,8 +193,32 @@ void IndexIVF::resolve_params(const SearchParameters* params, size_t* np, size_t
     if (p->nprobe) *np = p->nprobe;
     if (p->max_codes) *mc = p->max_codes;
   }
-  ANNVIL_CHECK(*np > 0, "nprobe must be positive");
+  ANNVIL_CHECK(*np > 0, "nprobe is 0: set index.nprobe to at least 1 (or pass SearchParametersIVF(nprobe=...))");
   *np = std::min(*np, nlist);
+}
+
+void IndexIVF::count_search(idx_t n, const idx_t* keys, size_t np, size_t mc, const IDSelector* sel) const {
+  uint64_t lists = 0, dis = 0;
+  const InvertedLists& il = *invlists;
+  for (idx_t q = 0; q < n; ++q) {
+    size_t visited = 0;  // as for_each_probed_list: stop once mc codes were visited
+    for (size_t j = 0; j < np; ++j) {
+      const idx_t l = keys[size_t(q) * np + j];
+      if (l < 0 || size_t(l) >= nlist) continue;
+      ++lists;
+      size_t ls = il.list_size(size_t(l));
+      if (mc) ls = std::min(ls, mc - visited);
+      visited += ls;
+      if (sel) {
+        const idx_t* ids = il.get_ids(size_t(l));
+        for (size_t o = 0; o < ls; ++o) dis += sel->is_member(ids[o]) ? 1 : 0;
+      } else {
+        dis += ls;
+      }
+      if (mc && visited >= mc) break;
+    }
+  }
+  indexIVF_stats.add(uint64_t(std::max<idx_t>(n, 0)), lists, dis);
 }
 
 void IndexIVF::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {
@@ -204,6 +229,9 @@ void IndexIVF::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, cons
   size_t np, mc;
   const IDSelector* sel;
   resolve_params(params, &np, &mc, &sel);
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  uint64_t qns = 0;
   // queries in chunks, so that coarse results and heaps stay bounded
   const idx_t bs = 8192;
   std::vector<idx_t> keys;
@@ -212,10 +240,15 @@ void IndexIVF::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, cons
     idx_t m = std::min(bs, n - i0);
     keys.resize(size_t(m) * np);
     cdis.resize(size_t(m) * np);
+    const auto tq = clock::now();
     quantizer->search(m, x + size_t(i0) * d, idx_t(np), cdis.data(), keys.data());
+    qns += uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - tq).count());
+    count_search(m, keys.data(), np, mc, sel);
     search_preassigned(m, x + size_t(i0) * d, k, keys.data(), cdis.data(), D + size_t(i0) * k, I + size_t(i0) * k,
                        np, mc, sel);
   }
+  indexIVF_stats.quantization_ns += qns;
+  indexIVF_stats.search_ns += uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count());
 }
 
 const float* IndexIVF::list_vectors(size_t, std::vector<float>&) const { return nullptr; }
@@ -477,6 +510,7 @@ void IndexIVF::range_search(idx_t n, const float* x, float radius, RangeSearchRe
   std::vector<idx_t> keys(size_t(n) * np);
   std::vector<float> cdis(size_t(n) * np);
   if (n > 0) quantizer->search(n, x, idx_t(np), cdis.data(), keys.data());
+  count_search(n, keys.data(), np, mc, sel);
   range_search_preassigned(n, x, radius, keys.data(), cdis.data(), result, np, mc, sel);
 }
 

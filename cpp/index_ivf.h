@@ -17,6 +17,7 @@
 // removal, merging, the direct map, range search, serialization of the
 // common part) lives here.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -27,6 +28,7 @@
 #include "heap.h"
 #include "index.h"
 #include "invlists.h"
+#include "ivf_stats.h"
 #include "kmeans.h"
 
 namespace annvil {
@@ -108,6 +110,10 @@ struct IndexIVF : Index {
   virtual bool use_grouped_search() const { return true; }
   // Raise if `other` cannot be merged into this (beyond the common checks).
   virtual void check_compatible_for_merge(const IndexIVF& other) const;
+
+  // Add one search's counts to indexIVF_stats: n queries with their np probed
+  // lists (keys), max_codes mc (0: none), selector sel (may be null).
+  void count_search(idx_t n, const idx_t* keys, size_t np, size_t mc, const IDSelector* sel) const;
 
   // ---- Index ----
   void train(idx_t n, const float* x) override;

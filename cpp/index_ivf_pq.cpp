@@ -299,6 +299,7 @@ void ivfpq_search(const IndexIVF& ivf, idx_t n, const float* x, idx_t k, float* 
     keys.resize(size_t(m) * np);
     cdis.resize(size_t(m) * np);
     ivfpq_coarse_search(*ivf.quantizer, ivf.nlist, m, x + size_t(i0) * ivf.d, np, cdis.data(), keys.data());
+    ivf.count_search(m, keys.data(), np, mc, sel);  // faiss.cvar.indexIVF_stats
     ivf.search_preassigned(m, x + size_t(i0) * ivf.d, k, keys.data(), cdis.data(), D + size_t(i0) * k,
                            I + size_t(i0) * k, np, mc, sel);
   }

@@ -1,24 +1,31 @@
-// Faiss's indexIVF_stats: process-wide counters of IVF searches (queries,
-// probed lists visited, codes scanned), updated once per search call with
-// atomic adds so concurrent searches (GIL released) do not race.
-// IndexIVFPQFastScan updates them; other IVF indexes may follow.
+// Faiss's IndexIVFStats (faiss.cvar.indexIVF_stats): process-wide counters of
+// IVF searches, added to by every search and range search (all threads, with
+// atomic adds, so concurrent searches with the GIL released do not race).
+//   nq: queries; nlist: probed lists (key >= 0); ndis: codes whose distance
+//   was computed (the probed lists' entries, capped by max_codes, that pass
+//   the selector); search_ns / quantization_ns: time spent in the whole
+//   search / in the coarse quantizer.
 #pragma once
-#include <cstddef>
+#include <atomic>
+#include <cstdint>
 
 namespace annvil {
 
 struct IndexIVFStats {
-  size_t nq = 0;             // queries searched
-  size_t nlist = 0;          // inverted lists visited
-  size_t ndis = 0;           // codes scanned
-  size_t nheap_updates = 0;  // kept for Faiss's API (not counted here)
-  double quantization_time = 0, search_time = 0;  // kept for Faiss's API (not measured here)
+  std::atomic<uint64_t> nq{0}, nlist{0}, ndis{0};
+  std::atomic<uint64_t> quantization_ns{0}, search_ns{0};
 
-  void reset() { *this = IndexIVFStats(); }
-  void add(size_t q, size_t lists, size_t dis) {
-    __atomic_fetch_add(&nq, q, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&nlist, lists, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&ndis, dis, __ATOMIC_RELAXED);
+  void reset() {
+    nq = 0;
+    nlist = 0;
+    ndis = 0;
+    quantization_ns = 0;
+    search_ns = 0;
+  }
+  void add(uint64_t queries, uint64_t lists, uint64_t dis) {
+    nq.fetch_add(queries, std::memory_order_relaxed);
+    nlist.fetch_add(lists, std::memory_order_relaxed);
+    ndis.fetch_add(dis, std::memory_order_relaxed);
   }
 };
 

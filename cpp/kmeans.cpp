@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -239,6 +240,76 @@ void ClusteringInitialization::init_centroids(idx_t n, const float* x, float* ce
       }
     }
     take(c, cur);
+  }
+}
+
+// ---- exact 1-D k-means --------------------------------------------------------------------
+double kmeans1d_exact(size_t n, const float* x_in, size_t k, float* centroids) {
+  ANNVIL_CHECK(k >= 1 && k <= n, "1-D k-means needs 1 <= k <= n, got k=", k, " for n=", n);
+  std::vector<double> x(x_in, x_in + n);
+  std::sort(x.begin(), x.end());
+  std::vector<double> s1(n + 1, 0.0), s2(n + 1, 0.0);
+  for (size_t i = 0; i < n; ++i) {
+    s1[i + 1] = s1[i] + x[i];
+    s2[i + 1] = s2[i] + x[i] * x[i];
+  }
+  // squared deviation of the run x[i..j) from its mean
+  auto cost = [&](size_t i, size_t j) {
+    double m = double(j - i), s = s1[j] - s1[i];
+    return std::max(0.0, (s2[j] - s2[i]) - s * s / m);
+  };
+  // D[j]: best cost of the first j values in c clusters; opt[c][j]: start of the last run
+  std::vector<double> prev(n + 1), cur(n + 1);
+  std::vector<std::vector<uint32_t>> opt(k, std::vector<uint32_t>(n + 1, 0));
+  for (size_t j = 1; j <= n; ++j) prev[j] = cost(0, j);
+  for (size_t c = 1; c < k; ++c) {
+    check_interrupt();
+    // cur[j] for j in [c + 1, n] = min over i in [c, j - 1] of prev[i] + cost(i, j)
+    std::vector<std::array<size_t, 4>> stack{{c + 1, n, c, n - 1}};
+    while (!stack.empty()) {
+      auto [lo, hi, olo, ohi] = stack.back();
+      stack.pop_back();
+      if (lo > hi) continue;
+      size_t mid = (lo + hi) / 2, best_i = olo;
+      double best = HUGE_VAL;
+      for (size_t i = olo; i <= std::min(ohi, mid - 1); ++i) {
+        double v = prev[i] + cost(i, mid);
+        if (v < best) {
+          best = v;
+          best_i = i;
+        }
+      }
+      cur[mid] = best;
+      opt[c][mid] = uint32_t(best_i);
+      if (mid > lo) stack.push_back({lo, mid - 1, olo, best_i});
+      stack.push_back({mid + 1, hi, best_i, ohi});
+    }
+    std::swap(prev, cur);
+  }
+  // walk back the runs
+  size_t j = n;
+  for (size_t c = k; c-- > 0;) {
+    size_t i = c == 0 ? 0 : opt[c][j];
+    centroids[c] = float((s1[j] - s1[i]) / double(j - i));
+    j = i;
+  }
+  return prev[n];
+}
+
+void smawk(size_t nrows, size_t ncols, const float* x, int64_t* argmins) {
+  if (nrows == 0) return;
+  ANNVIL_CHECK(ncols > 0, "smawk needs at least one column");
+  std::vector<std::array<size_t, 4>> stack{{0, nrows - 1, 0, ncols - 1}};
+  while (!stack.empty()) {
+    auto [lo, hi, clo, chi] = stack.back();
+    stack.pop_back();
+    size_t mid = (lo + hi) / 2, best_c = clo;
+    const float* row = x + mid * ncols;
+    for (size_t c = clo + 1; c <= chi; ++c)
+      if (row[c] < row[best_c]) best_c = c;
+    argmins[mid] = int64_t(best_c);
+    if (mid > lo) stack.push_back({lo, mid - 1, clo, best_c});
+    if (mid < hi) stack.push_back({mid + 1, hi, best_c, chi});
   }
 }
 

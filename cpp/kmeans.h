@@ -73,6 +73,19 @@ struct Clustering : ClusteringParameters {
   void train(idx_t n, const float* x, const float* weights = nullptr);
 };
 
+// Exact (globally optimal) k-means of n scalars (Faiss's Clustering1D::
+// train_exact): the optimal clusters are runs of the sorted values, found by
+// dynamic programming over (clusters, prefix) with the divide-and-conquer
+// optimisation (the best split point is monotone in the prefix length):
+// O(k n log n) time, O(k n) memory.  centroids: k floats, ascending.
+// Returns the objective (sum of squared distances).  Needs 1 <= k <= n.
+double kmeans1d_exact(size_t n, const float* x, size_t k, float* centroids);
+
+// Row minima of a totally monotone nrows x ncols matrix (Faiss's smawk):
+// argmins[i] = the leftmost column of row i's minimum.  Uses the monotonicity
+// of the argmin (divide and conquer over rows, O((nrows + ncols) log nrows)).
+void smawk(size_t nrows, size_t ncols, const float* x, int64_t* argmins);
+
 // nearest centroid of each row: labels (n), distances (n)
 void assign_to_centroids(idx_t n, const float* x, int k, const float* centroids, int d, MetricType metric,
                          idx_t* labels, float* distances);

@@ -25,8 +25,8 @@ struct RandomGenerator {
   explicit RandomGenerator(int64_t seed = 1234) : mt(static_cast<unsigned int>(seed)) {}
   int rand_int() { return int(mt() & 0x7fffffff); }
   int64_t rand_int64() { return int64_t(rand_int()) | (int64_t(rand_int()) << 31); }
-  // in [0, max): Lemire's multiply-shift range reduction (Faiss >= 1.9)
-  int rand_int(int max) { return int((uint64_t(mt()) * uint64_t(max)) >> 32); }
+  // in [0, max): mt() % max, as faiss-cpu 1.15.1 (later Faiss uses a multiply-shift)
+  int rand_int(int max) { return int(mt() % uint32_t(max)); }
   float rand_float() { return float(mt()) / float(mt.max()); }
   double rand_double() { return double(mt()) / double(mt.max()); }
 };

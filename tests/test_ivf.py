@@ -182,7 +182,11 @@ def test_search_parameters(pair, data):
     with pytest.raises(TypeError):
         annvil.SearchParametersIVF(3)  # keyword-only
     with pytest.raises(ValueError):
-        a.nprobe = 0
+        a.nprobe = -1
+    a.nprobe = 0  # accepted as in Faiss; search refuses it (RuntimeError, as Faiss) and names the fix
+    with pytest.raises(RuntimeError, match="nprobe is 0"):
+        a.search(xq[:2], 3)
+    a.nprobe = 1
 
 
 # ---- range search ----------------------------------------------------------------------------------

@@ -324,7 +324,7 @@ class _CVar:
 
     def __init__(self):
         object.__setattr__(self, "_values", {
-            "distance_compute_blas_threshold": 20,
+            "distance_compute_blas_threshold": 128000,
             "distance_compute_blas_query_bs": 4096,
             "distance_compute_blas_database_bs": 1024,
             "distance_compute_min_k_reservoir": 100,
@@ -335,6 +335,9 @@ class _CVar:
         values = object.__getattribute__(self, "_values")
         if name in values:
             return values[name]
+        if name == "indexIVF_stats":
+            from . import _core
+            return _core.indexIVF_stats
         raise AttributeError(f"annvil.cvar has no variable '{name}'")
 
     def __setattr__(self, name, value):
@@ -344,7 +347,7 @@ class _CVar:
         values[name] = type(values[name])(value)
 
     def __dir__(self):
-        return sorted(object.__getattribute__(self, "_values"))
+        return sorted(object.__getattribute__(self, "_values")) + ["indexIVF_stats"]
 
 
 cvar = _CVar()

@@ -5,7 +5,7 @@
 A description is a list of components separated by commas (commas inside
 parentheses do not split), read as
 
-    [IDMap|IDMap2,] [transform,]* body [,RFlat | ,Refine(<description>)] [,IDMap|,IDMap2]
+    [IDMap|IDMap2,] [transform,]* [IDMap|IDMap2,] body [,RFlat | ,Refine(<description>)] [,IDMap|,IDMap2]
 
 and the result nests as in Faiss: IDMap outermost, then the refinement
 wrapper, then IndexPreTransform around the body.  The body is one component
@@ -204,9 +204,16 @@ class _Builder:
             transforms.append(tr[0])
             d_cur = tr[1]
             tokens = tokens[1:]
+        inner_idmap = None  # "PCA16,IDMap,SQ8": the ids map sits inside the transforms (as Faiss)
+        if transforms and tokens and tokens[0] in _IDMAPS:
+            if idmap is not None:
+                self.fail("IDMap given twice")
+            inner_idmap, tokens = tokens[0], tokens[1:]
         if not tokens:
             self.fail("no index after the prefixes")
         index = self.body(tokens, d_cur, metric)
+        if inner_idmap is not None:
+            index = self.cls(_IDMAPS[inner_idmap])(index)
         if transforms:
             index = self.pretransform(transforms, index)
         if refine is not None:

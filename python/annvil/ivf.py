@@ -29,7 +29,7 @@ from ._core import (  # noqa: F401
     SearchParametersIVF,
 )
 
-__all__ = ["IndexIVF", "IndexIVFFlat", "InvertedLists", "SearchParametersIVF", "DirectMap",
+__all__ = ["IndexIVF", "IndexIVFFlat", "InvertedLists", "SearchParametersIVF", "IVFSearchParameters", "DirectMap",
            "extract_index_ivf", "try_extract_index_ivf",
            "ScalarQuantizer", "IndexScalarQuantizer", "IndexIVFScalarQuantizer",
            "ScalarQuantizer_QT_8bit", "ScalarQuantizer_QT_4bit", "ScalarQuantizer_QT_8bit_uniform",
@@ -65,8 +65,15 @@ def extract_index_ivf(index):
 
 
 # IndexIVF-only Python helpers (attached to the compiled class)
-def _search_preassigned(self, x, k, assign, centroid_dis=None, params=None):
-    """Search with given coarse assignments (n, nprobe) and their distances."""
+PARALLEL_MODE_NO_HEAP_INIT = 1024
+
+
+def _search_preassigned(self, x, k, assign, centroid_dis=None, params=None, *, D=None, I=None):
+    """Search with given coarse assignments (n, nprobe) (-1: skip) and their
+    distances.  With D / I given, the results are written there; when
+    parallel_mode has PARALLEL_MODE_NO_HEAP_INIT, D / I are result heaps
+    being accumulated (faiss.ResultHeap's D / I) and the new results are
+    merged into them instead."""
     import numpy as np
     from ._checks import as_matrix, check_k
     x = as_matrix(x, self.d, "queries")
@@ -75,10 +82,56 @@ def _search_preassigned(self, x, k, assign, centroid_dis=None, params=None):
     if centroid_dis is None:
         centroid_dis = np.zeros(assign.shape, np.float32)
     centroid_dis = np.ascontiguousarray(centroid_dis, dtype=np.float32)
-    return self._search_preassigned(x, k, assign, centroid_dis, params)
+    Dr, Ir = self._search_preassigned(x, k, assign, centroid_dis, params)
+    if D is None and I is None:
+        return Dr, Ir
+    if D is None or I is None:
+        raise _core.InvalidArgumentError("search_preassigned: give both D and I, or neither")
+    if self.parallel_mode & PARALLEL_MODE_NO_HEAP_INIT:
+        keep_max = self.metric_type == _core.METRIC_INNER_PRODUCT
+        _core._heap_addn(D, I, keep_max, Dr, Ir, None, 0)
+    else:
+        D[...] = Dr
+        I[...] = Ir
+    return D, I
 
 
 IndexIVF.search_preassigned = _search_preassigned
+
+
+def _range_search_preassigned(self, x, thresh, assign, centroid_dis=None, params=None):
+    """Range search with given coarse assignments (n, nprobe) (-1: skip):
+    (lims, D, I) as range_search."""
+    import numpy as np
+    from ._checks import as_matrix
+    x = as_matrix(x, self.d, "queries")
+    thresh = float(thresh)
+    if not np.isfinite(thresh):
+        raise _core.InvalidArgumentError(f"radius must be finite, got {thresh}")
+    assign = np.ascontiguousarray(assign, dtype=np.int64)
+    if centroid_dis is None:
+        centroid_dis = np.zeros(assign.shape, np.float32)
+    centroid_dis = np.ascontiguousarray(centroid_dis, dtype=np.float32)
+    return self._range_search_preassigned(x, thresh, assign, centroid_dis, params)
+
+
+IndexIVF.range_search_preassigned = _range_search_preassigned
+
+
+def _get_parallel_mode(self):
+    return self.__dict__.get("_parallel_mode", 0)
+
+
+def _set_parallel_mode(self, v):
+    self.__dict__["_parallel_mode"] = int(v)
+
+
+# Faiss's parallel_mode chooses how queries and lists are split over threads;
+# annvil plans that itself (the results do not depend on it).  The value is
+# kept, and PARALLEL_MODE_NO_HEAP_INIT is honoured by search_preassigned.
+IndexIVF.parallel_mode = property(_get_parallel_mode, _set_parallel_mode)
+IndexIVF.PARALLEL_MODE_NO_HEAP_INIT = PARALLEL_MODE_NO_HEAP_INIT
+IVFSearchParameters = SearchParametersIVF  # Faiss's old name
 
 
 # ---- ScalarQuantizer: Faiss's methods, with the inputs checked and converted once ----

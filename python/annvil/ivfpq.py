@@ -33,16 +33,7 @@ indexIVF_stats = _core.indexIVF_stats
 IVFSearchParameters = SearchParametersIVF  # Faiss's older name, the same class
 
 
-try:  # faiss.cvar.indexIVF_stats: join compat's cvar (Faiss's one global object) when there is one
-    from .compat import cvar  # noqa: E402
-    object.__getattribute__(cvar, "_values")["indexIVF_stats"] = _core.indexIVF_stats
-except ImportError:
-    class _CVar:
-        """Faiss's ``cvar`` (SWIG global variables) for the globals annvil has."""
-
-        indexIVF_stats = _core.indexIVF_stats
-
-    cvar = _CVar()
+from .compat import cvar  # noqa: E402,F401  (Faiss's one global object; cvar.indexIVF_stats is the same counters)
 
 
 def _as_array(x):
@@ -113,7 +104,7 @@ def _flag_property(name, default):
     def set_(self, v):
         self.__dict__[key] = type(default)(v)
 
-    return property(get, set_, doc=f"Faiss's {name} (accepted; annvil does no polysemous training)")
+    return property(get, set_, doc=f"Faiss's {name}: accepted and kept, no effect on annvil's results")
 
 
 for _cls in (IndexIVFPQ, _core.IndexPQ):
@@ -170,3 +161,11 @@ class BlockInvertedListsView:
 
 _IVFPQFS_INVLISTS = _core.IndexIVF.__dict__["invlists"]
 IndexIVFPQFastScan.invlists = property(BlockInvertedListsView, doc=BlockInvertedListsView.__doc__)
+
+# Faiss's fast-scan kernel knobs that the C++ class does not define (today
+# only `skip`, which disables stages in Faiss's benchmarks): kept so client
+# code that sets them runs. `implem` and `qbs` are real C++ attributes.
+for _cls in (IndexIVFPQFastScan, _core.IndexPQFastScan):
+    for _name, _default in (("implem", 0), ("qbs", 0), ("skip", 0)):
+        if not hasattr(_cls, _name):
+            setattr(_cls, _name, _flag_property(_name, _default))

@@ -24,7 +24,7 @@ from .compat import Float32Vector, ptr_array
 
 __all__ = ["Kmeans", "Clustering", "ClusteringParameters", "ClusteringIterationStats", "ClusteringInitialization",
            "ClusteringInitMethod_RANDOM", "ClusteringInitMethod_KMEANS_PLUS_PLUS", "ClusteringInitMethod_AFK_MC2",
-           "kmeans_clustering"]
+           "kmeans_clustering", "Clustering1D", "smawk"]
 
 _CP_FIELDS = tuple(n for n in dir(ClusteringParameters) if not n.startswith("_"))
 
@@ -146,6 +146,36 @@ class Clustering:
         if self.cp.int_centroids:
             c = np.round(c)
         self.centroids = Float32Vector(c.ravel())
+
+
+class Clustering1D(Clustering):
+    """Faiss's Clustering1D(k): k-means of scalars; train_exact finds the
+    globally optimal clusters (dynamic programming, see cpp/kmeans.h),
+    train(x, index) runs the usual Lloyd iterations."""
+
+    def __init__(self, k, cp=None):
+        super().__init__(1, k, cp)
+
+    def train_exact(self, *args):
+        """train_exact(x) or Faiss's train_exact(n, swig_ptr(x))."""
+        if len(args) == 2:
+            x = ptr_array(args[1], np.float32, int(args[0]), "x")
+        elif len(args) == 1:
+            x = np.asarray(args[0])
+        else:
+            raise TypeError("train_exact(x) or train_exact(n, x)")
+        x = np.ascontiguousarray(as_matrix(np.asarray(x).reshape(-1, 1), 1, "training values").ravel())
+        cent, obj = _core._kmeans1d_exact(x, self.k)
+        self.centroids = Float32Vector(cent)
+        self.iteration_stats = _StatsVector([ClusteringIterationStats(obj, 0.0, 0)])
+        return obj
+
+
+def smawk(nrows, ncols, x, argmins):
+    """Faiss's smawk(nrows, ncols, x, argmins): the leftmost column of each
+    row's minimum of a totally monotone matrix x (nrows x ncols floats)."""
+    a = np.ascontiguousarray(ptr_array(x, np.float32, int(nrows) * int(ncols), "x").reshape(int(nrows), int(ncols)))
+    ptr_array(argmins, np.int64, int(nrows), "argmins", writable=True)[...] = _core._smawk(a)
 
 
 class ClusteringInitialization:

@@ -362,3 +362,17 @@ def pairwise_indexed_inner_product(d, n, x, ix, y, iy, dis):
 def is_similarity_metric(metric):
     """True for metrics where larger is better (inner product, Jaccard)."""
     return int(metric) in (METRIC_INNER_PRODUCT, 23)  # 23: Faiss's METRIC_Jaccard
+
+
+def _find_sorted_ids_bounds(self, n, ids, jmin, jmax):
+    """Faiss's IDSelectorRange.find_sorted_ids_bounds(n, ids, jmin, jmax): for
+    n sorted ids, writes into jmin[0] / jmax[0] the positions [jmin, jmax) of
+    the ids in [imin, imax)."""
+    a = np.ascontiguousarray(ptr_array(ids, np.int64, n, "ids"))
+    j0, j1 = self._find_sorted_ids_bounds(a)
+    ptr_array(jmin, None, 1, "jmin", writable=True)[0] = j0
+    ptr_array(jmax, None, 1, "jmax", writable=True)[0] = j1
+    return j0, j1
+
+
+_core.IDSelectorRange.find_sorted_ids_bounds = _find_sorted_ids_bounds
