@@ -5,6 +5,7 @@
 #include "common.h"
 #include "distances.h"
 #include "knn.h"
+#include "parallel.h"
 #include "simd.h"
 
 namespace annvil_py {
@@ -47,11 +48,20 @@ void init_distances(py::module_& m) {
     }
     return out;
   });
+  m.def("_inject_parallel_fault", &arm_parallel_fault, py::arg("n"),
+        "test hook: the n-th parallel loop iteration from now throws (0 disarms)");
   m.def("_find_non_finite", [](const FloatArray& x) {
     const float* p = x.data();
     size_t n = size_t(x.size());
     py::gil_scoped_release release;
     return find_non_finite(n, p);
+  });
+  m.def("_find_norm_overflow", [](const FloatArray& x) {
+    if (x.ndim() != 2) ANNVIL_THROW(value, "expected a 2-D array");
+    const float* p = x.data();
+    size_t n = size_t(x.shape(0)), d = size_t(x.shape(1));
+    py::gil_scoped_release release;
+    return find_norm_overflow(n, p, d);
   });
   m.def("_normalize_rows", [](FloatArray& x) {
     if (x.ndim() != 2) ANNVIL_THROW(value, "normalize_L2 needs a 2-D array");

@@ -24,8 +24,7 @@ void init_flat(py::module_& m) {
         float* op = out.mutable_data();
         const float* xp = x.data();
         const int64_t* lp = labels.data();
-        py::gil_scoped_release release;
-        self.compute_distance_subset(n, xp, k, lp, op);
+        reading(self, [&] { self.compute_distance_subset(n, xp, k, lp, op); });
         return out;
       });
   py::class_<IndexFlatL2, IndexFlat, std::shared_ptr<IndexFlatL2>>(m, "IndexFlatL2", py::dynamic_attr())

@@ -125,19 +125,12 @@ void init_hnsw(py::module_& m) {
              py::array_t<int64_t> ids(n);
              int64_t* ip = ids.mutable_data();
              const float* xp = x.data();
-             {
-               py::gil_scoped_release release;
-               self.add_slots(n, xp, ip);
-             }
+             writing(self, [&] { self.add_slots(n, xp, ip); });
              return ids;
            })
       .def("compact",
            [](IndexHNSW& self) {
-             std::vector<idx_t> keep;
-             {
-               py::gil_scoped_release release;
-               keep = self.compact();
-             }
+             std::vector<idx_t> keep = writing(self, [&] { return self.compact(); });
              return py::array_t<int64_t>(int64_t(keep.size()), keep.data());
            },
            "Rebuild without deleted vectors; returns old_ids (new id i was old_ids[i]).")

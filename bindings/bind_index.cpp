@@ -19,10 +19,7 @@ py::tuple search_raw(const Index& self, const FloatArray& x, int64_t k, const Se
   float* dp = D.mutable_data();
   int64_t* ip = I.mutable_data();
   const float* xp = x.data();
-  {
-    py::gil_scoped_release release;
-    self.search(n, xp, k, dp, ip, params);
-  }
+  reading(self, [&] { self.search(n, xp, k, dp, ip, params); });
   return py::make_tuple(D, I);
 }
 
@@ -31,10 +28,7 @@ py::tuple range_search_raw(const Index& self, const FloatArray& x, float radius,
   self.check_trained();
   RangeSearchResult res;
   const float* xp = x.data();
-  {
-    py::gil_scoped_release release;
-    self.range_search(n, xp, radius, &res, params);
-  }
+  reading(self, [&] { self.range_search(n, xp, radius, &res, params); });
   py::array_t<int64_t> lims(int64_t(res.lims.size()));
   std::copy(res.lims.begin(), res.lims.end(), lims.mutable_data());
   py::array_t<float> D(int64_t(res.distances.size()));
@@ -111,15 +105,13 @@ void init_index(py::module_& m) {
       .def("_train", [](Index& self, const FloatArray& x) {
         int64_t n = rows_of(x, self.d, "training vectors");
         const float* xp = x.data();
-        py::gil_scoped_release release;
-        self.train(n, xp);
+        writing(self, [&] { self.train(n, xp); });
       })
       .def("_add", [](Index& self, const FloatArray& x) {
         int64_t n = rows_of(x, self.d, "vectors");
         self.check_trained();
         const float* xp = x.data();
-        py::gil_scoped_release release;
-        self.add(n, xp);
+        writing(self, [&] { self.add(n, xp); });
       })
       .def("_add_with_ids", [](Index& self, const FloatArray& x, const IdArray& ids) {
         int64_t n = rows_of(x, self.d, "vectors");
@@ -127,31 +119,26 @@ void init_index(py::module_& m) {
         self.check_trained();
         const float* xp = x.data();
         const int64_t* idp = ids.data();
-        py::gil_scoped_release release;
-        self.add_with_ids(n, xp, idp);
+        writing(self, [&] { self.add_with_ids(n, xp, idp); });
       })
       .def("_search", &search_raw, py::arg("x"), py::arg("k"), py::arg("params") = nullptr)
       .def("_range_search", &range_search_raw, py::arg("x"), py::arg("radius"), py::arg("params") = nullptr)
       .def("_reconstruct", [](const Index& self, int64_t key) {
         py::array_t<float> out(self.d);
         float* op = out.mutable_data();
-        self.reconstruct(key, op);
+        reading(self, [&] { self.reconstruct(key, op); });
         return out;
       })
       .def("_reconstruct_n", [](const Index& self, int64_t i0, int64_t ni) {
         py::array_t<float> out({ni, int64_t(self.d)});
         float* op = out.mutable_data();
-        {
-          py::gil_scoped_release release;
-          self.reconstruct_n(i0, ni, op);
-        }
+        reading(self, [&] { self.reconstruct_n(i0, ni, op); });
         return out;
       })
       .def("_remove_ids", [](Index& self, const IDSelector& sel) {
-        py::gil_scoped_release release;
-        return self.remove_ids(sel);
+        return writing(self, [&] { return self.remove_ids(sel); });
       })
-      .def("reset", [](Index& self) { self.reset(); })
+      .def("reset", [](Index& self) { writing(self, [&] { self.reset(); }); })
       .def("memory_usage", &Index::memory_usage, "bytes held by the index")
       .def_property_readonly("type_tag", &Index::type_tag);
 }

@@ -7,8 +7,7 @@ using namespace annvil;
 
 void init_io(py::module_& m) {
   m.def("write_index", [](const Index& index, const std::string& path) {
-    py::gil_scoped_release release;
-    write_index_file(index, path);
+    reading(index, [&] { write_index_file(index, path); });
   }, py::arg("index"), py::arg("path"));
   m.def("read_index", [](const std::string& path, bool mmap, bool verify) {
     py::gil_scoped_release release;
@@ -16,10 +15,7 @@ void init_io(py::module_& m) {
   }, py::arg("path"), py::arg("mmap") = false, py::arg("verify") = true);
   m.def("serialize_index", [](const Index& index) {
     std::vector<uint8_t> buf;
-    {
-      py::gil_scoped_release release;
-      buf = serialize_index(index);
-    }
+    buf = reading(index, [&] { return serialize_index(index); });
     py::array_t<uint8_t> a(int64_t(buf.size()));
     std::copy(buf.begin(), buf.end(), a.mutable_data());
     return a;

@@ -104,21 +104,30 @@ void init_ivf(py::module_& m) {
              ANNVIL_CHECK(l >= 0, "list number must be non-negative");
              return s.get_list_size(size_t(l));
            })
-      .def("make_direct_map", &IndexIVF::make_direct_map, py::arg("new_maintain_direct_map") = true)
-      .def("set_direct_map_type", &IndexIVF::set_direct_map_type, py::arg("type"))
+      .def(
+          "make_direct_map",
+          [](IndexIVF& self, bool maintain) { writing(self, [&] { self.make_direct_map(maintain); }); },
+          py::arg("new_maintain_direct_map") = true)
+      .def(
+          "set_direct_map_type", [](IndexIVF& self, int t) { writing(self, [&] { self.set_direct_map_type(t); }); },
+          py::arg("type"))
       .def_readonly("direct_map_type", &IndexIVF::direct_map_type)
       .def_readwrite("panel_min_queries", &IndexIVF::panel_min_queries,
                      "lists probed by at least this many queries of a batch use the panel kernel (0: auto)")
       .def("merge_from",
            [](IndexIVF& self, IndexIVF& other, int64_t add_id) {
-             py::gil_scoped_release release;
-             self.merge_from(other, add_id);
+             if (&self == &other) ANNVIL_THROW(value, "cannot merge an index into itself");
+             writing(self, [&] {
+               auto other_lock = other.lock.write();
+               self.merge_from(other, add_id);
+             });
            },
            py::arg("other"), py::arg("add_id") = 0)
       .def("reconstruct_from_offset",
            [](const IndexIVF& self, int64_t list_no, int64_t offset) {
              py::array_t<float> out(self.d);
-             self.reconstruct_from_offset(list_no, offset, out.mutable_data());
+             float* op = out.mutable_data();
+             reading(self, [&] { self.reconstruct_from_offset(list_no, offset, op); });
              return out;
            })
       .def("_search_preassigned",
@@ -143,11 +152,10 @@ void init_ivf(py::module_& m) {
              const float* xp = x.data();
              const int64_t* kp = keys.data();
              const float* cp = cdis.data();
-             {
-               py::gil_scoped_release release;
+             reading(self, [&] {
                self.count_search(n, kp, size_t(np), mc, sel);
                self.search_preassigned(n, xp, k, kp, cp, dp, ip, size_t(np), mc, sel);
-             }
+             });
              return py::make_tuple(D, I);
            },
            py::arg("x"), py::arg("k"), py::arg("assign"), py::arg("centroid_dis"), py::arg("params") = nullptr)
@@ -169,11 +177,10 @@ void init_ivf(py::module_& m) {
              const float* xp = x.data();
              const int64_t* kp = keys.data();
              const float* cp = cdis.data();
-             {
-               py::gil_scoped_release release;
+             reading(self, [&] {
                self.count_search(n, kp, size_t(np), mc, sel);
                self.range_search_preassigned(n, xp, radius, kp, cp, &res, size_t(np), mc, sel);
-             }
+             });
              py::array_t<int64_t> lims(int64_t(res.lims.size()));
              std::copy(res.lims.begin(), res.lims.end(), lims.mutable_data());
              py::array_t<float> D(int64_t(res.distances.size()));

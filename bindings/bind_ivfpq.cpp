@@ -45,22 +45,20 @@ void def_pq_common(Cls& cls) {
           "use_precomputed_table", [](const T& s) { return s.use_precomputed_table; },
           [](T& s, int v) {
             check_upt(s, v);
-            s.use_precomputed_table = v;
-            if (v != 1) {  // -1 / 0: drop the table
-              std::vector<float>().swap(s.precomputed_table);
-              drop_terms(s);
-              return;
-            }
-            py::gil_scoped_release release;
-            s.precompute_table();
+            writing(s, [&] {
+              s.use_precomputed_table = v;
+              if (v != 1) {  // -1 / 0: drop the table
+                std::vector<float>().swap(s.precomputed_table);
+                drop_terms(s);
+                return;
+              }
+              s.precompute_table();
+            });
           },
           "-1: never, 0: off, 1: use the (list, m, j) table of |r|^2 + 2<y_C, r> (L2 + by_residual)")
       .def_property_readonly("precomputed_table",
                              [](const T& s) { return table_array(s.precomputed_table, s.nlist, s.pq.M, s.pq.ksub); })
-      .def("precompute_table", [](T& s) {
-        py::gil_scoped_release release;
-        s.precompute_table();
-      });
+      .def("precompute_table", [](T& s) { writing(s, [&] { s.precompute_table(); }); });
 }
 
 }  // namespace
@@ -82,8 +80,11 @@ void init_ivfpq(py::module_& m) {
       .def_readwrite("precomputed_table_max_bytes", &IndexIVFPQ::precomputed_table_max_bytes)
       .def("merge_from",
            [](IndexIVFPQ& self, IndexIVF& other, int64_t add_id) {
-             py::gil_scoped_release release;
-             self.merge_from_pq(other, add_id);
+             if (&self == &other) ANNVIL_THROW(value, "cannot merge an index into itself");
+             writing(self, [&] {
+               auto other_lock = other.lock.write();
+               self.merge_from_pq(other, add_id);
+             });
            },
            py::arg("other"), py::arg("add_id") = 0);
 
@@ -130,8 +131,11 @@ void init_ivfpq(py::module_& m) {
       .def_property_readonly("M2", [](const IndexIVFPQFastScan& s) { return pq4_M2(s.pq.M); })
       .def("merge_from",
            [](IndexIVFPQFastScan& self, IndexIVF& other, int64_t add_id) {
-             py::gil_scoped_release release;
-             self.merge_from_fs(other, add_id);
+             if (&self == &other) ANNVIL_THROW(value, "cannot merge an index into itself");
+             writing(self, [&] {
+               auto other_lock = other.lock.write();
+               self.merge_from_fs(other, add_id);
+             });
            },
            py::arg("other"), py::arg("add_id") = 0);
 

@@ -33,6 +33,22 @@ inline int64_t length_of(const IdArray& ids, const char* what) {
   return ids.shape(0);
 }
 
+// Run `f` with the GIL released and the index's lock held: shared (`reading`)
+// or exclusive (`writing`).  The GIL goes first, so a thread waiting for the
+// lock never blocks the interpreter.
+template <class F>
+auto reading(const annvil::Index& index, F&& f) {
+  py::gil_scoped_release release;
+  auto lock = index.lock.read();
+  return f();
+}
+template <class F>
+auto writing(const annvil::Index& index, F&& f) {
+  py::gil_scoped_release release;
+  auto lock = index.lock.write();
+  return f();
+}
+
 // Any selector-like Python object (IDSelector, boolean mask, id array) to a
 // selector; None gives null.  Conversion of non-selectors is done by
 // annvil._selectors.as_selector.

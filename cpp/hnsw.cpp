@@ -1,5 +1,6 @@
 // HNSW construction and search (see hnsw.h for the layout).
 #include "hnsw.h"
+#include "parallel.h"
 #include "hnsw_codes.h"
 
 #include <algorithm>
@@ -411,12 +412,16 @@ void HNSW::insert(const Space& sp, const std::vector<int32_t>& nodes) {
   }
   const int64_t rest = int64_t(order.size() - i);
   const int top = max_level;
+  ParallelErrors perr;
 #pragma omp parallel if (rest > 64)
   {
     HnswScratch& S = hnsw_scratch();
 #pragma omp for schedule(dynamic, 4)
-    for (int64_t j = 0; j < rest; ++j) insert_one(*this, sp, S, order[i + size_t(j)], locks.get(), top);
+    for (int64_t j = 0; j < rest; ++j) ANNVIL_OMP_TRY(perr) {
+      insert_one(*this, sp, S, order[i + size_t(j)], locks.get(), top);
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
 }
 
 template <class Space>
@@ -533,6 +538,25 @@ ANNVIL_HNSW_INSTANTIATE(PQSpace)
 HnswScratch& hnsw_scratch() {
   static thread_local HnswScratch s;
   return s;
+}
+
+void HNSW::rollback(const Mark& m) {
+  const int32_t n0 = int32_t(m.ntotal);
+  auto scrub = [n0](int32_t* l, int cap) {
+    int w = 0;
+    for (int j = 0; j < cap && l[j] >= 0; ++j)
+      if (l[j] < n0) l[w++] = l[j];
+    for (int j = w; j < cap && l[j] >= 0; ++j) l[j] = -1;
+  };
+  links0.mut().resize(m.ntotal * size_t(2 * M));
+  upper_links.mut().resize(m.upper_size);
+  levels.resize(m.ntotal);
+  upper_begin.resize(m.ntotal);
+  ntotal = m.ntotal;
+  for (int32_t v = 0; v < n0; ++v)
+    for (int lev = 0; lev <= levels[size_t(v)]; ++lev) scrub(links_mut(v, lev), cap(lev));
+  entry_point = m.entry_point;
+  max_level = m.max_level;
 }
 
 }  // namespace annvil

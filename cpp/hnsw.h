@@ -127,6 +127,18 @@ struct HNSW {
   void grow(size_t n);
   void clear();
 
+  // Undo a failed add: mark() before grow(), rollback() after the failure
+  // drops the nodes added since and removes every link to them from the
+  // older nodes' lists (lists stay -1 terminated).  The older nodes keep the
+  // links they had, less any the failed insertion pruned in favour of a new node.
+  struct Mark {
+    size_t ntotal, upper_size;
+    int32_t entry_point;
+    int max_level;
+  };
+  Mark mark() const { return Mark{ntotal, upper_links.size(), entry_point, max_level}; }
+  void rollback(const Mark& m);
+
   // Link the given nodes into the graph (their vectors must already be in
   // `sp`).  Nodes are inserted by decreasing level; those that raise the top
   // level are inserted one at a time, the rest in parallel with per-node

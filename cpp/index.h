@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -96,6 +98,33 @@ void fill_range_result(const std::vector<std::vector<std::pair<float, idx_t>>>& 
 class Writer;
 class Reader;
 
+// ---- concurrency -------------------------------------------------------------------
+// A reader-writer lock per index.  The bindings take it around every call
+// that touches the index's data (README "Threads"): shared for searches,
+// reconstruction and serialization, exclusive for add, remove, train, reset
+// and merges.  It prefers writers: a writer waiting for the lock holds the
+// gate, so a steady stream of searches cannot starve an add.  The core never
+// takes it itself (no recursive locking); a wrapped index (the index inside
+// an IDMap or an IVF quantizer) is protected by its wrapper's lock.
+class IndexLock {
+ public:
+  IndexLock() = default;
+  IndexLock(const IndexLock&) {}  // a copy of an index gets a lock of its own
+  IndexLock& operator=(const IndexLock&) { return *this; }
+  std::shared_lock<std::shared_mutex> read() const {
+    { std::lock_guard<std::mutex> wait_for_writers(gate_); }
+    return std::shared_lock<std::shared_mutex>(rw_);
+  }
+  std::unique_lock<std::shared_mutex> write() const {
+    std::lock_guard<std::mutex> hold_gate(gate_);
+    return std::unique_lock<std::shared_mutex>(rw_);
+  }
+
+ private:
+  mutable std::mutex gate_;
+  mutable std::shared_mutex rw_;
+};
+
 // ---- the index -------------------------------------------------------------------
 struct Index {
   int d = 0;
@@ -103,6 +132,7 @@ struct Index {
   MetricType metric_type = METRIC_L2;
   bool is_trained = true;
   bool verbose = false;
+  IndexLock lock;
 
   Index(int d_, MetricType metric);
   virtual ~Index() = default;

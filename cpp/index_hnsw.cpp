@@ -1,6 +1,7 @@
 // IndexHNSW: vectors + HNSW graph, tombstone deletes, the filtered-search
 // planner, and the index-file payload.
 #include "index_hnsw.h"
+#include "parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -102,6 +103,8 @@ void IndexHNSW::add_slots(idx_t n, const float* x, idx_t* ids) {
 
   std::vector<int32_t> nodes;
   nodes.reserve(size_t(n));
+  const HNSW::Mark mark = hnsw.mark();
+  const idx_t n0 = ntotal;
   for (size_t i = 0; i < reuse.size(); ++i) {
     int32_t s = reuse[i];
     if (is_f16)
@@ -130,10 +133,30 @@ void IndexHNSW::add_slots(idx_t n, const float* x, idx_t* ids) {
     ntotal += n_new;
     deleted.resize((size_t(ntotal) + 63) / 64, 0);
   }
-  hnsw.insert(space(), nodes);
+  try {
+    hnsw.insert(space(), nodes);
+  } catch (...) {
+    rollback_add(mark, n0, reuse);
+    if (is_f16)
+      xh.mut().resize(size_t(n0) * d);
+    else
+      xb.mut().resize(size_t(n0) * d);
+    throw;
+  }
   // Re-home the arrays on huge pages after large adds only: the copy is O(N),
   // so a stream of small adds keeps appending to ordinary vectors instead.
   if (size_t(n) * 8 >= size_t(ntotal)) to_huge_pages_after_add();
+}
+
+void IndexHNSW::rollback_add(const HNSW::Mark& mark, idx_t n0, const std::vector<int32_t>& reused) {
+  hnsw.rollback(mark);
+  ntotal = n0;
+  deleted.resize((size_t(n0) + 63) / 64);
+  if (n0 % 64) deleted.back() &= (uint64_t(1) << (n0 % 64)) - 1;
+  for (int32_t s : reused) {
+    deleted[size_t(s) >> 6] |= uint64_t(1) << (s & 63);
+    ++n_deleted;
+  }
 }
 
 void IndexHNSW::to_huge_pages_after_add() {
@@ -266,13 +289,14 @@ void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const f
   const HNSW& hnsw = index.hnsw;
   const size_t d = size_t(index.d);
   const bool l2 = index.metric_type == METRIC_L2;
+  ParallelErrors perr;
 #pragma omp parallel if (n > 1)
   {
     HnswScratch& S = hnsw_scratch();
     std::vector<HnswCand>& res = S.res;
     std::vector<float>& qprep = S.qprep;
 #pragma omp for schedule(dynamic, 1)
-  for (idx_t q = 0; q < n; ++q) {
+  for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
     const float* xq = sp.prepare(x + size_t(q) * d, qprep);
     int32_t ep = hnsw.entry_point;
     float ep_d = sp.to_query(xq, ep);
@@ -287,8 +311,9 @@ void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const f
       D[size_t(q) * k + j] = l2 ? res[j].d : -res[j].d;
       I[size_t(q) * k + j] = res[j].id;
     }
+  } ANNVIL_OMP_CATCH(perr)
   }
-  }
+  perr.rethrow();
 }
 
 #define ANNVIL_HNSW_BATCH(Space)                                                                                  \
@@ -449,17 +474,11 @@ void IndexHNSW::read_payload_body(Reader& r) {
   size_t pop = 0;
   for (uint64_t w : deleted) pop += size_t(__builtin_popcountll(w));
   if (pop != n_deleted) r.corrupt("HNSW deleted count does not match the bitmap");
-  // Link targets are checked when the file is read into memory; a mapped
-  // file is trusted (checking would page in the whole graph) unless the
-  // caller asked for checksum verification.
-  if (!r.mapped()) {
-    const int32_t* l = g.links0.data();
-    for (size_t i = 0; i < g.links0.size(); ++i)
-      if (l[i] < -1 || l[i] >= int64_t(N)) r.corrupt("HNSW link out of range");
-    l = g.upper_links.data();
-    for (size_t i = 0; i < g.upper_links.size(); ++i)
-      if (l[i] < -1 || l[i] >= int64_t(N)) r.corrupt("HNSW link out of range");
-  }
+  // Every link target is checked, on mapped files too (one vectorised pass:
+  // a search follows links without bounds checks).  -1 ends a list.
+  if (!all_in_range(g.links0.data(), g.links0.size(), -1, int64_t(N)) ||
+      !all_in_range(g.upper_links.data(), g.upper_links.size(), -1, int64_t(N)))
+    r.corrupt("HNSW link out of range");
   g.ntotal = N;
   if (!r.mapped()) {
     to_huge_pages(xb);

@@ -45,6 +45,9 @@ struct IndexHNSW : Index {
   void add(idx_t n, const float* x) override;
   // Like add(); ids (n entries, may be null) receives the slot of each vector.
   virtual void add_slots(idx_t n, const float* x, idx_t* ids);
+  // After a failed insertion: drop nodes n0.. and their links, re-delete the
+  // reused slots (the caller truncates its vector storage).
+  void rollback_add(const HNSW::Mark& mark, idx_t n0, const std::vector<int32_t>& reused);
   void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
               const SearchParameters* params = nullptr) const override;
   // Approximate: the candidates of an efSearch-wide graph search (filters and

@@ -1,5 +1,6 @@
 // IndexHNSWSQ / IndexHNSWPQ: HNSW over SQ or PQ codes (see index_hnsw_quant.h).
 #include "index_hnsw_quant.h"
+#include "parallel.h"
 
 #include <algorithm>
 #include <cstring>
@@ -33,6 +34,8 @@ void IndexHNSWCodes::add_slots(idx_t n, const float* x, idx_t* ids) {
 
   std::vector<int32_t> nodes;
   nodes.reserve(size_t(n));
+  const HNSW::Mark mark = hnsw.mark();
+  const idx_t n0 = ntotal;
   for (size_t i = 0; i < reuse.size(); ++i) {
     const int32_t s = reuse[i];
     std::memcpy(codes.mut().data() + size_t(s) * code_size, c.data() + i * code_size, code_size);
@@ -52,7 +55,13 @@ void IndexHNSWCodes::add_slots(idx_t n, const float* x, idx_t* ids) {
     ntotal += n_new;
     deleted.resize((size_t(ntotal) + 63) / 64, 0);
   }
-  insert_nodes(nodes);
+  try {
+    insert_nodes(nodes);
+  } catch (...) {
+    rollback_add(mark, n0, reuse);
+    codes.mut().resize(size_t(n0) * code_size);
+    throw;
+  }
   // as IndexHNSW::add_slots: re-home on huge pages after large adds only
   if (size_t(n) * 8 >= size_t(ntotal)) {
     to_huge_pages_after_add();
@@ -116,11 +125,13 @@ void IndexHNSWSQ::train(idx_t n, const float* x) {
 }
 
 void IndexHNSWSQ::encode(idx_t n, const float* x, uint8_t* out) const {
+  ParallelErrors perr;
 #pragma omp parallel for schedule(static) if (n > 4096)
-  for (idx_t i0 = 0; i0 < n; i0 += 1024) {
+  for (idx_t i0 = 0; i0 < n; i0 += 1024) ANNVIL_OMP_TRY(perr) {
     const size_t m = std::min<size_t>(1024, size_t(n - i0));
     sq.compute_codes(x + size_t(i0) * d, out + size_t(i0) * code_size, m);
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 void IndexHNSWSQ::decode(idx_t n, const uint8_t* c, float* out) const { sq.decode(c, out, size_t(n)); }

@@ -2,6 +2,7 @@
 // orders (grouped by list for batches; query by query for max_codes), range
 // search, removal, merging, the direct map and the common serialized part.
 #include "index_ivf.h"
+#include "parallel.h"
 
 #include <omp.h>
 
@@ -81,8 +82,12 @@ void IndexIVF::train(idx_t n, const float* x) {
     coarse_assign(n, x, assign.data());
     if (by_residual) {
       std::vector<float> res(size_t(n) * d);
+      ParallelErrors perr;
 #pragma omp parallel for schedule(static) if (n > 1000)
-      for (idx_t i = 0; i < n; ++i) compute_residual(x + size_t(i) * d, res.data() + size_t(i) * d, assign[i]);
+      for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
+        compute_residual(x + size_t(i) * d, res.data() + size_t(i) * d, assign[i]);
+      } ANNVIL_OMP_CATCH(perr)
+      perr.rethrow();
       train_encoder(n, res.data(), assign.data());
     } else {
       train_encoder(n, x, assign.data());
@@ -135,6 +140,12 @@ void IndexIVF::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
     idx_t m = std::min(bs, n - i0);
     std::vector<idx_t> assign(m);
     coarse_assign(m, x + size_t(i0) * d, assign.data());
+    // no nearest centroid: the vector's distances overflow (the Python layer
+    // rejects such input first); never drop it silently
+    for (idx_t i = 0; i < m; ++i)
+      ANNVIL_CHECK(assign[size_t(i)] >= 0, "vector ", i0 + i,
+                   " has no nearest centroid (its distances overflow float32); nothing after row ", i0,
+                   " was added");
     std::vector<uint8_t> codes(size_t(m) * code_size);
     encode_vectors(m, x + size_t(i0) * d, assign.data(), codes.data());
     add_preassigned(m, assign.data(), ids + i0, codes.data());
@@ -299,6 +310,7 @@ void IndexIVF::search_per_query(idx_t n, const float* x, idx_t k, const idx_t* k
     // one query: the probed lists are shared among threads, heaps merged after
     int nth = nt;
     std::vector<TopKArray> local(nth);
+    ParallelErrors perr;
 #pragma omp parallel num_threads(nth)
     {
       int t = omp_get_thread_num();
@@ -307,31 +319,34 @@ void IndexIVF::search_per_query(idx_t n, const float* x, idx_t k, const idx_t* k
       sc->sel = sel;
       sc->set_query(x);
 #pragma omp for schedule(dynamic)
-      for (int64_t j = 0; j < int64_t(np); ++j) {
+      for (int64_t j = 0; j < int64_t(np); ++j) ANNVIL_OMP_TRY(perr) {
         idx_t l = keys[j];
         if (l < 0) continue;
         size_t ls = il.list_size(size_t(l));
         if (!ls) continue;
         sc->set_list(l, coarse_dis[j]);
         sc->scan_codes(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), h[0]);
-      }
+      } ANNVIL_OMP_CATCH(perr)
       local[t] = std::move(h);
     }
+    perr.rethrow();
     for (int t = 0; t < nth; ++t) heaps.merge_from(local[t]);
   } else {
+    ParallelErrors perr;
 #pragma omp parallel if (n > 1 && parallel)
     {
       auto sc = get_scanner();
       sc->sel = sel;
 #pragma omp for schedule(dynamic, 4)
-      for (idx_t q = 0; q < n; ++q) {
+      for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
         sc->set_query(x + size_t(q) * d);
         for_each_probed_list(il, *sc, keys + size_t(q) * np, coarse_dis + size_t(q) * np, np, mc,
                              [&](size_t l, size_t ls) {
                                return sc->scan_codes(ls, il.get_codes(l), code_size, il.get_ids(l), heaps[size_t(q)]);
                              });
-      }
+      } ANNVIL_OMP_CATCH(perr)
     }
+    perr.rethrow();
   }
   heaps.finalize(metric_type, nullptr, D, I);
 }
@@ -437,6 +452,7 @@ void IndexIVF::search_grouped(idx_t n, const float* x, idx_t k, const idx_t* key
   // rows per base block: the block stays in L2 while all panels pass over it
   const size_t BB = std::max<size_t>(48, (192 * 1024) / (sizeof(float) * size_t(d)));
 
+  ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
   {
     const int t = omp_get_thread_num();
@@ -449,7 +465,7 @@ void IndexIVF::search_grouped(idx_t n, const float* x, idx_t k, const idx_t* key
     auto sc = get_scanner();
     sc->sel = sel;
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t w = 0; w < int64_t(work.size()); ++w) {
+    for (int64_t w = 0; w < int64_t(work.size()); ++w) ANNVIL_OMP_TRY(perr) {
       const size_t l = work[size_t(w)].second;
       const size_t nb = il.list_size(l);
       const idx_t* ids = il.get_ids(l);
@@ -494,8 +510,9 @@ void IndexIVF::search_grouped(idx_t n, const float* x, idx_t k, const idx_t* key
           sc->scan_codes(nb, codes, code_size, ids, H[q]);
         }
       }
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
   for (int t = 0; t < nt && nt > 1; ++t) heaps.merge_from(local[size_t(t)]);
   heaps.finalize(metric_type, nullptr, D, I);
 }
@@ -521,12 +538,13 @@ void IndexIVF::range_search_preassigned(idx_t n, const float* x, float radius, c
   const float key_radius = l2 ? radius : -radius;
   std::vector<std::vector<std::pair<float, idx_t>>> hits(size_t(std::max<idx_t>(n, 0)));
   const InvertedLists& il = *invlists;
+  ParallelErrors perr;
 #pragma omp parallel if (n > 1)
   {
     auto sc = get_scanner();
     sc->sel = sel;
 #pragma omp for schedule(dynamic, 4)
-    for (idx_t q = 0; q < n; ++q) {
+    for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
       sc->set_query(x + size_t(q) * d);
       for_each_probed_list(il, *sc, keys + size_t(q) * np, coarse_dis + size_t(q) * np, np, mc,
                            [&](size_t l, size_t ls) {
@@ -534,8 +552,9 @@ void IndexIVF::range_search_preassigned(idx_t n, const float* x, float radius, c
                                                   hits[size_t(q)]);
                              return ls;
                            });
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
   fill_range_result(hits, l2, result);
 }
 

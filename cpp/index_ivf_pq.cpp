@@ -1,4 +1,5 @@
 #include "index_ivf_pq.h"
+#include "parallel.h"
 
 #include <omp.h>
 
@@ -173,12 +174,13 @@ void pq_encode(const ProductQuantizer& pq, const PQCodebooks& cb, idx_t n, const
   const auto& K = detail::ivfpq_kernels();
   const idx_t bs = 256;
   const idx_t nb = (n + bs - 1) / bs;
+  ParallelErrors perr;
 #pragma omp parallel if (n > 4 * bs)
   {
     std::vector<int32_t> lab(size_t(bs) * M);
     std::vector<float> dis(static_cast<size_t>(bs));
 #pragma omp for schedule(static)
-    for (idx_t b = 0; b < nb; ++b) {
+    for (idx_t b = 0; b < nb; ++b) ANNVIL_OMP_TRY(perr) {
       const idx_t i0 = b * bs, m_ = std::min(bs, n - i0);
       for (size_t m = 0; m < M; ++m)
         K.assign(size_t(m_), x + size_t(i0) * d + m * dsub, d, cb.ct.data() + m * dsub * ksub,
@@ -193,8 +195,9 @@ void pq_encode(const ProductQuantizer& pq, const PQCodebooks& cb, idx_t n, const
             ProductQuantizer::write_index(c, m, pq.nbits, uint32_t(lab[m * size_t(bs) + size_t(i)]));
         }
       }
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
 }
 
 // ---- shared pieces ------------------------------------------------------------------
@@ -216,19 +219,21 @@ void ivfpq_compute_precomputed_table(const Index& quantizer, size_t nlist, const
   compute_norms(M * ksub, pq.centroids.data(), dsub, norms.data());  // |r_{m,j}|^2, (m, j) row order
   std::vector<float> tab(nlist * M * ksub);
   const Kernels& K = kernels();
+  ParallelErrors perr;
 #pragma omp parallel if (nlist > 16)
   {
     std::vector<float> yc(d);
 #pragma omp for schedule(static)
-    for (int64_t l = 0; l < int64_t(nlist); ++l) {
+    for (int64_t l = 0; l < int64_t(nlist); ++l) ANNVIL_OMP_TRY(perr) {
       quantizer.reconstruct(l, yc.data());
       float* t = tab.data() + size_t(l) * M * ksub;
       for (size_t m = 0; m < M; ++m) {
         K.inner_product_ny(yc.data() + m * dsub, pq.get_centroids(m, 0), dsub, ksub, t + m * ksub);
         for (size_t j = 0; j < ksub; ++j) t[m * ksub + j] = norms[m * ksub + j] + 2.f * t[m * ksub + j];
       }
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
   table.swap(tab);
 }
 
@@ -249,11 +254,12 @@ void ivfpq_coarse_search(const Index& quantizer, size_t nlist, idx_t n, const fl
     buf.resize(size_t(m) * nlist);
     float* const dm = buf.data();  // thread_local: other threads must use this pointer, not `buf`
     pairwise_distances(size_t(m), x + size_t(i0) * d, nlist, flat->get_xb(), d, flat->metric_type, dm);
+    ParallelErrors perr;
 #pragma omp parallel if (m > 16 && size_t(m) * nlist * d > kMinParallelWork)
     {
       std::vector<uint32_t> order(nlist);
 #pragma omp for schedule(static)
-      for (idx_t q = 0; q < m; ++q) {
+      for (idx_t q = 0; q < m; ++q) ANNVIL_OMP_TRY(perr) {
         const float* row = dm + size_t(q) * nlist;
         // better: smaller L2 distance / larger inner product, then smaller id
         auto better = [&](uint32_t a, uint32_t b) {
@@ -275,8 +281,9 @@ void ivfpq_coarse_search(const Index& quantizer, size_t nlist, idx_t n, const fl
             kq[j] = -1;
           }
         }
-      }
+      } ANNVIL_OMP_CATCH(perr)
     }
+    perr.rethrow();
   }
 }
 
@@ -332,15 +339,17 @@ void ivfpq_train_pq(const IndexIVF& ivf, idx_t n, const float* x, ProductQuantiz
     std::vector<float> dis(static_cast<size_t>(n));
     ivf.quantizer->search(n, x, 1, dis.data(), assign.data());
     std::vector<float> res(size_t(n) * d);
+    ParallelErrors perr;
 #pragma omp parallel for schedule(static) if (n > 1000)
-    for (idx_t i = 0; i < n; ++i) {
+    for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
       float* r = res.data() + size_t(i) * d;
       if (assign[size_t(i)] < 0) {
         std::memcpy(r, x + size_t(i) * d, sizeof(float) * d);
         continue;
       }
       ivf.compute_residual(x + size_t(i) * d, r, assign[size_t(i)]);
-    }
+    } ANNVIL_OMP_CATCH(perr)
+    perr.rethrow();
     pq.train(n, res.data());
   } else {
     pq.train(n, x);
@@ -765,8 +774,9 @@ void IndexIVFPQ::update_terms(bool all) {
   }
   list_terms.resize(nlist);
   const size_t M = pq.M, ts = M * 256;
+  ParallelErrors perr;
 #pragma omp parallel for schedule(dynamic, 16) if (ntotal > 100000)
-  for (int64_t l = 0; l < int64_t(nlist); ++l) {
+  for (int64_t l = 0; l < int64_t(nlist); ++l) ANNVIL_OMP_TRY(perr) {
     auto& T = list_terms[size_t(l)];
     const size_t ls = invlists->list_size(size_t(l));
     size_t from = all || T.size() > ls ? 0 : T.size();
@@ -774,7 +784,8 @@ void IndexIVFPQ::update_terms(bool all) {
     const float* P = precomputed_table.data() + size_t(l) * ts;
     const uint8_t* codes = invlists->get_codes(size_t(l));
     pq8_code_sums(codes + from * code_size, ls - from, M, P, T.data() + from);
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 void IndexIVFPQ::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
@@ -841,14 +852,16 @@ void ivfpq_encode(const IndexIVF& ivf, const ProductQuantizer& pq, const PQCodeb
     pq_encode(pq, cb, n, x, codes);
   } else {
     std::vector<float> res(size_t(n) * d);
+    ParallelErrors perr;
 #pragma omp parallel for schedule(static) if (n > 1000)
-    for (idx_t i = 0; i < n; ++i) {
+    for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
       float* r = res.data() + size_t(i) * d;
       if (list_nos[i] < 0)
         std::memset(r, 0, sizeof(float) * d);
       else
         ivf.compute_residual(x + size_t(i) * d, r, list_nos[i]);
-    }
+    } ANNVIL_OMP_CATCH(perr)
+    perr.rethrow();
     pq_encode(pq, cb, n, res.data(), codes);
   }
   for (idx_t i = 0; i < n; ++i)
@@ -891,6 +904,7 @@ void IndexIVFPQ::search_preassigned(idx_t n, const float* x, idx_t k, const idx_
   const bool parallel = omp_get_max_threads() > 1 && work * pq.M >= kMinParallelWork;
   const bool use_res = k > 20;
   TopKArray heaps{size_t(n), size_t(k)};
+  ParallelErrors perr;
 #pragma omp parallel if (parallel)
   {
     IVFPQScanner sc(*this);
@@ -899,7 +913,7 @@ void IndexIVFPQ::search_preassigned(idx_t n, const float* x, idx_t k, const idx_
     ApproxReservoir A;
     const bool approx = use_res && (sc.use16 || sc.terms_mode);
 #pragma omp for schedule(dynamic, 4)
-    for (idx_t q = 0; q < n; ++q) {
+    for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
       sc.set_query(x + size_t(q) * d);
       if (approx) {
         // |exact - approximate| <= (M / 2 + 1) / scale for 16-bit sums
@@ -941,8 +955,9 @@ void IndexIVFPQ::search_preassigned(idx_t n, const float* x, idx_t k, const idx_
       } else if (use_res) {
         R.fill_unordered(heaps[size_t(q)]);
       }
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
   heaps.finalize(metric_type, nullptr, D, I);
 }
 

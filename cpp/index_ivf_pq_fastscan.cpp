@@ -1,4 +1,5 @@
 #include "index_ivf_pq_fastscan.h"
+#include "parallel.h"
 
 #include <omp.h>
 
@@ -421,13 +422,14 @@ void IndexIVFPQFastScan::search_per_query_fs(idx_t n, const float* x, idx_t k, c
   }
   const bool count_members = sel && max_codes != SIZE_MAX;
   size_t nvisited = 0, ndis = 0;
+  ParallelErrors perr;
 #pragma omp parallel if (n > 1) reduction(+ : nvisited, ndis)
   {
     std::vector<float> qtab(ts), lut(ts), xres(per_list && !precomputed ? size_t(d) : 0);
     std::vector<uint8_t> plain;
     QuantizedLUT Q;
 #pragma omp for schedule(dynamic, 1)
-    for (idx_t q = 0; q < n; ++q) {
+    for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
       const float* xq = x + size_t(q) * d;
       if (!per_list) {
         if (l2) {
@@ -513,8 +515,9 @@ void IndexIVFPQFastScan::search_per_query_fs(idx_t n, const float* x, idx_t k, c
       }
       nvisited += lists;
       pq_finalize_row(heap, size_t(k), metric_type, D + size_t(q) * k, I + size_t(q) * k);
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
   *nlist_visited = nvisited;
   *ndis_out = ndis;
 }
@@ -575,12 +578,13 @@ void IndexIVFPQFastScan::range_search(idx_t n, const float* x, float radius, Ran
   std::vector<std::vector<std::pair<float, idx_t>>> hits(nq);
   const InvertedLists& il = *invlists;
   size_t nvisited = 0, ndis = 0;
+  ParallelErrors perr;
 #pragma omp parallel if (nq > 1) reduction(+ : nvisited, ndis)
   {
     auto sc = get_scanner();
     sc->sel = sel;
 #pragma omp for schedule(dynamic, 4)
-    for (int64_t q = 0; q < int64_t(nq); ++q) {
+    for (int64_t q = 0; q < int64_t(nq); ++q) ANNVIL_OMP_TRY(perr) {
       sc->set_query(x + size_t(q) * d);
       auto& out = hits[size_t(q)];
       size_t empty = 0;
@@ -604,8 +608,9 @@ void IndexIVFPQFastScan::range_search(idx_t n, const float* x, float radius, Ran
           }
         }
       }
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
   indexIVF_stats.add(nq, nvisited, ndis);
   fill_range_result(hits, l2, result);
 }
@@ -628,12 +633,13 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
   luts_buf.resize(nq * M2 * 16);
   uint8_t* const luts = luts_buf.data();  // thread_local: parallel regions use this pointer
   std::vector<float> scales(nq), inv_scales(nq), biases(nq);
+  ParallelErrors perr;
 #pragma omp parallel if (nq > 64)
   {
     std::vector<float> lut(ts);
     QuantizedLUT Q;
 #pragma omp for schedule(static)
-    for (int64_t q = 0; q < int64_t(nq); ++q) {
+    for (int64_t q = 0; q < int64_t(nq); ++q) ANNVIL_OMP_TRY(perr) {
       const float* xq = x + size_t(q) * d;
       if (l2) {
         pq_l2_table(pq, *cb, xq, lut.data());
@@ -646,8 +652,9 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
       scales[size_t(q)] = Q.scale;
       inv_scales[size_t(q)] = Q.inv_scale;
       biases[size_t(q)] = Q.bias;
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
   // (query, list) pairs grouped by list (counting sort, queries ascending).
   // Each query's nearest list is scanned first, query by query, so that its
   // threshold is already tight when the grouped pass visits lists in list
@@ -745,19 +752,21 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
       }
     };
 #pragma omp for schedule(static)
-    for (int64_t q = 0; q < int64_t(nq); ++q)
+    for (int64_t q = 0; q < int64_t(nq); ++q) ANNVIL_OMP_TRY(perr) {
       for (size_t j = 0; j < npre; ++j) {
         const uint32_t pi = uint32_t(size_t(q) * np + j);
         if (keys[pi] >= 0) scan_list(size_t(keys[pi]), &pi, 1);
       }
+    } ANNVIL_OMP_CATCH(perr)
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t w = 0; w < int64_t(work.size()); ++w) {
+    for (int64_t w = 0; w < int64_t(work.size()); ++w) ANNVIL_OMP_TRY(perr) {
       const size_t l = work[size_t(w)];
       scan_list(l, pairs.data() + start[l], start[l + 1] - start[l]);
-    }
+    } ANNVIL_OMP_CATCH(perr)
     if (use_res)
       for (size_t q = 0; q < nq; ++q) R[q].fill_unordered(H[q]);
   }
+  perr.rethrow();
   for (int t = 0; t < nt && nt > 1; ++t) heaps.merge_from(local[size_t(t)]);
   heaps.finalize(metric_type, nullptr, D, I);
 }

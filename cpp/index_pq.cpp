@@ -1,4 +1,5 @@
 #include "index_pq.h"
+#include "parallel.h"
 
 #include <omp.h>
 
@@ -115,12 +116,13 @@ void IndexPQ::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const
   const idx_t batch = tsize <= 16384 ? 4 : 1;
   const size_t chunk = std::max<size_t>(64, (64 * 1024) / pq.code_size);
   const idx_t nbatch = (n + batch - 1) / batch;
+  ParallelErrors perr;
 #pragma omp parallel if (nbatch > 1)
   {
     std::vector<float> tables(tsize * size_t(batch));
     std::vector<TopK> heaps(static_cast<size_t>(batch));
 #pragma omp for schedule(dynamic, 1)
-    for (idx_t bi = 0; bi < nbatch; ++bi) {
+    for (idx_t bi = 0; bi < nbatch; ++bi) ANNVIL_OMP_TRY(perr) {
       const idx_t q0 = bi * batch, nqb = std::min(batch, n - q0);
       for (idx_t j = 0; j < nqb; ++j) {
         const float* xq = x + size_t(q0 + j) * d;
@@ -145,8 +147,9 @@ void IndexPQ::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const
       }
       for (idx_t j = 0; j < nqb; ++j)
         pq_finalize_row(heaps[size_t(j)], size_t(k), metric_type, D + size_t(q0 + j) * k, I + size_t(q0 + j) * k);
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
 }
 
 void IndexPQ::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
@@ -156,11 +159,12 @@ void IndexPQ::range_search(idx_t n, const float* x, float radius, RangeSearchRes
   const size_t tsize = pq.M * pq.ksub, cs = pq.code_size, N = size_t(ntotal);
   const bool l2 = metric_type == METRIC_L2;
   std::vector<std::vector<std::pair<float, idx_t>>> hits(static_cast<size_t>(n));
+  ParallelErrors perr;
 #pragma omp parallel if (n > 1)
   {
     std::vector<float> table(tsize);
 #pragma omp for schedule(dynamic, 1)
-    for (idx_t q = 0; q < n; ++q) {
+    for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
       const float* xq = x + size_t(q) * d;
       if (l2)
         pq.compute_distance_table(xq, table.data());
@@ -178,8 +182,9 @@ void IndexPQ::range_search(idx_t n, const float* x, float radius, RangeSearchRes
         if (sel && !sel->is_member(idx_t(i))) continue;
         out.emplace_back(s, idx_t(i));
       }
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
   result->nq = size_t(n);
   result->lims.assign(size_t(n) + 1, 0);
   for (idx_t q = 0; q < n; ++q) result->lims[size_t(q) + 1] = result->lims[size_t(q)] + hits[size_t(q)].size();
@@ -301,6 +306,7 @@ void IndexPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* 
   // queries go in batches that share each chunk of codes (see pq4_scan_multi)
   constexpr idx_t kBatch = 8;
   const idx_t nbatch = (n + kBatch - 1) / kBatch;
+  ParallelErrors perr;
 #pragma omp parallel if (nbatch > 1)
   {
     std::vector<float> lut(pq.M * pq.ksub);
@@ -308,7 +314,7 @@ void IndexPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* 
     std::vector<PQ4Reservoir> res(kBatch);
     std::vector<uint32_t> sums(static_cast<size_t>(k));
 #pragma omp for schedule(dynamic, 1)
-    for (idx_t bi = 0; bi < nbatch; ++bi) {
+    for (idx_t bi = 0; bi < nbatch; ++bi) ANNVIL_OMP_TRY(perr) {
       const idx_t q0 = bi * kBatch, nqb = std::min(kBatch, n - q0);
       const uint8_t* lut_ptrs[kBatch];
       uint32_t thr[kBatch];
@@ -339,8 +345,9 @@ void IndexPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* 
           Iq[i] = -1;
         }
       }
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
 }
 
 void IndexPQFastScan::reconstruct(idx_t key, float* out) const {

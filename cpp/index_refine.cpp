@@ -1,4 +1,5 @@
 #include "index_refine.h"
+#include "parallel.h"
 
 #include <omp.h>
 
@@ -60,11 +61,12 @@ void IndexRefine::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, c
 
   const auto* flat = dynamic_cast<const IndexFlat*>(refine_index.get());
   const bool l2 = metric_type == METRIC_L2;
+  ParallelErrors perr;
 #pragma omp parallel if (n > 1)
   {
     std::vector<float> exact(static_cast<size_t>(kb)), rec(static_cast<size_t>(d));
 #pragma omp for schedule(dynamic, 1)
-    for (idx_t q = 0; q < n; ++q) {
+    for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
       const float* xq = x + size_t(q) * d;
       const idx_t* lab = Ib.data() + size_t(q) * kb;
       if (flat) {
@@ -98,8 +100,9 @@ void IndexRefine::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, c
         heap.push(l2 ? exact[size_t(j)] : -exact[size_t(j)], lab[j]);
       }
       pq_finalize_row(heap, size_t(k), metric_type, D + size_t(q) * k, I + size_t(q) * k);
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
 }
 
 void IndexRefine::reconstruct(idx_t key, float* out) const { refine_index->reconstruct(key, out); }

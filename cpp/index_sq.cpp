@@ -1,6 +1,7 @@
 // IndexScalarQuantizer (flat scan over SQ codes; batches decode blocks for the
 // panel kernel) and IndexIVFScalarQuantizer (IVF codec, scanner, io).
 #include "index_sq.h"
+#include "parallel.h"
 
 #include <omp.h>
 
@@ -70,11 +71,13 @@ void IndexScalarQuantizer::add(idx_t n, const float* x) {
   check_trained();
   if (n == 0) return;
   std::vector<uint8_t> c(size_t(n) * sq.code_size);
+  ParallelErrors perr;
 #pragma omp parallel for schedule(static) if (n > 4096)
-  for (idx_t i0 = 0; i0 < n; i0 += 1024) {
+  for (idx_t i0 = 0; i0 < n; i0 += 1024) ANNVIL_OMP_TRY(perr) {
     size_t m = std::min<size_t>(1024, size_t(n - i0));
     sq.compute_codes(x + size_t(i0) * d, c.data() + size_t(i0) * sq.code_size, m);
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
   auto& v = codes.mut();
   v.insert(v.end(), c.begin(), c.end());
   ntotal += n;
@@ -97,8 +100,9 @@ void IndexScalarQuantizer::search(idx_t n, const float* x, idx_t k, float* D, id
   if (n < nt && nb * size_t(d) > (1u << 18)) {
     // few queries: the codes are split among threads, heaps merged after
     std::vector<TopKArray> local(nt);
+    ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
-    {
+    { ANNVIL_OMP_TRY(perr) {
       int t = omp_get_thread_num(), nth = omp_get_num_threads();
       TopKArray h{size_t(n), size_t(k)};
       SQDistanceComputer dc(sq, metric_type);
@@ -109,19 +113,23 @@ void IndexScalarQuantizer::search(idx_t n, const float* x, idx_t k, float* D, id
         scan_into_heap(dc, e - b, codes.data() + b * cs, cs, nullptr, idx_t(b), sel, h[size_t(q)], buf.data());
       }
       local[t] = std::move(h);
+    } ANNVIL_OMP_CATCH(perr)
     }
+    perr.rethrow();
     for (auto& h : local) heaps.merge_from(h);
   } else {
+    ParallelErrors perr;
 #pragma omp parallel if (n > 1)
     {
       SQDistanceComputer dc(sq, metric_type);
       std::vector<float> buf(kBlock);
 #pragma omp for schedule(dynamic, 4)
-      for (idx_t q = 0; q < n; ++q) {
+      for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
         dc.set_query(x + size_t(q) * d);
         scan_into_heap(dc, nb, codes.data(), cs, nullptr, 0, sel, heaps[size_t(q)], buf.data());
-      }
+      } ANNVIL_OMP_CATCH(perr)
     }
+    perr.rethrow();
   }
   heaps.finalize(metric_type, nullptr, D, I);
 }
@@ -148,8 +156,9 @@ void IndexScalarQuantizer::search_panels(idx_t n, const float* x, idx_t k, float
     pack_panel(x + p * NR * d, std::min(NR, nq - p * NR), size_t(d), int(NR), pan + p * size_t(d) * NR);
   TopKArray heaps{nq, size_t(k)};
   std::vector<TopKArray> local(size_t(nt > 1 ? nt : 0));
+  ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
-  {
+  { ANNVIL_OMP_TRY(perr) {
     const int t = omp_get_thread_num();
     if (nt > 1) local[t] = TopKArray(nq, size_t(k));
     TopKArray& H = nt > 1 ? local[t] : heaps;
@@ -173,7 +182,9 @@ void IndexScalarQuantizer::search_panels(idx_t n, const float* x, idx_t k, float
                      l2 ? -2.f : -1.f, int64_t(r0), &s);
       }
     }
+  } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
   for (int t = 0; t < nt && nt > 1; ++t) heaps.merge_from(local[size_t(t)]);
   std::vector<float> qn(l2 ? nq : 0);
   if (l2) compute_norms(nq, x, size_t(d), qn.data());
@@ -188,17 +199,19 @@ void IndexScalarQuantizer::range_search(idx_t n, const float* x, float radius, R
   const float key_radius = l2 ? radius : -radius;
   const size_t nq = size_t(std::max<idx_t>(n, 0));
   std::vector<std::vector<std::pair<float, idx_t>>> hits(nq);
+  ParallelErrors perr;
 #pragma omp parallel if (n > 1)
   {
     SQDistanceComputer dc(sq, metric_type);
     std::vector<float> buf(kBlock);
 #pragma omp for schedule(dynamic, 4)
-    for (idx_t q = 0; q < idx_t(nq); ++q) {
+    for (idx_t q = 0; q < idx_t(nq); ++q) ANNVIL_OMP_TRY(perr) {
       dc.set_query(x + size_t(q) * d);
       scan_into_range(dc, size_t(ntotal), codes.data(), sq.code_size, nullptr, 0, sel, key_radius,
                       hits[size_t(q)], buf.data());
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
   fill_range_result(hits, l2, result);
 }
 
@@ -260,11 +273,12 @@ void IndexIVFScalarQuantizer::train_encoder(idx_t n, const float* x, const idx_t
 
 void IndexIVFScalarQuantizer::encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const {
   const size_t cs = code_size;
+  ParallelErrors perr;
 #pragma omp parallel if (n > 1000)
   {
     std::vector<float> res(d);
 #pragma omp for schedule(static)
-    for (idx_t i = 0; i < n; ++i) {
+    for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
       uint8_t* c = codes + size_t(i) * cs;
       if (list_nos[i] < 0) {
         std::memset(c, 0, cs);
@@ -276,8 +290,9 @@ void IndexIVFScalarQuantizer::encode_vectors(idx_t n, const float* x, const idx_
         xi = res.data();
       }
       sq.compute_codes(xi, c, 1);
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
 }
 
 void IndexIVFScalarQuantizer::decode_vectors(idx_t n, const uint8_t* codes, const idx_t* list_nos, float* x) const {

@@ -1,12 +1,15 @@
 #include "io.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <random>
@@ -186,6 +189,31 @@ size_t Reader::read_count(size_t max_value, const char* what) {
   return size_t(v);
 }
 
+// ---- range checks ------------------------------------------------------------------
+namespace {
+template <class T>
+bool all_in_range_impl(const T* p, size_t n, int64_t lo, int64_t hi) {
+  if (hi <= lo) return n == 0;
+  // v in [lo, hi) <=> unsigned(v - lo) < unsigned(hi - lo): one compare per element
+  using U = std::make_unsigned_t<T>;
+  const U span = U(hi - lo), base = U(lo);
+  constexpr size_t kChunk = size_t(1) << 16;
+  const int64_t nchunk = int64_t((n + kChunk - 1) / kChunk);
+  int bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad) if (nchunk > 4)
+  for (int64_t c = 0; c < nchunk; ++c) {
+    const size_t b = size_t(c) * kChunk, e = std::min(n, b + kChunk);
+    int acc = 0;
+    for (size_t i = b; i < e; ++i) acc |= int(U(U(p[i]) - base) >= span);
+    bad |= acc;
+  }
+  return bad == 0;
+}
+}  // namespace
+
+bool all_in_range(const int32_t* p, size_t n, int64_t lo, int64_t hi) { return all_in_range_impl(p, n, lo, hi); }
+bool all_in_range(const int64_t* p, size_t n, int64_t lo, int64_t hi) { return all_in_range_impl(p, n, lo, hi); }
+
 // ---- registry ----------------------------------------------------------------------
 namespace {
 std::map<std::string, IndexReaderFn>& registry() {
@@ -313,51 +341,106 @@ struct Mapping {
 
 IndexPtr deserialize_index(const uint8_t* data, size_t n) { return parse(data, n, nullptr, false, true); }
 
+namespace {
+// "<path>.tmp-<pid>-<random>": the writer's pid lets a later write tell a
+// leftover of a killed writer from the file of one still running.
+std::string tmp_prefix(const std::string& path) { return path + ".tmp-"; }
+
+// Remove the temporary files of `path` left by writers that no longer run
+// (a writer killed between creating and renaming its file).
+void remove_stale_tmp_files(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const std::string base = tmp_prefix(slash == std::string::npos ? path : path.substr(slash + 1));
+  DIR* dp = ::opendir(dir.c_str());
+  if (!dp) return;
+  while (dirent* e = ::readdir(dp)) {
+    const std::string name = e->d_name;
+    if (name.compare(0, base.size(), base) != 0) continue;
+    const long pid = std::strtol(name.c_str() + base.size(), nullptr, 10);
+    if (pid <= 0 || pid == long(::getpid())) continue;
+    if (::kill(pid_t(pid), 0) != 0 && errno == ESRCH) ::unlink((dir + "/" + name).c_str());
+  }
+  ::closedir(dp);
+}
+
+void write_all(int fd, const void* p, size_t n) {
+  const uint8_t* b = static_cast<const uint8_t*>(p);
+  size_t off = 0;
+  while (off < n) {
+    ssize_t w = ::write(fd, b + off, n - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      ANNVIL_THROW(io, "write failed: ", std::strerror(errno));
+    }
+    off += size_t(w);
+  }
+}
+}  // namespace
+
 void write_index_file(const Index& index, const std::string& path) {
   CountingWriter counter;
   write_index_record(index, counter);
   const uint64_t body_len = counter.position();
+  remove_stale_tmp_files(path);
 
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   std::random_device rd;
-  char suffix[32];
-  std::snprintf(suffix, sizeof(suffix), ".tmp-%08x", unsigned(rd()));
-  std::string tmp = path + suffix;
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) ANNVIL_THROW(io, "cannot open '", tmp, "' for writing: ", std::strerror(errno));
+  char suffix[48];
+  std::snprintf(suffix, sizeof(suffix), "%ld-%08x", long(::getpid()), unsigned(rd()));
+  const std::string tmp = tmp_prefix(path) + suffix;
+  // An anonymous file (O_TMPFILE) has no name until it is complete, so a
+  // writer killed while writing leaves nothing behind; it gets the temporary
+  // name only for the instant between linkat and rename.  File systems
+  // without O_TMPFILE get a named temporary file from the start.
+  bool anonymous = true;
+#ifdef O_TMPFILE
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+#else
+  int fd = -1;
+  errno = EOPNOTSUPP;
+#endif
+  if (fd < 0) {
+    if (errno == ENOENT || errno == EACCES || errno == EROFS || errno == ENOTDIR)
+      ANNVIL_THROW(io, "cannot write '", path, "': ", std::strerror(errno));
+    anonymous = false;
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) ANNVIL_THROW(io, "cannot open '", tmp, "' for writing: ", std::strerror(errno));
+  }
+  bool named = !anonymous;
   try {
     uint8_t header[kHeaderSize];
     make_header(header, body_len);
+    write_all(fd, header, kHeaderSize);  // outside the body checksum
     FileWriter fw(fd);
-    // header goes through the raw sink path: write it first, outside the body checksum
-    size_t off = 0;
-    while (off < kHeaderSize) {
-      ssize_t w = ::write(fd, header + off, kHeaderSize - off);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        ANNVIL_THROW(io, "write failed: ", std::strerror(errno));
-      }
-      off += size_t(w);
-    }
     write_index_record(index, fw);
     if (fw.position() != body_len) ANNVIL_THROW(runtime, "index changed while it was being written");
     uint64_t sum = fw.checksum();
     fw.flush();
-    if (::write(fd, &sum, 8) != 8) ANNVIL_THROW(io, "write failed: ", std::strerror(errno));
+    write_all(fd, &sum, 8);
     if (::fsync(fd) != 0) ANNVIL_THROW(io, "fsync failed: ", std::strerror(errno));
+    if (anonymous) {
+      char proc[64];
+      std::snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+      if (::linkat(AT_FDCWD, proc, AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0)
+        ANNVIL_THROW(io, "cannot link the new index file into '", dir, "': ", std::strerror(errno));
+      named = true;
+    }
     ::close(fd);
     fd = -1;
     if (std::rename(tmp.c_str(), path.c_str()) != 0)
       ANNVIL_THROW(io, "cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
+    named = false;
     // make the rename durable
-    std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/') + 1);
-    int dfd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
       ::fsync(dfd);
       ::close(dfd);
     }
   } catch (...) {
     if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
+    if (named) ::unlink(tmp.c_str());
     throw;
   }
 }

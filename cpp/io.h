@@ -133,6 +133,12 @@ class Reader {
   bool mapped_;
 };
 
+// True when every p[i], i < n, lies in [lo, hi).  Ids, links and offsets read
+// from a file go through this before use, on mapped files too: the scan is
+// branch-free (vectorised) and parallel, cheap next to paging the array in.
+bool all_in_range(const int32_t* p, size_t n, int64_t lo, int64_t hi);
+bool all_in_range(const int64_t* p, size_t n, int64_t lo, int64_t hi);
+
 // ---- records and the type registry ----
 using IndexReaderFn = std::function<IndexPtr(Reader&)>;
 void register_index_type(const std::string& tag, IndexReaderFn fn);
@@ -151,7 +157,10 @@ struct IndexTypeRegistration {
 // ---- whole files ----
 std::vector<uint8_t> serialize_index(const Index& index);
 IndexPtr deserialize_index(const uint8_t* data, size_t n);
-// Atomic: writes path.tmp-XXXX, fsyncs, renames over path.
+// Atomic and crash-safe: the file is written anonymously (O_TMPFILE) or as
+// path.tmp-<pid>-<random>, fsynced, then renamed over path, so a reader sees
+// the old file or the new one, never a part.  Leftover temporary files of
+// writers that were killed are removed by the next write of the same path.
 void write_index_file(const Index& index, const std::string& path);
 // mmap: map the file read-only and let arrays view it (checksum not verified
 // unless verify is true, so that opening does not read the whole file).

@@ -1,4 +1,5 @@
 #include "kmeans.h"
+#include "parallel.h"
 
 #include <omp.h>
 
@@ -41,8 +42,9 @@ void update_centroids(idx_t n, const float* x, const float* weights, int d, int 
   std::vector<double> sums(size_t(nt) * k * d, 0.0);
   std::vector<idx_t> cnt(size_t(nt) * k, 0);
   std::vector<double> wsum(size_t(nt) * k, 0.0);
+  ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
-  {
+  { ANNVIL_OMP_TRY(perr) {
     // partition by the team actually granted (smaller than nt when nested)
     int t = omp_get_thread_num(), nth = omp_get_num_threads();
     double* s = sums.data() + size_t(t) * k * d;
@@ -58,12 +60,14 @@ void update_centroids(idx_t n, const float* x, const float* weights, int d, int 
       double* si = s + size_t(a) * d;
       for (int p = 0; p < d; ++p) si[p] += wi * xi[p];
     }
+  } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
   counts.assign(k, 0);
   for (int t = 0; t < nt; ++t)
     for (int c = 0; c < k; ++c) counts[c] += cnt[size_t(t) * k + c];
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int c = 0; c < k; ++c) {
+  for (int c = 0; c < k; ++c) ANNVIL_OMP_TRY(perr) {
     if (counts[c] == 0) continue;
     double wtot = 0;
     for (int t = 0; t < nt; ++t) wtot += wsum[size_t(t) * k + c];
@@ -74,7 +78,8 @@ void update_centroids(idx_t n, const float* x, const float* weights, int d, int 
       for (int t = 0; t < nt; ++t) acc += sums[(size_t(t) * k + c) * d + p];
       centroids[size_t(c) * d + p] = float(acc * inv);
     }
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 // Give each empty cluster half of a large one: copy its centroid and push the

@@ -9,6 +9,7 @@
 //  * one to a few queries: direct distance kernels (memory-bound), which are
 //    also exact for L2 (no |q|^2 + |b|^2 - 2<q,b> cancellation).
 #include "knn.h"
+#include "parallel.h"
 
 #include <omp.h>
 
@@ -67,8 +68,9 @@ void parallel_panel_scan(size_t nq, const float* xq, size_t nb, const float* xb,
   const size_t BB = base_block_rows(d);
   const float alpha = l2 ? -2.f : -1.f;
 
+  ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
-  {
+  { ANNVIL_OMP_TRY(perr) {
     // partition by the team actually granted (smaller than nt when nested)
     const int t = omp_get_thread_num(), nth = omp_get_num_threads();
     size_t p0 = 0, p1 = npanels, b0 = 0, b1 = nb;
@@ -106,7 +108,9 @@ void parallel_panel_scan(size_t nq, const float* xq, size_t nb, const float* xb,
         }
       }
     }
+  } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
 }
 
 // Threads worth using for `work` multiply-adds: waking a team costs tens of
@@ -133,8 +137,9 @@ void knn_direct(size_t nq, const float* xq, size_t nb, const float* xb, size_t d
   const bool l2 = metric == METRIC_L2;
   std::vector<TopKArray> heaps(nt);
   const size_t BB = base_block_rows(d);
+  ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
-  {
+  { ANNVIL_OMP_TRY(perr) {
     const int t = omp_get_thread_num(), nth = omp_get_num_threads();
     TopKArray local(nq, k);
     size_t b0, b1;
@@ -162,7 +167,9 @@ void knn_direct(size_t nq, const float* xq, size_t nb, const float* xb, size_t d
       }
     }
     heaps[t] = std::move(local);
+  } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
   for (int t = 1; t < nt; ++t) heaps[0].merge_from(heaps[t]);
   heaps[0].finalize(metric, nullptr, D, I);
 }
@@ -221,11 +228,13 @@ void knn_top1(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, 
 void compute_norms(size_t n, const float* x, size_t d, float* out) {
   const Kernels& K = kernels();
   int nt = threads_for(n * d, true);
+  ParallelErrors perr;
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t i0 = 0; i0 < int64_t(n); i0 += 1024) {
+  for (int64_t i0 = 0; i0 < int64_t(n); i0 += 1024) ANNVIL_OMP_TRY(perr) {
     size_t m = std::min<size_t>(1024, n - size_t(i0));
     K.norms_sqr(x + size_t(i0) * d, d, m, out + i0);
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 void knn_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, size_t k, MetricType metric,
@@ -363,8 +372,9 @@ void pairwise_distances(size_t nq, const float* xq, size_t nb, const float* xb, 
   }
   int nt = threads_for(nq * nb * d);
   const bool split_queries = npanels >= size_t(nt);
+  ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
-  {
+  { ANNVIL_OMP_TRY(perr) {
     const int t = omp_get_thread_num(), nth = omp_get_num_threads();
     size_t p0 = 0, p1 = npanels, b0 = 0, b1 = nb;
     if (split_queries)
@@ -388,14 +398,17 @@ void pairwise_distances(size_t nq, const float* xq, size_t nb, const float* xb, 
         }
       }
     }
+  } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
 }
 
 int64_t find_non_finite(size_t n, const float* x) {
   int64_t first = -1;
   int nt = threads_for(n, true);
+  ParallelErrors perr;
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(max : first)
-  for (int64_t c = 0; c < int64_t((n + 4095) / 4096); ++c) {
+  for (int64_t c = 0; c < int64_t((n + 4095) / 4096); ++c) ANNVIL_OMP_TRY(perr) {
     size_t b = size_t(c) * 4096, e = std::min(n, b + 4096);
     int bad = 0;
     for (size_t i = b; i < e; ++i) bad |= !std::isfinite(x[i]);
@@ -405,7 +418,8 @@ int64_t find_non_finite(size_t n, const float* x) {
           first = int64_t(i);
           break;
         }
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
   if (first < 0) return -1;
   // `max` reduction finds some bad chunk; report the earliest one for a stable message
   for (size_t i = 0; i < n; ++i)
@@ -413,16 +427,44 @@ int64_t find_non_finite(size_t n, const float* x) {
   return first;
 }
 
+int64_t find_norm_overflow(size_t n, const float* x, size_t d) {
+  const Kernels& K = kernels();
+  constexpr size_t kRows = 1024;
+  const int64_t nblock = int64_t((n + kRows - 1) / kRows);
+  int nt = threads_for(n * d, true);
+  int64_t first = -1;
+  ParallelErrors perr;
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<float> nrm(kRows);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < nblock; ++b) ANNVIL_OMP_TRY(perr) {
+      const size_t r0 = size_t(b) * kRows, m = std::min(kRows, n - r0);
+      K.norms_sqr(x + r0 * d, d, m, nrm.data());
+      for (size_t i = 0; i < m; ++i)
+        if (!std::isfinite(nrm[i])) {
+#pragma omp critical(annvil_norm_overflow)
+          if (first < 0 || int64_t(r0 + i) < first) first = int64_t(r0 + i);
+          break;
+        }
+    } ANNVIL_OMP_CATCH(perr)
+  }
+  perr.rethrow();
+  return first;
+}
+
 void normalize_rows(size_t n, float* x, size_t d) {
   const Kernels& K = kernels();
   int nt = threads_for(n * d, true);
+  ParallelErrors perr;
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t i = 0; i < int64_t(n); ++i) {
+  for (int64_t i = 0; i < int64_t(n); ++i) ANNVIL_OMP_TRY(perr) {
     float* r = x + size_t(i) * d;
     float nrm = std::sqrt(K.inner_product(r, r, d));
     if (nrm > 0)
       for (size_t p = 0; p < d; ++p) r[p] /= nrm;
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 }  // namespace annvil

@@ -28,6 +28,9 @@ void compute_norms(size_t n, const float* x, size_t d, float* out);
 
 // Index of the first non-finite value in x[0 .. n), or -1.
 int64_t find_non_finite(size_t n, const float* x);
+// First row of x (n * d finite floats) whose squared L2 norm overflows
+// float32 (its distances would be inf), or -1.
+int64_t find_norm_overflow(size_t n, const float* x, size_t d);
 
 // Normalise n rows to unit L2 norm in place (zero rows stay zero).
 void normalize_rows(size_t n, float* x, size_t d);

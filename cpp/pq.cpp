@@ -1,4 +1,5 @@
 #include "pq.h"
+#include "parallel.h"
 
 #include <omp.h>
 
@@ -48,11 +49,12 @@ void ProductQuantizer::train_hot(idx_t n, const float* x, int niter) {
   const size_t work = size_t(n) * ksub * dsub;
   const int nt = (M > 1 && work > (size_t(1) << 20)) ? std::min<int>(omp_get_max_threads(), int(M)) : 1;
   std::exception_ptr error;
+  ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
   {
     std::vector<float> xs(size_t(n) * dsub);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t mi = 0; mi < int64_t(M); ++mi) {
+    for (int64_t mi = 0; mi < int64_t(M); ++mi) ANNVIL_OMP_TRY(perr) {
       const size_t m = size_t(mi);
       try {
         extract_subspace(n, x, d, dsub, m, xs.data());
@@ -67,8 +69,9 @@ void ProductQuantizer::train_hot(idx_t n, const float* x, int niter) {
 #pragma omp critical
         if (!error) error = std::current_exception();
       }
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
   if (error) std::rethrow_exception(error);
   centroids.swap(newc);
   is_trained = true;
@@ -110,8 +113,9 @@ void ProductQuantizer::compute_code_indices(idx_t n, const float* x, uint16_t* i
     // small codebooks: direct distances per sub-vector beat the panel
     // machinery, whose per-block setup dominates at this size
     const Kernels& K = kernels();
+    ParallelErrors perr;
 #pragma omp parallel for if (n > 1000) schedule(static)
-    for (idx_t i = 0; i < n; ++i) {
+    for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
       float dis[32];
       for (size_t m = 0; m < M; ++m) {
         K.l2sqr_ny(x + size_t(i) * d + m * dsub, get_centroids(m, 0), dsub, ksub, dis);
@@ -120,7 +124,8 @@ void ProductQuantizer::compute_code_indices(idx_t n, const float* x, uint16_t* i
           if (dis[j] < dis[best]) best = j;
         idx[size_t(i) * M + m] = uint16_t(best);
       }
-    }
+    } ANNVIL_OMP_CATCH(perr)
+    perr.rethrow();
     return;
   }
   // nearest centroid per sub-space through the exact-search kernels (they
@@ -158,15 +163,17 @@ void ProductQuantizer::compute_codes(idx_t n, const float* x, uint8_t* codes) co
 
 void ProductQuantizer::decode(idx_t n, const uint8_t* codes, float* x) const {
   check_trained();
+  ParallelErrors perr;
 #pragma omp parallel for if (n > 1000) schedule(static)
-  for (idx_t i = 0; i < n; ++i) {
+  for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
     const uint8_t* c = codes + size_t(i) * code_size;
     float* xi = x + size_t(i) * d;
     for (size_t m = 0; m < M; ++m) {
       uint32_t j = nbits == 8 ? c[m] : read_index(c, m, nbits);
       std::memcpy(xi + m * dsub, get_centroids(m, j), sizeof(float) * dsub);
     }
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 void ProductQuantizer::compute_distance_table(const float* x, float* table) const {
@@ -181,13 +188,15 @@ void ProductQuantizer::compute_inner_prod_table(const float* x, float* table) co
 
 void ProductQuantizer::compute_tables(idx_t n, const float* x, MetricType metric, float* tables) const {
   check_trained();
+  ParallelErrors perr;
 #pragma omp parallel for if (n > 16) schedule(static)
-  for (idx_t i = 0; i < n; ++i) {
+  for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
     if (metric == METRIC_L2)
       compute_distance_table(x + size_t(i) * d, tables + size_t(i) * M * ksub);
     else
       compute_inner_prod_table(x + size_t(i) * d, tables + size_t(i) * M * ksub);
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 void ProductQuantizer::write(Writer& w) const {

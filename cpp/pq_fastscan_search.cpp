@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "index_pq.h"
+#include "parallel.h"
 #include "pq_fastscan.h"
 
 namespace annvil {
@@ -35,6 +36,7 @@ void IndexPQFastScan::search_reference(idx_t n, const float* x, idx_t k, float* 
   }
   const bool l2 = metric_type == METRIC_L2;
   const float pad = l2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+  ParallelErrors perr;
 #pragma omp parallel if (n > 1)
   {
     std::vector<float> lut(M * pq.ksub);
@@ -42,7 +44,7 @@ void IndexPQFastScan::search_reference(idx_t n, const float* x, idx_t k, float* 
     std::vector<uint64_t> keys;  // sum << 48 | position, ranked like PQ4Reservoir
     keys.reserve(N);
 #pragma omp for schedule(dynamic, 1)
-    for (idx_t q = 0; q < n; ++q) {
+    for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
       compute_float_lut(x + size_t(q) * d, lut.data());
       pq4_quantize_lut(lut.data(), M, Q);
       keys.clear();
@@ -66,8 +68,9 @@ void IndexPQFastScan::search_reference(idx_t n, const float* x, idx_t k, float* 
         Dq[j] = pad;
         Iq[j] = -1;
       }
-    }
+    } ANNVIL_OMP_CATCH(perr)
   }
+  perr.rethrow();
 }
 
 }  // namespace annvil

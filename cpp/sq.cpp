@@ -177,7 +177,7 @@ void ScalarQuantizer::train(size_t n, const float* x) {
 }
 
 void ScalarQuantizer::compute_codes(const float* x, uint8_t* codes, size_t n) const {
-  ANNVIL_CHECK(is_trained(), "the scalar quantizer is not trained");
+  if (!is_trained()) ANNVIL_THROW(not_trained, "the scalar quantizer is not trained");
   if (qtype == QT_fp16) {
     for (size_t i = 0; i < n; ++i) {
       uint16_t* h = reinterpret_cast<uint16_t*>(codes + i * code_size);
@@ -200,7 +200,7 @@ void ScalarQuantizer::compute_codes(const float* x, uint8_t* codes, size_t n) co
 }
 
 void ScalarQuantizer::decode(const uint8_t* codes, float* x, size_t n) const {
-  ANNVIL_CHECK(is_trained(), "the scalar quantizer is not trained");
+  if (!is_trained()) ANNVIL_THROW(not_trained, "the scalar quantizer is not trained");
   if (qtype == QT_fp16) {
     for (size_t i = 0; i < n; ++i)
       for (size_t p = 0; p < d; ++p) {
@@ -221,7 +221,7 @@ void ScalarQuantizer::decode(const uint8_t* codes, float* x, size_t n) const {
 
 void ScalarQuantizer::decode_fast(size_t n, const uint8_t* codes, size_t stride, const float* offset,
                                   float* out) const {
-  ANNVIL_CHECK(is_trained(), "the scalar quantizer is not trained");
+  if (!is_trained()) ANNVIL_THROW(not_trained, "the scalar quantizer is not trained");
   const SQKernels& K = sq_kernels();
   if (qtype == QT_fp16) {
     for (size_t i = 0; i < n; ++i)

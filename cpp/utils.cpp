@@ -1,4 +1,5 @@
 #include "utils.h"
+#include "parallel.h"
 
 #include <omp.h>
 
@@ -26,13 +27,15 @@ void blocked_fill(size_t n, int64_t seed, Fill fill) {
   const int64_t nblock = n < 1024 ? 1 : 1024;
   RandomGenerator rng0(seed);
   const int a0 = rng0.rand_int(), b0 = rng0.rand_int();
+  ParallelErrors perr;
 #pragma omp parallel for if (n > 65536)
-  for (int64_t j = 0; j < nblock; ++j) {
+  for (int64_t j = 0; j < nblock; ++j) ANNVIL_OMP_TRY(perr) {
     // Faiss computes the block seed in (wrapping) int arithmetic
     int64_t s = int64_t(int32_t(uint32_t(a0) + uint32_t(j) * uint32_t(b0)));
     RandomGenerator rng(s);
     fill(rng, size_t(j) * n / size_t(nblock), size_t(j + 1) * n / size_t(nblock));
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 }  // namespace
@@ -98,8 +101,9 @@ void rand_smooth_vectors(size_t n, size_t d, float* x, int64_t seed) {
   float_randn(z.data(), z.size(), seed);
   float_rand(rot.data(), rot.size(), seed + 1);
   float_rand(scales.data(), d, seed + 2);
+  ParallelErrors perr;
 #pragma omp parallel for if (n * d > 10000)
-  for (int64_t i = 0; i < int64_t(n); ++i) {
+  for (int64_t i = 0; i < int64_t(n); ++i) ANNVIL_OMP_TRY(perr) {
     float* xi = x + size_t(i) * d;
     const float* zi = z.data() + size_t(i) * d1;
     for (size_t j = 0; j < d; ++j) {
@@ -107,7 +111,8 @@ void rand_smooth_vectors(size_t n, size_t d, float* x, int64_t seed) {
       for (size_t l = 0; l < d1; ++l) acc += zi[l] * rot[l * d + j];
       xi[j] = std::sin(acc * (scales[j] * 4 + 0.1f));
     }
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 // ---- heaps -------------------------------------------------------------------------
@@ -159,8 +164,9 @@ void heap_addn(size_t nh, size_t k, T* val, int64_t* ids, bool keep_max, size_t 
     ANNVIL_CHECK(h >= 0 && size_t(h) < nh, "heap index ", h, " out of range [0, ", nh, ")");
   }
   // with a subset two rows may feed the same heap: parallel only without one
+  ParallelErrors perr;
 #pragma omp parallel for if (!subset && nrows * n > 100000)
-  for (int64_t i = 0; i < int64_t(nrows); ++i) {
+  for (int64_t i = 0; i < int64_t(nrows); ++i) ANNVIL_OMP_TRY(perr) {
     size_t h = subset ? size_t(subset[i]) : size_t(i);
     T* hv = val + h * k;
     int64_t* hi = ids + h * k;
@@ -168,14 +174,16 @@ void heap_addn(size_t nh, size_t k, T* val, int64_t* ids, bool keep_max, size_t 
     const int64_t* ii = xids ? xids + size_t(i) * id_stride : nullptr;
     for (size_t j = 0; j < n; ++j)
       if (worse(hv[0], xi[j], keep_max)) heap_replace_top(k, hv, hi, xi[j], ii ? ii[j] : id0 + int64_t(j), keep_max);
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 template <class T>
 void heap_reorder(size_t nh, size_t k, T* val, int64_t* ids, bool keep_max) {
   const T neut = neutral<T>(keep_max);
+  ParallelErrors perr;
 #pragma omp parallel for if (nh * k > 100000)
-  for (int64_t q = 0; q < int64_t(nh); ++q) {
+  for (int64_t q = 0; q < int64_t(nh); ++q) ANNVIL_OMP_TRY(perr) {
     T* hv = val + size_t(q) * k;
     int64_t* hi = ids + size_t(q) * k;
     std::vector<std::pair<T, int64_t>> tmp;
@@ -195,15 +203,17 @@ void heap_reorder(size_t nh, size_t k, T* val, int64_t* ids, bool keep_max) {
         hi[i] = -1;
       }
     }
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 template <class T>
 void merge_knn_results(size_t n, size_t k, size_t nshard, const T* D_all, const int64_t* I_all, T* D, int64_t* I,
                        bool keep_max) {
   const T neut = neutral<T>(keep_max);
+  ParallelErrors perr;
 #pragma omp parallel for if (n * k * nshard > 100000)
-  for (int64_t q = 0; q < int64_t(n); ++q) {
+  for (int64_t q = 0; q < int64_t(n); ++q) ANNVIL_OMP_TRY(perr) {
     std::vector<size_t> pos(nshard, 0);
     for (size_t out = 0; out < k; ++out) {
       // the best head among the shards; ties go to the lower shard
@@ -225,7 +235,8 @@ void merge_knn_results(size_t n, size_t k, size_t nshard, const T* D_all, const 
         I[size_t(q) * k + out] = I_all[off];
       }
     }
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 #define ANNVIL_INSTANTIATE_HEAPS(T)                                                                              \
@@ -283,8 +294,9 @@ int fvec_madd_and_argmin(size_t n, const float* a, float bf, const float* b, flo
 void pairwise_indexed_distances(size_t d, size_t n, const float* x, const int64_t* ix, const float* y,
                                 const int64_t* iy, MetricType metric, float* dis) {
   const Kernels& K = kernels();
+  ParallelErrors perr;
 #pragma omp parallel for if (n > 10000)
-  for (int64_t i = 0; i < int64_t(n); ++i) {
+  for (int64_t i = 0; i < int64_t(n); ++i) ANNVIL_OMP_TRY(perr) {
     if (ix[i] < 0 || iy[i] < 0) {
       dis[i] = std::numeric_limits<float>::quiet_NaN();
       continue;
@@ -292,7 +304,8 @@ void pairwise_indexed_distances(size_t d, size_t n, const float* x, const int64_
     const float* xi = x + size_t(ix[i]) * d;
     const float* yi = y + size_t(iy[i]) * d;
     dis[i] = metric == METRIC_L2 ? K.l2sqr(xi, yi, d) : K.inner_product(xi, yi, d);
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 // ---- MatrixStats -------------------------------------------------------------------

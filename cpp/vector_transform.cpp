@@ -1,4 +1,5 @@
 #include "vector_transform.h"
+#include "parallel.h"
 
 #include <omp.h>
 
@@ -47,21 +48,24 @@ LinearTransform::LinearTransform(int d_in_, int d_out_, bool bias)
 void LinearTransform::apply_noalloc(idx_t n, const float* x, float* xt) const {
   check_trained();
   const Kernels& K = kernels();
+  ParallelErrors perr;
 #pragma omp parallel for if (n > 256) schedule(static)
-  for (idx_t i = 0; i < n; ++i) {
+  for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
     float* o = xt + size_t(i) * d_out;
     K.inner_product_ny(x + size_t(i) * d_in, A.data(), size_t(d_in), size_t(d_out), o);
     if (have_bias)
       for (int j = 0; j < d_out; ++j) o[j] += b[size_t(j)];
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 void LinearTransform::reverse_transform(idx_t n, const float* xt, float* x) const {
   check_trained();
   ANNVIL_CHECK(is_orthonormal, type_tag(), " is not orthonormal: reverse_transform is not available");
   // x = A^T (xt - b)
+  ParallelErrors perr;
 #pragma omp parallel for if (n > 256) schedule(static)
-  for (idx_t i = 0; i < n; ++i) {
+  for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
     float* o = x + size_t(i) * d_in;
     const float* y = xt + size_t(i) * d_out;
     std::fill(o, o + d_in, 0.f);
@@ -70,7 +74,8 @@ void LinearTransform::reverse_transform(idx_t n, const float* xt, float* x) cons
       const float* a = A.data() + size_t(r) * d_in;
       for (int c = 0; c < d_in; ++c) o[c] += v * a[c];
     }
-  }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
 }
 
 void LinearTransform::write_payload(Writer& w) const {

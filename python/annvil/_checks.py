@@ -14,7 +14,11 @@ import numpy as np
 from . import _core
 from ._core import InvalidArgumentError, InvalidTypeError
 
-__all__ = ["as_matrix", "as_ids", "check_k", "check_int"]
+__all__ = ["as_matrix", "as_ids", "check_k", "check_int", "check_out"]
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+# k beyond this cannot be a real request (Faiss's own limit for CPU heaps is int32)
+MAX_K = (1 << 31) - 1
 
 
 def _as_array(x, what):
@@ -57,6 +61,11 @@ def as_matrix(x, d=None, what="x", *, allow_1d=True):
             raise InvalidArgumentError(
                 f"{what} contains NaN or infinity (row {row}, column {col})"
                 + ("; values beyond float32 range overflow to inf" if np.asarray(x).dtype == np.float64 else ""))
+        row = _core._find_norm_overflow(arr)
+        if row >= 0:
+            raise InvalidArgumentError(
+                f"{what} row {row} has a squared norm beyond float32 range, so its distances would be "
+                f"infinite; scale the data down (components up to about 1e18 are safe)")
     return arr
 
 
@@ -85,6 +94,8 @@ def check_int(v, what, *, minimum=None):
     v = int(v)
     if minimum is not None and v < minimum:
         raise InvalidArgumentError(f"{what} must be at least {minimum}, got {v}")
+    if not _INT64_MIN <= v <= _INT64_MAX:
+        raise InvalidArgumentError(f"{what} must fit in int64, got {v}")
     return v
 
 
@@ -98,4 +109,20 @@ def check_k(k):
         raise InvalidTypeError(f"k must be an integer, got {type(k).__name__}")
     if int(k) < 1:
         raise InvalidKError(f"k must be at least 1, got {int(k)}")
+    if int(k) > MAX_K:
+        raise InvalidArgumentError(f"k must be at most {MAX_K}, got {int(k)}")
     return int(k)
+
+
+def check_out(arr, shape, dtype, what):
+    """A caller-supplied output array (Faiss's D=, I=, x= arguments): a numpy
+    array of exactly `shape` whose dtype can hold `dtype` values."""
+    if not isinstance(arr, np.ndarray):
+        raise InvalidTypeError(f"{what} must be a numpy array, got {type(arr).__name__}")
+    if tuple(arr.shape) != tuple(shape):
+        raise InvalidArgumentError(f"{what} has shape {arr.shape}, expected {tuple(shape)}")
+    if not np.can_cast(dtype, arr.dtype, casting="same_kind"):
+        raise InvalidTypeError(f"{what} has dtype {arr.dtype}, expected {np.dtype(dtype)}")
+    if not arr.flags.writeable:
+        raise InvalidArgumentError(f"{what} is read-only")
+    return arr

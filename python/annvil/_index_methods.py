@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._checks import as_ids, as_matrix, check_int, check_k
+from ._checks import as_ids, as_matrix, check_int, check_k, check_out
 from ._core import InvalidArgumentError, NotTrainedError
 from ._selectors import IDSelector, IDSelectorBatch, as_selector
 
@@ -53,6 +53,10 @@ def search(self, x, k, params=None, D=None, I=None):
     x = as_matrix(x, self.d, "queries")
     k = check_k(k)
     _require_trained(self)
+    if D is not None:
+        check_out(D, (x.shape[0], k), np.float32, "D")
+    if I is not None:
+        check_out(I, (x.shape[0], k), np.int64, "I")
     Dr, Ir = self._search(x, k, _check_params(params))
     if D is not None:
         D[...] = Dr
@@ -83,6 +87,8 @@ def range_search(self, x, thresh, params=None):
 def reconstruct(self, key, x=None):
     """The stored (or decoded) vector with id `key`."""
     key = check_int(key, "key")
+    if x is not None:
+        check_out(x, (self.d,), np.float32, "x")
     out = self._reconstruct(key)
     if x is not None:
         x[...] = out
@@ -98,6 +104,8 @@ def reconstruct_n(self, n0=0, ni=-1, x=None):
         ni = self.ntotal - n0
     if n0 + ni > self.ntotal:
         raise InvalidArgumentError(f"reconstruct_n({n0}, {ni}) goes past ntotal={self.ntotal}")
+    if x is not None:
+        check_out(x, (ni, self.d), np.float32, "x")
     out = self._reconstruct_n(n0, ni)
     if x is not None:
         x[...] = out
