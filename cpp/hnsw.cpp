@@ -422,6 +422,8 @@ void HNSW::insert(const Space& sp, const std::vector<int32_t>& nodes) {
     } ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
+  inserted_since_repair += nodes.size();
+  if (inserted_since_repair * 8 >= ntotal) repair_connectivity();
 }
 
 template <class Space>
@@ -538,6 +540,77 @@ ANNVIL_HNSW_INSTANTIATE(PQSpace)
 HnswScratch& hnsw_scratch() {
   static thread_local HnswScratch s;
   return s;
+}
+
+size_t HNSW::repair_connectivity() {
+  inserted_since_repair = 0;
+  const size_t n = ntotal;
+  if (n < 2 || entry_point < 0) return 0;
+  const size_t c0 = size_t(2 * M);
+  int32_t* L = links0.mut().data();
+  size_t total = 0;
+  for (int pass = 0; pass < 4; ++pass) {
+    std::vector<uint32_t> indeg(n, 0);
+    for (size_t v = 0; v < n; ++v)
+      for (size_t j = 0; j < c0 && L[v * c0 + j] >= 0; ++j) indeg[size_t(L[v * c0 + j])]++;
+    std::vector<uint8_t> seen(n, 0);
+    std::vector<int32_t> stack;
+    auto flood = [&](int32_t s) {
+      if (seen[size_t(s)]) return;
+      seen[size_t(s)] = 1;
+      stack.push_back(s);
+      while (!stack.empty()) {
+        const int32_t v = stack.back();
+        stack.pop_back();
+        for (size_t j = 0; j < c0; ++j) {
+          const int32_t u = L[size_t(v) * c0 + j];
+          if (u < 0) break;
+          if (!seen[size_t(u)]) {
+            seen[size_t(u)] = 1;
+            stack.push_back(u);
+          }
+        }
+      }
+    };
+    auto free_slot = [&](int32_t h) -> int {
+      for (size_t j = 0; j < c0; ++j)
+        if (L[size_t(h) * c0 + j] < 0) return int(j);
+      return -1;
+    };
+    flood(entry_point);
+    size_t fixed = 0;
+    for (size_t v = 0; v < n; ++v) {
+      if (seen[v]) continue;
+      // host: a reachable out-neighbour with room, else any reachable one
+      int32_t host = -1, host_full = -1;
+      for (size_t j = 0; j < c0; ++j) {
+        const int32_t u = L[v * c0 + j];
+        if (u < 0) break;
+        if (!seen[size_t(u)]) continue;
+        if (free_slot(u) >= 0) {
+          host = u;
+          break;
+        }
+        if (host_full < 0) host_full = u;
+      }
+      if (host < 0) host = host_full >= 0 ? host_full : entry_point;
+      int slot = free_slot(host);
+      int32_t* hl = L + size_t(host) * c0;
+      if (slot < 0) {
+        slot = 0;
+        for (size_t j = 1; j < c0; ++j)
+          if (indeg[size_t(hl[j])] > indeg[size_t(hl[slot])]) slot = int(j);
+        indeg[size_t(hl[slot])]--;
+      }
+      hl[slot] = int32_t(v);
+      indeg[v]++;
+      ++fixed;
+      flood(int32_t(v));
+    }
+    total += fixed;
+    if (fixed == 0) break;
+  }
+  return total;
 }
 
 void HNSW::rollback(const Mark& m) {

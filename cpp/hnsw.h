@@ -139,6 +139,18 @@ struct HNSW {
   Mark mark() const { return Mark{ntotal, upper_links.size(), entry_point, max_level}; }
   void rollback(const Mark& m);
 
+  // Make every node reachable from the entry point on level 0, where every
+  // search ends: pruning during insertion can leave a node with no incoming
+  // link (about 1% at M=8), and such a node is never found.  A node found
+  // unreachable gets a link from one of its reachable out-neighbours (a free
+  // slot, or in place of the neighbour that has the most other incoming
+  // links); passes repeat until a pass repairs nothing.  insert() runs it
+  // once the nodes inserted since the last repair reach 1/8 of the graph, so
+  // the O(N M) scan costs O(M) per insertion, amortised.  Returns the number
+  // of links added.
+  size_t repair_connectivity();
+  size_t inserted_since_repair = 0;
+
   // Link the given nodes into the graph (their vectors must already be in
   // `sp`).  Nodes are inserted by decreasing level; those that raise the top
   // level are inserted one at a time, the rest in parallel with per-node

@@ -121,7 +121,7 @@ def check_out(arr, shape, dtype, what):
         raise InvalidTypeError(f"{what} must be a numpy array, got {type(arr).__name__}")
     if tuple(arr.shape) != tuple(shape):
         raise InvalidArgumentError(f"{what} has shape {arr.shape}, expected {tuple(shape)}")
-    if not np.can_cast(dtype, arr.dtype, casting="same_kind"):
+    if arr.dtype != np.dtype(dtype):
         raise InvalidTypeError(f"{what} has dtype {arr.dtype}, expected {np.dtype(dtype)}")
     if not arr.flags.writeable:
         raise InvalidArgumentError(f"{what} is read-only")
