@@ -550,7 +550,7 @@ size_t HNSW::repair_connectivity() {
   int32_t* L = links0.mut().data();
   size_t total = 0;
   for (int pass = 0; pass < 4; ++pass) {
-    std::vector<uint32_t> indeg(n, 0);
+    std::vector<uint32_t> indeg(n, 0);  // level 0
     for (size_t v = 0; v < n; ++v)
       for (size_t j = 0; j < c0 && L[v * c0 + j] >= 0; ++j) indeg[size_t(L[v * c0 + j])]++;
     std::vector<uint8_t> seen(n, 0);
@@ -562,12 +562,14 @@ size_t HNSW::repair_connectivity() {
       while (!stack.empty()) {
         const int32_t v = stack.back();
         stack.pop_back();
-        for (size_t j = 0; j < c0; ++j) {
-          const int32_t u = L[size_t(v) * c0 + j];
-          if (u < 0) break;
-          if (!seen[size_t(u)]) {
-            seen[size_t(u)] = 1;
-            stack.push_back(u);
+        for (int lev = 0; lev <= levels[size_t(v)]; ++lev) {
+          const int32_t* l = links(v, lev);
+          for (int j = 0; j < cap(lev) && l[j] >= 0; ++j) {
+            const int32_t u = l[j];
+            if (!seen[size_t(u)]) {
+              seen[size_t(u)] = 1;
+              stack.push_back(u);
+            }
           }
         }
       }
@@ -581,28 +583,35 @@ size_t HNSW::repair_connectivity() {
     size_t fixed = 0;
     for (size_t v = 0; v < n; ++v) {
       if (seen[v]) continue;
-      // host: a reachable out-neighbour with room, else any reachable one
-      int32_t host = -1, host_full = -1;
-      for (size_t j = 0; j < c0; ++j) {
-        const int32_t u = L[v * c0 + j];
-        if (u < 0) break;
-        if (!seen[size_t(u)]) continue;
-        if (free_slot(u) >= 0) {
-          host = u;
-          break;
+      const int32_t* lv = L + v * c0;
+      // 1. the nearest reachable out-neighbour with a free slot (lists are
+      //    kept nearest first): the link is only added, nothing is lost
+      int32_t host = -1;
+      int slot = -1;
+      for (size_t j = 0; j < c0 && lv[j] >= 0 && host < 0; ++j)
+        if (seen[size_t(lv[j])] && (slot = free_slot(lv[j])) >= 0) host = lv[j];
+      // 2. a reachable neighbour of an out-neighbour with a free slot
+      for (size_t j = 0; j < c0 && lv[j] >= 0 && host < 0; ++j) {
+        const int32_t* lu = L + size_t(lv[j]) * c0;
+        for (size_t i = 0; i < c0 && lu[i] >= 0 && host < 0; ++i)
+          if (lu[i] != int32_t(v) && seen[size_t(lu[i])] && (slot = free_slot(lu[i])) >= 0) host = lu[i];
+      }
+      // 3. in the nearest reachable out-neighbour's full list, in place of
+      //    the neighbour with the most incoming links (it stays reachable)
+      for (size_t j = 0; j < c0 && lv[j] >= 0 && host < 0; ++j) {
+        if (!seen[size_t(lv[j])]) continue;
+        const int32_t* hl = L + size_t(lv[j]) * c0;
+        size_t best = 0;
+        for (size_t i = 1; i < c0; ++i)
+          if (indeg[size_t(hl[i])] > indeg[size_t(hl[best])]) best = i;
+        if (indeg[size_t(hl[best])] >= 2) {
+          host = lv[j];
+          slot = int(best);
+          indeg[size_t(hl[best])]--;
         }
-        if (host_full < 0) host_full = u;
       }
-      if (host < 0) host = host_full >= 0 ? host_full : entry_point;
-      int slot = free_slot(host);
-      int32_t* hl = L + size_t(host) * c0;
-      if (slot < 0) {
-        slot = 0;
-        for (size_t j = 1; j < c0; ++j)
-          if (indeg[size_t(hl[j])] > indeg[size_t(hl[slot])]) slot = int(j);
-        indeg[size_t(hl[slot])]--;
-      }
-      hl[slot] = int32_t(v);
+      if (host < 0) continue;  // left for the next pass, once more nodes are reached
+      L[size_t(host) * c0 + size_t(slot)] = int32_t(v);
       indeg[v]++;
       ++fixed;
       flood(int32_t(v));

@@ -139,15 +139,17 @@ struct HNSW {
   Mark mark() const { return Mark{ntotal, upper_links.size(), entry_point, max_level}; }
   void rollback(const Mark& m);
 
-  // Make every node reachable from the entry point on level 0, where every
-  // search ends: pruning during insertion can leave a node with no incoming
-  // link (about 1% at M=8), and such a node is never found.  A node found
-  // unreachable gets a link from one of its reachable out-neighbours (a free
-  // slot, or in place of the neighbour that has the most other incoming
-  // links); passes repeat until a pass repairs nothing.  insert() runs it
-  // once the nodes inserted since the last repair reach 1/8 of the graph, so
-  // the O(N M) scan costs O(M) per insertion, amortised.  Returns the number
-  // of links added.
+  // Make every node reachable from the entry point (through the links of
+  // any level, as a search descends): pruning during insertion leaves some
+  // nodes without incoming links (many with inner product, where small-norm
+  // vectors are nobody's neighbour), and such a node is never found.  An
+  // unreachable node gets a level-0 link from, in order of preference: a
+  // reachable out-neighbour with a free slot, a reachable neighbour of one,
+  // or a reachable out-neighbour whose full list gives up the neighbour with
+  // the most incoming links (which stays reachable through the others).
+  // Passes repeat until one repairs nothing.  insert() runs it once the
+  // nodes inserted since the last repair reach 1/8 of the graph, so the
+  // O(N M) scan costs O(M) per insertion, amortised.  Returns links added.
   size_t repair_connectivity();
   size_t inserted_since_repair = 0;
 
