@@ -29,8 +29,14 @@ def _as_array(x, what):
         raise InvalidTypeError(f"{what} must be an array of numbers ({e})") from None
 
 
-def as_matrix(x, d=None, what="x", *, allow_1d=True):
-    """x as a C-contiguous float32 (n, d) array, checked to be finite."""
+# Metrics for which NaN means "missing value" (Faiss's METRIC_NaNEuclidean = 24,
+# METRIC_GOWER = 25): their inputs may hold NaN (never infinity).
+NAN_METRICS = (24, 25)
+
+
+def as_matrix(x, d=None, what="x", *, allow_1d=True, allow_nan=False):
+    """x as a C-contiguous float32 (n, d) array, checked to be finite
+    (allow_nan: NaN is accepted as a missing value, infinity still is not)."""
     arr = _as_array(x, what)
     if arr.dtype.kind not in "fiub":
         raise InvalidTypeError(
@@ -52,6 +58,8 @@ def as_matrix(x, d=None, what="x", *, allow_1d=True):
             arr = np.ascontiguousarray(arr, dtype=np.float32)
     if arr.size:
         bad = _core._find_non_finite(arr)
+        if bad >= 0 and allow_nan and not np.isinf(arr).any():
+            bad = -1
         if bad >= 0:
             row, col = divmod(int(bad), arr.shape[1])
             raise InvalidArgumentError(
