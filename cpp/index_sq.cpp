@@ -368,7 +368,7 @@ namespace {
 
 int read_qtype(Reader& r) {
   int32_t qt = r.read<int32_t>();
-  if (qt != ScalarQuantizer::QT_8bit && qt != ScalarQuantizer::QT_8bit_uniform && qt != ScalarQuantizer::QT_fp16)
+  if (!ScalarQuantizer::valid_qtype(qt))
     r.corrupt("unknown scalar quantizer type");
   return qt;
 }
