@@ -42,7 +42,7 @@ void init_distances(py::module_& m) {
                 metric_arg);
     }
     return py::make_tuple(D, I);
-  });
+  }, py::arg("xq"), py::arg("xb"), py::arg("k"), py::arg("metric"), py::arg("metric_arg") = 0.f);
   m.def("_pairwise_distances", [](const FloatArray& xq, const FloatArray& xb, int metric, float metric_arg) {
     check_metric(metric);
     int64_t d = xq.shape(1);
@@ -55,7 +55,7 @@ void init_distances(py::module_& m) {
       pairwise_distances(size_t(nq), qp, size_t(nb), bp, size_t(d), MetricType(metric), op, metric_arg);
     }
     return out;
-  });
+  }, py::arg("xq"), py::arg("xb"), py::arg("metric"), py::arg("metric_arg") = 0.f);
   m.def("_find_non_finite", [](const FloatArray& x) {
     const float* p = x.data();
     size_t n = size_t(x.size());
