@@ -226,3 +226,21 @@ def test_unsupported_indexes_reject_extra_metrics():
         annvil.IndexFlat(8, 7)
     with pytest.raises(ValueError):
         annvil.knn(np.zeros((1, 4), np.float32), np.zeros((3, 4), np.float32), 1, 99)
+
+
+def test_wrappers_pass_extra_metrics_through(rng):
+    xb, xq = rng.random((300, 6)).astype(np.float32), rng.random((4, 6)).astype(np.float32)
+    ids = np.arange(300, dtype=np.int64) * 7
+    for mt in (annvil.METRIC_L1, annvil.METRIC_NaNEuclidean):
+        index = annvil.IndexIDMap(annvil.IndexFlat(6, mt))
+        assert index.metric_type == mt
+        index.add_with_ids(xb, ids)
+        D, I = index.search(xq, 5)
+        Dr, Ir = annvil.knn(xq, xb, 5, mt)
+        np.testing.assert_array_equal(I, ids[Ir])
+        np.testing.assert_array_equal(D, Dr)
+        back = annvil.deserialize_index(annvil.serialize_index(index))
+        np.testing.assert_array_equal(back.search(xq, 5)[1], I)
+    # a refine stage recomputes L2 / inner product itself: refused, not silently wrong
+    with pytest.raises(ValueError, match="not supported"):
+        annvil.IndexRefineFlat(annvil.IndexFlat(6, annvil.METRIC_L1))
