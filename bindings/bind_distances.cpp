@@ -12,6 +12,12 @@ namespace annvil_py {
 
 using namespace annvil;
 
+namespace {
+void check_metric(int metric) {
+  ANNVIL_CHECK(is_known_metric(metric), "unknown metric ", metric, "; use one of the METRIC_* constants");
+}
+}  // namespace
+
 void init_distances(py::module_& m) {
   m.def("simd_level", [] { return std::string(simd_level_name(simd_level())); },
         "The SIMD path the kernels use now: 'avx512', 'avx2' or 'scalar'.");
@@ -21,7 +27,8 @@ void init_distances(py::module_& m) {
   m.def("omp_set_num_threads", [](int n) { omp_set_num_threads(n < 1 ? 1 : n); }, py::arg("n"));
   m.def("omp_get_max_threads", [] { return omp_get_max_threads(); });
 
-  m.def("_knn", [](const FloatArray& xq, const FloatArray& xb, int64_t k, int metric) {
+  m.def("_knn", [](const FloatArray& xq, const FloatArray& xb, int64_t k, int metric, float metric_arg) {
+    check_metric(metric);
     int64_t d = xq.shape(1);
     int64_t nq = rows_of(xq, d, "queries"), nb = rows_of(xb, d, "database");
     ANNVIL_CHECK(k > 0, "k must be positive, got ", k);
@@ -32,11 +39,13 @@ void init_distances(py::module_& m) {
     const float *qp = xq.data(), *bp = xb.data();
     {
       py::gil_scoped_release release;
-      knn_exact(size_t(nq), qp, size_t(nb), bp, size_t(d), size_t(k), MetricType(metric), dp, ip);
+      knn_exact(size_t(nq), qp, size_t(nb), bp, size_t(d), size_t(k), MetricType(metric), dp, ip, nullptr, nullptr,
+                metric_arg);
     }
     return py::make_tuple(D, I);
-  });
-  m.def("_pairwise_distances", [](const FloatArray& xq, const FloatArray& xb, int metric) {
+  }, py::arg("xq"), py::arg("xb"), py::arg("k"), py::arg("metric"), py::arg("metric_arg") = 0.f);
+  m.def("_pairwise_distances", [](const FloatArray& xq, const FloatArray& xb, int metric, float metric_arg) {
+    check_metric(metric);
     int64_t d = xq.shape(1);
     int64_t nq = rows_of(xq, d, "queries"), nb = rows_of(xb, d, "database");
     py::array_t<float> out({nq, nb});
@@ -44,10 +53,10 @@ void init_distances(py::module_& m) {
     const float *qp = xq.data(), *bp = xb.data();
     {
       py::gil_scoped_release release;
-      pairwise_distances(size_t(nq), qp, size_t(nb), bp, size_t(d), MetricType(metric), op);
+      pairwise_distances(size_t(nq), qp, size_t(nb), bp, size_t(d), MetricType(metric), op, metric_arg);
     }
     return out;
-  });
+  }, py::arg("xq"), py::arg("xb"), py::arg("metric"), py::arg("metric_arg") = 0.f);
   m.def("_inject_parallel_fault", &arm_parallel_fault, py::arg("n"),
         "test hook: the n-th parallel loop iteration from now throws (0 disarms)");
   m.def("_find_non_finite", [](const FloatArray& x) {

@@ -1,6 +1,7 @@
 // Bindings of the hnsw family: the HNSW graph object (index.hnsw), IndexHNSW,
 // IndexHNSWFlat, IndexHNSWSQ, IndexHNSWPQ and SearchParametersHNSW.
 #include "common.h"
+#include "index_flat.h"
 #include "index_hnsw.h"
 #include "index_hnsw_quant.h"
 
@@ -88,6 +89,23 @@ void init_hnsw(py::module_& m) {
   def_selector_property(sp);
 
   py::class_<IndexHNSW, Index, std::shared_ptr<IndexHNSW>>(m, "IndexHNSW", py::dynamic_attr())
+      // Faiss's IndexHNSW(storage, M): over a flat storage this is an
+      // IndexHNSWFlat with the storage's metric (and metric_arg); vectors
+      // already in the storage are added to the graph.
+      .def(py::init([](const std::shared_ptr<Index>& storage, int M) -> std::shared_ptr<IndexHNSW> {
+             auto flat = std::dynamic_pointer_cast<IndexFlat>(storage);
+             if (!flat)
+               ANNVIL_THROW(value, "IndexHNSW(storage) needs an IndexFlat storage, got ", storage->type_tag(),
+                            "; use IndexHNSWFlat, IndexHNSWSQ or IndexHNSWPQ");
+             auto idx = std::make_shared<IndexHNSWFlat>(flat->d, M, flat->metric_type);
+             idx->metric_arg = flat->metric_arg;
+             if (flat->ntotal > 0) {
+               py::gil_scoped_release release;
+               idx->add(flat->ntotal, flat->get_xb());
+             }
+             return idx;
+           }),
+           py::arg("storage"), py::arg("M") = 32)
       .def_property_readonly(
           "hnsw", [](IndexHNSW& self) -> HNSW& { return self.hnsw; }, py::return_value_policy::reference_internal)
       .def_property_readonly("n_deleted", [](const IndexHNSW& s) { return s.n_deleted; })

@@ -1,5 +1,6 @@
 // The Index base class (raw methods used by python/annvil's wrappers),
 // selectors and search parameters.
+#include <cmath>
 #include <vector>
 
 #include "common.h"
@@ -43,6 +44,11 @@ py::tuple range_search_raw(const Index& self, const FloatArray& x, float radius,
 void init_index(py::module_& m) {
   m.attr("METRIC_INNER_PRODUCT") = int(METRIC_INNER_PRODUCT);
   m.attr("METRIC_L2") = int(METRIC_L2);
+  for (MetricType mt : {METRIC_L1, METRIC_Linf, METRIC_Lp, METRIC_Canberra, METRIC_BrayCurtis, METRIC_JensenShannon,
+                        METRIC_Jaccard, METRIC_NaNEuclidean, METRIC_GOWER})
+    m.attr((std::string("METRIC_") + metric_name(mt)).c_str()) = int(mt);
+  m.def("is_similarity_metric", [](int mt) { return is_similarity_metric(MetricType(mt)); }, py::arg("metric_type"),
+        "True when larger values are closer (inner product, Jaccard).");
 
   // ---- selectors ----
   py::class_<IDSelector, std::shared_ptr<IDSelector>>(m, "IDSelector")
@@ -100,6 +106,13 @@ void init_index(py::module_& m) {
                          "construct the index with the metric instead");
             i.metric_type = MetricType(v);
           })
+      .def_property(
+          "metric_arg", [](const Index& i) { return i.metric_arg; },
+          [](Index& i, float v) {
+            ANNVIL_CHECK(std::isfinite(v), "metric_arg must be finite, got ", v);
+            i.metric_arg = v;
+          },
+          "the p of METRIC_Lp (unused by the other metrics)")
       .def_readwrite("is_trained", &Index::is_trained)
       .def_readwrite("verbose", &Index::verbose)
       .def("_train", [](Index& self, const FloatArray& x) {

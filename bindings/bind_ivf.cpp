@@ -264,7 +264,11 @@ void bind_sq(py::module_& m) {
                          {"QT_4bit", ScalarQuantizer::QT_4bit},
                          {"QT_8bit_uniform", ScalarQuantizer::QT_8bit_uniform},
                          {"QT_4bit_uniform", ScalarQuantizer::QT_4bit_uniform},
-                         {"QT_fp16", ScalarQuantizer::QT_fp16}}) {
+                         {"QT_fp16", ScalarQuantizer::QT_fp16},
+                         {"QT_8bit_direct", ScalarQuantizer::QT_8bit_direct},
+                         {"QT_6bit", ScalarQuantizer::QT_6bit},
+                         {"QT_bf16", ScalarQuantizer::QT_bf16},
+                         {"QT_8bit_direct_signed", ScalarQuantizer::QT_8bit_direct_signed}}) {
     sqc.attr(name) = v;
     m.attr((std::string("ScalarQuantizer_") + name).c_str()) = v;
   }

@@ -29,6 +29,17 @@ const Kernels& kernels() { return *active().load(std::memory_order_relaxed); }
 
 void detail::select_kernels(SimdLevel level) { active().store(&kernels_for(level)); }
 
+ExtraDistFn extra_distance_fn(const Kernels& K, MetricType metric) {
+  int slot = extra_metric_slot(metric);
+  ANNVIL_CHECK(slot >= 0, "metric ", int(metric), " has no extra-metric kernel");
+  return K.extra[slot];
+}
+
+void extra_distances_ny(ExtraDistFn fn, float metric_arg, const float* x, const float* y, size_t d, size_t ny,
+                        float* out) {
+  for (size_t i = 0; i < ny; ++i) out[i] = fn(x, y + i * d, d, metric_arg);
+}
+
 void pack_panel(const float* xq, size_t nq, size_t d, int nr, float* panel) {
   std::memset(panel, 0, sizeof(float) * d * nr);
   for (size_t j = 0; j < nq; ++j) {

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "metric.h"
 #include "simd.h"
 
 namespace annvil {
@@ -31,6 +32,10 @@ struct PanelSink {
   virtual void push(int j, float key, int64_t row) = 0;
   virtual ~PanelSink() = default;
 };
+
+// One query row against one base row for an extra metric (metric.h);
+// metric_arg is p for METRIC_Lp and ignored otherwise.
+using ExtraDistFn = float (*)(const float* x, const float* y, size_t d, float metric_arg);
 
 struct Kernels {
   SimdLevel level;
@@ -57,6 +62,8 @@ struct Kernels {
                           float alpha, int64_t row0, float* best, int64_t* best_row);
   // out[i * NR + j] = <b_i, q_j> for nb base rows and the packed panel.
   void (*panel_products)(const float* panel, size_t d, const float* base, size_t nb, float* out);
+  // the extra metrics, indexed by extra_metric_slot() (distances_extra_impl.h)
+  ExtraDistFn extra[kExtraMetrics];
 };
 
 const Kernels& kernels();  // the table for simd_level()
@@ -72,6 +79,12 @@ const Kernels& kernels_scalar();
 const Kernels& kernels_avx2();
 const Kernels& kernels_avx512();
 }  // namespace detail
+
+// The kernel of an extra metric in table K (throws for L2 / inner product).
+ExtraDistFn extra_distance_fn(const Kernels& K, MetricType metric);
+// out[i] = distance(x, y_i) for ny rows y_i = y + i * d under an extra metric.
+void extra_distances_ny(ExtraDistFn fn, float metric_arg, const float* x, const float* y, size_t d, size_t ny,
+                        float* out);
 
 // Convenience wrappers over the active table.
 inline float l2sqr(const float* x, const float* y, size_t d) { return kernels().l2sqr(x, y, d); }

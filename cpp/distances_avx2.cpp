@@ -1,6 +1,8 @@
 // AVX2 + FMA kernels (compiled with -mavx2 -mfma only in this file).
 #include <immintrin.h>
 
+#include <cmath>
+#include <limits>
 #include <type_traits>
 
 #include "distances.h"
@@ -33,6 +35,17 @@ struct V {
     return _mm_cvtss_f32(s);
   }
   static uint32_t lt_mask(reg a, reg b) { return uint32_t(_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ))); }
+  static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+  static reg div(reg a, reg b) { return _mm256_div_ps(a, b); }
+  static reg abs(reg a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.f), a); }
+  static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+  static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
+  static float reduce_max(reg v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
   using ireg = __m256i;
   static ireg iset1(int v) { return _mm256_set1_epi32(v); }
   static void istoreu(int32_t* p, ireg v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
@@ -46,12 +59,14 @@ constexpr int NR = 2 * V::W;  // 16 queries per panel
 constexpr int MR = 6;         // 12 accumulators + 2 panel registers + 1 broadcast of 16 ymm
 
 #include "distances_impl.h"
+#include "distances_extra_impl.h"
 
 }  // namespace
 
 const Kernels& detail::kernels_avx2() {
   static const Kernels k{SimdLevel::avx2, NR,         l2_simd,         ip_simd,           l2sqr_ny_simd,
-                         ip_ny_simd,      norms_simd, scan_panel_simd, scan_panel_top1_simd, panel_products_simd};
+                         ip_ny_simd,      norms_simd, scan_panel_simd, scan_panel_top1_simd, panel_products_simd,
+                         ANNVIL_EXTRA_KERNELS};
   return k;
 }
 

@@ -1,5 +1,7 @@
 // Portable reference kernels (compiled for baseline x86-64 / any CPU).
 // Also the oracle the SIMD levels are tested against.
+#include <cmath>
+#include <limits>
 #include <cstring>
 
 #include "distances.h"
@@ -100,11 +102,32 @@ void panel_products_ref(const float* panel, size_t d, const float* base, size_t 
   }
 }
 
+// One-lane vector ops, so that the shared kernel bodies of the extra metrics
+// (distances_extra_impl.h) run here too, as the reference.
+struct V {
+  using reg = float;
+  static constexpr int W = 1;
+  static reg zero() { return 0.f; }
+  static reg loadu(const float* p) { return *p; }
+  static reg load_partial(const float* p, size_t n) { return n ? *p : 0.f; }
+  static reg add(reg a, reg b) { return a + b; }
+  static reg sub(reg a, reg b) { return a - b; }
+  static reg mul(reg a, reg b) { return a * b; }
+  static reg div(reg a, reg b) { return a / b; }
+  static reg abs(reg a) { return std::fabs(a); }
+  static reg max(reg a, reg b) { return std::fmax(a, b); }
+  static reg min(reg a, reg b) { return std::fmin(a, b); }
+  static float reduce(reg v) { return v; }
+  static float reduce_max(reg v) { return v; }
+};
+
+#include "distances_extra_impl.h"
+
 }  // namespace
 
 const Kernels& detail::kernels_scalar() {
   static const Kernels k{SimdLevel::scalar, NR, l2sqr_ref, ip_ref, l2sqr_ny_ref, ip_ny_ref, norms_ref,
-                         scan_panel_ref, scan_panel_top1_ref, panel_products_ref};
+                         scan_panel_ref, scan_panel_top1_ref, panel_products_ref, ANNVIL_EXTRA_KERNELS};
   return k;
 }
 

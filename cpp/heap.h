@@ -23,7 +23,7 @@ namespace annvil {
 // heaps' neutral values), with label -1.  Finite, so clients that sort or
 // sum distances keep working.
 inline float missing_result_distance(MetricType metric) {
-  return metric == METRIC_L2 ? std::numeric_limits<float>::max() : -std::numeric_limits<float>::max();
+  return is_similarity_metric(metric) ? -std::numeric_limits<float>::max() : std::numeric_limits<float>::max();
 }
 
 struct TopK {
@@ -110,8 +110,9 @@ struct TopKArray {
 
   // Write sorted results: D[q*k + i] = sign * (key + offset[q]) (clamped at 0
   // for L2), I = id; missing entries get -1 and missing_result_distance().
+  // Extra metrics: keys are the distances (or -similarity for Jaccard), no clamp.
   void finalize(MetricType metric, const float* offsets, float* D, int64_t* I) {
-    const bool l2 = metric == METRIC_L2;
+    const bool l2 = metric == METRIC_L2, sim = is_similarity_metric(metric);
     const float pad = missing_result_distance(metric);
     for (size_t q = 0; q < nq; ++q) {
       TopK& h = heaps[q];
@@ -120,7 +121,7 @@ struct TopKArray {
       for (size_t i = 0; i < k; ++i) {
         if (i < h.size) {
           float v = h.keys[i] + off;
-          D[q * k + i] = l2 ? (v < 0 ? 0.f : v) : -v;
+          D[q * k + i] = sim ? -v : l2 ? (v < 0 ? 0.f : v) : v;
           I[q * k + i] = h.ids[i];
         } else {
           D[q * k + i] = pad;

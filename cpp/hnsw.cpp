@@ -327,8 +327,14 @@ const float* FlatSpace::query_of(int32_t id, std::vector<float>& buf) const {
   return buf.data();
 }
 
-FlatSpace::FlatSpace(const float* xb_, const uint16_t* xh_, size_t d_, MetricType metric)
+FlatSpace::FlatSpace(const float* xb_, const uint16_t* xh_, size_t d_, MetricType metric, float metric_arg)
     : xb(xb_), xh(xh_), d(d_), ip(metric == METRIC_INNER_PRODUCT) {
+  if (is_extra_metric(metric)) {
+    ANNVIL_CHECK(xh_ == nullptr, "metric ", metric_name(metric), " needs float32 storage");
+    fx = extra_distance_fn(kernels(), metric);
+    fx_arg = metric_arg;
+    fx_sign = is_similarity_metric(metric) ? -1.f : 1.f;
+  }
   fn = ip ? kernels().inner_product : kernels().l2sqr;
   const HnswF16Kernels& hk = hnsw_f16_kernels();
   fnh = ip ? hk.ip : hk.l2;

@@ -57,21 +57,26 @@ struct FlatSpace {
   size_t row_bytes = 0;
   bool ip = false;
   float (*fn)(const float*, const float*, size_t) = nullptr;
+  // extra metrics (metric.h): float32 rows only; key = sign * fx(q, y, d, arg)
+  ExtraDistFn fx = nullptr;
+  float fx_arg = 0, fx_sign = 1;
   float (*fnh)(const float*, const uint16_t*, size_t) = nullptr;
   float (*fnhh)(const uint16_t*, const uint16_t*, size_t) = nullptr;
   int prefetch_lines = 1;  // cache lines of a vector prefetched ahead of use
   int prefetch_ahead = 2;  // how many vectors ahead
 
-  FlatSpace(const float* xb_, const uint16_t* xh_, size_t d_, MetricType metric);
+  FlatSpace(const float* xb_, const uint16_t* xh_, size_t d_, MetricType metric, float metric_arg = 0);
   const char* row(int32_t id) const {
     return reinterpret_cast<const char*>(xh ? static_cast<const void*>(xh) : static_cast<const void*>(xb)) +
            size_t(id) * row_bytes;
   }
   float to_query(const float* q, int32_t id) const {
+    if (fx) return fx_sign * fx(q, xb + size_t(id) * d, d, fx_arg);
     float v = xh ? fnh(q, xh + size_t(id) * d, d) : fn(q, xb + size_t(id) * d, d);
     return ip ? -v : v;
   }
   float between(int32_t a, int32_t b) const {
+    if (fx) return fx_sign * fx(xb + size_t(a) * d, xb + size_t(b) * d, d, fx_arg);
     float v = xh ? fnhh(xh + size_t(a) * d, xh + size_t(b) * d, d) : fn(xb + size_t(a) * d, xb + size_t(b) * d, d);
     return ip ? -v : v;
   }

@@ -17,20 +17,14 @@ int lines_of(size_t bytes) { return int(std::min<size_t>(8, (bytes + 63) / 64));
 }  // namespace
 
 // ---- SQSpace ------------------------------------------------------------------
-SQSpace::SQSpace(const ScalarQuantizer& sq, const uint8_t* codes_, MetricType metric)
-    : codes(codes_), d(sq.d), code_size(sq.code_size), ip(metric == METRIC_INNER_PRODUCT),
-      fp16(sq.qtype == ScalarQuantizer::QT_fp16) {
-  if (!fp16 && sq.trained.size() == sq.trained_size()) {
-    // bin centres: x_i = vmin_i + step_i (c_i + 1/2), step_i = vdiff_i / 256
-    const bool uni = sq.qtype == ScalarQuantizer::QT_8bit_uniform;
-    const float* t = sq.trained.data();
+SQSpace::SQSpace(const ScalarQuantizer& sq_, const uint8_t* codes_, MetricType metric)
+    : codes(codes_), sq(&sq_), d(sq_.d), code_size(sq_.code_size), ip(metric == METRIC_INNER_PRODUCT),
+      fp16(sq_.kind() == ScalarQuantizer::Kind::f16), packed(sq_.kind() == ScalarQuantizer::Kind::u4 ||
+                                                            sq_.kind() == ScalarQuantizer::Kind::u6),
+      bf16(sq_.kind() == ScalarQuantizer::Kind::bf16) {
+  if (!fp16 && !bf16 && sq_.is_trained()) {
     dec.resize(2 * d);
-    for (size_t i = 0; i < d; ++i) {
-      const float vmin = uni ? t[0] : t[i];
-      const float step = (uni ? t[1] : t[d + i]) * (1.f / 256.f);
-      dec[i] = vmin + 0.5f * step;
-      dec[d + i] = step;
-    }
+    sq_.affine(dec.data(), dec.data() + d);
     dec_a = dec.data();
     dec_b = dec.data() + d;
   }
@@ -42,8 +36,22 @@ SQSpace::SQSpace(const ScalarQuantizer& sq, const uint8_t* codes_, MetricType me
   prefetch_lines = lines_of(code_size);
 }
 
+float SQSpace::bf16_key(const float* q, const uint8_t* c) const {
+  static thread_local std::vector<float> buf;
+  if (buf.size() < d) buf.resize(d);
+  sq->decode(c, buf.data(), 1);
+  return ip ? -inner_product(q, buf.data(), d) : l2sqr(q, buf.data(), d);
+}
+
+const uint8_t* SQSpace::unpacked(const uint8_t* c) const {
+  static thread_local std::vector<uint8_t> buf;
+  if (buf.size() < d) buf.resize(d);
+  sq->unpack(c, buf.data());
+  return buf.data();
+}
+
 const float* SQSpace::prepare(const float* x, std::vector<float>& buf) const {
-  if (fp16) return x;
+  if (fp16 || bf16) return x;
   buf.resize(d + 1);
   float* a = buf.data();
   if (ip) {
@@ -64,8 +72,10 @@ void SQSpace::decode(int32_t id, float* out) const {
   const uint8_t* c = codes + size_t(id) * code_size;
   if (fp16)
     sq_kernels().f16_decode(nullptr, reinterpret_cast<const uint16_t*>(c), d, out);
+  else if (bf16)
+    sq->decode(c, out, 1);
   else
-    sq_kernels().u8_decode(dec_a, dec_b, c, d, out);
+    sq_kernels().u8_decode(dec_a, dec_b, packed ? unpacked(c) : c, d, out);
 }
 
 const float* SQSpace::query_of(int32_t id, std::vector<float>& buf) const {
@@ -73,7 +83,7 @@ const float* SQSpace::query_of(int32_t id, std::vector<float>& buf) const {
   buf.resize(2 * d + 1);
   float* x = buf.data() + d + 1;
   decode(id, x);
-  if (fp16) return x;
+  if (fp16 || bf16) return x;
   float* a = buf.data();
   if (ip) {
     double c = 0;

@@ -22,17 +22,20 @@
 
 namespace annvil {
 
-// Scalar-quantizer codes (QT_8bit, QT_8bit_uniform, QT_fp16), code_size
-// bytes per vector.  8-bit codes decode to x_i = dec_a_i + dec_b_i c_i
-// (bin centres: dec_a_i = vmin_i + vdiff_i / 512, dec_b_i = vdiff_i / 256),
-// so with a prepared query
+// Scalar-quantizer codes (every type of sq.h), code_size bytes per vector.
+// Integer codes decode to x_i = dec_a_i + dec_b_i c_i (ScalarQuantizer::
+// affine: bin centres for the trained types), so with a prepared query
 //   L2:  a_i = q_i - dec_a_i            key = sum_i (a_i - dec_b_i c_i)^2
 //   IP:  a_i = q_i dec_b_i, a_d = <q, dec_a>   key = -(sum_i a_i c_i + a_d)
-// and fp16 codes are compared with the query itself (F16C kernels).
+// 4- and 6-bit codes are unpacked to bytes (a per-thread buffer) first; fp16
+// codes are compared with the query itself (F16C kernels), bf16 codes are
+// widened to floats (a shift) for the float kernels.
 struct SQSpace {
   const uint8_t* codes = nullptr;  // n * code_size
+  const ScalarQuantizer* sq = nullptr;
   size_t d = 0, code_size = 0;
   bool ip = false, fp16 = false;
+  bool packed = false, bf16 = false;  // u4 / u6 codes; bf16 codes
   std::vector<float> dec;        // 2 * d: dec_a then dec_b (8-bit only)
   const float* dec_a = nullptr;  // into dec
   const float* dec_b = nullptr;
@@ -56,8 +59,12 @@ struct SQSpace {
       const uint16_t* h = reinterpret_cast<const uint16_t*>(c);
       return ip ? -f16_dot(q, h, d) : f16_l2(q, h, d);
     }
+    if (bf16) return bf16_key(q, c);
+    if (packed) c = unpacked(c);
     return ip ? -(u8_dot(q, c, d) + q[d]) : u8_l2(q, dec_b, c, d);
   }
+  float bf16_key(const float* q, const uint8_t* c) const;
+  const uint8_t* unpacked(const uint8_t* c) const;  // the components as bytes (per-thread buffer)
   void decode(int32_t id, float* out) const;  // d floats
   const float* query_of(int32_t id, std::vector<float>& buf) const;
   float between(int32_t a, int32_t b) const;

@@ -14,15 +14,12 @@
 #include <vector>
 
 #include "error.h"
+#include "metric.h"
 
 namespace annvil {
 
 using idx_t = int64_t;
 
-// Same numeric values as Faiss.
-enum MetricType : int { METRIC_INNER_PRODUCT = 0, METRIC_L2 = 1 };
-
-const char* metric_name(MetricType m);
 
 // ---- selectors ---------------------------------------------------------------
 struct IDSelector {
@@ -94,6 +91,10 @@ struct RangeSearchResult {
 // or -similarity (inner product), the form the range scanners collect.
 void fill_range_result(const std::vector<std::vector<std::pair<float, idx_t>>>& hits, bool l2,
                        RangeSearchResult* result);
+// The same for any metric: key = distance (clamped at 0 for L2) or
+// -similarity (inner product, Jaccard).
+void fill_range_result(const std::vector<std::vector<std::pair<float, idx_t>>>& hits, MetricType metric,
+                       RangeSearchResult* result);
 
 class Writer;
 class Reader;
@@ -130,11 +131,14 @@ struct Index {
   int d = 0;
   idx_t ntotal = 0;
   MetricType metric_type = METRIC_L2;
+  float metric_arg = 0;  // p of METRIC_Lp (Faiss's Index::metric_arg); unused by other metrics
   bool is_trained = true;
   bool verbose = false;
   IndexLock lock;
 
-  Index(int d_, MetricType metric);
+  // extra_metrics: the family supports the metrics beyond L2 / inner product
+  // (metric.h); the others reject them here, with the list of what they take.
+  Index(int d_, MetricType metric, bool extra_metrics = false);
   virtual ~Index() = default;
 
   virtual void train(idx_t n, const float* x);

@@ -9,7 +9,7 @@
 
 namespace annvil {
 
-IndexFlat::IndexFlat(int d_, MetricType metric) : Index(d_, metric) {}
+IndexFlat::IndexFlat(int d_, MetricType metric) : Index(d_, metric, /*extra_metrics=*/true) {}
 
 void IndexFlat::add(idx_t n, const float* x) {
   ANNVIL_CHECK(n >= 0, "n must be non-negative");
@@ -21,13 +21,13 @@ void IndexFlat::add(idx_t n, const float* x) {
 void IndexFlat::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {
   check_k(k);
   knn_exact(size_t(n), x, size_t(ntotal), xb.data(), size_t(d), size_t(k), metric_type, D, I,
-            params ? params->sel : nullptr, nullptr);
+            params ? params->sel : nullptr, nullptr, metric_arg);
 }
 
 void IndexFlat::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
                              const SearchParameters* params) const {
   range_exact(size_t(n), x, size_t(ntotal), xb.data(), size_t(d), radius, metric_type, result,
-              params ? params->sel : nullptr, nullptr);
+              params ? params->sel : nullptr, nullptr, metric_arg);
 }
 
 void IndexFlat::reconstruct(idx_t key, float* out) const {
@@ -73,16 +73,19 @@ size_t IndexFlat::memory_usage() const { return sizeof(*this) + xb.capacity_byte
 
 void IndexFlat::compute_distance_subset(idx_t n, const float* x, idx_t nl, const idx_t* labels, float* out) const {
   const Kernels& K = kernels();
+  const ExtraDistFn fx = is_extra_metric(metric_type) ? extra_distance_fn(K, metric_type) : nullptr;
   for (idx_t i = 0; i < n; ++i)
     for (idx_t j = 0; j < nl; ++j) {
       idx_t l = labels[i * nl + j];
       if (l < 0 || l >= ntotal) {
-        out[i * nl + j] = metric_type == METRIC_L2 ? INFINITY : -INFINITY;
+        out[i * nl + j] = is_similarity_metric(metric_type) ? -INFINITY : INFINITY;
         continue;
       }
+      const float* q = x + size_t(i) * d;
       const float* y = xb.data() + size_t(l) * d;
-      out[i * nl + j] = metric_type == METRIC_L2 ? K.l2sqr(x + size_t(i) * d, y, d)
-                                                 : K.inner_product(x + size_t(i) * d, y, d);
+      out[i * nl + j] = fx                          ? fx(q, y, d, metric_arg)
+                        : metric_type == METRIC_L2 ? K.l2sqr(q, y, d)
+                                                   : K.inner_product(q, y, d);
     }
 }
 
@@ -105,6 +108,7 @@ IndexPtr read_flat(Reader& r) {
   IndexHeader h = read_header_fields(r);
   auto idx = make_flat<T>(h);
   if (idx->metric_type != h.metric) r.corrupt("metric does not match the flat index type");
+  idx->metric_arg = h.metric_arg;
   r.read_storage(idx->xb);
   if (idx->xb.size() != size_t(h.ntotal) * size_t(h.d)) r.corrupt("flat storage size does not match ntotal * d");
   idx->ntotal = h.ntotal;

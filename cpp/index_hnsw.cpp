@@ -65,7 +65,10 @@ size_t array_bytes(const Storage<T>& s) {
 
 }  // namespace
 
-IndexHNSW::IndexHNSW(int d_, int M, MetricType metric) : Index(d_, metric), hnsw(M) {}
+IndexHNSW::IndexHNSW(int d_, int M, MetricType metric, bool extra_metrics)
+    : Index(d_, metric, extra_metrics), hnsw(M) {
+  if (is_extra_metric(metric)) allow_f16 = false;  // the half kernels are L2 / IP only
+}
 
 void IndexHNSW::add(idx_t n, const float* x) { add_slots(n, x, nullptr); }
 
@@ -207,7 +210,7 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
     }
   }
   ANNVIL_CHECK(ef > 0, "efSearch must be positive, got ", ef);
-  const bool l2 = metric_type == METRIC_L2;
+  const bool sim = is_similarity_metric(metric_type);
   const float pad = missing_result_distance(metric_type);
   std::fill(D, D + size_t(n) * size_t(k), pad);
   std::fill(I, I + size_t(n) * size_t(k), idx_t(-1));
@@ -244,7 +247,7 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
         for (size_t i = 0; i < labels.size(); ++i)
           row_f32(labels[i], sub.data() + i * d);
         knn_exact(size_t(n), x, labels.size(), sub.data(), size_t(d), size_t(k), metric_type, D, I, nullptr,
-                  labels.data());
+                  labels.data(), metric_arg);
         return;
       }
       TopKArray heaps{size_t(n), size_t(k)};
@@ -255,13 +258,13 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
         for (size_t i = 0; i < nb; ++i)
           row_f32(labels[b0 + i], sub.data() + i * d);
         knn_exact(size_t(n), x, nb, sub.data(), size_t(d), size_t(k), metric_type, Db.data(), Ib.data(), nullptr,
-                  labels.data() + b0);
+                  labels.data() + b0, metric_arg);
         for (size_t q = 0; q < size_t(n); ++q)
           for (size_t j = 0; j < size_t(k); ++j) {
             idx_t id = Ib[q * k + j];
             if (id < 0) break;
             float dv = Db[q * k + j];
-            heaps[q].push(l2 ? dv : -dv, id);
+            heaps[q].push(sim ? -dv : dv, id);
           }
       }
       heaps.finalize(metric_type, nullptr, D, I);
@@ -288,7 +291,7 @@ void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const f
                        bool filtered, const HnswAdmitFn& admit, float* D, idx_t* I) {
   const HNSW& hnsw = index.hnsw;
   const size_t d = size_t(index.d);
-  const bool l2 = index.metric_type == METRIC_L2;
+  const bool sim = is_similarity_metric(index.metric_type);
   ParallelErrors perr;
 #pragma omp parallel if (n > 1)
   {
@@ -308,7 +311,7 @@ void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const f
     sort_cands(res);
     const size_t m = std::min(res.size(), size_t(k));
     for (size_t j = 0; j < m; ++j) {
-      D[size_t(q) * k + j] = l2 ? res[j].d : -res[j].d;
+      D[size_t(q) * k + j] = sim ? -res[j].d : res[j].d;
       I[size_t(q) * k + j] = res[j].id;
     }
   } ANNVIL_OMP_CATCH(perr)
@@ -334,7 +337,7 @@ void IndexHNSW::range_search(idx_t n, const float* x, float radius, RangeSearchR
   std::vector<float> D(size_t(n) * size_t(k));
   std::vector<idx_t> I(size_t(n) * size_t(k));
   search(n, x, k, D.data(), I.data(), params);
-  const bool l2 = metric_type == METRIC_L2;
+  const bool l2 = !is_similarity_metric(metric_type);  // a distance: smaller is closer
   result->nq = size_t(n);
   result->lims.assign(size_t(n) + 1, 0);
   result->distances.clear();
@@ -495,6 +498,7 @@ IndexPtr read_hnsw(Reader& r) {
   if (M < 2 || M > 4096) r.corrupt("bad HNSW M");
   if (h.ntotal >= idx_t(std::numeric_limits<int32_t>::max())) r.corrupt("bad HNSW ntotal");
   auto idx = std::make_shared<T>(h.d, M, h.metric);
+  idx->metric_arg = h.metric_arg;
   idx->ntotal = h.ntotal;
   idx->is_trained = h.is_trained;
   idx->read_payload_body(r);

@@ -40,7 +40,8 @@ struct IndexHNSW : Index {
   enum FilterStrategy : int { filter_auto = 0, filter_graph = 1, filter_exact = 2 };
   int filter_strategy = filter_auto;
 
-  IndexHNSW(int d, int M, MetricType metric);
+  // extra_metrics: the storage supports the metrics beyond L2 / IP (float32 only)
+  IndexHNSW(int d, int M, MetricType metric, bool extra_metrics = false);
 
   void add(idx_t n, const float* x) override;
   // Like add(); ids (n entries, may be null) receives the slot of each vector.
@@ -63,7 +64,7 @@ struct IndexHNSW : Index {
   size_t memory_usage() const override;
 
   FlatSpace space() const {
-    return FlatSpace(is_f16 ? nullptr : xb.data(), is_f16 ? xh.data() : nullptr, size_t(d), metric_type);
+    return FlatSpace(is_f16 ? nullptr : xb.data(), is_f16 ? xh.data() : nullptr, size_t(d), metric_type, metric_arg);
   }
   // stored vector i as float32 (exact; decoded for compressed storages)
   virtual void row_f32(idx_t i, float* out) const;
@@ -104,7 +105,7 @@ void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const f
                        bool filtered, const HnswAdmitFn& admit, float* D, idx_t* I);
 
 struct IndexHNSWFlat : IndexHNSW {
-  IndexHNSWFlat(int d, int M = 32, MetricType metric = METRIC_L2) : IndexHNSW(d, M, metric) {}
+  IndexHNSWFlat(int d, int M = 32, MetricType metric = METRIC_L2) : IndexHNSW(d, M, metric, /*extra_metrics=*/true) {}
   std::string type_tag() const override { return "HNSWFlat"; }
 };
 

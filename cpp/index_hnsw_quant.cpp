@@ -91,10 +91,9 @@ void IndexHNSWCodes::write_payload(Writer& w) const {
 // ---- IndexHNSWSQ ----------------------------------------------------------------
 namespace {
 int checked_qtype(int qtype) {
-  if (qtype != ScalarQuantizer::QT_8bit && qtype != ScalarQuantizer::QT_8bit_uniform &&
-      qtype != ScalarQuantizer::QT_fp16)
+  if (!ScalarQuantizer::valid_qtype(qtype))
     ANNVIL_THROW(value, "unsupported scalar quantizer type ", qtype,
-                 " for IndexHNSWSQ; annvil supports QT_8bit (0), QT_8bit_uniform (2) and QT_fp16 (4)");
+                 " for IndexHNSWSQ; use one of the ScalarQuantizer.QT_* types 0 .. 8");
   return qtype;
 }
 int checked_d(int d) {
@@ -199,7 +198,7 @@ IndexPtr read_hnsw_sq(Reader& r) {
   idx->ntotal = h.ntotal;
   idx->read_payload_body(r);
   int32_t qt = r.read<int32_t>();
-  if (qt != ScalarQuantizer::QT_8bit && qt != ScalarQuantizer::QT_8bit_uniform && qt != ScalarQuantizer::QT_fp16)
+  if (!ScalarQuantizer::valid_qtype(qt))
     r.corrupt("unknown scalar quantizer type");
   ScalarQuantizer sq(size_t(h.d), qt);
   r.read_vector(sq.trained);

@@ -4,7 +4,10 @@
 
 namespace annvil {
 
-IndexIDMap::IndexIDMap(IndexPtr sub) : Index(sub ? sub->d : 1, sub ? sub->metric_type : METRIC_L2), index(sub) {
+// the wrapped index computes every distance: any metric it took is fine here
+IndexIDMap::IndexIDMap(IndexPtr sub)
+    : Index(sub ? sub->d : 1, sub ? sub->metric_type : METRIC_L2, /*extra_metrics=*/true), index(sub) {
+  if (sub) metric_arg = sub->metric_arg;
   ANNVIL_CHECK(sub != nullptr, "IndexIDMap needs an index to wrap");
   ANNVIL_CHECK(sub->ntotal == 0, "the index wrapped by IndexIDMap must be empty (it has ", sub->ntotal, " vectors)");
   is_trained = sub->is_trained;

@@ -46,8 +46,8 @@ void InvertedListScanner::scan_codes_range(size_t n, const uint8_t* codes, size_
 }
 
 // ---- construction and training --------------------------------------------------------
-IndexIVF::IndexIVF(IndexPtr q, int d_, size_t nlist_, size_t code_size_, MetricType metric)
-    : Index(d_, metric), quantizer(std::move(q)), nlist(nlist_), code_size(code_size_) {
+IndexIVF::IndexIVF(IndexPtr q, int d_, size_t nlist_, size_t code_size_, MetricType metric, bool extra_metrics)
+    : Index(d_, metric, extra_metrics), quantizer(std::move(q)), nlist(nlist_), code_size(code_size_) {
   ANNVIL_CHECK(quantizer != nullptr, "IndexIVF needs a coarse quantizer index");
   ANNVIL_CHECK(quantizer->d == d_, "the quantizer has dimension ", quantizer->d, " but the IVF index has d=", d_);
   ANNVIL_CHECK(nlist_ > 0, "nlist must be positive, got ", nlist_);
@@ -534,8 +534,7 @@ void IndexIVF::range_search(idx_t n, const float* x, float radius, RangeSearchRe
 void IndexIVF::range_search_preassigned(idx_t n, const float* x, float radius, const idx_t* keys,
                                         const float* coarse_dis, RangeSearchResult* result, size_t np, size_t mc,
                                         const IDSelector* sel) const {
-  const bool l2 = metric_type == METRIC_L2;
-  const float key_radius = l2 ? radius : -radius;
+  const float key_radius = is_similarity_metric(metric_type) ? -radius : radius;
   std::vector<std::vector<std::pair<float, idx_t>>> hits(size_t(std::max<idx_t>(n, 0)));
   const InvertedLists& il = *invlists;
   ParallelErrors perr;
@@ -555,7 +554,7 @@ void IndexIVF::range_search_preassigned(idx_t n, const float* x, float radius, c
     } ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
-  fill_range_result(hits, l2, result);
+  fill_range_result(hits, metric_type, result);
 }
 
 // ---- reconstruction and the direct map --------------------------------------------------

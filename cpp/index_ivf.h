@@ -86,7 +86,8 @@ struct IndexIVF : Index {
   std::vector<int64_t> direct_map_array;                 // id -> list << 32 | offset (-1: removed)
   std::unordered_map<idx_t, int64_t> direct_map_hash;  // id -> list << 32 | offset
 
-  IndexIVF(IndexPtr quantizer, int d, size_t nlist, size_t code_size, MetricType metric);
+  // extra_metrics: the codec handles the metrics beyond L2 / IP (IVFFlat only)
+  IndexIVF(IndexPtr quantizer, int d, size_t nlist, size_t code_size, MetricType metric, bool extra_metrics = false);
 
   // ---- what a subclass provides ----
   // codes: n * code_size; list_nos[i] < 0 means "not added" (codes left zero)

@@ -189,6 +189,30 @@ void IndexScalarQuantizer::search_panels(idx_t n, const float* x, idx_t k, float
   std::vector<float> qn(l2 ? nq : 0);
   if (l2) compute_norms(nq, x, size_t(d), qn.data());
   heaps.finalize(metric_type, l2 ? qn.data() : nullptr, D, I);
+  if (!l2) return;
+  // |q|^2 + |x|^2 - 2<q, x> loses digits when the distance is small next to
+  // the norms: the k results of each query get their distance again from the
+  // code-domain computer (sum (a_i - b_i c_i)^2, no cancellation), and the
+  // row is re-sorted.
+#pragma omp parallel if (nq * size_t(k) * size_t(d) > kMinParallelWork)
+  {
+    SQDistanceComputer dc(sq, metric_type);
+    std::vector<std::pair<float, idx_t>> row(static_cast<size_t>(k));
+#pragma omp for schedule(static)
+    for (int64_t q = 0; q < int64_t(nq); ++q) ANNVIL_OMP_TRY(perr) {
+      dc.set_query(x + size_t(q) * d);
+      float* Dq = D + size_t(q) * k;
+      idx_t* Iq = I + size_t(q) * k;
+      size_t m = 0;
+      for (; m < size_t(k) && Iq[m] >= 0; ++m) row[m] = {dc.key(codes.data() + size_t(Iq[m]) * cs), Iq[m]};
+      std::sort(row.begin(), row.begin() + std::ptrdiff_t(m));
+      for (size_t j = 0; j < m; ++j) {
+        Dq[j] = row[j].first;
+        Iq[j] = row[j].second;
+      }
+    } ANNVIL_OMP_CATCH(perr)
+  }
+  perr.rethrow();
 }
 
 void IndexScalarQuantizer::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
@@ -383,7 +407,7 @@ namespace {
 
 int read_qtype(Reader& r) {
   int32_t qt = r.read<int32_t>();
-  if (qt != ScalarQuantizer::QT_8bit && qt != ScalarQuantizer::QT_8bit_uniform && qt != ScalarQuantizer::QT_fp16)
+  if (!ScalarQuantizer::valid_qtype(qt))
     r.corrupt("unknown scalar quantizer type");
   return qt;
 }

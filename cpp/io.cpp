@@ -253,6 +253,7 @@ void write_index_header(Writer& w, const Index& idx) {
   w.write<int64_t>(idx.ntotal);
   w.write<int32_t>(int32_t(idx.metric_type));
   w.write<uint8_t>(idx.is_trained ? 1 : 0);
+  if (is_extra_metric(idx.metric_type)) w.write<float>(idx.metric_arg);  // only they have one
 }
 
 IndexHeader read_header_fields(Reader& r) {
@@ -263,10 +264,11 @@ IndexHeader read_header_fields(Reader& r) {
   uint8_t t = r.read<uint8_t>();
   if (h.d <= 0 || h.d > (1 << 20)) r.corrupt("bad dimension");
   if (h.ntotal < 0) r.corrupt("bad ntotal");
-  if (m != METRIC_L2 && m != METRIC_INNER_PRODUCT) r.corrupt("bad metric");
+  if (!is_known_metric(m)) r.corrupt("bad metric");
   if (t > 1) r.corrupt("bad flag");
   h.metric = MetricType(m);
   h.is_trained = t != 0;
+  if (is_extra_metric(h.metric)) h.metric_arg = r.read<float>();
   return h;
 }
 
@@ -275,6 +277,7 @@ void read_index_header(Reader& r, Index& idx) {
   if (h.d != idx.d) r.corrupt("dimension mismatch");
   idx.ntotal = h.ntotal;
   idx.metric_type = h.metric;
+  idx.metric_arg = h.metric_arg;
   idx.is_trained = h.is_trained;
 }
 

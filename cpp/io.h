@@ -167,13 +167,16 @@ void write_index_file(const Index& index, const std::string& path);
 IndexPtr read_index_file(const std::string& path, bool mmap = false, bool verify = true);
 
 // Helpers for payloads.
-void write_index_header(Writer& w, const Index& idx);  // d, ntotal, metric, is_trained
+// d, ntotal, metric, is_trained, then metric_arg for the extra metrics only
+// (so files of L2 / inner-product indexes are unchanged)
+void write_index_header(Writer& w, const Index& idx);
 void read_index_header(Reader& r, Index& idx);
 struct IndexHeader {
   int d;
   idx_t ntotal;
   MetricType metric;
   bool is_trained;
+  float metric_arg = 0;
 };
 IndexHeader read_header_fields(Reader& r);
 

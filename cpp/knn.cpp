@@ -223,6 +223,87 @@ void knn_top1(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, 
   }
 }
 
+
+// ---- extra metrics (metric.h) -------------------------------------------------------
+// No GEMM form exists for these, so every (query, base row) distance comes from
+// the metric's kernel, base rows in L2-sized blocks.  Many queries: threads
+// take disjoint queries; few: they take disjoint shares of the base and merge
+// their heaps.  Keys are distances, or negated similarities (Jaccard); a NaN
+// distance never beats a threshold, so it is never returned (as in Faiss).
+void knn_extra(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, size_t k, MetricType metric,
+               float metric_arg, float* D, idx_t* I, const IDSelector* sel, const idx_t* labels) {
+  const ExtraDistFn fn = extra_distance_fn(kernels(), metric);
+  const float sign = is_similarity_metric(metric) ? -1.f : 1.f;
+  const size_t BB = base_block_rows(d);
+  int nt = threads_for(nq * nb * d, true);
+  nt = int(std::min<size_t>(size_t(nt), std::max<size_t>(1, nq * nb / 256)));
+  const bool split_queries = nq >= size_t(nt);
+  const int nparts = split_queries ? 1 : nt;
+  std::vector<TopKArray> heaps;
+  heaps.reserve(nparts);
+  for (int h = 0; h < nparts; ++h) heaps.emplace_back(nq, k);
+  ParallelErrors perr;
+#pragma omp parallel num_threads(nt)
+  { ANNVIL_OMP_TRY(perr) {
+    const int t = omp_get_thread_num(), nth = omp_get_num_threads();
+    size_t q0 = 0, q1 = nq, b0 = 0, b1 = nb;
+    if (split_queries)
+      split_range(nq, nth, t, 1, q0, q1);
+    else
+      split_range(nb, nth, t, 16, b0, b1);
+    TopKArray& H = heaps[split_queries ? 0 : t];
+    std::vector<float> dist(BB);
+    for (size_t bb = b0; bb < b1; bb += BB) {
+      const size_t nbb = std::min(BB, b1 - bb);
+      for (size_t q = q0; q < q1; ++q) {
+        extra_distances_ny(fn, metric_arg, xq + q * d, xb + bb * d, d, nbb, dist.data());
+        TopK& h = H[q];
+        float thr = h.threshold();
+        for (size_t i = 0; i < nbb; ++i) {
+          float key = sign * dist[i];
+          if (key < thr) {
+            idx_t label = labels ? labels[bb + i] : idx_t(bb + i);
+            if (sel && !sel->is_member(label)) continue;
+            h.push(key, label);
+            thr = h.threshold();
+          }
+        }
+      }
+    }
+  } ANNVIL_OMP_CATCH(perr)
+  }
+  perr.rethrow();
+  for (int h = 1; h < nparts; ++h) heaps[0].merge_from(heaps[h]);
+  heaps[0].finalize(metric, nullptr, D, I);
+}
+
+void range_extra(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, float radius, MetricType metric,
+                 float metric_arg, RangeSearchResult* result, const IDSelector* sel, const idx_t* labels) {
+  const ExtraDistFn fn = extra_distance_fn(kernels(), metric);
+  const bool sim = is_similarity_metric(metric);
+  const size_t BB = base_block_rows(d);
+  std::vector<std::vector<std::pair<float, idx_t>>> hits(nq);
+  int nt = threads_for(nq * nb * d, true);
+  ParallelErrors perr;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  for (int64_t qi = 0; qi < int64_t(nq); ++qi) ANNVIL_OMP_TRY(perr) {
+    const size_t q = size_t(qi);
+    std::vector<float> dist(std::min(BB, nb));
+    for (size_t bb = 0; bb < nb; bb += BB) {
+      const size_t nbb = std::min(BB, nb - bb);
+      extra_distances_ny(fn, metric_arg, xq + q * d, xb + bb * d, d, nbb, dist.data());
+      for (size_t i = 0; i < nbb; ++i) {
+        if (!(sim ? dist[i] > radius : dist[i] < radius)) continue;
+        idx_t label = labels ? labels[bb + i] : idx_t(bb + i);
+        if (sel && !sel->is_member(label)) continue;
+        hits[q].emplace_back(sim ? -dist[i] : dist[i], label);
+      }
+    }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
+  fill_range_result(hits, metric, result);
+}
+
 }  // namespace
 
 void compute_norms(size_t n, const float* x, size_t d, float* out) {
@@ -238,10 +319,14 @@ void compute_norms(size_t n, const float* x, size_t d, float* out) {
 }
 
 void knn_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, size_t k, MetricType metric,
-               float* D, idx_t* I, const IDSelector* sel, const idx_t* labels) {
+               float* D, idx_t* I, const IDSelector* sel, const idx_t* labels, float metric_arg) {
   if (nq == 0) return;
   if (nb == 0 || k == 0) {
     fill_missing(nq, k, metric, D, I);
+    return;
+  }
+  if (is_extra_metric(metric)) {
+    knn_extra(nq, xq, nb, xb, d, k, metric, metric_arg, D, I, sel, labels);
     return;
   }
   const Kernels& K = kernels();
@@ -307,13 +392,17 @@ struct RangeSink : PanelSink {
 }  // namespace
 
 void range_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, float radius, MetricType metric,
-                 RangeSearchResult* result, const IDSelector* sel, const idx_t* labels) {
+                 RangeSearchResult* result, const IDSelector* sel, const idx_t* labels, float metric_arg) {
   const bool l2 = metric == METRIC_L2;
   result->nq = nq;
   result->lims.assign(nq + 1, 0);
   result->distances.clear();
   result->labels.clear();
   if (nq == 0 || nb == 0) return;
+  if (is_extra_metric(metric)) {
+    range_extra(nq, xq, nb, xb, d, radius, metric, metric_arg, result, sel, labels);
+    return;
+  }
   const size_t NR = size_t(kernels().panel_width);
   const size_t npanels = (nq + NR - 1) / NR;
   int nt = threads_for(nq * nb * d);
@@ -358,8 +447,19 @@ void range_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t 
 }
 
 void pairwise_distances(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, MetricType metric,
-                        float* out) {
+                        float* out, float metric_arg) {
   if (nq == 0 || nb == 0) return;
+  if (is_extra_metric(metric)) {
+    const ExtraDistFn fn = extra_distance_fn(kernels(), metric);
+    int nt = threads_for(nq * nb * d, true);
+    ParallelErrors perr;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t q = 0; q < int64_t(nq); ++q) ANNVIL_OMP_TRY(perr) {
+      extra_distances_ny(fn, metric_arg, xq + size_t(q) * d, xb, d, nb, out + size_t(q) * nb);
+    } ANNVIL_OMP_CATCH(perr)
+    perr.rethrow();
+    return;
+  }
   const Kernels& K = kernels();
   const size_t NR = size_t(K.panel_width);
   const bool l2 = metric == METRIC_L2;

@@ -12,16 +12,20 @@ namespace annvil {
 
 // D, I: nq * k.  `labels` (nb entries) maps rows to returned ids (identity if
 // null); `sel` filters on the label.  Missing results: -1 and +inf / -inf.
+// Every metric of metric.h; metric_arg is p for METRIC_Lp.
 void knn_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, size_t k, MetricType metric,
-               float* D, idx_t* I, const IDSelector* sel = nullptr, const idx_t* labels = nullptr);
+               float* D, idx_t* I, const IDSelector* sel = nullptr, const idx_t* labels = nullptr,
+               float metric_arg = 0.f);
 
-// All base rows within `radius` (L2: dist < radius; IP: ip > radius).
+// All base rows within `radius` (distances: dist < radius; similarities
+// (inner product, Jaccard): sim > radius).
 void range_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, float radius, MetricType metric,
-                 RangeSearchResult* result, const IDSelector* sel = nullptr, const idx_t* labels = nullptr);
+                 RangeSearchResult* result, const IDSelector* sel = nullptr, const idx_t* labels = nullptr,
+                 float metric_arg = 0.f);
 
-// out: nq * nb matrix of squared L2 distances or inner products.
+// out: nq * nb matrix of distances (squared for L2) or similarities.
 void pairwise_distances(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, MetricType metric,
-                        float* out);
+                        float* out, float metric_arg = 0.f);
 
 // Squared L2 norms of n rows.
 void compute_norms(size_t n, const float* x, size_t d, float* out);

@@ -1,17 +1,29 @@
-// Scalar quantizer: each component coded on its own (Faiss's ScalarQuantizer).
+// Scalar quantizer: each component coded on its own (Faiss's ScalarQuantizer,
+// same type numbers, same codes byte for byte).
 //
-//   QT_8bit          one byte per component, per-dimension range [vmin_i, vmin_i + vdiff_i]
-//   QT_8bit_uniform  one byte per component, one range for all dimensions
-//   QT_fp16          IEEE half precision (no training)
+//   QT_8bit (0)              1 byte / component, per-dimension range [vmin_i, vmin_i + vdiff_i]
+//   QT_4bit (1)              4 bits / component (two per byte, low nibble first), per-dimension range
+//   QT_8bit_uniform (2)      1 byte / component, one range for all dimensions
+//   QT_4bit_uniform (3)      4 bits / component, one range
+//   QT_fp16 (4)              IEEE half precision (no training)
+//   QT_8bit_direct (5)       the value itself as an unsigned byte (no training; values in [0, 255])
+//   QT_6bit (6)              6 bits / component, four in 3 bytes, per-dimension range
+//   QT_bf16 (7)              bfloat16: the top 16 bits of the float, rounded (no training)
+//   QT_8bit_direct_signed (8) value + 128 as a byte (values in [-128, 127])
 //
-// 8-bit codes split the range into 256 equal bins and decode to bin centres:
-//   x_i ~ vmin_i + b_i (c_i + 1/2),  b_i = vdiff_i / 256.
-// Distances are computed on the codes without decoding to a float vector:
-//   <q, x>    = sum_i q_i (vmin_i + b_i / 2)  +  sum_i (q_i b_i) c_i
-//   |q - x|^2 = sum_i (a_i - b_i c_i)^2,      a_i = q_i - vmin_i - b_i / 2
-// so a query is turned once into (a, b) or (q b, constant) tables, and the
-// kernels (sq_avx2.cpp / sq_avx512.cpp / scalar here) only widen bytes to
-// floats and multiply-add.  fp16 codes are widened with F16C.
+// The trained integer types have L = 2^bits - 1 levels: with t = clamp((x - vmin) / vdiff, 0, 1)
+// the component is c = int(L t) (truncated) and decodes to the bin centre
+//   x ~ vmin + (c + 1/2) / L * vdiff.
+// Every integer type thus decodes as an affine map of the integer component:
+//   x_i = off_i + scale_i c_i      (affine(); direct: off = 0 / -128, scale = 1)
+// and distances are computed on the codes without decoding to a float vector:
+//   <q, x>    = sum_i q_i off_i  +  sum_i (q_i scale_i) c_i
+//   |q - x|^2 = sum_i (a_i - scale_i c_i)^2,      a_i = q_i - off_i
+// so a query is turned once into tables and the kernels (sq_avx2.cpp /
+// sq_avx512.cpp / scalar here) only widen bytes to floats and multiply-add.
+// 4- and 6-bit codes are unpacked to one byte per component first (a block
+// at a time) and then go through the same byte kernels; bf16 codes are
+// widened to floats (a shift) and go through the float kernels of distances.h.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -23,40 +35,70 @@ namespace annvil {
 
 struct ScalarQuantizer {
   // Faiss's numbering
-  enum QuantizerType : int { QT_8bit = 0, QT_4bit = 1, QT_8bit_uniform = 2, QT_4bit_uniform = 3, QT_fp16 = 4 };
+  enum QuantizerType : int {
+    QT_8bit = 0,
+    QT_4bit = 1,
+    QT_8bit_uniform = 2,
+    QT_4bit_uniform = 3,
+    QT_fp16 = 4,
+    QT_8bit_direct = 5,
+    QT_6bit = 6,
+    QT_bf16 = 7,
+    QT_8bit_direct_signed = 8,
+  };
+  // how the components are stored: bytes, packed 4 / 6 bits, or 16-bit floats
+  enum class Kind { u8, u4, u6, f16, bf16 };
 
   size_t d = 0;
   int qtype = QT_8bit;
   size_t code_size = 0;
-  // QT_8bit: vmin (d) then vdiff (d); QT_8bit_uniform: vmin, vdiff; fp16: empty
+  // per-dimension types: vmin (d) then vdiff (d); uniform types: vmin, vdiff;
+  // the others: empty
   std::vector<float> trained;
 
   ScalarQuantizer() = default;
   ScalarQuantizer(size_t d, int qtype);
 
-  bool needs_training() const { return qtype != QT_fp16; }
+  static bool valid_qtype(int qtype) { return qtype >= QT_8bit && qtype <= QT_8bit_direct_signed; }
+  Kind kind() const;
+  bool uniform() const { return qtype == QT_8bit_uniform || qtype == QT_4bit_uniform; }
+  // levels L of the trained integer types (255, 15, 63), 0 for the others
+  int levels() const;
+  bool needs_training() const { return levels() > 0; }
   bool is_trained() const { return !needs_training() || !trained.empty(); }
   // x: n * d (min/max range statistics, as Faiss's default RS_minmax)
   void train(size_t n, const float* x);
   // codes: n * code_size
   void compute_codes(const float* x, uint8_t* codes, size_t n) const;
+  // exact inverse as Faiss computes it (vmin + (c + 1/2) / L * vdiff, in that order)
   void decode(const uint8_t* codes, float* x, size_t n) const;
   // n codes (stride bytes apart) decoded, plus `offset` (d floats, e.g. the
   // IVF centroid; may be null), with the SIMD kernels: out is n * d
   void decode_fast(size_t n, const uint8_t* codes, size_t stride, const float* offset, float* out) const;
   // bytes of trained parameters expected for (d, qtype)
   size_t trained_size() const;
+  // integer kinds (u8, u4, u6): component i decodes to off[i] + scale[i] * c_i; off, scale: d floats
+  void affine(float* off, float* scale) const;
+  // the integer components of one code, one byte each (out: d bytes)
+  void unpack(const uint8_t* code, uint8_t* out) const;
 };
+
+uint16_t float_to_bf16(float f);  // rounded half up in magnitude, as Faiss's encode_bf16
+float bf16_to_float(uint16_t h);
 
 // Per-query distance evaluation on codes.  key() is "smaller is better": the
 // L2 distance, or the negated inner product.
 struct SQDistanceComputer {
   const ScalarQuantizer* sq;
   bool l2;
-  std::vector<float> a, b;  // 8-bit tables (see sq.h header)
-  std::vector<float> q;     // fp16: the query itself
+  ScalarQuantizer::Kind kind;
+  std::vector<float> a, b;  // integer kinds: tables (see the header)
+  std::vector<float> q;     // fp16 / bf16: the query itself
   float c0 = 0;             // constant term of the inner product
   float extra = 0;          // added to the inner product (e.g. <q, centroid>)
+  std::vector<float> off, scale;     // the quantizer's affine decoder (integer kinds)
+  mutable std::vector<uint8_t> ubuf;  // unpacked components of a block (u4, u6)
+  mutable std::vector<float> fbuf;    // widened components of a block (bf16)
 
   SQDistanceComputer(const ScalarQuantizer& sq, MetricType metric);
   void set_query(const float* x);  // x: d floats
@@ -87,7 +129,7 @@ struct SQKernels {
 };
 const SQKernels& sq_kernels();
 
-uint16_t float_to_half(float f);  // round to nearest even, saturating to inf
+uint16_t float_to_half(float f);  // rounded half up in magnitude (as Faiss's encode_fp16), saturating to inf
 float half_to_float(uint16_t h);
 
 namespace detail {

@@ -326,7 +326,8 @@ VectorTransformPtr read_transform_record(Reader& r) {
 }
 
 // ---------------------------------------------------------------- IndexPreTransform
-IndexPreTransform::IndexPreTransform(IndexPtr idx) : Index(idx ? idx->d : 1, idx ? idx->metric_type : METRIC_L2), index(idx) {
+IndexPreTransform::IndexPreTransform(IndexPtr idx)
+    : Index(idx ? idx->d : 1, idx ? idx->metric_type : METRIC_L2, /*extra_metrics=*/true), index(idx) {
   ANNVIL_CHECK(idx != nullptr, "IndexPreTransform needs an index");
   refresh();
 }

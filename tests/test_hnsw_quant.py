@@ -227,7 +227,7 @@ def test_factory_builds_quantized_hnsw():
 def test_bad_input(data):
     xb, xq = data
     with pytest.raises(ValueError):
-        annvil.IndexHNSWSQ(D_, 1, 16)  # QT_4bit: not supported
+        annvil.IndexHNSWSQ(D_, 9, 16)  # QT_0bit: not supported
     with pytest.raises(ValueError):
         annvil.IndexHNSWSQ(0, QT_8bit, 16)
     with pytest.raises(ValueError):

@@ -8,8 +8,11 @@ import annvil
 import faiss
 
 SQ = annvil.ScalarQuantizer
-QTYPES = [SQ.QT_8bit, SQ.QT_8bit_uniform, SQ.QT_fp16]
-QT_IDS = ["8bit", "8bit_uniform", "fp16"]
+# the trained and float types (any data); the direct types take integers (tests below)
+QTYPES = [SQ.QT_8bit, SQ.QT_8bit_uniform, SQ.QT_fp16, SQ.QT_4bit, SQ.QT_4bit_uniform, SQ.QT_6bit, SQ.QT_bf16]
+QT_IDS = ["8bit", "8bit_uniform", "fp16", "4bit", "4bit_uniform", "6bit", "bf16"]
+ALL_QT = ["QT_8bit", "QT_4bit", "QT_8bit_uniform", "QT_4bit_uniform", "QT_fp16", "QT_8bit_direct", "QT_6bit",
+          "QT_bf16", "QT_8bit_direct_signed"]
 METRICS = [annvil.METRIC_L2, annvil.METRIC_INNER_PRODUCT]
 D_, NB, NQ, NLIST = 32, 10000, 300, 64
 
@@ -35,9 +38,8 @@ def simd_levels():
 
 # ---- the codec ------------------------------------------------------------------------------
 def test_constants():
-    assert (SQ.QT_8bit, SQ.QT_8bit_uniform, SQ.QT_fp16) == (faiss.ScalarQuantizer.QT_8bit,
-                                                            faiss.ScalarQuantizer.QT_8bit_uniform,
-                                                            faiss.ScalarQuantizer.QT_fp16)
+    for name in ALL_QT:
+        assert getattr(SQ, name) == getattr(faiss.ScalarQuantizer, name), name
     assert annvil.ScalarQuantizer_QT_8bit == SQ.QT_8bit  # older Faiss (SWIG) module-level names
 
 
@@ -55,8 +57,80 @@ def test_reconstruction_error_vs_faiss(d, qtype):
     f.train(x)
     ef = ((f.decode(f.compute_codes(x)) - x) ** 2).sum()
     assert ea <= ef * 1.05 + 1e-12, (ea, ef)
-    if qtype == SQ.QT_fp16:  # round to nearest even, exactly as numpy (Faiss differs on some ties)
-        np.testing.assert_array_equal(codes, x.astype(np.float16).view(np.uint8).reshape(len(x), -1))
+    # the same trained parameters and the same codes, byte for byte
+    np.testing.assert_array_equal(a.trained, faiss.vector_to_array(f.trained))
+    np.testing.assert_array_equal(codes, f.compute_codes(x))
+    np.testing.assert_allclose(a.decode(codes), f.decode(codes), rtol=1e-6, atol=1e-6)
+
+
+def test_codes_match_faiss_on_ties_and_edges():
+    """Values on rounding ties (fp16 / bf16 halfway cases, t exactly on a bin
+    edge) and at the ends of the trained range give Faiss's bytes."""
+    rng = np.random.default_rng(5)
+    u = rng.integers(0x33000000, 0x47000000, 4096, dtype=np.uint32)
+    u[::2] = (u[::2] & 0xFFFFE000) | 0x1000  # fp16 ties
+    u[1::4] = (u[1::4] & 0xFFFF0000) | 0x8000  # bf16 ties
+    x = u.view(np.float32).reshape(-1, 16) * np.where(rng.random((256, 16)) < 0.5, -1, 1).astype(np.float32)
+    for qtype in (SQ.QT_fp16, SQ.QT_bf16):
+        np.testing.assert_array_equal(SQ(16, qtype).compute_codes(x), faiss.ScalarQuantizer(16, qtype).compute_codes(x))
+    grid = np.tile(np.arange(64, dtype=np.float32), (3, 1))  # range [0, 63]: t = k / 63 exactly
+    for qtype in (SQ.QT_8bit, SQ.QT_4bit, SQ.QT_6bit, SQ.QT_4bit_uniform):
+        a, f = SQ(64, qtype), faiss.ScalarQuantizer(64, qtype)
+        a.train(grid)
+        f.train(grid)
+        y = np.vstack([grid[0], grid[0] * 1.5 - 10, grid[0] / 7]).astype(np.float32)  # out of range: clamped
+        np.testing.assert_array_equal(a.compute_codes(y), f.compute_codes(y))
+
+
+@pytest.mark.parametrize("qtype", [SQ.QT_8bit_direct, SQ.QT_8bit_direct_signed], ids=["direct", "direct_signed"])
+def test_direct_types(qtype):
+    rng = np.random.default_rng(11)
+    lo = -128 if qtype == SQ.QT_8bit_direct_signed else 0
+    x = (rng.integers(0, 256, (500, 24)) + lo).astype(np.float32)
+    x[:, 0] += 0.75  # truncated, as Faiss's cast
+    a, f = SQ(24, qtype), faiss.ScalarQuantizer(24, qtype)
+    assert a.is_trained and a.code_size == 24
+    np.testing.assert_array_equal(a.compute_codes(x), f.compute_codes(x))
+    np.testing.assert_array_equal(a.decode(a.compute_codes(x)), np.floor(x))
+    # values outside the byte range saturate (Faiss's cast is undefined there)
+    out = np.full((1, 24), lo - 5, np.float32)
+    out[0, 1] = lo + 300
+    np.testing.assert_array_equal(a.decode(a.compute_codes(out))[0, :2], [lo, lo + 255])
+    # exact distances on integer data, every index type
+    xi = np.floor(x)
+    xq = xi[:20] + 0.5
+    Dref, Iref = faiss.knn(xq, xi, 5)
+    for idx in (annvil.IndexScalarQuantizer(24, qtype), annvil.IndexHNSWSQ(24, qtype, 16),
+                annvil.IndexIVFScalarQuantizer(annvil.IndexFlatL2(24), 24, 4, qtype, annvil.METRIC_L2, False)):
+        idx.train(xi)
+        idx.add(xi)
+        if hasattr(idx, "nprobe"):
+            idx.nprobe = 4
+        if hasattr(idx, "hnsw"):
+            idx.hnsw.efSearch = 200
+        D, I = idx.search(xq, 5)
+        np.testing.assert_allclose(D, Dref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("qtype", [SQ.QT_4bit, SQ.QT_6bit, SQ.QT_bf16, SQ.QT_4bit_uniform], ids=["4bit", "6bit", "bf16", "4u"])
+@pytest.mark.parametrize("metric", METRICS, ids=["L2", "IP"])
+def test_hnsw_sq_new_types_vs_faiss(data, qtype, metric):
+    xb, xq = data
+    xb = xb[:3000]
+    gt = faiss.knn(xq, xb, 10, metric=metric)[1]
+    a = annvil.IndexHNSWSQ(D_, qtype, 16, metric)
+    f = faiss.IndexHNSWSQ(D_, qtype, 16, metric)
+    for idx in (a, f):
+        idx.train(xb)
+        idx.add(xb)
+        idx.hnsw.efSearch = 64
+    np.testing.assert_allclose(a.reconstruct_n(0, 50), f.reconstruct_n(0, 50), rtol=1e-5, atol=1e-5)
+    ra, rf = recall(a.search(xq, 10)[1], gt), recall(f.search(xq, 10)[1], gt)
+    assert ra >= rf - 0.03, (ra, rf)
+    D, I = a.search(xq[:10], 10)
+    rec = a.reconstruct_n(0, a.ntotal)
+    np.testing.assert_allclose(D, np.take_along_axis(faiss.pairwise_distances(xq[:10], rec, metric), I, 1),
+                               rtol=1e-4, atol=1e-3)
 
 
 def test_fp16_special_values():
@@ -69,7 +143,9 @@ def test_fp16_special_values():
 
 def test_codec_errors():
     with pytest.raises(ValueError, match="unsupported"):
-        SQ(8, SQ.QT_4bit)
+        SQ(8, 9)  # Faiss's QT_0bit: not implemented
+    with pytest.raises(ValueError, match="unsupported"):
+        annvil.IndexHNSWSQ(8, -1, 16)
     s = SQ(8, SQ.QT_8bit)
     assert not s.is_trained
     with pytest.raises(annvil.NotTrainedError):

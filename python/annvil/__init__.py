@@ -16,6 +16,16 @@ from . import _core
 from ._core import (  # noqa: F401  (re-exported)
     METRIC_INNER_PRODUCT,
     METRIC_L2,
+    METRIC_L1,
+    METRIC_Linf,
+    METRIC_Lp,
+    METRIC_Canberra,
+    METRIC_BrayCurtis,
+    METRIC_JensenShannon,
+    METRIC_Jaccard,
+    METRIC_NaNEuclidean,
+    METRIC_GOWER,
+    is_similarity_metric,
     AnnvilError,
     Index,
     IndexFileError,
@@ -36,7 +46,7 @@ from ._core import (  # noqa: F401  (re-exported)
     simd_level,
 )
 from . import _index_methods
-from ._checks import as_matrix as _as_matrix, check_k as _check_k
+from ._checks import NAN_METRICS as _NAN_METRICS, as_matrix as _as_matrix, check_k as _check_k
 from ._selectors import (  # noqa: F401
     IDSelector,
     IDSelectorAll,
@@ -70,9 +80,19 @@ def _metric(metric):
         if m in ("cosine", "angular"):
             return METRIC_INNER_PRODUCT, True
         raise InvalidArgumentError(f"unknown metric '{metric}'; use 'l2', 'ip' or 'cosine'")
-    if metric in (METRIC_L2, METRIC_INNER_PRODUCT):
-        return int(metric), False
-    raise InvalidArgumentError(f"unsupported metric {metric!r}; use METRIC_L2 or METRIC_INNER_PRODUCT")
+    try:
+        m = int(metric)
+    except (TypeError, ValueError):
+        m = None
+    if m in _METRICS:
+        return m, False
+    raise InvalidArgumentError(
+        f"unsupported metric {metric!r}; use one of the METRIC_* constants (METRIC_L2, METRIC_INNER_PRODUCT, "
+        "METRIC_L1, METRIC_Linf, METRIC_Lp, ...) or 'l2', 'ip', 'cosine'")
+
+
+_METRICS = frozenset((METRIC_INNER_PRODUCT, METRIC_L2, METRIC_L1, METRIC_Linf, METRIC_Lp, METRIC_Canberra,
+                      METRIC_BrayCurtis, METRIC_JensenShannon, METRIC_Jaccard, METRIC_NaNEuclidean, METRIC_GOWER))
 
 
 def _normalized(x):
@@ -85,25 +105,30 @@ def _normalized(x):
 def knn(xq, xb, k, metric=METRIC_L2, metric_arg=0.0):
     """Exact k nearest neighbours of xq among xb: (D (nq, k), I (nq, k)).
 
-    metric: METRIC_L2 (squared distances), METRIC_INNER_PRODUCT, or 'cosine'
-    (both sides normalised, D holds cosine similarities)."""
-    xb = _as_matrix(xb, None, "xb", allow_1d=False)
-    xq = _as_matrix(xq, xb.shape[1], "xq")
-    k = _check_k(k)
+    metric: METRIC_L2 (squared distances), METRIC_INNER_PRODUCT, 'cosine'
+    (both sides normalised, D holds cosine similarities), or one of the extra
+    metrics (METRIC_L1, METRIC_Linf, METRIC_Lp with p = metric_arg, ...).
+    Similarities (inner product, Jaccard) come largest first."""
     m, norm = _metric(metric)
+    nan_ok = m in _NAN_METRICS
+    xb = _as_matrix(xb, None, "xb", allow_1d=False, allow_nan=nan_ok)
+    xq = _as_matrix(xq, xb.shape[1], "xq", allow_nan=nan_ok)
+    k = _check_k(k)
     if norm:
         xq, xb = _normalized(xq), _normalized(xb)
-    return _core._knn(xq, xb, k, m)
+    return _core._knn(xq, xb, k, m, float(metric_arg))
 
 
 def pairwise_distances(xq, xb, metric=METRIC_L2, metric_arg=0.0):
-    """Full (nq, nb) matrix of squared L2 distances or inner products."""
-    xb = _as_matrix(xb, None, "xb", allow_1d=False)
-    xq = _as_matrix(xq, xb.shape[1], "xq")
+    """Full (nq, nb) matrix of distances (squared for L2) or similarities under
+    `metric` (metric_arg: the p of METRIC_Lp, distances without the 1/p root)."""
     m, norm = _metric(metric)
+    nan_ok = m in _NAN_METRICS
+    xb = _as_matrix(xb, None, "xb", allow_1d=False, allow_nan=nan_ok)
+    xq = _as_matrix(xq, xb.shape[1], "xq", allow_nan=nan_ok)
     if norm:
         xq, xb = _normalized(xq), _normalized(xb)
-    return _core._pairwise_distances(xq, xb, m)
+    return _core._pairwise_distances(xq, xb, m, float(metric_arg))
 
 
 def normalize_L2(x):

@@ -33,8 +33,14 @@ def _as_array(x, what):
         raise InvalidTypeError(f"{what} must be an array of numbers ({e})") from None
 
 
-def as_matrix(x, d=None, what="x", *, allow_1d=True):
-    """x as a C-contiguous float32 (n, d) array, checked to be finite."""
+# Metrics for which NaN means "missing value" (Faiss's METRIC_NaNEuclidean = 24,
+# METRIC_GOWER = 25): their inputs may hold NaN (never infinity).
+NAN_METRICS = (24, 25)
+
+
+def as_matrix(x, d=None, what="x", *, allow_1d=True, allow_nan=False):
+    """x as a C-contiguous float32 (n, d) array, checked to be finite
+    (allow_nan: NaN is accepted as a missing value, infinity still is not)."""
     arr = _as_array(x, what)
     if arr.dtype.kind not in "fiub":
         raise InvalidTypeError(
@@ -56,17 +62,27 @@ def as_matrix(x, d=None, what="x", *, allow_1d=True):
             arr = np.ascontiguousarray(arr, dtype=np.float32)
     if arr.size:
         bad = _core._find_non_finite(arr)
+        if bad >= 0 and allow_nan and not np.isinf(arr).any():
+            bad = -1
         if bad >= 0:
             row, col = divmod(int(bad), arr.shape[1])
             raise InvalidArgumentError(
                 f"{what} contains NaN or infinity (row {row}, column {col})"
                 + ("; values beyond float32 range overflow to inf" if np.asarray(x).dtype == np.float64 else ""))
-        row = _core._find_norm_overflow(arr)
+        row = _core._find_norm_overflow(arr) if not allow_nan else _norm_overflow_nan(arr)
         if row >= 0:
             raise InvalidArgumentError(
                 f"{what} row {row} has a squared norm beyond float32 range, so its distances would be "
                 f"infinite; scale the data down (components up to about 1e18 are safe)")
     return arr
+
+
+def _norm_overflow_nan(arr):
+    """_find_norm_overflow for data where NaN marks a missing value."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq = np.nansum(np.square(arr, dtype=np.float32), axis=1, dtype=np.float32)
+    bad = np.flatnonzero(~np.isfinite(sq))
+    return int(bad[0]) if bad.size else -1
 
 
 def as_ids(ids, n=None, what="ids"):

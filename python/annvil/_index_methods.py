@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._checks import as_ids, as_matrix, check_int, check_k, check_out
+from ._checks import NAN_METRICS, as_ids, as_matrix, check_int, check_k, check_out
 from ._core import InvalidArgumentError, NotTrainedError
 from ._selectors import IDSelector, IDSelectorBatch, as_selector
 
@@ -17,21 +17,25 @@ def _require_trained(index):
             f"{type(index).__name__} is not trained: call index.train(x) before add() or search()")
 
 
+def _nan_ok(index):
+    return index.metric_type in NAN_METRICS
+
+
 def train(self, x):
     """Train the index on representative vectors x (n, d)."""
-    self._train(as_matrix(x, self.d, "training vectors"))
+    self._train(as_matrix(x, self.d, "training vectors", allow_nan=_nan_ok(self)))
 
 
 def add(self, x):
     """Add vectors x (n, d); their ids are ntotal, ntotal + 1, ..."""
-    x = as_matrix(x, self.d, "x")
+    x = as_matrix(x, self.d, "x", allow_nan=_nan_ok(self))
     _require_trained(self)
     self._add(x)
 
 
 def add_with_ids(self, x, ids):
     """Add vectors x (n, d) under the given int64 ids."""
-    x = as_matrix(x, self.d, "x")
+    x = as_matrix(x, self.d, "x", allow_nan=_nan_ok(self))
     ids = as_ids(ids, x.shape[0])
     _require_trained(self)
     self._add_with_ids(x, ids)
@@ -50,7 +54,7 @@ def search(self, x, k, params=None, D=None, I=None):
     Missing results (k > ntotal, filtered out) are -1 with +FLT_MAX (L2) or
     -FLT_MAX (inner product), as in Faiss.  `params` overrides search parameters for this call.
     """
-    x = as_matrix(x, self.d, "queries")
+    x = as_matrix(x, self.d, "queries", allow_nan=_nan_ok(self))
     k = check_k(k)
     _require_trained(self)
     if D is not None:
@@ -76,7 +80,7 @@ def range_search(self, x, thresh, params=None):
     """All neighbours within thresh: (lims, D, I); results of query i are
     D[lims[i]:lims[i+1]], I[lims[i]:lims[i+1]] (L2: distance < thresh; inner
     product: similarity > thresh)."""
-    x = as_matrix(x, self.d, "queries")
+    x = as_matrix(x, self.d, "queries", allow_nan=_nan_ok(self))
     thresh = float(thresh)
     if not np.isfinite(thresh):
         raise InvalidArgumentError(f"radius must be finite, got {thresh}")

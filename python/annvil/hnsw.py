@@ -42,7 +42,7 @@ per-query lookup table (pq_m x 2^nbits).  ``reconstruct`` decodes.
 from __future__ import annotations
 
 from . import _core
-from ._checks import as_matrix
+from ._checks import NAN_METRICS, as_matrix
 from ._core import HNSW, IndexHNSW, IndexHNSWFlat, IndexHNSWPQ, IndexHNSWSQ, SearchParametersHNSW
 
 __all__ = ["HNSW", "IndexHNSW", "IndexHNSWFlat", "IndexHNSWSQ", "IndexHNSWPQ", "SearchParametersHNSW"]
@@ -52,7 +52,7 @@ def _add(self, x):
     """Add vectors x (n, d).  New vectors get ids ntotal, ntotal + 1, ...;
     with replace_deleted set, deleted slots are reused first (lowest first)
     and the assigned ids are returned (else None, as in Faiss)."""
-    x = as_matrix(x, self.d, "x")
+    x = as_matrix(x, self.d, "x", allow_nan=self.metric_type in NAN_METRICS)
     ids = self._add_slots(x)
     return ids if self.replace_deleted else None
 
