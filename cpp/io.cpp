@@ -251,9 +251,9 @@ void read_index_header(Reader& r, Index& idx) {
 }
 
 // ---- whole files -------------------------------------------------------------------
-std::vector<uint8_t> serialize_index(const Index& index) {
+std::vector<uint8_t> serialize_record(const RecordWriterFn& write_record) {
   VectorWriter body;
-  write_index_record(index, body);
+  write_record(body);
   std::vector<uint8_t> out(kHeaderSize);
   make_header(out.data(), body.buf.size());
   out.insert(out.end(), body.buf.begin(), body.buf.end());
@@ -261,6 +261,10 @@ std::vector<uint8_t> serialize_index(const Index& index) {
   const uint8_t* s = reinterpret_cast<const uint8_t*>(&sum);
   out.insert(out.end(), s, s + 8);
   return out;
+}
+
+std::vector<uint8_t> serialize_index(const Index& index) {
+  return serialize_record([&](Writer& w) { write_index_record(index, w); });
 }
 
 namespace {
@@ -287,7 +291,8 @@ uint64_t check_header(const uint8_t* data, size_t n) {
   return body;
 }
 
-IndexPtr parse(const uint8_t* data, size_t n, std::shared_ptr<const void> keep, bool mapped, bool verify) {
+void parse(const uint8_t* data, size_t n, std::shared_ptr<const void> keep, bool mapped, bool verify,
+           const RecordReaderFn& read_record) {
   uint64_t body = check_header(data, n);
   if (verify) {
     Checksum c;
@@ -297,9 +302,8 @@ IndexPtr parse(const uint8_t* data, size_t n, std::shared_ptr<const void> keep, 
     if (c.digest() != stored) ANNVIL_THROW(file_format, "corrupt index file: checksum mismatch");
   }
   Reader r(data + kHeaderSize, body, std::move(keep), mapped);
-  IndexPtr idx = read_index_record(r);
+  read_record(r);
   if (r.remaining() != 0) r.corrupt("trailing bytes after the index record");
-  return idx;
 }
 
 struct Mapping {
@@ -311,11 +315,19 @@ struct Mapping {
 };
 }  // namespace
 
-IndexPtr deserialize_index(const uint8_t* data, size_t n) { return parse(data, n, nullptr, false, true); }
+void deserialize_record(const uint8_t* data, size_t n, const RecordReaderFn& read_record) {
+  parse(data, n, nullptr, false, true, read_record);
+}
 
-void write_index_file(const Index& index, const std::string& path) {
+IndexPtr deserialize_index(const uint8_t* data, size_t n) {
+  IndexPtr idx;
+  deserialize_record(data, n, [&](Reader& r) { idx = read_index_record(r); });
+  return idx;
+}
+
+void write_record_file(const std::string& path, const RecordWriterFn& write_record) {
   CountingWriter counter;
-  write_index_record(index, counter);
+  write_record(counter);
   const uint64_t body_len = counter.position();
 
   std::random_device rd;
@@ -338,7 +350,7 @@ void write_index_file(const Index& index, const std::string& path) {
       }
       off += size_t(w);
     }
-    write_index_record(index, fw);
+    write_record(fw);
     if (fw.position() != body_len) ANNVIL_THROW(runtime, "index changed while it was being written");
     uint64_t sum = fw.checksum();
     fw.flush();
@@ -362,7 +374,11 @@ void write_index_file(const Index& index, const std::string& path) {
   }
 }
 
-IndexPtr read_index_file(const std::string& path, bool mmap, bool verify) {
+void write_index_file(const Index& index, const std::string& path) {
+  write_record_file(path, [&](Writer& w) { write_index_record(index, w); });
+}
+
+void read_record_file(const std::string& path, bool mmap, bool verify, const RecordReaderFn& read_record) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) ANNVIL_THROW(io, "cannot open index file '", path, "': ", std::strerror(errno));
   struct stat st;
@@ -382,7 +398,8 @@ IndexPtr read_index_file(const std::string& path, bool mmap, bool verify) {
     ::close(fd);
     if (m->addr == MAP_FAILED) ANNVIL_THROW(io, "cannot mmap '", path, "': ", std::strerror(errno));
     const uint8_t* data = static_cast<const uint8_t*>(m->addr);
-    return parse(data, n, m, true, verify);
+    parse(data, n, m, true, verify, read_record);
+    return;
   }
   auto buf = std::make_shared<std::vector<uint8_t>>(n);
   size_t off = 0;
@@ -398,7 +415,13 @@ IndexPtr read_index_file(const std::string& path, bool mmap, bool verify) {
   }
   ::close(fd);
   buf->resize(off);
-  return parse(buf->data(), buf->size(), nullptr, false, true);
+  parse(buf->data(), buf->size(), nullptr, false, true, read_record);
+}
+
+IndexPtr read_index_file(const std::string& path, bool mmap, bool verify) {
+  IndexPtr idx;
+  read_record_file(path, mmap, verify, [&](Reader& r) { idx = read_index_record(r); });
+  return idx;
 }
 
 }  // namespace annvil
