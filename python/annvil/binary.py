@@ -611,7 +611,7 @@ def popcount64(x):
     return bin(int(x) & 0xFFFFFFFFFFFFFFFF).count("1")
 
 
-def binary_to_real(d, x_in, x_out=None):
+def binary_to_real(d, x_in=None, x_out=None):
     """Codes of d bits -> +-1 floats (bit 1 -> +1).  Array form:
     binary_to_real(codes (n, d / 8)) -> (n, d); pointer form: (d, x_in, x_out)."""
     if x_out is None and isinstance(d, np.ndarray):
@@ -622,7 +622,7 @@ def binary_to_real(d, x_in, x_out=None):
     ptr_array(x_out, np.float32, d, "x_out", writable=True)[...] = out.ravel()
 
 
-def real_to_binary(d, x_in, x_out=None):
+def real_to_binary(d, x_in=None, x_out=None):
     """Floats -> codes, bit set where x > 0.  Array form: real_to_binary(x (n, d))
     -> (n, d / 8); pointer form: (d, x_in, x_out)."""
     if x_out is None and isinstance(d, np.ndarray):
