@@ -520,3 +520,24 @@ def test_shards_and_replicas():
     np.testing.assert_array_equal(D, Dref)
     np.testing.assert_array_equal(I, Iref)
     assert rep.code_size == 4 and rep.ntotal == 200
+
+
+@pytest.mark.parametrize("hnsw", [False, True])
+@pytest.mark.parametrize("generate_ids", [False, True])
+def test_shard_binary_ivf_index_centroids(tmp_path, hnsw, generate_ids):
+    d = 32
+    cent = codes(60, 4, 47)
+    q = annvil.IndexBinaryHNSW(d, 8) if hnsw else annvil.IndexBinaryFlat(d)
+    index = annvil.IndexBinaryIVF(q, d, 60)
+    index.quantizer.add(cent)
+    template = str(tmp_path / "s%d.index")
+    annvil.shard_binary_ivf_index_centroids(index, 7, template, None, generate_ids)
+    seen = 0
+    for j in range(7):
+        shard = annvil.read_index_binary(template % j)
+        mine = np.arange(j, 60, 7)
+        seen += len(mine)
+        for pos, i in enumerate(mine):
+            got = shard.quantizer.reconstruct(int(i) if generate_ids else pos)
+            np.testing.assert_array_equal(got, cent[i])
+    assert seen == 60

@@ -46,7 +46,7 @@ __all__ = ["IndexBinary", "IndexBinaryFlat", "IndexBinaryIVF", "IndexBinaryHNSW"
            "hammings", "hammings_knn", "hammings_knn_hc", "hammings_knn_mc", "hamming_count_thres",
            "crosshamming_count_thres", "match_hamming_thres", "generalized_hammings_knn_hc",
            "int_maxheap_array_t", "bitvec_shuffle", "popcount64", "binary_to_real", "real_to_binary",
-           "fvecs2bitvecs", "bitvecs2fvecs"]
+           "fvecs2bitvecs", "bitvecs2fvecs", "shard_binary_ivf_index_centroids"]
 
 
 # ---- input conversion --------------------------------------------------------------
@@ -643,3 +643,50 @@ def bitvecs2fvecs(codes):
     """Inverse of fvecs2bitvecs up to sign: bits -> 0 / 1 floats."""
     codes = as_codes(codes, None, "codes")
     return (_core._binary_to_real(codes, codes.shape[1] * 8) > 0).astype(np.float32)
+
+
+# ---- ivflib -------------------------------------------------------------------------
+def _empty_like_quantizer(q):
+    if isinstance(q, IndexBinaryHNSW):
+        out = IndexBinaryHNSW(q.d, q.hnsw.M)
+        out.hnsw.efConstruction, out.hnsw.efSearch = q.hnsw.efConstruction, q.hnsw.efSearch
+        return out
+    if isinstance(q, IndexBinaryFlat):
+        return IndexBinaryFlat(q.d)
+    raise InvalidArgumentError(
+        f"shard_binary_ivf_index_centroids supports IndexBinaryFlat and IndexBinaryHNSW quantizers, "
+        f"got {type(q).__name__}")
+
+
+def shard_binary_ivf_index_centroids(index, shard_count=20, filename_template="shard.%d.index",
+                                     sharding_function=None, generate_ids=False):
+    """Faiss's ivflib.shard_binary_ivf_index_centroids: split the centroids
+    held by index.quantizer over shard_count empty IVF indexes (centroid i goes
+    to shard sharding_function(i, shard_count), default i % shard_count) and
+    write shard j to filename_template % j.  With generate_ids each shard's
+    quantizer is an IndexBinaryIDMap2 keeping the centroids' original ids."""
+    if not isinstance(index, IndexBinaryIVF):
+        raise InvalidTypeError(f"expected an IndexBinaryIVF, got {type(index).__name__}")
+    shard_count = check_int(shard_count, "shard_count", minimum=1)
+    q = index.quantizer
+    if q.ntotal == 0:
+        raise InvalidArgumentError("the quantizer holds no centroids: add them before sharding")
+    cent = q.reconstruct_n(0, q.ntotal)
+    if sharding_function is None:
+        shard_of = np.arange(q.ntotal) % shard_count
+    else:
+        fn = sharding_function if callable(sharding_function) else sharding_function.__call__
+        shard_of = np.array([int(fn(i, shard_count)) for i in range(q.ntotal)])
+        if shard_of.size and (shard_of.min() < 0 or shard_of.max() >= shard_count):
+            raise InvalidArgumentError("sharding_function returned a shard number out of [0, shard_count)")
+    for j in range(shard_count):
+        ids = np.nonzero(shard_of == j)[0].astype(np.int64)
+        sub = _empty_like_quantizer(q)
+        if generate_ids:
+            sub = IndexBinaryIDMap2(sub)
+            sub.add_with_ids(cent[ids], ids)
+        else:
+            sub.add(cent[ids])
+        shard = IndexBinaryIVF(sub, index.d, index.nlist)
+        shard.nprobe = index.nprobe
+        write_index_binary(shard, filename_template % j)
