@@ -9,6 +9,7 @@
 
 #include "hamming_impl.h"
 #include "heap.h"
+#include "omp_errors.h"
 #include "simd.h"
 
 namespace annvil {
@@ -67,13 +68,14 @@ void hamming_knn(size_t nq, const uint8_t* q, size_t nb, const uint8_t* b, size_
   const HammingKernels& K = hamming_kernels();
   const int nt = omp_get_max_threads();
   TopKArray heaps(nq, k);
+  OmpErrors errors;  // a selector may throw
   if (nq >= size_t(2 * nt) || nb < 4 * kBlock * size_t(nt)) {
 #pragma omp parallel if (nq > 1 && nq * nb * cs > (size_t(1) << 16))
     {
       int32_t buf[kBlock];
 #pragma omp for schedule(dynamic, 4)
       for (int64_t i = 0; i < int64_t(nq); ++i)
-        scan_knn(K, q + size_t(i) * cs, b, 0, nb, cs, sel, labels, heaps[size_t(i)], buf);
+        errors.run([&] { scan_knn(K, q + size_t(i) * cs, b, 0, nb, cs, sel, labels, heaps[size_t(i)], buf); });
     }
   } else {
     // few queries, large base: each thread scans a slice of the base for
@@ -86,10 +88,14 @@ void hamming_knn(size_t nq, const uint8_t* q, size_t nb, const uint8_t* b, size_
       int32_t buf[kBlock];
       const size_t t = size_t(omp_get_thread_num()), T = size_t(omp_get_num_threads());
       const size_t j0 = nb * t / T, j1 = nb * (t + 1) / T;
-      for (size_t i = 0; i < nq; ++i) scan_knn(K, q + i * cs, b, j0, j1, cs, sel, labels, part[t][i], buf);
+      errors.run([&] {
+        for (size_t i = 0; i < nq; ++i) scan_knn(K, q + i * cs, b, j0, j1, cs, sel, labels, part[t][i], buf);
+      });
     }
+    errors.rethrow();
     for (auto& p : part) heaps.merge_from(p);
   }
+  errors.rethrow();
   write_results(heaps, D, I);
 }
 
@@ -116,11 +122,12 @@ void hamming_range(size_t nq, const uint8_t* q, size_t nb, const uint8_t* b, siz
                    BinaryRangeResult* result, const IDSelector* sel, const idx_t* labels) {
   const HammingKernels& K = hamming_kernels();
   BinaryHits hits(nq);
+  OmpErrors errors;  // allocation of hits, selectors
 #pragma omp parallel if (nq > 1 && nq * nb * cs > (size_t(1) << 16))
   {
     int32_t buf[kBlock];
 #pragma omp for schedule(dynamic, 4)
-    for (int64_t i = 0; i < int64_t(nq); ++i) {
+    for (int64_t i = 0; i < int64_t(nq); ++i) errors.run([&] {
       auto& out = hits[size_t(i)];
       for (size_t b0 = 0; b0 < nb; b0 += kBlock) {
         const size_t m = std::min(kBlock, nb - b0);
@@ -132,8 +139,9 @@ void hamming_range(size_t nq, const uint8_t* q, size_t nb, const uint8_t* b, siz
           out.emplace_back(buf[j], id);
         }
       }
-    }
+    });
   }
+  errors.rethrow();
   fill_binary_range_result(hits, result);
 }
 

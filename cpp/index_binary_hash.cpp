@@ -7,6 +7,7 @@
 
 #include "heap.h"
 #include "io.h"
+#include "omp_errors.h"
 
 namespace annvil {
 
@@ -112,12 +113,14 @@ void IndexBinaryHash::search(idx_t n, const uint8_t* x, idx_t k, int32_t* D, idx
   const IDSelector* sel = params ? params->sel : nullptr;
   TopKArray heaps(static_cast<size_t>(n), static_cast<size_t>(k));
   uint64_t lookups = 0, lists = 0, ndis = 0;
+  OmpErrors errors;  // allocations, selectors
 #pragma omp parallel for schedule(dynamic, 4) if (n > 1) reduction(+ : lookups, lists, ndis)
-  for (idx_t i = 0; i < n; ++i) {
+  for (idx_t i = 0; i < n; ++i) errors.run([&] {
     TopK& h = heaps[size_t(i)];
     scan_hash(*this, x + size_t(i) * code_size, sel, K, &lookups, &lists, &ndis,
               [&](int dis, idx_t id) { h.push(float(dis), id); });
-  }
+  });
+  errors.rethrow();
   indexBinaryHash_stats.add(uint64_t(n), lookups, lists, ndis);
   write_sorted_heaps(heaps, D, I);
 }
@@ -128,13 +131,15 @@ void IndexBinaryHash::range_search(idx_t n, const uint8_t* x, int radius, Binary
   const IDSelector* sel = params ? params->sel : nullptr;
   BinaryHits hits(static_cast<size_t>(n));
   uint64_t lookups = 0, lists = 0, ndis = 0;
+  OmpErrors errors;  // allocations, selectors
 #pragma omp parallel for schedule(dynamic, 4) if (n > 1) reduction(+ : lookups, lists, ndis)
-  for (idx_t i = 0; i < n; ++i) {
+  for (idx_t i = 0; i < n; ++i) errors.run([&] {
     auto& out = hits[size_t(i)];
     scan_hash(*this, x + size_t(i) * code_size, sel, K, &lookups, &lists, &ndis, [&](int dis, idx_t id) {
       if (dis < radius) out.emplace_back(dis, id);
     });
-  }
+  });
+  errors.rethrow();
   indexBinaryHash_stats.add(uint64_t(n), lookups, lists, ndis);
   fill_binary_range_result(hits, result);
 }
@@ -217,11 +222,12 @@ void IndexBinaryMultiHash::search(idx_t n, const uint8_t* x, idx_t k, int32_t* D
   const uint8_t* base = storage->xb.data();
   TopKArray heaps(static_cast<size_t>(n), static_cast<size_t>(k));
   uint64_t lookups = 0, lists = 0, ndis = 0;
+  OmpErrors errors;  // allocations, selectors
 #pragma omp parallel if (n > 1) reduction(+ : lookups, lists, ndis)
   {
     std::vector<idx_t> cand;
 #pragma omp for schedule(dynamic, 4)
-    for (idx_t i = 0; i < n; ++i) {
+    for (idx_t i = 0; i < n; ++i) errors.run([&] {
       const uint8_t* q = x + size_t(i) * cs;
       candidates(q, cand, &lookups, &lists);
       TopK& h = heaps[size_t(i)];
@@ -230,8 +236,9 @@ void IndexBinaryMultiHash::search(idx_t n, const uint8_t* x, idx_t k, int32_t* D
         ++ndis;
         h.push(float(K.distance(q, base + size_t(id) * cs, cs)), id);
       }
-    }
+    });
   }
+  errors.rethrow();
   indexBinaryHash_stats.add(uint64_t(n), lookups, lists, ndis);
   write_sorted_heaps(heaps, D, I);
 }
@@ -244,11 +251,12 @@ void IndexBinaryMultiHash::range_search(idx_t n, const uint8_t* x, int radius, B
   const uint8_t* base = storage->xb.data();
   BinaryHits hits(static_cast<size_t>(n));
   uint64_t lookups = 0, lists = 0, ndis = 0;
+  OmpErrors errors;  // allocations, selectors
 #pragma omp parallel if (n > 1) reduction(+ : lookups, lists, ndis)
   {
     std::vector<idx_t> cand;
 #pragma omp for schedule(dynamic, 4)
-    for (idx_t i = 0; i < n; ++i) {
+    for (idx_t i = 0; i < n; ++i) errors.run([&] {
       const uint8_t* q = x + size_t(i) * cs;
       candidates(q, cand, &lookups, &lists);
       for (idx_t id : cand) {
@@ -257,8 +265,9 @@ void IndexBinaryMultiHash::range_search(idx_t n, const uint8_t* x, int radius, B
         const int dis = K.distance(q, base + size_t(id) * cs, cs);
         if (dis < radius) hits[size_t(i)].emplace_back(dis, id);
       }
-    }
+    });
   }
+  errors.rethrow();
   indexBinaryHash_stats.add(uint64_t(n), lookups, lists, ndis);
   fill_binary_range_result(hits, result);
 }

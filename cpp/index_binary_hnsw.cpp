@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "io.h"
+#include "omp_errors.h"
 
 namespace annvil {
 
@@ -43,11 +44,12 @@ void IndexBinaryHNSW::search(idx_t n, const uint8_t* x, idx_t k, int32_t* D, idx
   const HammingSpace sp = space();
   const HnswAdmitFn admit{nullptr, sel};
   const size_t cs = size_t(code_size);
+  OmpErrors errors;  // scratch growth, selectors
 #pragma omp parallel if (n > 1)
   {
     HnswScratch& S = hnsw_scratch();
 #pragma omp for schedule(dynamic, 1)
-    for (idx_t q = 0; q < n; ++q) {
+    for (idx_t q = 0; q < n; ++q) errors.run([&] {
       const float* xq = sp.prepare(reinterpret_cast<const float*>(x + size_t(q) * cs), S.qprep);
       int32_t ep = hnsw.entry_point;
       float ep_d = sp.to_query(xq, ep);
@@ -64,8 +66,9 @@ void IndexBinaryHNSW::search(idx_t n, const uint8_t* x, idx_t k, int32_t* D, idx
         D[size_t(q) * k + j] = int32_t(res[j].d);
         I[size_t(q) * k + j] = res[j].id;
       }
-    }
+    });
   }
+  errors.rethrow();
 }
 
 void IndexBinaryHNSW::range_search(idx_t n, const uint8_t* x, int radius, BinaryRangeResult* result,

@@ -11,6 +11,7 @@
 #include "heap.h"
 #include "io.h"
 #include "ivf_stats.h"
+#include "omp_errors.h"
 
 namespace annvil {
 
@@ -163,18 +164,20 @@ void IndexBinaryIVF::search_preassigned(idx_t n, const uint8_t* x, idx_t k, cons
   const size_t cs = size_t(code_size);
   TopKArray heaps(static_cast<size_t>(n), static_cast<size_t>(k));
   uint64_t lists = 0, ndis = 0;
+  OmpErrors errors;  // selectors may throw
 #pragma omp parallel if (n > 1) reduction(+ : lists, ndis)
   {
     int32_t buf[kBlock];
 #pragma omp for schedule(dynamic, 4)
-    for (idx_t i = 0; i < n; ++i) {
+    for (idx_t i = 0; i < n; ++i) errors.run([&] {
       TopK& h = heaps[size_t(i)];
       scan_probed(*invlists, nlist, x + size_t(i) * cs, cs, keys + size_t(i) * np, np, mc, sel, K, buf, &lists, &ndis,
                   [&](int32_t dis, idx_t id) {
                     if (float(dis) <= h.threshold()) h.push(float(dis), id);
                   });
-    }
+    });
   }
+  errors.rethrow();
   indexIVF_stats.add(uint64_t(n), lists, ndis);
   for (idx_t i = 0; i < n; ++i) {
     TopK& h = heaps[size_t(i)];
@@ -215,18 +218,20 @@ void IndexBinaryIVF::range_search_preassigned(idx_t n, const uint8_t* x, int rad
   const size_t cs = size_t(code_size);
   BinaryHits hits(static_cast<size_t>(n));
   uint64_t lists = 0, ndis = 0;
+  OmpErrors errors;  // allocation of hits, selectors
 #pragma omp parallel if (n > 1) reduction(+ : lists, ndis)
   {
     int32_t buf[kBlock];
 #pragma omp for schedule(dynamic, 4)
-    for (idx_t i = 0; i < n; ++i) {
+    for (idx_t i = 0; i < n; ++i) errors.run([&] {
       auto& out = hits[size_t(i)];
       scan_probed(*invlists, nlist, x + size_t(i) * cs, cs, keys + size_t(i) * np, np, mc, sel, K, buf, &lists, &ndis,
                   [&](int32_t dis, idx_t id) {
                     if (dis < radius) out.emplace_back(dis, id);
                   });
-    }
+    });
   }
+  errors.rethrow();
   indexIVF_stats.add(uint64_t(n), lists, ndis);
   fill_binary_range_result(hits, result);
 }
