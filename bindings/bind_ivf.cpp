@@ -19,17 +19,25 @@ void bind_sq(py::module_& m);
 void init_ivf(py::module_& m) {
   py::class_<SearchParametersIVF, SearchParameters, std::shared_ptr<SearchParametersIVF>> spi(
       m, "SearchParametersIVF", py::dynamic_attr());
-  spi.def(py::init([](int64_t nprobe, int64_t max_codes, const py::object& sel) {
+  spi.def(py::init([](int64_t nprobe, int64_t max_codes, const py::object& sel,
+                       std::shared_ptr<SearchParameters> quantizer_params) {
             ANNVIL_CHECK(nprobe >= 0, "nprobe must be non-negative (0: the index's nprobe), got ", nprobe);
             ANNVIL_CHECK(max_codes >= 0, "max_codes must be non-negative, got ", max_codes);
             auto p = std::make_shared<SearchParametersIVF>();
             p->nprobe = size_t(nprobe);
             p->max_codes = size_t(max_codes);
             p->set_selector(to_selector(sel));
+            p->quantizer_params = std::move(quantizer_params);
             return p;
           }),
           py::kw_only(), py::arg("nprobe") = 0, py::arg("max_codes") = 0, py::arg("sel") = py::none(),
-          "Per-call IVF search parameters; nprobe=0 / max_codes=0 keep the index's values.")
+          py::arg("quantizer_params") = nullptr,
+          "Per-call IVF search parameters; nprobe=0 / max_codes=0 keep the index's values; quantizer_params "
+          "(e.g. SearchParametersHNSW) go to the coarse quantizer's search.")
+      .def_property(
+          "quantizer_params",
+          [](const SearchParametersIVF& p) { return std::const_pointer_cast<SearchParameters>(p.quantizer_params); },
+          [](SearchParametersIVF& p, std::shared_ptr<SearchParameters> q) { p.quantizer_params = std::move(q); })
       .def_property(
           "nprobe", [](const SearchParametersIVF& p) { return p.nprobe; },
           [](SearchParametersIVF& p, int64_t v) {

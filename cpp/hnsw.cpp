@@ -2,6 +2,7 @@
 #include "hnsw.h"
 #include "parallel.h"
 #include "hnsw_codes.h"
+#include "io.h"
 
 #include <algorithm>
 #include <cmath>
@@ -541,7 +542,58 @@ void hnsw_search_level0(const HNSW& g, const Space& sp, HnswScratch& B, const fl
 ANNVIL_HNSW_INSTANTIATE(FlatSpace)
 ANNVIL_HNSW_INSTANTIATE(SQSpace)
 ANNVIL_HNSW_INSTANTIATE(PQSpace)
+ANNVIL_HNSW_INSTANTIATE(HammingSpace)
 #undef ANNVIL_HNSW_INSTANTIATE
+
+void write_hnsw_graph(Writer& w, const HNSW& g) {
+  w.write<int32_t>(g.efConstruction);
+  w.write<int32_t>(g.efSearch);
+  w.write<int32_t>(g.max_level);
+  w.write<int32_t>(g.entry_point);
+  w.write<uint64_t>(g.seed);
+  w.write_vector(g.levels);
+  w.write_vector(g.upper_begin);
+  w.write_storage(g.upper_links);
+  w.write_storage(g.links0);
+}
+
+void read_hnsw_graph(Reader& r, HNSW& g) {
+  g.efConstruction = r.read<int32_t>();
+  g.efSearch = r.read<int32_t>();
+  g.max_level = r.read<int32_t>();
+  g.entry_point = r.read<int32_t>();
+  g.seed = r.read<uint64_t>();
+  if (g.efConstruction <= 0 || g.efSearch <= 0) r.corrupt("bad HNSW ef parameters");
+  r.read_vector(g.levels);
+  r.read_vector(g.upper_begin);
+  r.read_storage(g.upper_links);
+  r.read_storage(g.links0);
+}
+
+void check_hnsw_graph(const Reader& r, HNSW& g, size_t N) {
+  const size_t M = size_t(g.M);
+  if (g.levels.size() != N || g.upper_begin.size() != N) r.corrupt("HNSW level arrays do not match ntotal");
+  if (g.links0.size() != N * 2 * M) r.corrupt("HNSW level-0 links do not match ntotal * 2M");
+  if (g.upper_links.size() % M) r.corrupt("HNSW upper links are not whole blocks");
+  const size_t blocks = g.upper_links.size() / M;
+  int top = -1;
+  for (size_t i = 0; i < N; ++i) {
+    int lv = g.levels[i];
+    if (lv < 0 || lv > 100) r.corrupt("bad HNSW node level");
+    if (lv > 0 && size_t(g.upper_begin[i]) + size_t(lv) > blocks) r.corrupt("HNSW upper links out of range");
+    top = std::max(top, lv);
+  }
+  if (N == 0 ? (g.entry_point != -1 || g.max_level != -1)
+             : (g.entry_point < 0 || size_t(g.entry_point) >= N || g.max_level != top ||
+                g.levels[size_t(g.entry_point)] != top))
+    r.corrupt("bad HNSW entry point");
+  // Every link target is checked, on mapped files too (one vectorised pass:
+  // a search follows links without bounds checks).  -1 ends a list.
+  if (!all_in_range(g.links0.data(), g.links0.size(), -1, int64_t(N)) ||
+      !all_in_range(g.upper_links.data(), g.upper_links.size(), -1, int64_t(N)))
+    r.corrupt("HNSW link out of range");
+  g.ntotal = N;
+}
 
 HnswScratch& hnsw_scratch() {
   static thread_local HnswScratch s;

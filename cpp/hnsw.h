@@ -176,6 +176,14 @@ struct HNSW {
   size_t memory_usage() const;
 };
 
+// Index files: the ef parameters, entry point, seed and graph arrays (M is
+// the caller's to write first: it sizes the index being read).
+void write_hnsw_graph(Writer& w, const HNSW& g);
+void read_hnsw_graph(Reader& r, HNSW& g);
+// after read_hnsw_graph: check the graph against N nodes (links in range,
+// levels and entry point consistent), then set g.ntotal = N
+void check_hnsw_graph(const Reader& r, HNSW& g, size_t N);
+
 // Per-thread search state, reused across queries so that a search allocates
 // nothing once warm.
 struct HnswScratch {

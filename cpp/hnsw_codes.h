@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "distances.h"
+#include "hamming.h"
 #include "index.h"
 #include "pq.h"
 #include "sq.h"
@@ -116,6 +117,38 @@ struct PQSpace {
     const char* p = reinterpret_cast<const char*>(codes + size_t(id) * code_size);
     for (int l = 0; l < prefetch_lines; ++l) __builtin_prefetch(p + 64 * l, 0, 3);
   }
+};
+
+// Binary codes (IndexBinaryHNSW), compared by Hamming distance.  The graph
+// code passes queries as `const float*`; here they are codes of code_size
+// bytes, copied by prepare() into a float buffer (so they are aligned and
+// outlive the caller's array) and read back as bytes.  Keys are the
+// distances themselves (small integers, exact in float).
+struct HammingSpace {
+  const uint8_t* codes = nullptr;  // n * code_size
+  size_t code_size = 0;
+  int (*fn)(const uint8_t*, const uint8_t*, size_t) = nullptr;
+  int prefetch_ahead = 2;
+
+  HammingSpace(const uint8_t* codes_, size_t code_size_)
+      : codes(codes_), code_size(code_size_), fn(hamming_kernels().distance) {}
+
+  // x: really a code (code_size bytes) passed through the float* interface
+  const float* prepare(const float* x, std::vector<float>& buf) const {
+    buf.resize((code_size + 3) / 4);
+    std::memcpy(buf.data(), x, code_size);
+    return buf.data();
+  }
+  float to_query(const float* q, int32_t id) const {
+    return float(fn(reinterpret_cast<const uint8_t*>(q), codes + size_t(id) * code_size, code_size));
+  }
+  const float* query_of(int32_t id, std::vector<float>& buf) const {
+    return prepare(reinterpret_cast<const float*>(codes + size_t(id) * code_size), buf);
+  }
+  float between(int32_t a, int32_t b) const {
+    return float(fn(codes + size_t(a) * code_size, codes + size_t(b) * code_size, code_size));
+  }
+  void prefetch(int32_t id) const { __builtin_prefetch(codes + size_t(id) * code_size, 0, 3); }
 };
 
 }  // namespace annvil

@@ -412,15 +412,7 @@ size_t IndexHNSW::memory_usage() const {
 void IndexHNSW::write_payload(Writer& w) const {
   write_index_header(w, *this);
   w.write<int32_t>(hnsw.M);
-  w.write<int32_t>(hnsw.efConstruction);
-  w.write<int32_t>(hnsw.efSearch);
-  w.write<int32_t>(hnsw.max_level);
-  w.write<int32_t>(hnsw.entry_point);
-  w.write<uint64_t>(hnsw.seed);
-  w.write_vector(hnsw.levels);
-  w.write_vector(hnsw.upper_begin);
-  w.write_storage(hnsw.upper_links);
-  w.write_storage(hnsw.links0);
+  write_hnsw_graph(w, hnsw);
   w.write_storage(xb);
   w.write_vector(deleted);
   w.write<uint64_t>(n_deleted);
@@ -432,16 +424,7 @@ void IndexHNSW::write_payload(Writer& w) const {
 
 void IndexHNSW::read_payload_body(Reader& r) {
   HNSW& g = hnsw;
-  g.efConstruction = r.read<int32_t>();
-  g.efSearch = r.read<int32_t>();
-  g.max_level = r.read<int32_t>();
-  g.entry_point = r.read<int32_t>();
-  g.seed = r.read<uint64_t>();
-  if (g.efConstruction <= 0 || g.efSearch <= 0) r.corrupt("bad HNSW ef parameters");
-  r.read_vector(g.levels);
-  r.read_vector(g.upper_begin);
-  r.read_storage(g.upper_links);
-  r.read_storage(g.links0);
+  read_hnsw_graph(r, g);
   r.read_storage(xb);
   r.read_vector(deleted);
   n_deleted = size_t(r.read<uint64_t>());
@@ -454,35 +437,15 @@ void IndexHNSW::read_payload_body(Reader& r) {
   allow_f16 = allow != 0;
   r.read_storage(xh);
 
-  const size_t N = size_t(ntotal), M = size_t(g.M);
-  if (g.levels.size() != N || g.upper_begin.size() != N) r.corrupt("HNSW level arrays do not match ntotal");
-  if (g.links0.size() != N * 2 * M) r.corrupt("HNSW level-0 links do not match ntotal * 2M");
+  const size_t N = size_t(ntotal);
   if (stores_floats() ? ((is_f16 ? xh.size() : xb.size()) != N * size_t(d) || (is_f16 ? xb.size() : xh.size()) != 0)
                       : (xb.size() != 0 || xh.size() != 0))
     r.corrupt("HNSW vectors do not match ntotal * d");
-  if (g.upper_links.size() % M) r.corrupt("HNSW upper links are not whole blocks");
   if (deleted.size() != (N + 63) / 64) r.corrupt("HNSW deleted bitmap does not match ntotal");
-  const size_t blocks = g.upper_links.size() / M;
-  int top = -1;
-  for (size_t i = 0; i < N; ++i) {
-    int lv = g.levels[i];
-    if (lv < 0 || lv > 100) r.corrupt("bad HNSW node level");
-    if (lv > 0 && size_t(g.upper_begin[i]) + size_t(lv) > blocks) r.corrupt("HNSW upper links out of range");
-    top = std::max(top, lv);
-  }
-  if (N == 0 ? (g.entry_point != -1 || g.max_level != -1)
-             : (g.entry_point < 0 || size_t(g.entry_point) >= N || g.max_level != top ||
-                g.levels[size_t(g.entry_point)] != top))
-    r.corrupt("bad HNSW entry point");
   size_t pop = 0;
   for (uint64_t w : deleted) pop += size_t(__builtin_popcountll(w));
   if (pop != n_deleted) r.corrupt("HNSW deleted count does not match the bitmap");
-  // Every link target is checked, on mapped files too (one vectorised pass:
-  // a search follows links without bounds checks).  -1 ends a list.
-  if (!all_in_range(g.links0.data(), g.links0.size(), -1, int64_t(N)) ||
-      !all_in_range(g.upper_links.data(), g.upper_links.size(), -1, int64_t(N)))
-    r.corrupt("HNSW link out of range");
-  g.ntotal = N;
+  check_hnsw_graph(r, g, N);
   if (!r.mapped()) {
     to_huge_pages(xb);
     to_huge_pages(xh);

@@ -232,6 +232,11 @@ void IndexIVF::count_search(idx_t n, const idx_t* keys, size_t np, size_t mc, co
   indexIVF_stats.add(uint64_t(std::max<idx_t>(n, 0)), lists, dis);
 }
 
+const SearchParameters* quantizer_params_of(const SearchParameters* params) {
+  auto* p = dynamic_cast<const SearchParametersIVF*>(params);
+  return p ? p->quantizer_params.get() : nullptr;
+}
+
 void IndexIVF::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {
   check_k(k);
   check_trained();
@@ -252,7 +257,7 @@ void IndexIVF::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, cons
     keys.resize(size_t(m) * np);
     cdis.resize(size_t(m) * np);
     const auto tq = clock::now();
-    quantizer->search(m, x + size_t(i0) * d, idx_t(np), cdis.data(), keys.data());
+    quantizer->search(m, x + size_t(i0) * d, idx_t(np), cdis.data(), keys.data(), quantizer_params_of(params));
     qns += uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - tq).count());
     count_search(m, keys.data(), np, mc, sel);
     search_preassigned(m, x + size_t(i0) * d, k, keys.data(), cdis.data(), D + size_t(i0) * k, I + size_t(i0) * k,
@@ -526,7 +531,7 @@ void IndexIVF::range_search(idx_t n, const float* x, float radius, RangeSearchRe
   resolve_params(params, &np, &mc, &sel);
   std::vector<idx_t> keys(size_t(n) * np);
   std::vector<float> cdis(size_t(n) * np);
-  if (n > 0) quantizer->search(n, x, idx_t(np), cdis.data(), keys.data());
+  if (n > 0) quantizer->search(n, x, idx_t(np), cdis.data(), keys.data(), quantizer_params_of(params));
   count_search(n, keys.data(), np, mc, sel);
   range_search_preassigned(n, x, radius, keys.data(), cdis.data(), result, np, mc, sel);
 }

@@ -43,7 +43,13 @@ struct SearchParametersIVF : SearchParameters {
   size_t max_lists_num = 0;             // k-NN: visit at most this many non-empty lists (0: nprobe)
   bool ensure_topk_full = false;        // k-NN: raise max_codes / max_lists_num to at least k
   size_t max_empty_result_buckets = 0;  // range: stop after this many probed lists without a hit (0: never)
+  // parameters of the coarse quantizer's search (e.g. SearchParametersHNSW
+  // for an HNSW quantizer); null: the quantizer's own settings
+  std::shared_ptr<const SearchParameters> quantizer_params;
 };
+
+// the quantizer_params of params when it is a SearchParametersIVF, else null
+const SearchParameters* quantizer_params_of(const SearchParameters* params);
 
 // Scans the codes of one inverted list for one query.  Keys are "smaller is
 // better": the L2 distance, or the negated inner product.

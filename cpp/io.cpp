@@ -282,9 +282,9 @@ void read_index_header(Reader& r, Index& idx) {
 }
 
 // ---- whole files -------------------------------------------------------------------
-std::vector<uint8_t> serialize_index(const Index& index) {
+std::vector<uint8_t> serialize_record(const RecordWriterFn& write_record) {
   VectorWriter body;
-  write_index_record(index, body);
+  write_record(body);
   std::vector<uint8_t> out(kHeaderSize);
   make_header(out.data(), body.buf.size());
   out.insert(out.end(), body.buf.begin(), body.buf.end());
@@ -292,6 +292,10 @@ std::vector<uint8_t> serialize_index(const Index& index) {
   const uint8_t* s = reinterpret_cast<const uint8_t*>(&sum);
   out.insert(out.end(), s, s + 8);
   return out;
+}
+
+std::vector<uint8_t> serialize_index(const Index& index) {
+  return serialize_record([&](Writer& w) { write_index_record(index, w); });
 }
 
 namespace {
@@ -318,7 +322,8 @@ uint64_t check_header(const uint8_t* data, size_t n) {
   return body;
 }
 
-IndexPtr parse(const uint8_t* data, size_t n, std::shared_ptr<const void> keep, bool mapped, bool verify) {
+void parse(const uint8_t* data, size_t n, std::shared_ptr<const void> keep, bool mapped, bool verify,
+           const RecordReaderFn& read_record) {
   uint64_t body = check_header(data, n);
   if (verify) {
     Checksum c;
@@ -328,9 +333,8 @@ IndexPtr parse(const uint8_t* data, size_t n, std::shared_ptr<const void> keep, 
     if (c.digest() != stored) ANNVIL_THROW(file_format, "corrupt index file: checksum mismatch");
   }
   Reader r(data + kHeaderSize, body, std::move(keep), mapped);
-  IndexPtr idx = read_index_record(r);
+  read_record(r);
   if (r.remaining() != 0) r.corrupt("trailing bytes after the index record");
-  return idx;
 }
 
 struct Mapping {
@@ -342,7 +346,15 @@ struct Mapping {
 };
 }  // namespace
 
-IndexPtr deserialize_index(const uint8_t* data, size_t n) { return parse(data, n, nullptr, false, true); }
+void deserialize_record(const uint8_t* data, size_t n, const RecordReaderFn& read_record) {
+  parse(data, n, nullptr, false, true, read_record);
+}
+
+IndexPtr deserialize_index(const uint8_t* data, size_t n) {
+  IndexPtr idx;
+  deserialize_record(data, n, [&](Reader& r) { idx = read_index_record(r); });
+  return idx;
+}
 
 namespace {
 // "<path>.tmp-<pid>-<random>": the writer's pid lets a later write tell a
@@ -381,9 +393,9 @@ void write_all(int fd, const void* p, size_t n) {
 }
 }  // namespace
 
-void write_index_file(const Index& index, const std::string& path) {
+void write_record_file(const std::string& path, const RecordWriterFn& write_record) {
   CountingWriter counter;
-  write_index_record(index, counter);
+  write_record(counter);
   const uint64_t body_len = counter.position();
   remove_stale_tmp_files(path);
 
@@ -417,7 +429,7 @@ void write_index_file(const Index& index, const std::string& path) {
     make_header(header, body_len);
     write_all(fd, header, kHeaderSize);  // outside the body checksum
     FileWriter fw(fd);
-    write_index_record(index, fw);
+    write_record(fw);
     if (fw.position() != body_len) ANNVIL_THROW(runtime, "index changed while it was being written");
     uint64_t sum = fw.checksum();
     fw.flush();
@@ -448,7 +460,11 @@ void write_index_file(const Index& index, const std::string& path) {
   }
 }
 
-IndexPtr read_index_file(const std::string& path, bool mmap, bool verify) {
+void write_index_file(const Index& index, const std::string& path) {
+  write_record_file(path, [&](Writer& w) { write_index_record(index, w); });
+}
+
+void read_record_file(const std::string& path, bool mmap, bool verify, const RecordReaderFn& read_record) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) ANNVIL_THROW(io, "cannot open index file '", path, "': ", std::strerror(errno));
   struct stat st;
@@ -468,7 +484,8 @@ IndexPtr read_index_file(const std::string& path, bool mmap, bool verify) {
     ::close(fd);
     if (m->addr == MAP_FAILED) ANNVIL_THROW(io, "cannot mmap '", path, "': ", std::strerror(errno));
     const uint8_t* data = static_cast<const uint8_t*>(m->addr);
-    return parse(data, n, m, true, verify);
+    parse(data, n, m, true, verify, read_record);
+    return;
   }
   auto buf = std::make_shared<std::vector<uint8_t>>(n);
   size_t off = 0;
@@ -484,7 +501,13 @@ IndexPtr read_index_file(const std::string& path, bool mmap, bool verify) {
   }
   ::close(fd);
   buf->resize(off);
-  return parse(buf->data(), buf->size(), nullptr, false, true);
+  parse(buf->data(), buf->size(), nullptr, false, true, read_record);
+}
+
+IndexPtr read_index_file(const std::string& path, bool mmap, bool verify) {
+  IndexPtr idx;
+  read_record_file(path, mmap, verify, [&](Reader& r) { idx = read_index_record(r); });
+  return idx;
 }
 
 }  // namespace annvil

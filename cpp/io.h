@@ -155,6 +155,16 @@ struct IndexTypeRegistration {
   static ::annvil::IndexTypeRegistration ANNVIL_CONCAT(annvil_index_reg_, __LINE__)(tag, fn)
 
 // ---- whole files ----
+// The framing (header, checksum, atomic write, mmap) around one record,
+// written by write_record or read by read_record; the float and binary
+// index families (index_binary.h) both go through these.
+using RecordWriterFn = std::function<void(Writer&)>;
+using RecordReaderFn = std::function<void(Reader&)>;
+std::vector<uint8_t> serialize_record(const RecordWriterFn& write_record);
+void deserialize_record(const uint8_t* data, size_t n, const RecordReaderFn& read_record);
+void write_record_file(const std::string& path, const RecordWriterFn& write_record);
+void read_record_file(const std::string& path, bool mmap, bool verify, const RecordReaderFn& read_record);
+
 std::vector<uint8_t> serialize_index(const Index& index);
 IndexPtr deserialize_index(const uint8_t* data, size_t n);
 // Atomic and crash-safe: the file is written anonymously (O_TMPFILE) or as

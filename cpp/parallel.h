@@ -49,6 +49,17 @@ class ParallelErrors {
     if (!first_) first_ = std::current_exception();
     failed_.store(true, std::memory_order_relaxed);
   }
+  // Lambda form of ANNVIL_OMP_TRY / ANNVIL_OMP_CATCH: errs.run([&] { ... }).
+  template <class F>
+  void run(F&& f) noexcept {
+    if (failed()) return;
+    try {
+      parallel_fault_point();
+      f();
+    } catch (...) {
+      capture();
+    }
+  }
   // Re-throws the recorded exception, if any, on the calling thread.
   void rethrow() {
     if (first_) {

@@ -335,9 +335,9 @@ class _CVar:
         values = object.__getattribute__(self, "_values")
         if name in values:
             return values[name]
-        if name == "indexIVF_stats":
+        if name in ("indexIVF_stats", "indexBinaryHash_stats"):
             from . import _core
-            return _core.indexIVF_stats
+            return getattr(_core, name)
         raise AttributeError(f"annvil.cvar has no variable '{name}'")
 
     def __setattr__(self, name, value):
@@ -347,7 +347,7 @@ class _CVar:
         values[name] = type(values[name])(value)
 
     def __dir__(self):
-        return sorted(object.__getattribute__(self, "_values")) + ["indexIVF_stats"]
+        return sorted(object.__getattribute__(self, "_values")) + ["indexIVF_stats", "indexBinaryHash_stats"]
 
 
 cvar = _CVar()
