@@ -66,6 +66,47 @@ size_t IndexIDMap::remove_ids(const IDSelector& sel) {
   return removed;
 }
 
+void IndexIDMap::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) {
+  ANNVIL_CHECK(ids != nullptr || n == 0, "IndexIDMap.add_sa_codes needs the ids of the codes");
+  // the wrapped index numbers the entries by position (IVF stores those
+  // positions as its ids), as in add_with_ids
+  index->add_sa_codes(n, codes, nullptr);
+  id_map.insert(id_map.end(), ids, ids + n);
+  ntotal = index->ntotal;
+}
+
+void IndexIDMap::check_compatible_for_merge(const Index& other) const {
+  check_same_kind(other);
+  auto* o = dynamic_cast<const IndexIDMap*>(&other);
+  ANNVIL_CHECK(o != nullptr, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  index->check_compatible_for_merge(*o->index);
+}
+
+void IndexIDMap::merge_from(Index& other, idx_t add_id) {
+  check_compatible_for_merge(other);
+  auto& o = static_cast<IndexIDMap&>(other);
+  // Positional indexes (flat codes, HNSW) number other's entries after ours
+  // by themselves; indexes that store ids (IVF) need the shift, or the
+  // merged positions would collide (Faiss merges IVF positions unshifted).
+  const idx_t shift = index->remove_ids_shifts() ? 0 : index->ntotal;
+  index->merge_from(*o.index, shift);
+  id_map.reserve(id_map.size() + o.id_map.size());
+  for (idx_t id : o.id_map) id_map.push_back(id + add_id);
+  o.id_map.clear();
+  o.ntotal = o.index->ntotal;
+  ntotal = index->ntotal;
+}
+
+void IndexIDMap::search_and_reconstruct(idx_t n, const float* x, idx_t k, float* D, idx_t* I, float* recons,
+                                        const SearchParameters* params) const {
+  check_k(k);
+  IDSelectorTranslated tsel(id_map, params ? params->sel : nullptr);
+  SearchParameters p = translated_params(params, &tsel);
+  index->search_and_reconstruct(n, x, k, D, I, recons, &p);
+  for (size_t i = 0; i < size_t(n) * size_t(k); ++i)
+    if (I[i] >= 0) I[i] = id_map[size_t(I[i])];
+}
+
 void IndexIDMap::reset() {
   index->reset();
   id_map.clear();
@@ -88,6 +129,18 @@ void IndexIDMap2::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
   IndexIDMap::add_with_ids(n, x, ids);
   size_t base = id_map.size() - size_t(n);
   for (idx_t i = 0; i < n; ++i) rev_map[ids[i]] = idx_t(base + size_t(i));
+}
+
+void IndexIDMap2::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) {
+  IndexIDMap::add_sa_codes(n, codes, ids);
+  size_t base = id_map.size() - size_t(n);
+  for (idx_t i = 0; i < n; ++i) rev_map[ids[i]] = idx_t(base + size_t(i));
+}
+
+void IndexIDMap2::merge_from(Index& other, idx_t add_id) {
+  IndexIDMap::merge_from(other, add_id);
+  construct_rev_map();
+  if (auto* o = dynamic_cast<IndexIDMap2*>(&other)) o->rev_map.clear();
 }
 
 size_t IndexIDMap2::remove_ids(const IDSelector& sel) {
