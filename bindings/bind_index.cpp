@@ -78,6 +78,32 @@ void init_index(py::module_& m) {
   py::class_<IDSelectorNot, IDSelector, std::shared_ptr<IDSelectorNot>>(m, "IDSelectorNot")
       .def(py::init<std::shared_ptr<IDSelector>>(), py::arg("sel"));
   py::class_<IDSelectorAll, IDSelector, std::shared_ptr<IDSelectorAll>>(m, "IDSelectorAll").def(py::init<>());
+  py::class_<IDSelectorArray, IDSelector, std::shared_ptr<IDSelectorArray>>(m, "_IDSelectorArray")
+      .def(py::init([](const IdArray& ids) {
+             int64_t n = length_of(ids, "ids");
+             return std::make_shared<IDSelectorArray>(size_t(n), ids.data());
+           }),
+           py::arg("ids"))
+      .def_property_readonly("n", [](const IDSelectorArray& s) { return s.ids.size(); });
+  auto need = [](const std::shared_ptr<IDSelector>& s, const char* what) {
+    if (!s) ANNVIL_THROW(type, what, " must be an IDSelector, got None");
+    return s;
+  };
+  py::class_<IDSelectorAnd, IDSelector, std::shared_ptr<IDSelectorAnd>>(m, "IDSelectorAnd")
+      .def(py::init([need](std::shared_ptr<IDSelector> a, std::shared_ptr<IDSelector> b) {
+             return std::make_shared<IDSelectorAnd>(need(a, "lhs"), need(b, "rhs"));
+           }),
+           py::arg("lhs"), py::arg("rhs"), py::keep_alive<1, 2>(), py::keep_alive<1, 3>());
+  py::class_<IDSelectorOr, IDSelector, std::shared_ptr<IDSelectorOr>>(m, "IDSelectorOr")
+      .def(py::init([need](std::shared_ptr<IDSelector> a, std::shared_ptr<IDSelector> b) {
+             return std::make_shared<IDSelectorOr>(need(a, "lhs"), need(b, "rhs"));
+           }),
+           py::arg("lhs"), py::arg("rhs"), py::keep_alive<1, 2>(), py::keep_alive<1, 3>());
+  py::class_<IDSelectorXOr, IDSelector, std::shared_ptr<IDSelectorXOr>>(m, "IDSelectorXOr")
+      .def(py::init([need](std::shared_ptr<IDSelector> a, std::shared_ptr<IDSelector> b) {
+             return std::make_shared<IDSelectorXOr>(need(a, "lhs"), need(b, "rhs"));
+           }),
+           py::arg("lhs"), py::arg("rhs"), py::keep_alive<1, 2>(), py::keep_alive<1, 3>());
 
   // ---- search parameters: `sel` keeps its Python object alive on the params ----
   py::class_<SearchParameters, std::shared_ptr<SearchParameters>> sp(m, "SearchParameters", py::dynamic_attr());

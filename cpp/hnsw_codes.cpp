@@ -21,13 +21,13 @@ SQSpace::SQSpace(const ScalarQuantizer& sq, const uint8_t* codes_, MetricType me
     : codes(codes_), d(sq.d), code_size(sq.code_size), ip(metric == METRIC_INNER_PRODUCT),
       fp16(sq.qtype == ScalarQuantizer::QT_fp16) {
   if (!fp16 && sq.trained.size() == sq.trained_size()) {
-    // bin centres: x_i = vmin_i + step_i (c_i + 1/2), step_i = vdiff_i / 256
+    // bin centres: x_i = vmin_i + step_i (c_i + 1/2), step_i = vdiff_i / 255 (sq8_step)
     const bool uni = sq.qtype == ScalarQuantizer::QT_8bit_uniform;
     const float* t = sq.trained.data();
     dec.resize(2 * d);
     for (size_t i = 0; i < d; ++i) {
       const float vmin = uni ? t[0] : t[i];
-      const float step = (uni ? t[1] : t[d + i]) * (1.f / 256.f);
+      const float step = sq8_step(uni ? t[1] : t[d + i]);
       dec[i] = vmin + 0.5f * step;
       dec[d + i] = step;
     }

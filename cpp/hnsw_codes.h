@@ -24,7 +24,7 @@ namespace annvil {
 
 // Scalar-quantizer codes (QT_8bit, QT_8bit_uniform, QT_fp16), code_size
 // bytes per vector.  8-bit codes decode to x_i = dec_a_i + dec_b_i c_i
-// (bin centres: dec_a_i = vmin_i + vdiff_i / 512, dec_b_i = vdiff_i / 256),
+// (bin centres: dec_a_i = vmin_i + dec_b_i / 2, dec_b_i = vdiff_i / 255, see sq.h),
 // so with a prepared query
 //   L2:  a_i = q_i - dec_a_i            key = sum_i (a_i - dec_b_i c_i)^2
 //   IP:  a_i = q_i dec_b_i, a_d = <q, dec_a>   key = -(sum_i a_i c_i + a_d)

@@ -54,8 +54,9 @@ void Index::merge_from(Index& other, idx_t) { check_compatible_for_merge(other);
 
 void Index::check_same_kind(const Index& other) const {
   ANNVIL_CHECK(&other != this, "cannot merge an index into itself");
-  ANNVIL_CHECK(other.type_tag() == type_tag(), "cannot merge a ", other.type_tag(), " into a ", type_tag(),
-               ": merge_from needs indexes of the same type");
+  if (other.type_tag() != type_tag())
+    ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag(),
+                 ": merge_from needs indexes of the same type");
   ANNVIL_CHECK(other.d == d, "cannot merge an index of dimension ", other.d, " into one of dimension ", d);
   ANNVIL_CHECK(other.metric_type == metric_type, "cannot merge an index with metric ", metric_name(other.metric_type),
                " into one with metric ", metric_name(metric_type));

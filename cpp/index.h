@@ -66,6 +66,33 @@ struct IDSelectorNot : IDSelector {
   bool is_member(idx_t id) const override { return !sel->is_member(id); }
 };
 
+// the n listed ids, searched linearly (Faiss's IDSelectorArray: for short
+// lists; IDSelectorBatch hashes)
+struct IDSelectorArray : IDSelector {
+  std::vector<idx_t> ids;
+  IDSelectorArray(size_t n, const idx_t* ids_) : ids(ids_, ids_ + n) {}
+  bool is_member(idx_t id) const override { return std::find(ids.begin(), ids.end(), id) != ids.end(); }
+};
+
+// Boolean combinations of two selectors (Faiss's IDSelectorAnd / Or / XOr)
+struct IDSelectorAnd : IDSelector {
+  std::shared_ptr<IDSelector> lhs, rhs;
+  IDSelectorAnd(std::shared_ptr<IDSelector> a, std::shared_ptr<IDSelector> b) : lhs(std::move(a)), rhs(std::move(b)) {}
+  bool is_member(idx_t id) const override { return lhs->is_member(id) && rhs->is_member(id); }
+};
+
+struct IDSelectorOr : IDSelector {
+  std::shared_ptr<IDSelector> lhs, rhs;
+  IDSelectorOr(std::shared_ptr<IDSelector> a, std::shared_ptr<IDSelector> b) : lhs(std::move(a)), rhs(std::move(b)) {}
+  bool is_member(idx_t id) const override { return lhs->is_member(id) || rhs->is_member(id); }
+};
+
+struct IDSelectorXOr : IDSelector {
+  std::shared_ptr<IDSelector> lhs, rhs;
+  IDSelectorXOr(std::shared_ptr<IDSelector> a, std::shared_ptr<IDSelector> b) : lhs(std::move(a)), rhs(std::move(b)) {}
+  bool is_member(idx_t id) const override { return lhs->is_member(id) != rhs->is_member(id); }
+};
+
 struct IDSelectorAll : IDSelector {
   bool is_member(idx_t) const override { return true; }
 };

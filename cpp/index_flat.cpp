@@ -95,8 +95,8 @@ void IndexFlat::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t*) {
 
 void IndexFlat::check_compatible_for_merge(const Index& other) const {
   check_same_kind(other);
-  ANNVIL_CHECK(dynamic_cast<const IndexFlat*>(&other) != nullptr, "cannot merge a ", other.type_tag(), " into a ",
-               type_tag());
+  if (!dynamic_cast<const IndexFlat*>(&other))
+    ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
 }
 
 void IndexFlat::merge_from(Index& other, idx_t add_id) {

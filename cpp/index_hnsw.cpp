@@ -530,7 +530,7 @@ void IndexHNSW::check_same_codec(const IndexHNSW&) const {}
 void IndexHNSW::check_compatible_for_merge(const Index& other) const {
   check_same_kind(other);
   auto* o = dynamic_cast<const IndexHNSW*>(&other);
-  ANNVIL_CHECK(o != nullptr, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
   check_same_codec(*o);
 }
 

@@ -78,7 +78,7 @@ void IndexIDMap::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) {
 void IndexIDMap::check_compatible_for_merge(const Index& other) const {
   check_same_kind(other);
   auto* o = dynamic_cast<const IndexIDMap*>(&other);
-  ANNVIL_CHECK(o != nullptr, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
   index->check_compatible_for_merge(*o->index);
 }
 

@@ -637,14 +637,14 @@ void IndexIVF::check_compatible_for_merge(const IndexIVF& other) const {
 
 void IndexIVF::check_compatible_for_merge(const Index& other) const {
   auto* o = dynamic_cast<const IndexIVF*>(&other);
-  ANNVIL_CHECK(o != nullptr, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
   ANNVIL_CHECK(o != this, "cannot merge an index into itself");
   check_compatible_for_merge(*o);
 }
 
 void IndexIVF::merge_from(Index& other, idx_t add_id) {
   auto* o = dynamic_cast<IndexIVF*>(&other);
-  ANNVIL_CHECK(o != nullptr, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
   merge_from(*o, add_id);
 }
 

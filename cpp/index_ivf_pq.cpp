@@ -801,7 +801,7 @@ void IndexIVFPQ::merge_from_pq(IndexIVF& other, idx_t add_id) {
 
 void IndexIVFPQ::merge_from(Index& other, idx_t add_id) {
   auto* o = dynamic_cast<IndexIVF*>(&other);
-  ANNVIL_CHECK(o != nullptr, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
   merge_from_pq(*o, add_id);
 }
 

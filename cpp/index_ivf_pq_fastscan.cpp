@@ -166,7 +166,7 @@ void IndexIVFPQFastScan::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t
 
 void IndexIVFPQFastScan::merge_from(Index& other, idx_t add_id) {
   auto* o = dynamic_cast<IndexIVF*>(&other);
-  ANNVIL_CHECK(o != nullptr, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
   merge_from_fs(*o, add_id);
 }
 

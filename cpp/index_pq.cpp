@@ -422,7 +422,7 @@ void IndexPQ::add_sa_codes(idx_t n, const uint8_t* c, const idx_t*) {
 void IndexPQ::check_compatible_for_merge(const Index& other) const {
   check_same_kind(other);
   auto* o = dynamic_cast<const IndexPQ*>(&other);
-  ANNVIL_CHECK(o != nullptr, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
   check_same_pq(pq, o->pq);
 }
 
@@ -465,7 +465,7 @@ void IndexPQFastScan::add_sa_codes(idx_t n, const uint8_t* c, const idx_t*) {
 void IndexPQFastScan::check_compatible_for_merge(const Index& other) const {
   check_same_kind(other);
   auto* o = dynamic_cast<const IndexPQFastScan*>(&other);
-  ANNVIL_CHECK(o != nullptr, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
   check_same_pq(pq, o->pq);
 }
 

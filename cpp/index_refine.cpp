@@ -79,7 +79,7 @@ void IndexRefine::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) 
 void IndexRefine::check_compatible_for_merge(const Index& other) const {
   check_same_kind(other);
   auto* o = dynamic_cast<const IndexRefine*>(&other);
-  ANNVIL_CHECK(o != nullptr, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
   base_index->check_compatible_for_merge(*o->base_index);
   refine_index->check_compatible_for_merge(*o->refine_index);
 }

@@ -12,7 +12,9 @@
 namespace annvil {
 
 // ---- half precision, portable ------------------------------------------------------
-uint16_t float_to_half(float f) {
+namespace {
+template <bool kTiesAway>
+uint16_t float_to_half_impl(float f) {
   uint32_t x;
   std::memcpy(&x, &f, 4);
   uint32_t sign = (x >> 16) & 0x8000u;
@@ -23,7 +25,7 @@ uint16_t float_to_half(float f) {
     float af;
     std::memcpy(&af, &ax, 4);
     float s = af * 16777216.f;  // exact (power of two scaling)
-    uint32_t v = uint32_t(std::nearbyint(s));
+    uint32_t v = uint32_t(kTiesAway ? std::round(s) : std::nearbyint(s));
     return uint16_t(sign | v);
   }
   // normal: rebias the exponent and round the mantissa from 23 to 10 bits
@@ -31,9 +33,13 @@ uint16_t float_to_half(float f) {
   uint32_t mant = ax & 0x7fffffu;
   uint32_t h = (e << 10) | (mant >> 13);
   uint32_t rest = mant & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;  // may carry into the exponent: still right
+  if (rest > 0x1000u || (rest == 0x1000u && (kTiesAway || (h & 1u)))) ++h;  // may carry into the exponent
   return uint16_t(sign | h);
 }
+}  // namespace
+
+uint16_t float_to_half(float f) { return float_to_half_impl<false>(f); }
+uint16_t float_to_half_ties_away(float f) { return float_to_half_impl<true>(f); }
 
 float half_to_float(uint16_t h) {
   uint32_t sign = uint32_t(h & 0x8000u) << 16;
@@ -182,7 +188,7 @@ void ScalarQuantizer::compute_codes(const float* x, uint8_t* codes, size_t n) co
     for (size_t i = 0; i < n; ++i) {
       uint16_t* h = reinterpret_cast<uint16_t*>(codes + i * code_size);
       for (size_t p = 0; p < d; ++p) {
-        uint16_t v = float_to_half(x[i * d + p]);
+        uint16_t v = float_to_half_ties_away(x[i * d + p]);  // Faiss's fp16 codes, byte for byte
         std::memcpy(h + p, &v, 2);
       }
     }
@@ -193,9 +199,13 @@ void ScalarQuantizer::compute_codes(const float* x, uint8_t* codes, size_t n) co
     for (size_t p = 0; p < d; ++p) {
       float vmin = uni ? trained[0] : trained[p];
       float vdiff = uni ? trained[1] : trained[d + p];
-      float t = vdiff > 0 ? (x[i * d + p] - vmin) / vdiff * 256.f : 0.f;
-      int c = int(std::floor(t));
-      codes[i * code_size + p] = uint8_t(std::min(255, std::max(0, c)));
+      float t = 0.f;
+      if (vdiff != 0) {
+        t = (x[i * d + p] - vmin) / vdiff;
+        t = t < 0.f ? 0.f : (t > 1.f ? 1.f : t);  // also maps NaN to 0
+        if (!(t >= 0.f)) t = 0.f;
+      }
+      codes[i * code_size + p] = uint8_t(int(255.f * t));
     }
 }
 
@@ -214,7 +224,7 @@ void ScalarQuantizer::decode(const uint8_t* codes, float* x, size_t n) const {
   for (size_t i = 0; i < n; ++i)
     for (size_t p = 0; p < d; ++p) {
       float vmin = uni ? trained[0] : trained[p];
-      float b = (uni ? trained[1] : trained[d + p]) * (1.f / 256.f);
+      float b = sq8_step(uni ? trained[1] : trained[d + p]);
       x[i * d + p] = vmin + b * (float(codes[i * code_size + p]) + 0.5f);
     }
 }
@@ -232,7 +242,7 @@ void ScalarQuantizer::decode_fast(size_t n, const uint8_t* codes, size_t stride,
   std::vector<float> a(d), b(d);
   for (size_t p = 0; p < d; ++p) {
     float vmin = uni ? trained[0] : trained[p];
-    b[p] = (uni ? trained[1] : trained[d + p]) * (1.f / 256.f);
+    b[p] = sq8_step(uni ? trained[1] : trained[d + p]);
     a[p] = vmin + 0.5f * b[p] + (offset ? offset[p] : 0.f);
   }
   for (size_t i = 0; i < n; ++i) K.u8_decode(a.data(), b.data(), codes + i * stride, d, out + i * d);
@@ -260,7 +270,7 @@ void SQDistanceComputer::set_query(const float* x) {
   double cst = 0;
   for (size_t p = 0; p < d; ++p) {
     float vmin = uni ? t[0] : t[p];
-    float bp = (uni ? t[1] : t[d + p]) * (1.f / 256.f);
+    float bp = sq8_step(uni ? t[1] : t[d + p]);
     if (l2) {
       a[p] = x[p] - vmin - 0.5f * bp;
       b[p] = bp;

@@ -4,8 +4,9 @@
 //   QT_8bit_uniform  one byte per component, one range for all dimensions
 //   QT_fp16          IEEE half precision (no training)
 //
-// 8-bit codes split the range into 256 equal bins and decode to bin centres:
-//   x_i ~ vmin_i + b_i (c_i + 1/2),  b_i = vdiff_i / 256.
+// 8-bit codes are Faiss's, byte for byte: t_i = clamp((x_i - vmin_i) / vdiff_i,
+// 0, 1) is coded c_i = floor(255 t_i), and decodes to
+//   x_i ~ vmin_i + b_i (c_i + 1/2),  b_i = vdiff_i / 255  (sq8_step).
 // Distances are computed on the codes without decoding to a float vector:
 //   <q, x>    = sum_i q_i (vmin_i + b_i / 2)  +  sum_i (q_i b_i) c_i
 //   |q - x|^2 = sum_i (a_i - b_i c_i)^2,      a_i = q_i - vmin_i - b_i / 2
@@ -20,6 +21,9 @@
 #include "index.h"
 
 namespace annvil {
+
+// the decoding step of 8-bit codes for a range of width vdiff (see above)
+inline float sq8_step(float vdiff) { return vdiff * (1.f / 255.f); }
 
 struct ScalarQuantizer {
   // Faiss's numbering
@@ -88,6 +92,9 @@ struct SQKernels {
 const SQKernels& sq_kernels();
 
 uint16_t float_to_half(float f);  // round to nearest even, saturating to inf
+// ties rounded away from zero: how Faiss's fp16 codes round (SQ codes use it
+// so that they equal Faiss's byte for byte)
+uint16_t float_to_half_ties_away(float f);
 float half_to_float(uint16_t h);
 
 namespace detail {

@@ -441,7 +441,7 @@ void IndexPreTransform::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t*
 void IndexPreTransform::check_compatible_for_merge(const Index& other) const {
   check_same_kind(other);
   auto* o = dynamic_cast<const IndexPreTransform*>(&other);
-  ANNVIL_CHECK(o != nullptr, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
   ANNVIL_CHECK(o->chain.size() == chain.size(), "cannot merge IndexPreTransforms with different transform chains");
   for (size_t i = 0; i < chain.size(); ++i) {
     const VectorTransform &a = *chain[i], &b = *o->chain[i];

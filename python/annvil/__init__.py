@@ -40,10 +40,14 @@ from ._checks import as_matrix as _as_matrix, check_k as _check_k
 from ._selectors import (  # noqa: F401
     IDSelector,
     IDSelectorAll,
+    IDSelectorAnd,
+    IDSelectorArray,
     IDSelectorBatch,
     IDSelectorBitmap,
     IDSelectorNot,
+    IDSelectorOr,
     IDSelectorRange,
+    IDSelectorXOr,
 )
 from .kmeans import *  # noqa: F401,F403
 

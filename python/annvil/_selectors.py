@@ -6,10 +6,11 @@ import numpy as np
 
 from . import _core
 from ._checks import as_ids
-from ._core import IDSelector, IDSelectorAll, IDSelectorNot, IDSelectorRange, InvalidArgumentError
+from ._core import (IDSelector, IDSelectorAll, IDSelectorAnd, IDSelectorNot, IDSelectorOr, IDSelectorRange,
+                    IDSelectorXOr, InvalidArgumentError)
 
-__all__ = ["IDSelector", "IDSelectorRange", "IDSelectorBatch", "IDSelectorBitmap",
-           "IDSelectorNot", "IDSelectorAll", "as_selector"]
+__all__ = ["IDSelector", "IDSelectorRange", "IDSelectorBatch", "IDSelectorBitmap", "IDSelectorArray",
+           "IDSelectorNot", "IDSelectorAnd", "IDSelectorOr", "IDSelectorXOr", "IDSelectorAll", "as_selector"]
 
 
 class IDSelectorBatch(_core._IDSelectorBatch):
@@ -23,6 +24,21 @@ class IDSelectorBatch(_core._IDSelectorBatch):
             ids = as_ids(args[0])
         else:
             raise InvalidArgumentError("IDSelectorBatch(ids) or IDSelectorBatch(n, ids)")
+        super().__init__(ids)
+
+
+class IDSelectorArray(_core._IDSelectorArray):
+    """Selects the listed ids (a linear scan: for short lists; IDSelectorBatch
+    hashes): IDSelectorArray(ids) or Faiss's IDSelectorArray(n, ids)."""
+
+    def __init__(self, *args):
+        if len(args) == 2:
+            n, ids = args
+            ids = as_ids(ids)[: int(n)]
+        elif len(args) == 1:
+            ids = as_ids(args[0])
+        else:
+            raise InvalidArgumentError("IDSelectorArray(ids) or IDSelectorArray(n, ids)")
         super().__init__(ids)
 
 
