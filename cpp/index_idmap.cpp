@@ -159,6 +159,16 @@ void IndexIDMap2::construct_rev_map() {
   for (size_t i = 0; i < id_map.size(); ++i) rev_map[id_map[i]] = idx_t(i);
 }
 
+void IndexIDMap2::check_consistency() const {
+  ANNVIL_CHECK(rev_map.size() == id_map.size(), "IndexIDMap2: ", rev_map.size(), " reverse entries for ",
+               id_map.size(), " ids (duplicate ids?)");
+  for (size_t i = 0; i < id_map.size(); ++i) {
+    auto it = rev_map.find(id_map[i]);
+    ANNVIL_CHECK(it != rev_map.end() && it->second == idx_t(i), "IndexIDMap2: id ", id_map[i], " at position ", i,
+                 " is not mapped back to it");
+  }
+}
+
 void IndexIDMap2::reconstruct(idx_t key, float* out) const {
   auto it = rev_map.find(key);
   ANNVIL_CHECK(it != rev_map.end(), "id ", key, " is not in the index");

@@ -66,6 +66,8 @@ struct IndexIDMap2 : IndexIDMap {
   void reset() override;
   void reconstruct(idx_t key, float* out) const override;
   void construct_rev_map();
+  // raise unless rev_map is exactly the inverse of id_map (Faiss's check_consistency)
+  void check_consistency() const;
 
   std::string type_tag() const override { return "IDMap2"; }
 };

@@ -13,13 +13,20 @@ __all__ = ["IDSelector", "IDSelectorRange", "IDSelectorBatch", "IDSelectorBitmap
            "IDSelectorNot", "IDSelectorAnd", "IDSelectorOr", "IDSelectorXOr", "IDSelectorAll", "as_selector"]
 
 
+def _n_ids(n, ids):
+    """Faiss's (n, ids) arguments: ids a numpy array or a swig_ptr to one."""
+    from .compat import SwigPtr, ptr_array  # compat imports this module
+    if isinstance(ids, SwigPtr):
+        ids = ptr_array(ids, np.int64, int(n), "ids")
+    return as_ids(ids)[: int(n)]
+
+
 class IDSelectorBatch(_core._IDSelectorBatch):
     """Selects the listed ids: IDSelectorBatch(ids) or Faiss's IDSelectorBatch(n, ids)."""
 
     def __init__(self, *args):
         if len(args) == 2:
-            n, ids = args
-            ids = as_ids(ids)[: int(n)]
+            ids = _n_ids(*args)
         elif len(args) == 1:
             ids = as_ids(args[0])
         else:
@@ -33,8 +40,7 @@ class IDSelectorArray(_core._IDSelectorArray):
 
     def __init__(self, *args):
         if len(args) == 2:
-            n, ids = args
-            ids = as_ids(ids)[: int(n)]
+            ids = _n_ids(*args)
         elif len(args) == 1:
             ids = as_ids(args[0])
         else:
