@@ -152,6 +152,11 @@ void init_hnsw(py::module_& m) {
              return py::array_t<int64_t>(int64_t(keep.size()), keep.data());
            },
            "Rebuild without deleted vectors; returns old_ids (new id i was old_ids[i]).")
+      .def("_mark_deleted",
+           [](IndexHNSW& self, const IDSelector& sel) {
+             py::gil_scoped_release release;
+             return self.mark_deleted(sel);
+           })
       .def("remove_ids_shifts", &IndexHNSW::remove_ids_shifts);
 
   py::class_<IndexHNSWFlat, IndexHNSW, std::shared_ptr<IndexHNSWFlat>>(m, "IndexHNSWFlat", py::dynamic_attr())

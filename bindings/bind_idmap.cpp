@@ -16,7 +16,8 @@ void init_idmap(py::module_& m) {
       });
   py::class_<IndexIDMap2, IndexIDMap, std::shared_ptr<IndexIDMap2>>(m, "IndexIDMap2", py::dynamic_attr())
       .def(py::init<IndexPtr>(), py::arg("index"))
-      .def("construct_rev_map", &IndexIDMap2::construct_rev_map);
+      .def("construct_rev_map", &IndexIDMap2::construct_rev_map)
+      .def("check_consistency", &IndexIDMap2::check_consistency);
 }
 
 }  // namespace annvil_py

@@ -78,6 +78,32 @@ void init_index(py::module_& m) {
   py::class_<IDSelectorNot, IDSelector, std::shared_ptr<IDSelectorNot>>(m, "IDSelectorNot")
       .def(py::init<std::shared_ptr<IDSelector>>(), py::arg("sel"));
   py::class_<IDSelectorAll, IDSelector, std::shared_ptr<IDSelectorAll>>(m, "IDSelectorAll").def(py::init<>());
+  py::class_<IDSelectorArray, IDSelector, std::shared_ptr<IDSelectorArray>>(m, "_IDSelectorArray")
+      .def(py::init([](const IdArray& ids) {
+             int64_t n = length_of(ids, "ids");
+             return std::make_shared<IDSelectorArray>(size_t(n), ids.data());
+           }),
+           py::arg("ids"))
+      .def_property_readonly("n", [](const IDSelectorArray& s) { return s.ids.size(); });
+  auto need = [](const std::shared_ptr<IDSelector>& s, const char* what) {
+    if (!s) ANNVIL_THROW(type, what, " must be an IDSelector, got None");
+    return s;
+  };
+  py::class_<IDSelectorAnd, IDSelector, std::shared_ptr<IDSelectorAnd>>(m, "IDSelectorAnd")
+      .def(py::init([need](std::shared_ptr<IDSelector> a, std::shared_ptr<IDSelector> b) {
+             return std::make_shared<IDSelectorAnd>(need(a, "lhs"), need(b, "rhs"));
+           }),
+           py::arg("lhs"), py::arg("rhs"), py::keep_alive<1, 2>(), py::keep_alive<1, 3>());
+  py::class_<IDSelectorOr, IDSelector, std::shared_ptr<IDSelectorOr>>(m, "IDSelectorOr")
+      .def(py::init([need](std::shared_ptr<IDSelector> a, std::shared_ptr<IDSelector> b) {
+             return std::make_shared<IDSelectorOr>(need(a, "lhs"), need(b, "rhs"));
+           }),
+           py::arg("lhs"), py::arg("rhs"), py::keep_alive<1, 2>(), py::keep_alive<1, 3>());
+  py::class_<IDSelectorXOr, IDSelector, std::shared_ptr<IDSelectorXOr>>(m, "IDSelectorXOr")
+      .def(py::init([need](std::shared_ptr<IDSelector> a, std::shared_ptr<IDSelector> b) {
+             return std::make_shared<IDSelectorXOr>(need(a, "lhs"), need(b, "rhs"));
+           }),
+           py::arg("lhs"), py::arg("rhs"), py::keep_alive<1, 2>(), py::keep_alive<1, 3>());
 
   // ---- search parameters: `sel` keeps its Python object alive on the params ----
   py::class_<SearchParameters, std::shared_ptr<SearchParameters>> sp(m, "SearchParameters", py::dynamic_attr());
@@ -151,6 +177,69 @@ void init_index(py::module_& m) {
       .def("_remove_ids", [](Index& self, const IDSelector& sel) {
         return writing(self, [&] { return self.remove_ids(sel); });
       })
+      .def("sa_code_size", &Index::sa_code_size, "bytes of one standalone code (sa_encode)")
+      .def("_sa_encode", [](const Index& self, const FloatArray& x) {
+        int64_t n = rows_of(x, self.d, "vectors");
+        const int64_t cs = int64_t(self.sa_code_size());
+        py::array_t<uint8_t> out({n, cs});
+        uint8_t* op = out.mutable_data();
+        const float* xp = x.data();
+        reading(self, [&] { self.sa_encode(n, xp, op); });
+        return out;
+      })
+      .def("_sa_decode", [](const Index& self, const ByteArray& codes) {
+        const int64_t cs = int64_t(self.sa_code_size());
+        if (codes.ndim() != 2 || codes.shape(1) != cs)
+          ANNVIL_THROW(value, "codes must be a (n, ", cs, ") uint8 array (sa_code_size() bytes per row)");
+        int64_t n = codes.shape(0);
+        py::array_t<float> out({n, int64_t(self.d)});
+        float* op = out.mutable_data();
+        const uint8_t* cp = codes.data();
+        reading(self, [&] { self.sa_decode(n, cp, op); });
+        return out;
+      })
+      .def("_add_sa_codes", [](Index& self, const ByteArray& codes, const py::object& ids) {
+        const int64_t cs = int64_t(self.sa_code_size());
+        if (codes.ndim() != 2 || codes.shape(1) != cs)
+          ANNVIL_THROW(value, "codes must be a (n, ", cs, ") uint8 array (sa_code_size() bytes per row)");
+        int64_t n = codes.shape(0);
+        IdArray idarr;
+        const int64_t* idp = nullptr;
+        if (!ids.is_none()) {
+          idarr = ids.cast<IdArray>();
+          if (length_of(idarr, "ids") != n) ANNVIL_THROW(value, "got ", idarr.shape(0), " ids for ", n, " codes");
+          idp = idarr.data();
+        }
+        const uint8_t* cp = codes.data();
+        writing(self, [&] { self.add_sa_codes(n, cp, idp); });
+      })
+      .def("check_compatible_for_merge", [](const Index& self, const Index& other) {
+        self.check_compatible_for_merge(other);
+      }, py::arg("otherIndex"))
+      .def("merge_from", [](Index& self, Index& other, int64_t add_id) {
+        if (&self == &other) ANNVIL_THROW(value, "cannot merge an index into itself");
+        writing(self, [&] {
+          auto other_lock = other.lock.write();
+          self.merge_from(other, add_id);
+        });
+      }, py::arg("otherIndex"), py::arg("add_id") = 0,
+         "Move the vectors of otherIndex into this index (ids shifted by add_id where ids are stored); "
+         "otherIndex is left empty.")
+      .def("_search_and_reconstruct", [](const Index& self, const FloatArray& x, int64_t k,
+                                         const SearchParameters* params) {
+        int64_t n = rows_of(x, self.d, "queries");
+        self.check_k(k);
+        self.check_trained();
+        py::array_t<float> D({n, k});
+        py::array_t<int64_t> I({n, k});
+        py::array_t<float> R({n, k, int64_t(self.d)});
+        float* dp = D.mutable_data();
+        int64_t* ip = I.mutable_data();
+        float* rp = R.mutable_data();
+        const float* xp = x.data();
+        reading(self, [&] { self.search_and_reconstruct(n, xp, k, dp, ip, rp, params); });
+        return py::make_tuple(D, I, R);
+      }, py::arg("x"), py::arg("k"), py::arg("params") = nullptr)
       .def("reset", [](Index& self) { writing(self, [&] { self.reset(); }); })
       .def("memory_usage", &Index::memory_usage, "bytes held by the index")
       .def_property_readonly("type_tag", &Index::type_tag);

@@ -122,15 +122,6 @@ void init_ivf(py::module_& m) {
       .def_readonly("direct_map_type", &IndexIVF::direct_map_type)
       .def_readwrite("panel_min_queries", &IndexIVF::panel_min_queries,
                      "lists probed by at least this many queries of a batch use the panel kernel (0: auto)")
-      .def("merge_from",
-           [](IndexIVF& self, IndexIVF& other, int64_t add_id) {
-             if (&self == &other) ANNVIL_THROW(value, "cannot merge an index into itself");
-             writing(self, [&] {
-               auto other_lock = other.lock.write();
-               self.merge_from(other, add_id);
-             });
-           },
-           py::arg("other"), py::arg("add_id") = 0)
       .def("reconstruct_from_offset",
            [](const IndexIVF& self, int64_t list_no, int64_t offset) {
              py::array_t<float> out(self.d);

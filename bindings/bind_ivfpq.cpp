@@ -77,16 +77,7 @@ void init_ivfpq(py::module_& m) {
            }),
            py::arg("quantizer"), py::arg("d"), py::arg("nlist"), py::arg("M"), py::arg("nbits") = 8,
            py::arg("metric") = int(METRIC_L2), py::keep_alive<1, 2>())
-      .def_readwrite("precomputed_table_max_bytes", &IndexIVFPQ::precomputed_table_max_bytes)
-      .def("merge_from",
-           [](IndexIVFPQ& self, IndexIVF& other, int64_t add_id) {
-             if (&self == &other) ANNVIL_THROW(value, "cannot merge an index into itself");
-             writing(self, [&] {
-               auto other_lock = other.lock.write();
-               self.merge_from_pq(other, add_id);
-             });
-           },
-           py::arg("other"), py::arg("add_id") = 0);
+      .def_readwrite("precomputed_table_max_bytes", &IndexIVFPQ::precomputed_table_max_bytes);
 
   py::class_<IndexIVFPQFastScan, IndexIVF, std::shared_ptr<IndexIVFPQFastScan>> fs(m, "IndexIVFPQFastScan",
                                                                                     py::dynamic_attr());
@@ -128,16 +119,7 @@ void init_ivfpq(py::module_& m) {
              return a;
            })
       .def_property_readonly("M", [](const IndexIVFPQFastScan& s) { return s.pq.M; })
-      .def_property_readonly("M2", [](const IndexIVFPQFastScan& s) { return pq4_M2(s.pq.M); })
-      .def("merge_from",
-           [](IndexIVFPQFastScan& self, IndexIVF& other, int64_t add_id) {
-             if (&self == &other) ANNVIL_THROW(value, "cannot merge an index into itself");
-             writing(self, [&] {
-               auto other_lock = other.lock.write();
-               self.merge_from_fs(other, add_id);
-             });
-           },
-           py::arg("other"), py::arg("add_id") = 0);
+      .def_property_readonly("M2", [](const IndexIVFPQFastScan& s) { return pq4_M2(s.pq.M); });
 
   // Faiss's early-stop knobs on SearchParametersIVF (bound in bind_ivf.cpp)
   auto spi = py::reinterpret_borrow<py::class_<SearchParametersIVF, SearchParameters, std::shared_ptr<SearchParametersIVF>>>(

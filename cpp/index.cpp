@@ -1,6 +1,9 @@
 #include "index.h"
+#include "parallel.h"
 
 #include <algorithm>
+#include <exception>
+#include <limits>
 
 #include <vector>
 
@@ -50,6 +53,60 @@ void Index::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
 }
 
 size_t Index::remove_ids(const IDSelector&) { ANNVIL_THROW(runtime, type_tag(), " does not support remove_ids"); }
+
+size_t Index::sa_code_size() const {
+  ANNVIL_THROW(runtime, "standalone codec (sa_encode / sa_decode) not implemented for ", type_tag());
+}
+
+void Index::sa_encode(idx_t, const float*, uint8_t*) const { (void)sa_code_size(); }
+
+void Index::sa_decode(idx_t, const uint8_t*, float*) const { (void)sa_code_size(); }
+
+void Index::add_sa_codes(idx_t, const uint8_t*, const idx_t*) {
+  ANNVIL_THROW(runtime, type_tag(), " does not support add_sa_codes");
+}
+
+void Index::check_compatible_for_merge(const Index&) const {
+  ANNVIL_THROW(runtime, type_tag(), " does not support merge_from");
+}
+
+void Index::merge_from(Index& other, idx_t) { check_compatible_for_merge(other); }
+
+void Index::check_same_kind(const Index& other) const {
+  ANNVIL_CHECK(&other != this, "cannot merge an index into itself");
+  if (other.type_tag() != type_tag())
+    ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag(),
+                 ": merge_from needs indexes of the same type");
+  ANNVIL_CHECK(other.d == d, "cannot merge an index of dimension ", other.d, " into one of dimension ", d);
+  ANNVIL_CHECK(other.metric_type == metric_type, "cannot merge an index with metric ", metric_name(other.metric_type),
+               " into one with metric ", metric_name(metric_type));
+}
+
+void Index::search_and_reconstruct(idx_t n, const float* x, idx_t k, float* D, idx_t* I, float* recons,
+                                   const SearchParameters* params) const {
+  search(n, x, k, D, I, params);
+  const size_t nk = size_t(n) * size_t(k);
+  // reconstruct() throws for a label it cannot decode; keep the first error
+  // and rethrow it outside the parallel region
+  std::exception_ptr err;
+  ParallelErrors perr;
+#pragma omp parallel for if (nk > 1024)
+  for (size_t i = 0; i < nk; ++i) ANNVIL_OMP_TRY(perr) {
+    float* out = recons + i * size_t(d);
+    if (I[i] < 0) {
+      std::fill(out, out + d, std::numeric_limits<float>::quiet_NaN());
+      continue;
+    }
+    try {
+      reconstruct(I[i], out);
+    } catch (...) {
+#pragma omp critical(annvil_search_and_reconstruct)
+      if (!err) err = std::current_exception();
+    }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
+  if (err) std::rethrow_exception(err);
+}
 
 void Index::check_trained() const {
   if (!is_trained) ANNVIL_THROW(not_trained, type_tag(), " is not trained: call train() before add() or search()");

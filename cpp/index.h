@@ -65,6 +65,33 @@ struct IDSelectorNot : IDSelector {
   bool is_member(idx_t id) const override { return !sel->is_member(id); }
 };
 
+// the n listed ids, searched linearly (Faiss's IDSelectorArray: for short
+// lists; IDSelectorBatch hashes)
+struct IDSelectorArray : IDSelector {
+  std::vector<idx_t> ids;
+  IDSelectorArray(size_t n, const idx_t* ids_) : ids(ids_, ids_ + n) {}
+  bool is_member(idx_t id) const override { return std::find(ids.begin(), ids.end(), id) != ids.end(); }
+};
+
+// Boolean combinations of two selectors (Faiss's IDSelectorAnd / Or / XOr)
+struct IDSelectorAnd : IDSelector {
+  std::shared_ptr<IDSelector> lhs, rhs;
+  IDSelectorAnd(std::shared_ptr<IDSelector> a, std::shared_ptr<IDSelector> b) : lhs(std::move(a)), rhs(std::move(b)) {}
+  bool is_member(idx_t id) const override { return lhs->is_member(id) && rhs->is_member(id); }
+};
+
+struct IDSelectorOr : IDSelector {
+  std::shared_ptr<IDSelector> lhs, rhs;
+  IDSelectorOr(std::shared_ptr<IDSelector> a, std::shared_ptr<IDSelector> b) : lhs(std::move(a)), rhs(std::move(b)) {}
+  bool is_member(idx_t id) const override { return lhs->is_member(id) || rhs->is_member(id); }
+};
+
+struct IDSelectorXOr : IDSelector {
+  std::shared_ptr<IDSelector> lhs, rhs;
+  IDSelectorXOr(std::shared_ptr<IDSelector> a, std::shared_ptr<IDSelector> b) : lhs(std::move(a)), rhs(std::move(b)) {}
+  bool is_member(idx_t id) const override { return lhs->is_member(id) != rhs->is_member(id); }
+};
+
 struct IDSelectorAll : IDSelector {
   bool is_member(idx_t) const override { return true; }
 };
@@ -156,6 +183,30 @@ struct Index {
   // Faiss); false when removed ids just disappear (tombstones, e.g. HNSW)
   virtual bool remove_ids_shifts() const { return true; }
   virtual void reset() = 0;
+
+  // ---- standalone codec (Faiss's sa_* API) ----
+  // One self-contained code of sa_code_size() bytes per vector, in Faiss's
+  // layout (IVF codes start with the list number, see index_ivf.h).
+  // codes: n * sa_code_size() bytes; x: n * d floats.  Default: not supported.
+  virtual size_t sa_code_size() const;
+  virtual void sa_encode(idx_t n, const float* x, uint8_t* codes) const;
+  virtual void sa_decode(idx_t n, const uint8_t* codes, float* x) const;
+  // Append n vectors given as sa_encode codes; ids (n, may be null: the
+  // positions ntotal, ntotal + 1, ...) where the index stores ids.
+  virtual void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids);
+
+  // ---- merging (Faiss's merge_from) ----
+  // Raise unless `other` holds vectors of the same kind (type, d, metric,
+  // codec) so that its entries can be moved into this index as they are.
+  virtual void check_compatible_for_merge(const Index& other) const;
+  // Move other's vectors to the end of this index (ids shifted by add_id
+  // where the index stores ids); `other` is left empty.
+  virtual void merge_from(Index& other, idx_t add_id = 0);
+
+  // search(), plus the stored (decoded) vector of every result:
+  // recons: n * k * d floats, NaN where the label is -1.
+  virtual void search_and_reconstruct(idx_t n, const float* x, idx_t k, float* D, idx_t* I, float* recons,
+                                      const SearchParameters* params = nullptr) const;
   // bytes held by the index (payload plus bookkeeping)
   virtual size_t memory_usage() const { return 0; }
 
@@ -166,6 +217,8 @@ struct Index {
   // ---- shared checks ----
   void check_trained() const;
   void check_k(idx_t k) const;
+  // the common part of check_compatible_for_merge: same type tag, d, metric
+  void check_same_kind(const Index& other) const;
 };
 
 using IndexPtr = std::shared_ptr<Index>;

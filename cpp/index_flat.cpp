@@ -71,6 +71,44 @@ void IndexFlat::reset() {
 
 size_t IndexFlat::memory_usage() const { return sizeof(*this) + xb.capacity_bytes(); }
 
+// ---- standalone codes: the raw float32 bytes -------------------------------------------
+size_t IndexFlat::sa_code_size() const { return sizeof(float) * size_t(d); }
+
+void IndexFlat::sa_encode(idx_t n, const float* x, uint8_t* codes) const {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  if (n) std::memcpy(codes, x, sa_code_size() * size_t(n));
+}
+
+void IndexFlat::sa_decode(idx_t n, const uint8_t* codes, float* x) const {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  if (n) std::memcpy(x, codes, sa_code_size() * size_t(n));
+}
+
+void IndexFlat::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t*) {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  auto& v = xb.mut();
+  const size_t old = v.size();
+  v.resize(old + size_t(n) * d);
+  if (n) std::memcpy(v.data() + old, codes, sa_code_size() * size_t(n));
+  ntotal += n;
+}
+
+void IndexFlat::check_compatible_for_merge(const Index& other) const {
+  check_same_kind(other);
+  if (!dynamic_cast<const IndexFlat*>(&other))
+    ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+}
+
+void IndexFlat::merge_from(Index& other, idx_t add_id) {
+  ANNVIL_CHECK(add_id == 0, "merge_from: add_id must be 0 for ", type_tag(), " (its ids are positions)");
+  check_compatible_for_merge(other);
+  auto& o = static_cast<IndexFlat&>(other);
+  auto& v = xb.mut();
+  v.insert(v.end(), o.xb.data(), o.xb.data() + o.xb.size());
+  ntotal += o.ntotal;
+  o.reset();
+}
+
 void IndexFlat::compute_distance_subset(idx_t n, const float* x, idx_t nl, const idx_t* labels, float* out) const {
   const Kernels& K = kernels();
   const ExtraDistFn fx = is_extra_metric(metric_type) ? extra_distance_fn(K, metric_type) : nullptr;

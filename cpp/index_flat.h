@@ -23,6 +23,14 @@ struct IndexFlat : Index {
   size_t remove_ids(const IDSelector& sel) override;
   void reset() override;
   size_t memory_usage() const override;
+  // standalone codes: sa_code_size() bytes per vector (see index.h)
+  size_t sa_code_size() const override;
+  void sa_encode(idx_t n, const float* x, uint8_t* codes) const override;
+  void sa_decode(idx_t n, const uint8_t* codes, float* x) const override;
+  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
+  // same type, d, metric and add_id must be 0 (ids are positions)
+  void check_compatible_for_merge(const Index& other) const override;
+  void merge_from(Index& other, idx_t add_id = 0) override;
 
   // distances from query i to the listed base rows: out[i * nl + j]
   void compute_distance_subset(idx_t n, const float* x, idx_t nl, const idx_t* labels, float* out) const;

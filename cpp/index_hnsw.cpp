@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <limits>
 
 #include "heap.h"
@@ -364,7 +365,7 @@ void IndexHNSW::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
   for (idx_t i = 0; i < ni; ++i) row_f32(i0 + i, out + size_t(i) * d);
 }
 
-size_t IndexHNSW::remove_ids(const IDSelector& sel) {
+size_t IndexHNSW::mark_deleted(const IDSelector& sel) {
   size_t removed = 0;
   for (idx_t i = 0; i < ntotal; ++i) {
     if (is_deleted(i) || !sel.is_member(i)) continue;
@@ -373,6 +374,215 @@ size_t IndexHNSW::remove_ids(const IDSelector& sel) {
     ++removed;
   }
   return removed;
+}
+
+size_t IndexHNSW::remove_ids(const IDSelector& sel) {
+  std::vector<int32_t> newid(static_cast<size_t>(ntotal));
+  std::vector<idx_t> keep;
+  keep.reserve(size_t(ntotal));
+  for (idx_t i = 0; i < ntotal; ++i) {
+    if (sel.is_member(i)) {
+      newid[size_t(i)] = -1;
+    } else {
+      newid[size_t(i)] = int32_t(keep.size());
+      keep.push_back(i);
+    }
+  }
+  const size_t removed = size_t(ntotal) - keep.size();
+  if (removed == 0) return 0;
+  relink_without(newid);  // reads the old storage
+  compact_storage(keep);
+  std::vector<uint64_t> del((keep.size() + 63) / 64, 0);
+  size_t nd = 0;
+  for (size_t i = 0; i < keep.size(); ++i)
+    if (is_deleted(keep[i])) {
+      del[i >> 6] |= uint64_t(1) << (i & 63);
+      ++nd;
+    }
+  deleted.swap(del);
+  n_deleted = nd;
+  ntotal = idx_t(keep.size());
+  return removed;
+}
+
+void IndexHNSW::relink_without(const std::vector<int32_t>& newid) { hnsw_relink_without(hnsw, space(), newid); }
+
+void IndexHNSW::compact_storage(const std::vector<idx_t>& keep) {
+  // in place: row i moves to a position <= i
+  const size_t D = size_t(d);
+  if (is_f16) {
+    uint16_t* v = xh.mut().data();
+    for (size_t i = 0; i < keep.size(); ++i) std::memmove(v + i * D, v + size_t(keep[i]) * D, sizeof(uint16_t) * D);
+    xh.mut().resize(keep.size() * D);
+  } else {
+    float* v = xb.mut().data();
+    for (size_t i = 0; i < keep.size(); ++i) std::memmove(v + i * D, v + size_t(keep[i]) * D, sizeof(float) * D);
+    xb.mut().resize(keep.size() * D);
+  }
+}
+
+template <class Space>
+void hnsw_relink_without(HNSW& g, const Space& sp, const std::vector<int32_t>& newid) {
+  const size_t N = g.ntotal;
+  const size_t M = size_t(g.M);
+  size_t n_new = 0, blocks = 0;
+  for (size_t i = 0; i < N; ++i) n_new += newid[i] >= 0;
+  std::vector<int8_t> levels(n_new);
+  std::vector<uint32_t> ub(n_new, 0);
+  for (size_t i = 0; i < N; ++i) {
+    if (newid[i] < 0) continue;
+    const int lv = g.levels[i];
+    levels[size_t(newid[i])] = int8_t(lv);
+    ub[size_t(newid[i])] = lv > 0 ? uint32_t(blocks) : 0;
+    blocks += size_t(lv);
+  }
+  std::vector<int32_t> l0(n_new * 2 * M, -1), up(blocks * M, -1);
+  std::exception_ptr err;
+  ParallelErrors perr;
+#pragma omp parallel if (N > 2048)
+  {
+    std::vector<HnswCand> cand, kept, pruned;
+#pragma omp for schedule(dynamic, 256)
+    for (int64_t i64 = 0; i64 < int64_t(N); ++i64) ANNVIL_OMP_TRY(perr) {
+      const int32_t i = int32_t(i64);
+      try {
+      const int32_t ni = newid[size_t(i)];
+      if (ni < 0) continue;
+      for (int l = 0; l <= g.levels[size_t(i)]; ++l) {
+        const int32_t* nb = g.links(i, l);
+        const size_t cap = size_t(g.cap(l));
+        cand.clear();
+        bool lost = false;
+        for (size_t j = 0; j < cap && nb[j] >= 0; ++j) {
+          if (newid[size_t(nb[j])] >= 0)
+            cand.push_back({0.f, nb[j]});
+          else
+            lost = true;
+        }
+        if (lost) {
+          // the removed neighbours' own neighbours (they exist at level l)
+          for (size_t j = 0; j < cap && nb[j] >= 0; ++j) {
+            if (newid[size_t(nb[j])] >= 0) continue;
+            const int32_t* nb2 = g.links(nb[j], l);
+            for (size_t t = 0; t < cap && nb2[t] >= 0; ++t)
+              if (nb2[t] != i && newid[size_t(nb2[t])] >= 0) cand.push_back({0.f, nb2[t]});
+          }
+          std::sort(cand.begin(), cand.end(), [](const HnswCand& a, const HnswCand& b) { return a.id < b.id; });
+          cand.erase(std::unique(cand.begin(), cand.end(),
+                                 [](const HnswCand& a, const HnswCand& b) { return a.id == b.id; }),
+                     cand.end());
+          if (cand.size() > cap) {
+            // the HNSW neighbour heuristic: closest first, skipping a
+            // candidate that is closer to an already kept neighbour than to
+            // i; the skipped ones fill the remaining places
+            for (auto& c : cand) c.d = sp.between(i, c.id);
+            sort_cands(cand);
+            kept.clear();
+            pruned.clear();
+            for (const auto& c : cand) {
+              if (kept.size() >= cap) break;
+              bool good = true;
+              for (const auto& r : kept)
+                if (sp.between(c.id, r.id) < c.d) {
+                  good = false;
+                  break;
+                }
+              (good ? kept : pruned).push_back(c);
+            }
+            for (size_t t = 0; kept.size() < cap && t < pruned.size(); ++t) kept.push_back(pruned[t]);
+            cand.swap(kept);
+          }
+        }
+        int32_t* out = l == 0 ? l0.data() + size_t(ni) * 2 * M : up.data() + (size_t(ub[size_t(ni)]) + l - 1) * M;
+        for (size_t j = 0; j < cand.size(); ++j) out[j] = newid[size_t(cand[j].id)];
+      }
+      } catch (...) {  // allocation failures: rethrown below, the graph untouched
+#pragma omp critical(annvil_hnsw_relink)
+        if (!err) err = std::current_exception();
+      }
+    } ANNVIL_OMP_CATCH(perr)
+  }
+  perr.rethrow();
+  if (err) std::rethrow_exception(err);
+  int32_t ep = -1;
+  int top = -1;
+  if (g.entry_point >= 0 && newid[size_t(g.entry_point)] >= 0) {
+    ep = newid[size_t(g.entry_point)];
+    top = g.max_level;
+  } else {
+    for (size_t i = 0; i < n_new; ++i)
+      if (levels[i] > top) {
+        top = levels[i];
+        ep = int32_t(i);
+      }
+  }
+  g.links0.mut().swap(l0);
+  g.upper_links.mut().swap(up);
+  g.levels.swap(levels);
+  g.upper_begin.swap(ub);
+  g.ntotal = n_new;
+  g.entry_point = ep;
+  g.max_level = top;
+  g.repair_connectivity();  // local relinking can cut off small regions
+}
+
+template void hnsw_relink_without<FlatSpace>(HNSW&, const FlatSpace&, const std::vector<int32_t>&);
+template void hnsw_relink_without<SQSpace>(HNSW&, const SQSpace&, const std::vector<int32_t>&);
+template void hnsw_relink_without<PQSpace>(HNSW&, const PQSpace&, const std::vector<int32_t>&);
+
+// ---- standalone codes and merging -------------------------------------------------
+size_t IndexHNSW::sa_code_size() const { return sizeof(float) * size_t(d); }
+
+void IndexHNSW::sa_encode(idx_t n, const float* x, uint8_t* codes) const {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  if (n) std::memcpy(codes, x, sa_code_size() * size_t(n));
+}
+
+void IndexHNSW::sa_decode(idx_t n, const uint8_t* codes, float* x) const {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  if (n) std::memcpy(x, codes, sa_code_size() * size_t(n));
+}
+
+void IndexHNSW::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t*) {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  std::vector<float> x(size_t(n) * size_t(d));
+  if (n) std::memcpy(x.data(), codes, sa_code_size() * size_t(n));
+  add(n, x.data());
+}
+
+void IndexHNSW::slot_code(idx_t i, uint8_t* code) const {
+  std::vector<float> row(static_cast<size_t>(d));
+  row_f32(i, row.data());
+  std::memcpy(code, row.data(), sizeof(float) * size_t(d));
+}
+
+void IndexHNSW::check_same_codec(const IndexHNSW&) const {}
+
+void IndexHNSW::check_compatible_for_merge(const Index& other) const {
+  check_same_kind(other);
+  auto* o = dynamic_cast<const IndexHNSW*>(&other);
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  check_same_codec(*o);
+}
+
+void IndexHNSW::merge_from(Index& other, idx_t add_id) {
+  ANNVIL_CHECK(add_id == 0, "merge_from: add_id must be 0 for ", type_tag(), " (its ids are slots)");
+  check_compatible_for_merge(other);
+  check_trained();
+  auto& o = static_cast<IndexHNSW&>(other);
+  // other's live vectors (tombstones are dropped), as codes of this storage
+  const size_t cs = sa_code_size();
+  std::vector<uint8_t> codes;
+  codes.reserve((size_t(o.ntotal) - o.n_deleted) * cs);
+  idx_t n = 0;
+  for (idx_t i = 0; i < o.ntotal; ++i) {
+    if (o.is_deleted(i)) continue;
+    codes.resize(codes.size() + cs);
+    o.slot_code(i, codes.data() + codes.size() - cs);
+    ++n;
+  }
+  add_sa_codes(n, codes.data(), nullptr);
+  o.reset();
 }
 
 void IndexHNSW::reset() {

@@ -1,10 +1,14 @@
 // Graph indexes over an HNSW graph (Faiss's IndexHNSW / IndexHNSWFlat), with
 // tombstone deletes and a planner for filtered search.
 //
-// Ids are slot numbers: add() gives ids ntotal, ntotal + 1, ...  remove_ids()
-// marks slots deleted (a bitmap): they are never returned but keep serving as
-// waypoints, so the graph stays connected.  ntotal counts slots, deleted ones
-// included, so ids stay stable and new adds never collide with old ids;
+// Ids are slot numbers: add() gives ids ntotal, ntotal + 1, ...
+// remove_ids() removes vectors as IndexFlat does: the later ids shift down
+// (what clients that map positions to documents, e.g. LangChain, expect); the
+// graph is repaired locally (each node that lost a neighbour takes the lost
+// neighbour's own neighbours as candidates and keeps the best by the HNSW
+// heuristic), not rebuilt.  mark_deleted() is the fast delete of hnswlib:
+// slots marked deleted (a bitmap) are never returned but keep serving as
+// waypoints; ntotal counts slots, deleted ones included, so ids stay stable;
 // n_deleted tells how many are tombstones.  With replace_deleted set, add()
 // reuses deleted slots (lowest first) before appending, as hnswlib does;
 // compact() rebuilds the graph without them (renumbering the ids).
@@ -58,10 +62,28 @@ struct IndexHNSW : Index {
                     const SearchParameters* params = nullptr) const override;
   void reconstruct(idx_t key, float* out) const override;
   void reconstruct_n(idx_t i0, idx_t ni, float* out) const override;
+  // removes the selected slots, renumbering the others (see above)
   size_t remove_ids(const IDSelector& sel) override;
-  bool remove_ids_shifts() const override { return false; }
+  bool remove_ids_shifts() const override { return true; }
+  // tombstones: hides the selected slots, ids unchanged; returns how many
+  // were newly marked
+  size_t mark_deleted(const IDSelector& sel);
   void reset() override;
   size_t memory_usage() const override;
+
+  // standalone codes of the storage: float32 rows here, SQ / PQ codes for
+  // IndexHNSWSQ / IndexHNSWPQ (Faiss has no standalone codec on HNSW)
+  size_t sa_code_size() const override;
+  void sa_encode(idx_t n, const float* x, uint8_t* codes) const override;
+  void sa_decode(idx_t n, const uint8_t* codes, float* x) const override;
+  // adds the vectors through the graph (ids ignored: they are slots)
+  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
+  // same type, d, metric and storage codec; other's live vectors are
+  // inserted into this graph (Faiss has no HNSW merge)
+  void check_compatible_for_merge(const Index& other) const override;
+  void merge_from(Index& other, idx_t add_id = 0) override;
+  // the storage code of slot i (sa_code_size() bytes)
+  virtual void slot_code(idx_t i, uint8_t* code) const;
 
   FlatSpace space() const {
     return FlatSpace(is_f16 ? nullptr : xb.data(), is_f16 ? xh.data() : nullptr, size_t(d), metric_type, metric_arg);
@@ -92,7 +114,22 @@ struct IndexHNSW : Index {
   std::string type_tag() const override { return "HNSW"; }
   void write_payload(Writer& w) const override;
   void read_payload_body(Reader& r);  // everything after the header
+
+ protected:
+  // remove_ids' steps: relink the graph without the slots whose newid is -1
+  // (newid: ntotal entries, old slot -> new slot), then keep the storage rows
+  // keep[i] (old slots, ascending) as rows i
+  virtual void relink_without(const std::vector<int32_t>& newid);
+  virtual void compact_storage(const std::vector<idx_t>& keep);
+  // the trained codec matches other's (for merge_from); nothing to check here
+  virtual void check_same_codec(const IndexHNSW& other) const;
 };
+
+// Relink graph g without the nodes whose newid is -1 and renumber the rest
+// (see IndexHNSW::remove_ids); sp: the storage, still in the old numbering.
+// Instantiated in index_hnsw.cpp for every Space.
+template <class Space>
+void hnsw_relink_without(HNSW& g, const Space& sp, const std::vector<int32_t>& newid);
 
 // Re-home an array on 2 MB transparent huge pages where the OS offers them
 // (no-op for small arrays and views).

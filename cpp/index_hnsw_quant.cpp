@@ -19,6 +19,15 @@ void IndexHNSWCodes::add_slots(idx_t n, const float* x, idx_t* ids) {
   ANNVIL_CHECK(n >= 0, "n must be non-negative, got ", n);
   check_trained();
   if (n == 0) return;
+  std::vector<uint8_t> c(size_t(n) * code_size);
+  encode(n, x, c.data());
+  add_code_slots(n, c.data(), ids);
+}
+
+void IndexHNSWCodes::add_code_slots(idx_t n, const uint8_t* cp, idx_t* ids) {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative, got ", n);
+  check_trained();
+  if (n == 0) return;
   // every check and the encoding first, so that a failed call leaves the
   // index unchanged
   std::vector<int32_t> reuse;
@@ -29,8 +38,7 @@ void IndexHNSWCodes::add_slots(idx_t n, const float* x, idx_t* ids) {
   const idx_t n_new = n - idx_t(reuse.size());
   ANNVIL_CHECK(ntotal + n_new < idx_t(std::numeric_limits<int32_t>::max()),
                "IndexHNSW holds at most 2^31 - 1 vectors");
-  std::vector<uint8_t> c(size_t(n) * code_size);
-  encode(n, x, c.data());
+  std::vector<uint8_t> c(cp, cp + size_t(n) * code_size);
 
   std::vector<int32_t> nodes;
   nodes.reserve(size_t(n));
@@ -70,6 +78,52 @@ void IndexHNSWCodes::add_slots(idx_t n, const float* x, idx_t* ids) {
 }
 
 void IndexHNSWCodes::row_f32(idx_t i, float* out) const { decode(1, codes.data() + size_t(i) * code_size, out); }
+
+void IndexHNSWCodes::sa_encode(idx_t n, const float* x, uint8_t* out) const {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  if (n) encode(n, x, out);
+}
+
+void IndexHNSWCodes::sa_decode(idx_t n, const uint8_t* c, float* x) const {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  if (n) decode(n, c, x);
+}
+
+void IndexHNSWCodes::add_sa_codes(idx_t n, const uint8_t* c, const idx_t*) { add_code_slots(n, c, nullptr); }
+
+void IndexHNSWCodes::slot_code(idx_t i, uint8_t* code) const {
+  std::memcpy(code, codes.data() + size_t(i) * code_size, code_size);
+}
+
+void IndexHNSWCodes::compact_storage(const std::vector<idx_t>& keep) {
+  uint8_t* v = codes.mut().data();
+  for (size_t i = 0; i < keep.size(); ++i) std::memmove(v + i * code_size, v + size_t(keep[i]) * code_size, code_size);
+  codes.mut().resize(keep.size() * code_size);
+}
+
+void IndexHNSWSQ::relink_without(const std::vector<int32_t>& newid) {
+  hnsw_relink_without(hnsw, code_space(), newid);
+}
+
+void IndexHNSWSQ::check_same_codec(const IndexHNSW& other) const {
+  auto& o = static_cast<const IndexHNSWSQ&>(other);
+  ANNVIL_CHECK(o.sq.qtype == sq.qtype && o.sq.trained == sq.trained,
+               "cannot merge IndexHNSWSQ indexes with different or differently trained scalar quantizers "
+               "(train one index and clone it)");
+}
+
+void IndexHNSWPQ::relink_without(const std::vector<int32_t>& newid) {
+  hnsw_relink_without(hnsw, code_space(), newid);
+}
+
+void IndexHNSWPQ::check_same_codec(const IndexHNSW& other) const {
+  auto& o = static_cast<const IndexHNSWPQ&>(other);
+  ANNVIL_CHECK(o.pq.M == pq.M && o.pq.nbits == pq.nbits && o.pq.centroids == pq.centroids,
+               "cannot merge IndexHNSWPQ indexes with different or differently trained product quantizers "
+               "(train one index and clone it)");
+}
 
 void IndexHNSWCodes::reset() {
   codes.clear();

@@ -22,7 +22,15 @@ struct IndexHNSWCodes : IndexHNSW {
   IndexHNSWCodes(int d, int M, MetricType metric);
 
   void add_slots(idx_t n, const float* x, idx_t* ids) override;
+  // add_slots for vectors given as codes (n * code_size)
+  void add_code_slots(idx_t n, const uint8_t* c, idx_t* ids);
   void row_f32(idx_t i, float* out) const override;
+  // standalone codes: the storage codes themselves
+  size_t sa_code_size() const override { return code_size; }
+  void sa_encode(idx_t n, const float* x, uint8_t* codes) const override;
+  void sa_decode(idx_t n, const uint8_t* codes, float* x) const override;
+  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
+  void slot_code(idx_t i, uint8_t* code) const override;
   bool stores_floats() const override { return false; }
   void reset() override;
   size_t memory_usage() const override;
@@ -35,6 +43,9 @@ struct IndexHNSWCodes : IndexHNSW {
   // link nodes (codes already stored) into the graph
   virtual void insert_nodes(const std::vector<int32_t>& nodes) = 0;
   virtual void write_codec(Writer& w) const = 0;
+
+ protected:
+  void compact_storage(const std::vector<idx_t>& keep) override;
 };
 
 struct IndexHNSWSQ : IndexHNSWCodes {
@@ -52,6 +63,10 @@ struct IndexHNSWSQ : IndexHNSWCodes {
   void write_codec(Writer& w) const override;
   SQSpace code_space() const { return SQSpace(sq, codes.data(), metric_type); }
   std::string type_tag() const override { return "HNSWSQ"; }
+
+ protected:
+  void relink_without(const std::vector<int32_t>& newid) override;
+  void check_same_codec(const IndexHNSW& other) const override;
 };
 
 struct IndexHNSWPQ : IndexHNSWCodes {
@@ -68,6 +83,10 @@ struct IndexHNSWPQ : IndexHNSWCodes {
   void write_codec(Writer& w) const override;
   PQSpace code_space() const { return PQSpace(pq, codes.data(), metric_type); }
   std::string type_tag() const override { return "HNSWPQ"; }
+
+ protected:
+  void relink_without(const std::vector<int32_t>& newid) override;
+  void check_same_codec(const IndexHNSW& other) const override;
 };
 
 }  // namespace annvil

@@ -69,6 +69,47 @@ size_t IndexIDMap::remove_ids(const IDSelector& sel) {
   return removed;
 }
 
+void IndexIDMap::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) {
+  ANNVIL_CHECK(ids != nullptr || n == 0, "IndexIDMap.add_sa_codes needs the ids of the codes");
+  // the wrapped index numbers the entries by position (IVF stores those
+  // positions as its ids), as in add_with_ids
+  index->add_sa_codes(n, codes, nullptr);
+  id_map.insert(id_map.end(), ids, ids + n);
+  ntotal = index->ntotal;
+}
+
+void IndexIDMap::check_compatible_for_merge(const Index& other) const {
+  check_same_kind(other);
+  auto* o = dynamic_cast<const IndexIDMap*>(&other);
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  index->check_compatible_for_merge(*o->index);
+}
+
+void IndexIDMap::merge_from(Index& other, idx_t add_id) {
+  check_compatible_for_merge(other);
+  auto& o = static_cast<IndexIDMap&>(other);
+  // Positional indexes (flat codes, HNSW) number other's entries after ours
+  // by themselves; indexes that store ids (IVF) need the shift, or the
+  // merged positions would collide (Faiss merges IVF positions unshifted).
+  const idx_t shift = index->remove_ids_shifts() ? 0 : index->ntotal;
+  index->merge_from(*o.index, shift);
+  id_map.reserve(id_map.size() + o.id_map.size());
+  for (idx_t id : o.id_map) id_map.push_back(id + add_id);
+  o.id_map.clear();
+  o.ntotal = o.index->ntotal;
+  ntotal = index->ntotal;
+}
+
+void IndexIDMap::search_and_reconstruct(idx_t n, const float* x, idx_t k, float* D, idx_t* I, float* recons,
+                                        const SearchParameters* params) const {
+  check_k(k);
+  IDSelectorTranslated tsel(id_map, params ? params->sel : nullptr);
+  SearchParameters p = translated_params(params, &tsel);
+  index->search_and_reconstruct(n, x, k, D, I, recons, &p);
+  for (size_t i = 0; i < size_t(n) * size_t(k); ++i)
+    if (I[i] >= 0) I[i] = id_map[size_t(I[i])];
+}
+
 void IndexIDMap::reset() {
   index->reset();
   id_map.clear();
@@ -93,6 +134,18 @@ void IndexIDMap2::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
   for (idx_t i = 0; i < n; ++i) rev_map[ids[i]] = idx_t(base + size_t(i));
 }
 
+void IndexIDMap2::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) {
+  IndexIDMap::add_sa_codes(n, codes, ids);
+  size_t base = id_map.size() - size_t(n);
+  for (idx_t i = 0; i < n; ++i) rev_map[ids[i]] = idx_t(base + size_t(i));
+}
+
+void IndexIDMap2::merge_from(Index& other, idx_t add_id) {
+  IndexIDMap::merge_from(other, add_id);
+  construct_rev_map();
+  if (auto* o = dynamic_cast<IndexIDMap2*>(&other)) o->rev_map.clear();
+}
+
 size_t IndexIDMap2::remove_ids(const IDSelector& sel) {
   size_t removed = IndexIDMap::remove_ids(sel);
   if (removed) construct_rev_map();
@@ -107,6 +160,16 @@ void IndexIDMap2::reset() {
 void IndexIDMap2::construct_rev_map() {
   rev_map.clear();
   for (size_t i = 0; i < id_map.size(); ++i) rev_map[id_map[i]] = idx_t(i);
+}
+
+void IndexIDMap2::check_consistency() const {
+  ANNVIL_CHECK(rev_map.size() == id_map.size(), "IndexIDMap2: ", rev_map.size(), " reverse entries for ",
+               id_map.size(), " ids (duplicate ids?)");
+  for (size_t i = 0; i < id_map.size(); ++i) {
+    auto it = rev_map.find(id_map[i]);
+    ANNVIL_CHECK(it != rev_map.end() && it->second == idx_t(i), "IndexIDMap2: id ", id_map[i], " at position ", i,
+                 " is not mapped back to it");
+  }
 }
 
 void IndexIDMap2::reconstruct(idx_t key, float* out) const {

@@ -35,6 +35,18 @@ struct IndexIDMap : Index {
   void reset() override;
   size_t memory_usage() const override;
 
+  // the wrapped index's codes (positions and ids are not part of a code)
+  size_t sa_code_size() const override { return index->sa_code_size(); }
+  void sa_encode(idx_t n, const float* x, uint8_t* codes) const override { index->sa_encode(n, x, codes); }
+  void sa_decode(idx_t n, const uint8_t* codes, float* x) const override { index->sa_decode(n, codes, x); }
+  // ids: n user ids (required)
+  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
+  // same IDMap type over compatible indexes; other's ids are shifted by add_id
+  void check_compatible_for_merge(const Index& other) const override;
+  void merge_from(Index& other, idx_t add_id = 0) override;
+  void search_and_reconstruct(idx_t n, const float* x, idx_t k, float* D, idx_t* I, float* recons,
+                              const SearchParameters* params = nullptr) const override;
+
   std::string type_tag() const override { return "IDMap"; }
   void write_payload(Writer& w) const override;
 
@@ -48,10 +60,14 @@ struct IndexIDMap2 : IndexIDMap {
 
   explicit IndexIDMap2(IndexPtr sub);
   void add_with_ids(idx_t n, const float* x, const idx_t* ids) override;
+  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
+  void merge_from(Index& other, idx_t add_id = 0) override;
   size_t remove_ids(const IDSelector& sel) override;
   void reset() override;
   void reconstruct(idx_t key, float* out) const override;
   void construct_rev_map();
+  // raise unless rev_map is exactly the inverse of id_map (Faiss's check_consistency)
+  void check_consistency() const;
 
   std::string type_tag() const override { return "IDMap2"; }
 };

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <limits>
 
 #include "distances.h"
@@ -657,6 +658,19 @@ void IndexIVF::check_compatible_for_merge(const IndexIVF& other) const {
                "cannot merge IVF indexes with different d, nlist, code size, metric or by_residual");
 }
 
+void IndexIVF::check_compatible_for_merge(const Index& other) const {
+  auto* o = dynamic_cast<const IndexIVF*>(&other);
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  ANNVIL_CHECK(o != this, "cannot merge an index into itself");
+  check_compatible_for_merge(*o);
+}
+
+void IndexIVF::merge_from(Index& other, idx_t add_id) {
+  auto* o = dynamic_cast<IndexIVF*>(&other);
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  merge_from(*o, add_id);
+}
+
 void IndexIVF::merge_from(IndexIVF& other, idx_t add_id) {
   ANNVIL_CHECK(&other != this, "cannot merge an index into itself");
   check_compatible_for_merge(other);
@@ -667,6 +681,137 @@ void IndexIVF::merge_from(IndexIVF& other, idx_t add_id) {
   other.ntotal = 0;
   other.rebuild_direct_map();
   rebuild_direct_map();
+}
+
+// ---- standalone codes ------------------------------------------------------------------------
+size_t IndexIVF::coarse_code_size() const {
+  size_t nbytes = 0;
+  for (size_t v = nlist - 1; v > 0; v >>= 8) ++nbytes;
+  return nbytes;
+}
+
+void IndexIVF::encode_listno(idx_t list_no, uint8_t* code) const {
+  uint64_t v = uint64_t(list_no);
+  for (size_t b = 0, nb = coarse_code_size(); b < nb; ++b, v >>= 8) code[b] = uint8_t(v & 0xff);
+}
+
+idx_t IndexIVF::decode_listno(const uint8_t* code) const {
+  uint64_t v = 0;
+  for (size_t b = coarse_code_size(); b-- > 0;) v = (v << 8) | code[b];
+  ANNVIL_CHECK(v < nlist, "code holds list number ", v, ", out of range [0, ", nlist,
+               "): were these codes made by this index's sa_encode?");
+  return idx_t(v);
+}
+
+void IndexIVF::sa_encode(idx_t n, const float* x, uint8_t* codes) const {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  if (n == 0) return;
+  check_quantizer();
+  std::vector<idx_t> assign(static_cast<size_t>(n));
+  coarse_assign(n, x, assign.data());
+  std::vector<uint8_t> c(size_t(n) * code_size);
+  encode_vectors(n, x, assign.data(), c.data());
+  const size_t cs = sa_code_size(), cc = coarse_code_size();
+  for (idx_t i = 0; i < n; ++i) {
+    uint8_t* o = codes + size_t(i) * cs;
+    encode_listno(assign[size_t(i)], o);
+    std::memcpy(o + cc, c.data() + size_t(i) * code_size, code_size);
+  }
+}
+
+void IndexIVF::sa_decode(idx_t n, const uint8_t* codes, float* x) const {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  if (n == 0) return;
+  const size_t cs = sa_code_size(), cc = coarse_code_size();
+  std::vector<idx_t> lists(static_cast<size_t>(n));
+  std::vector<uint8_t> c(size_t(n) * code_size);
+  for (idx_t i = 0; i < n; ++i) {
+    lists[size_t(i)] = decode_listno(codes + size_t(i) * cs);
+    std::memcpy(c.data() + size_t(i) * code_size, codes + size_t(i) * cs + cc, code_size);
+  }
+  decode_vectors(n, c.data(), lists.data(), x);
+}
+
+void IndexIVF::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  if (n == 0) return;
+  // parse everything first, so that bad codes leave the index unchanged
+  const size_t cs = sa_code_size(), cc = coarse_code_size();
+  std::vector<idx_t> lists(static_cast<size_t>(n)), seq;
+  std::vector<uint8_t> c(size_t(n) * code_size);
+  for (idx_t i = 0; i < n; ++i) {
+    lists[size_t(i)] = decode_listno(codes + size_t(i) * cs);
+    std::memcpy(c.data() + size_t(i) * code_size, codes + size_t(i) * cs + cc, code_size);
+  }
+  if (!ids) {
+    seq.resize(size_t(n));
+    for (idx_t i = 0; i < n; ++i) seq[size_t(i)] = ntotal + i;
+    ids = seq.data();
+  }
+  check_direct_map_for_add(n, ids);
+  add_preassigned(n, lists.data(), ids, c.data());
+}
+
+void IndexIVF::search_and_reconstruct(idx_t n, const float* x, idx_t k, float* D, idx_t* I, float* recons,
+                                      const SearchParameters* params) const {
+  check_k(k);
+  search(n, x, k, D, I, params);
+  // Each result sits in one of its query's probed lists (the coarse search
+  // is repeated: it is cheap next to the list scans).  A direct map, when
+  // there is one, finds it directly.
+  size_t np, mc;
+  const IDSelector* sel;
+  resolve_params(params, &np, &mc, &sel);
+  np = std::min(np, nlist);
+  std::vector<idx_t> keys;
+  std::vector<float> cd;
+  if (direct_map_type == DIRECT_MAP_NONE && n > 0) {
+    keys.resize(size_t(n) * np);
+    cd.resize(size_t(n) * np);
+    quantizer->search(n, x, idx_t(np), cd.data(), keys.data());
+  }
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::exception_ptr err;
+  ParallelErrors perr;
+#pragma omp parallel for schedule(dynamic, 16) if (n * k > 1024)
+  for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
+    try {
+      for (idx_t j = 0; j < k; ++j) {
+        const size_t r = size_t(q) * size_t(k) + size_t(j);
+        float* out = recons + r * size_t(d);
+        const idx_t id = I[r];
+        if (id < 0) {
+          std::fill(out, out + d, nan);
+          continue;
+        }
+        if (direct_map_type != DIRECT_MAP_NONE) {
+          reconstruct(id, out);
+          continue;
+        }
+        bool found = false;
+        for (size_t p = 0; p < np && !found; ++p) {
+          idx_t l = keys[size_t(q) * np + p];
+          if (l < 0) continue;
+          const auto& li = invlists->ids[size_t(l)];
+          for (size_t o = 0; o < li.size(); ++o)
+            if (li[o] == id) {
+              reconstruct_from_offset(l, idx_t(o), out);
+              found = true;
+              break;
+            }
+        }
+        ANNVIL_CHECK(found, "search_and_reconstruct: result ", id, " not found in the probed lists");
+      }
+    } catch (...) {
+#pragma omp critical(annvil_ivf_search_and_reconstruct)
+      if (!err) err = std::current_exception();
+    }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
+  if (err) std::rethrow_exception(err);
 }
 
 size_t IndexIVF::get_list_size(size_t l) const {

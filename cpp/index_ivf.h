@@ -117,6 +117,7 @@ struct IndexIVF : Index {
   virtual bool use_grouped_search() const { return true; }
   // Raise if `other` cannot be merged into this (beyond the common checks).
   virtual void check_compatible_for_merge(const IndexIVF& other) const;
+  void check_compatible_for_merge(const Index& other) const override;  // other must be an IndexIVF
 
   // Add one search's counts to indexIVF_stats: n queries with their np probed
   // lists (keys), max_codes mc (0: none), selector sel (may be null).
@@ -137,6 +138,19 @@ struct IndexIVF : Index {
   void reset() override;
   size_t memory_usage() const override;
 
+  // ---- standalone codes: the list number (coarse_code_size() bytes, little
+  // endian, as Faiss) followed by the code_size bytes of encode_vectors ----
+  size_t coarse_code_size() const;
+  void encode_listno(idx_t list_no, uint8_t* code) const;
+  idx_t decode_listno(const uint8_t* code) const;  // checked against nlist
+  size_t sa_code_size() const override { return coarse_code_size() + code_size; }
+  void sa_encode(idx_t n, const float* x, uint8_t* codes) const override;
+  void sa_decode(idx_t n, const uint8_t* codes, float* x) const override;
+  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
+  // the label of each result resolved to its stored code and decoded
+  void search_and_reconstruct(idx_t n, const float* x, idx_t k, float* D, idx_t* I, float* recons,
+                              const SearchParameters* params = nullptr) const override;
+
   // ---- IVF-specific ----
   // keys / coarse_dis: n * nprobe, the lists to visit for each query (-1: none)
   // Without max_codes the (query, list) pairs are grouped by list and each
@@ -154,6 +168,7 @@ struct IndexIVF : Index {
   void compute_residual(const float* x, float* residual, idx_t list_no) const;
   // Move other's entries into this index (ids shifted by add_id); other ends empty.
   void merge_from(IndexIVF& other, idx_t add_id = 0);
+  void merge_from(Index& other, idx_t add_id = 0) override;  // other must be an IndexIVF
   void make_direct_map(bool on = true);
   void set_direct_map_type(int type);
   size_t get_list_size(size_t l) const;

@@ -810,6 +810,17 @@ void IndexIVFPQ::merge_from_pq(IndexIVF& other, idx_t add_id) {
   if (auto* o = dynamic_cast<IndexIVFPQ*>(&other)) o->update_terms(true);
 }
 
+void IndexIVFPQ::merge_from(Index& other, idx_t add_id) {
+  auto* o = dynamic_cast<IndexIVF*>(&other);
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  merge_from_pq(*o, add_id);
+}
+
+void IndexIVFPQ::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) {
+  IndexIVF::add_sa_codes(n, codes, ids);
+  update_terms(false);
+}
+
 void IndexIVFPQ::precompute_table() {
   if (use_precomputed_table == -1 || !by_residual || metric_type != METRIC_L2 || !pq.is_trained ||
       !(quantizer->is_trained && size_t(quantizer->ntotal) == nlist)) {

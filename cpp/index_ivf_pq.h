@@ -192,6 +192,8 @@ struct IndexIVFPQ : IndexIVF {
   }
   // IndexIVF::merge_from, then the terms of the new entries
   void merge_from_pq(IndexIVF& other, idx_t add_id = 0);
+  void merge_from(Index& other, idx_t add_id = 0) override;
+  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
   // (re)compute list_terms: all of them, or only for entries added since
   void update_terms(bool all);
   void encode_vectors(idx_t n, const float* x, const idx_t* list_nos, uint8_t* codes) const override;
@@ -202,6 +204,7 @@ struct IndexIVFPQ : IndexIVF {
   bool use_grouped_search() const override { return false; }
   void search_preassigned(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
                           idx_t* I, size_t nprobe, size_t max_codes, const IDSelector* sel) const override;
+  using IndexIVF::check_compatible_for_merge;
   void check_compatible_for_merge(const IndexIVF& other) const override;
 
   // (Re)build or drop the precomputed table according to use_precomputed_table

@@ -159,6 +159,18 @@ void IndexIVFPQFastScan::add_with_ids(idx_t n, const float* x, const idx_t* ids)
   pack_lists();
 }
 
+void IndexIVFPQFastScan::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) {
+  // as add_with_ids: plain codes go to the list tails, then complete blocks are packed
+  IndexIVF::add_sa_codes(n, codes, ids);
+  pack_lists();
+}
+
+void IndexIVFPQFastScan::merge_from(Index& other, idx_t add_id) {
+  auto* o = dynamic_cast<IndexIVF*>(&other);
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  merge_from_fs(*o, add_id);
+}
+
 size_t IndexIVFPQFastScan::remove_ids(const IDSelector& sel) {
   unpack_lists();
   size_t r;

@@ -82,7 +82,9 @@ struct IndexIVFPQFastScan : IndexIVF {
   void decode_vectors(idx_t n, const uint8_t* codes, const idx_t* list_nos, float* x) const override;
   std::unique_ptr<InvertedListScanner> get_scanner() const override;
   bool encoder_needs_training() const override { return !skip_encoder_training_; }
+  using IndexIVF::check_compatible_for_merge;
   void check_compatible_for_merge(const IndexIVF& other) const override;
+  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
   void search_preassigned(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
                           idx_t* I, size_t nprobe, size_t max_codes, const IDSelector* sel) const override;
 
@@ -96,6 +98,7 @@ struct IndexIVFPQFastScan : IndexIVF {
   // merge_from for packed lists (IndexIVF::merge_from would append packed
   // bytes after plain ones): unpacks both, merges, packs again.
   void merge_from_fs(IndexIVF& other, idx_t add_id = 0);
+  void merge_from(Index& other, idx_t add_id = 0) override;
 
   void precompute_table();
   bool uses_precomputed_table() const {

@@ -393,6 +393,101 @@ void IndexPQFastScan::write_payload(Writer& w) const {
   w.write_storage(codes);
 }
 
+// ---- standalone codes and merging ------------------------------------------------------
+namespace {
+void check_same_pq(const ProductQuantizer& a, const ProductQuantizer& b) {
+  ANNVIL_CHECK(a.M == b.M && a.nbits == b.nbits && a.code_size == b.code_size,
+               "cannot merge PQ indexes with different M or nbits");
+  ANNVIL_CHECK(a.centroids == b.centroids,
+               "cannot merge PQ indexes trained differently: their codes decode differently "
+               "(train one index and clone it)");
+}
+}  // namespace
+
+size_t IndexPQ::sa_code_size() const { return pq.code_size; }
+
+void IndexPQ::sa_encode(idx_t n, const float* x, uint8_t* out) const {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  if (n) pq.compute_codes(n, x, out);
+}
+
+void IndexPQ::sa_decode(idx_t n, const uint8_t* c, float* x) const {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  if (n) pq.decode(n, c, x);
+}
+
+void IndexPQ::add_sa_codes(idx_t n, const uint8_t* c, const idx_t*) {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  auto& v = codes.mut();
+  v.insert(v.end(), c, c + size_t(n) * pq.code_size);
+  ntotal += n;
+}
+
+void IndexPQ::check_compatible_for_merge(const Index& other) const {
+  check_same_kind(other);
+  auto* o = dynamic_cast<const IndexPQ*>(&other);
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  check_same_pq(pq, o->pq);
+}
+
+void IndexPQ::merge_from(Index& other, idx_t add_id) {
+  ANNVIL_CHECK(add_id == 0, "merge_from: add_id must be 0 for ", type_tag(), " (its ids are positions)");
+  check_compatible_for_merge(other);
+  auto& o = static_cast<IndexPQ&>(other);
+  auto& v = codes.mut();
+  v.insert(v.end(), o.codes.data(), o.codes.data() + o.codes.size());
+  ntotal += o.ntotal;
+  o.reset();
+}
+
+size_t IndexPQFastScan::sa_code_size() const { return pq.code_size; }
+
+void IndexPQFastScan::sa_encode(idx_t n, const float* x, uint8_t* out) const {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  if (n) pq.compute_codes(n, x, out);
+}
+
+void IndexPQFastScan::sa_decode(idx_t n, const uint8_t* c, float* x) const {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  if (n) pq.decode(n, c, x);
+}
+
+void IndexPQFastScan::add_sa_codes(idx_t n, const uint8_t* c, const idx_t*) {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  if (n == 0) return;
+  const size_t M = pq.M;
+  std::vector<uint8_t> idx(size_t(n) * M);
+  for (idx_t i = 0; i < n; ++i)
+    for (size_t m = 0; m < M; ++m)
+      idx[size_t(i) * M + m] = uint8_t(ProductQuantizer::read_index(c + size_t(i) * pq.code_size, m, pq.nbits));
+  add_indices(n, idx.data());
+}
+
+void IndexPQFastScan::check_compatible_for_merge(const Index& other) const {
+  check_same_kind(other);
+  auto* o = dynamic_cast<const IndexPQFastScan*>(&other);
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  check_same_pq(pq, o->pq);
+}
+
+void IndexPQFastScan::merge_from(Index& other, idx_t) {
+  // add_id is accepted and ignored, as in Faiss: the ids are positions
+  check_compatible_for_merge(other);
+  auto& o = static_cast<IndexPQFastScan&>(other);
+  const size_t M = pq.M;
+  std::vector<uint8_t> idx(size_t(o.ntotal) * M);
+  for (idx_t i = 0; i < o.ntotal; ++i)
+    for (size_t m = 0; m < M; ++m) idx[size_t(i) * M + m] = pq4_get_packed_element(o.codes.data(), M, size_t(i), m);
+  add_indices(o.ntotal, idx.data());
+  o.reset();
+}
+
 // ---------------------------------------------------------------- io
 namespace {
 IndexPtr read_pq(Reader& r) {

@@ -12,7 +12,7 @@ namespace annvil {
 struct TopK;
 
 // Sort a filled heap and write one result row (k entries): D as distances
-// (keys for L2, negated keys for inner product), padding -1 / +-inf.
+// (keys for L2, negated keys for inner product), padding -1 / missing_result_distance() (heap.h).
 void pq_finalize_row(TopK& heap, size_t k, MetricType metric, float* D, idx_t* I);
 
 struct IndexPQ : Index {
@@ -34,9 +34,14 @@ struct IndexPQ : Index {
   void reset() override;
   size_t memory_usage() const override;
 
-  // raw codes for vectors [i0, i0 + n): n * code_size bytes
-  void sa_encode(idx_t n, const float* x, uint8_t* out) const { pq.compute_codes(n, x, out); }
-  void sa_decode(idx_t n, const uint8_t* c, float* out) const { pq.decode(n, c, out); }
+  // standalone codes: sa_code_size() bytes per vector (see index.h)
+  size_t sa_code_size() const override;
+  void sa_encode(idx_t n, const float* x, uint8_t* codes) const override;
+  void sa_decode(idx_t n, const uint8_t* codes, float* x) const override;
+  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
+  // same type, d, metric and trained codec; add_id must be 0 (ids are positions)
+  void check_compatible_for_merge(const Index& other) const override;
+  void merge_from(Index& other, idx_t add_id = 0) override;
 
   std::string type_tag() const override { return "PQ"; }
   void write_payload(Writer& w) const override;
@@ -68,6 +73,14 @@ struct IndexPQFastScan : Index {
   size_t remove_ids(const IDSelector& sel) override;
   void reset() override;
   size_t memory_usage() const override;
+  // standalone codes (plain PQ codes, as IndexPQ's): sa_code_size() bytes per vector (see index.h)
+  size_t sa_code_size() const override;
+  void sa_encode(idx_t n, const float* x, uint8_t* codes) const override;
+  void sa_decode(idx_t n, const uint8_t* codes, float* x) const override;
+  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
+  // same type, d, metric and trained codec; add_id must be 0 (ids are positions)
+  void check_compatible_for_merge(const Index& other) const override;
+  void merge_from(Index& other, idx_t add_id = 0) override;
 
   // The float LUT the search quantises: M * 16 values, smaller = better
   // (L2 distances, or negated inner products).

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "distances.h"
@@ -38,6 +39,63 @@ void IndexRefine::add(idx_t n, const float* x) {
   refine_index->add(n, x);
   ANNVIL_ASSERT(base_index->ntotal == refine_index->ntotal);
   ntotal = base_index->ntotal;
+}
+
+size_t IndexRefine::sa_code_size() const { return base_index->sa_code_size() + refine_index->sa_code_size(); }
+
+void IndexRefine::sa_encode(idx_t n, const float* x, uint8_t* codes) const {
+  check_trained();
+  const size_t cb = base_index->sa_code_size(), cr = refine_index->sa_code_size();
+  std::vector<uint8_t> b(size_t(n) * cb), r(size_t(n) * cr);
+  base_index->sa_encode(n, x, b.data());
+  refine_index->sa_encode(n, x, r.data());
+  for (idx_t i = 0; i < n; ++i) {
+    std::memcpy(codes + size_t(i) * (cb + cr), b.data() + size_t(i) * cb, cb);
+    std::memcpy(codes + size_t(i) * (cb + cr) + cb, r.data() + size_t(i) * cr, cr);
+  }
+}
+
+void IndexRefine::sa_decode(idx_t n, const uint8_t* codes, float* x) const {
+  check_trained();
+  const size_t cb = base_index->sa_code_size(), cr = refine_index->sa_code_size();
+  std::vector<uint8_t> r(size_t(n) * cr);
+  for (idx_t i = 0; i < n; ++i) std::memcpy(r.data() + size_t(i) * cr, codes + size_t(i) * (cb + cr) + cb, cr);
+  refine_index->sa_decode(n, r.data(), x);
+}
+
+void IndexRefine::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) {
+  check_trained();
+  const size_t cb = base_index->sa_code_size(), cr = refine_index->sa_code_size();
+  std::vector<uint8_t> b(size_t(n) * cb), r(size_t(n) * cr);
+  for (idx_t i = 0; i < n; ++i) {
+    std::memcpy(b.data() + size_t(i) * cb, codes + size_t(i) * (cb + cr), cb);
+    std::memcpy(r.data() + size_t(i) * cr, codes + size_t(i) * (cb + cr) + cb, cr);
+  }
+  base_index->add_sa_codes(n, b.data(), ids);
+  refine_index->add_sa_codes(n, r.data(), ids);
+  ANNVIL_ASSERT(base_index->ntotal == refine_index->ntotal);
+  ntotal = base_index->ntotal;
+}
+
+void IndexRefine::check_compatible_for_merge(const Index& other) const {
+  check_same_kind(other);
+  auto* o = dynamic_cast<const IndexRefine*>(&other);
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  base_index->check_compatible_for_merge(*o->base_index);
+  refine_index->check_compatible_for_merge(*o->refine_index);
+}
+
+void IndexRefine::merge_from(Index& other, idx_t add_id) {
+  check_compatible_for_merge(other);
+  ANNVIL_CHECK(add_id == 0, "merge_from: add_id must be 0 for ", type_tag(),
+               " (results are positions in the refine index)");
+  auto& o = static_cast<IndexRefine&>(other);
+  // positional halves number other's entries after ours; an IVF half stores
+  // ids and needs them shifted to the new positions
+  base_index->merge_from(*o.base_index, base_index->remove_ids_shifts() ? 0 : base_index->ntotal);
+  refine_index->merge_from(*o.refine_index, refine_index->remove_ids_shifts() ? 0 : refine_index->ntotal);
+  ntotal = base_index->ntotal;
+  o.ntotal = o.base_index->ntotal;
 }
 
 void IndexRefine::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {

@@ -29,6 +29,16 @@ struct IndexRefine : Index {
   void reset() override;
   size_t memory_usage() const override;
 
+  // a code is the base index's code followed by the refine index's (as
+  // Faiss); decoding uses the refine part
+  size_t sa_code_size() const override;
+  void sa_encode(idx_t n, const float* x, uint8_t* codes) const override;
+  void sa_decode(idx_t n, const uint8_t* codes, float* x) const override;
+  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
+  // both halves compatible; merges them pairwise (Faiss has no IndexRefine merge)
+  void check_compatible_for_merge(const Index& other) const override;
+  void merge_from(Index& other, idx_t add_id = 0) override;
+
   std::string type_tag() const override { return "Refine"; }
   void write_payload(Writer& w) const override;
 };

@@ -284,6 +284,55 @@ void IndexScalarQuantizer::write_payload(Writer& w) const {
   w.write_storage(codes);
 }
 
+// ---- standalone codes: the SQ codes ---------------------------------------------------
+size_t IndexScalarQuantizer::sa_code_size() const { return sq.code_size; }
+
+void IndexScalarQuantizer::sa_encode(idx_t n, const float* x, uint8_t* out) const {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  ParallelErrors perr;
+#pragma omp parallel for schedule(static) if (n > 4096)
+  for (idx_t i0 = 0; i0 < n; i0 += 1024) ANNVIL_OMP_TRY(perr) {
+    size_t m = std::min<size_t>(1024, size_t(n - i0));
+    sq.compute_codes(x + size_t(i0) * d, out + size_t(i0) * sq.code_size, m);
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
+}
+
+void IndexScalarQuantizer::sa_decode(idx_t n, const uint8_t* c, float* x) const {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  if (n) sq.decode(c, x, size_t(n));
+}
+
+void IndexScalarQuantizer::add_sa_codes(idx_t n, const uint8_t* c, const idx_t*) {
+  ANNVIL_CHECK(n >= 0, "n must be non-negative");
+  check_trained();
+  auto& v = codes.mut();
+  v.insert(v.end(), c, c + size_t(n) * sq.code_size);
+  ntotal += n;
+}
+
+void IndexScalarQuantizer::check_compatible_for_merge(const Index& other) const {
+  check_same_kind(other);
+  auto* o = dynamic_cast<const IndexScalarQuantizer*>(&other);
+  ANNVIL_CHECK(o != nullptr && o->sq.qtype == sq.qtype && o->sq.code_size == sq.code_size,
+               "cannot merge scalar quantizer indexes of different quantizer types");
+  ANNVIL_CHECK(o->sq.trained == sq.trained,
+               "cannot merge scalar quantizer indexes trained differently: their codes decode differently "
+               "(train one index and clone it)");
+}
+
+void IndexScalarQuantizer::merge_from(Index& other, idx_t add_id) {
+  ANNVIL_CHECK(add_id == 0, "merge_from: add_id must be 0 for ", type_tag(), " (its ids are positions)");
+  check_compatible_for_merge(other);
+  auto& o = static_cast<IndexScalarQuantizer&>(other);
+  auto& v = codes.mut();
+  v.insert(v.end(), o.codes.data(), o.codes.data() + o.codes.size());
+  ntotal += o.ntotal;
+  o.reset();
+}
+
 // ---- IndexIVFScalarQuantizer -------------------------------------------------------------------
 IndexIVFScalarQuantizer::IndexIVFScalarQuantizer(IndexPtr q, int d_, size_t nlist_, int qtype, MetricType metric,
                                                  bool by_res)

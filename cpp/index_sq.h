@@ -26,6 +26,14 @@ struct IndexScalarQuantizer : Index {
   size_t remove_ids(const IDSelector& sel) override;
   void reset() override;
   size_t memory_usage() const override;
+  // standalone codes: sa_code_size() bytes per vector (see index.h)
+  size_t sa_code_size() const override;
+  void sa_encode(idx_t n, const float* x, uint8_t* codes) const override;
+  void sa_decode(idx_t n, const uint8_t* codes, float* x) const override;
+  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
+  // same type, d, metric and trained codec; add_id must be 0 (ids are positions)
+  void check_compatible_for_merge(const Index& other) const override;
+  void merge_from(Index& other, idx_t add_id = 0) override;
 
   std::string type_tag() const override { return "SQ"; }
   void write_payload(Writer& w) const override;
@@ -45,6 +53,7 @@ struct IndexIVFScalarQuantizer : IndexIVF {
   std::unique_ptr<InvertedListScanner> get_scanner() const override;
   void train_encoder(idx_t n, const float* x, const idx_t* assign) override;
   bool encoder_needs_training() const override { return sq.needs_training(); }
+  using IndexIVF::check_compatible_for_merge;
   void check_compatible_for_merge(const IndexIVF& other) const override;
   // decodes the list (plus its centroid when by_residual) for the panel kernel
   const float* list_vectors(size_t l, std::vector<float>& buf) const override;

@@ -12,6 +12,7 @@
 #include <limits>
 #include <vector>
 
+#include "heap.h"
 #include "index_pq.h"
 #include "parallel.h"
 #include "pq_fastscan.h"
@@ -35,7 +36,7 @@ void IndexPQFastScan::search_reference(idx_t n, const float* x, idx_t k, float* 
     return;
   }
   const bool l2 = metric_type == METRIC_L2;
-  const float pad = l2 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+  const float pad = missing_result_distance(metric_type);
   ParallelErrors perr;
 #pragma omp parallel if (n > 1)
   {

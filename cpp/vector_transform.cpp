@@ -425,6 +425,62 @@ void IndexPreTransform::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
   reverse_chain(ni, r.data(), out);
 }
 
+void IndexPreTransform::sa_encode(idx_t n, const float* x, uint8_t* codes) const {
+  check_trained();
+  auto xt = apply_chain(n, x);
+  index->sa_encode(n, xt.data(), codes);
+}
+
+void IndexPreTransform::sa_decode(idx_t n, const uint8_t* codes, float* x) const {
+  check_trained();
+  std::vector<float> xt(size_t(n) * size_t(index->d));
+  index->sa_decode(n, codes, xt.data());
+  reverse_chain(n, xt.data(), x);
+}
+
+void IndexPreTransform::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) {
+  check_trained();
+  index->add_sa_codes(n, codes, ids);
+  ntotal = index->ntotal;
+}
+
+void IndexPreTransform::check_compatible_for_merge(const Index& other) const {
+  check_same_kind(other);
+  auto* o = dynamic_cast<const IndexPreTransform*>(&other);
+  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
+  ANNVIL_CHECK(o->chain.size() == chain.size(), "cannot merge IndexPreTransforms with different transform chains");
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const VectorTransform &a = *chain[i], &b = *o->chain[i];
+    bool same = a.type_tag() == b.type_tag() && a.d_in == b.d_in && a.d_out == b.d_out;
+    auto *la = dynamic_cast<const LinearTransform*>(&a), *lb = dynamic_cast<const LinearTransform*>(&b);
+    if (same && la && lb) same = la->A == lb->A && la->b == lb->b && la->have_bias == lb->have_bias;
+    if (same) {
+      auto *na = dynamic_cast<const NormalizationTransform*>(&a), *nb = dynamic_cast<const NormalizationTransform*>(&b);
+      if (na && nb) same = na->norm == nb->norm;
+    }
+    ANNVIL_CHECK(same, "cannot merge IndexPreTransforms: transform ", i, " (", a.type_tag(),
+                 ") differs (train one index and clone it)");
+  }
+  index->check_compatible_for_merge(*o->index);
+}
+
+void IndexPreTransform::merge_from(Index& other, idx_t add_id) {
+  check_compatible_for_merge(other);
+  auto& o = static_cast<IndexPreTransform&>(other);
+  index->merge_from(*o.index, add_id);
+  ntotal = index->ntotal;
+  o.ntotal = o.index->ntotal;
+}
+
+void IndexPreTransform::search_and_reconstruct(idx_t n, const float* x, idx_t k, float* D, idx_t* I, float* recons,
+                                               const SearchParameters* params) const {
+  check_trained();
+  auto xt = apply_chain(n, x);
+  std::vector<float> rt(size_t(n) * size_t(k) * size_t(index->d));
+  index->search_and_reconstruct(n, xt.data(), k, D, I, rt.data(), params);
+  reverse_chain(n * k, rt.data(), recons);
+}
+
 size_t IndexPreTransform::remove_ids(const IDSelector& sel) {
   size_t r = index->remove_ids(sel);
   ntotal = index->ntotal;

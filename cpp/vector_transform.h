@@ -118,6 +118,17 @@ struct IndexPreTransform : Index {
   void reset() override;
   size_t memory_usage() const override;
 
+  // codes of the wrapped index for the transformed vectors (as Faiss)
+  size_t sa_code_size() const override { return index->sa_code_size(); }
+  void sa_encode(idx_t n, const float* x, uint8_t* codes) const override;
+  void sa_decode(idx_t n, const uint8_t* codes, float* x) const override;
+  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
+  // identical transform chains (same types and parameters), compatible indexes
+  void check_compatible_for_merge(const Index& other) const override;
+  void merge_from(Index& other, idx_t add_id = 0) override;
+  void search_and_reconstruct(idx_t n, const float* x, idx_t k, float* D, idx_t* I, float* recons,
+                              const SearchParameters* params = nullptr) const override;
+
   // n * d -> n * index->d through the whole chain
   std::vector<float> apply_chain(idx_t n, const float* x) const;
   // n * index->d -> n * d

@@ -179,9 +179,9 @@ def test_deletes(data):
     r_before = recall(index.search(xq, 10)[1], annvil.knn(xq, xb, 10)[1])
     rng = np.random.default_rng(3)
     gone = rng.choice(len(xb), int(0.3 * len(xb)), replace=False)
-    assert index.remove_ids(gone) == len(gone)
-    assert index.remove_ids(gone[:10]) == 0  # already gone
-    assert not index.remove_ids_shifts()
+    assert index.mark_deleted(gone) == len(gone)
+    assert index.mark_deleted(gone[:10]) == 0  # already gone
+    assert index.remove_ids_shifts()  # remove_ids renumbers; mark_deleted keeps ids
     assert index.n_deleted == len(gone) and index.ntotal == len(xb)
     assert index.is_deleted(int(gone[0])) and not index.is_deleted(int(np.setdiff1d(np.arange(5000), gone)[0]))
     alive = np.setdiff1d(np.arange(len(xb)), gone)
@@ -202,7 +202,7 @@ def test_replace_deleted_and_compact(data):
     xb, xq = data
     index = annvil.IndexHNSWFlat(32, 16)
     index.add(xb[:3000])
-    index.remove_ids(np.arange(100, 200))
+    index.mark_deleted(np.arange(100, 200))
     assert index.add(xb[3000:3010]) is None  # appended: ids 3000..3009
     assert index.ntotal == 3010
     index.replace_deleted = True
@@ -215,7 +215,7 @@ def test_replace_deleted_and_compact(data):
     np.testing.assert_array_equal(ids2, np.r_[np.arange(150, 200), np.arange(3010, 3020)])
     assert index.n_deleted == 0
     # compact renumbers without the deleted slots
-    index.remove_ids(annvil.IDSelectorRange(0, 1000))
+    index.mark_deleted(annvil.IDSelectorRange(0, 1000))
     old = index.compact()
     assert index.ntotal == 3020 - 1000 and index.n_deleted == 0 and len(old) == index.ntotal
     np.testing.assert_array_equal(index.reconstruct(0), xb[1000])
@@ -278,7 +278,7 @@ def test_write_read_mmap(tmp_path, data, built_l2):
     back = annvil.read_index(path, mmap=True)
     back.add(xb[:10])
     assert back.ntotal == 5010
-    back.remove_ids(np.arange(10))
+    back.mark_deleted(np.arange(10))
     assert not np.isin(back.search(xq, 10)[1], np.arange(10)).any()
     np.testing.assert_array_equal(annvil.read_index(path).search(xq, 10)[1], I0)  # file untouched
 
@@ -287,7 +287,7 @@ def test_pickle_and_serialize_with_deletes(data):
     xb, xq = data
     index = annvil.IndexHNSWFlat(32, 8, annvil.METRIC_INNER_PRODUCT)
     index.add(xb[:1000])
-    index.remove_ids(np.arange(0, 1000, 3))
+    index.mark_deleted(np.arange(0, 1000, 3))
     D0, I0 = index.search(xq, 5)
     for back in (pickle.loads(pickle.dumps(index)),
                  annvil.deserialize_index(annvil.serialize_index(index))):

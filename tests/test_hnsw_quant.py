@@ -159,7 +159,7 @@ def test_deletes_filters_compact(data):
     ix = annvil.IndexHNSWSQ(D_, QT_8bit, 16)
     ix.train(xb)
     ix.add(xb[:2000])
-    ix.remove_ids(np.arange(0, 2000, 2))
+    ix.mark_deleted(np.arange(0, 2000, 2))
     I = ix.search(xq, 10)[1]
     assert (I % 2 == 1).all()
     D2, I2 = ix.search(xq, 10, params=annvil.SearchParametersHNSW(sel=annvil.IDSelectorRange(100, 300)))

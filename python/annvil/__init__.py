@@ -50,10 +50,14 @@ from ._checks import NAN_METRICS as _NAN_METRICS, as_matrix as _as_matrix, check
 from ._selectors import (  # noqa: F401
     IDSelector,
     IDSelectorAll,
+    IDSelectorAnd,
+    IDSelectorArray,
     IDSelectorBatch,
     IDSelectorBitmap,
     IDSelectorNot,
+    IDSelectorOr,
     IDSelectorRange,
+    IDSelectorXOr,
 )
 from .kmeans import *  # noqa: F401,F403
 

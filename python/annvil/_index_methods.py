@@ -137,6 +137,63 @@ def remove_ids(self, x):
     return int(self._remove_ids(sel))
 
 
+def _as_codes(self, codes):
+    arr = np.asarray(codes)
+    if arr.dtype != np.uint8:
+        raise InvalidArgumentError(f"codes must be uint8, got {arr.dtype}")
+    cs = int(self.sa_code_size())
+    if arr.ndim == 1 and arr.size % max(cs, 1) == 0:
+        arr = arr.reshape(-1, cs)
+    if arr.ndim != 2 or arr.shape[1] != cs:
+        raise InvalidArgumentError(
+            f"codes must have shape (n, {cs}) (sa_code_size() bytes per vector), got {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def sa_encode(self, x, codes=None):
+    """Standalone codes (n, sa_code_size()) uint8 of vectors x (n, d), in Faiss's layout."""
+    x = as_matrix(x, self.d, "x")
+    _require_trained(self)
+    out = self._sa_encode(x)
+    if codes is not None:
+        codes[...] = out.reshape(codes.shape)
+        return codes
+    return out
+
+
+def sa_decode(self, codes, x=None):
+    """Vectors (n, d) float32 decoded from standalone codes (n, sa_code_size())."""
+    _require_trained(self)
+    out = self._sa_decode(_as_codes(self, codes))
+    if x is not None:
+        x[...] = out
+        return x
+    return out
+
+
+def add_sa_codes(self, codes, ids=None):
+    """Add vectors given as standalone codes (sa_encode's output), with their
+    ids where the index stores ids (IndexIDMap needs them)."""
+    _require_trained(self)
+    codes = _as_codes(self, codes)
+    if ids is not None:
+        ids = as_ids(ids, codes.shape[0])
+    self._add_sa_codes(codes, ids)
+
+
+def search_and_reconstruct(self, x, k, params=None, D=None, I=None, R=None):
+    """search(), plus the stored (decoded) vector of every result:
+    (D (n, k), I (n, k), R (n, k, d)); rows of R for label -1 are NaN."""
+    x = as_matrix(x, self.d, "queries")
+    k = check_k(k)
+    _require_trained(self)
+    Dr, Ir, Rr = self._search_and_reconstruct(x, k, _check_params(params))
+    for given, got in ((D, Dr), (I, Ir), (R, Rr)):
+        if given is not None:
+            given[...] = got
+    return (Dr if D is None else D), (Ir if I is None else I), (Rr if R is None else R)
+
+
 def __reduce__(self):
     from . import deserialize_index, serialize_index
     return deserialize_index, (serialize_index(self),)
@@ -219,7 +276,9 @@ def attach(cls):
     for name, fn in [("train", train), ("add", add), ("add_with_ids", add_with_ids), ("search", search),
                      ("assign", assign), ("range_search", range_search), ("reconstruct", reconstruct),
                      ("reconstruct_n", reconstruct_n), ("reconstruct_batch", reconstruct_batch),
-                     ("remove_ids", remove_ids), ("__reduce__", __reduce__), ("__repr__", __repr__),
+                     ("remove_ids", remove_ids), ("sa_encode", sa_encode), ("sa_decode", sa_decode),
+                     ("add_sa_codes", add_sa_codes), ("search_and_reconstruct", search_and_reconstruct),
+                     ("__reduce__", __reduce__), ("__repr__", __repr__),
                      ("__setattr__", strict_setattr)]:
         setattr(cls, name, fn)
     if not hasattr(cls, "own_fields"):

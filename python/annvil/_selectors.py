@@ -6,10 +6,19 @@ import numpy as np
 
 from . import _core
 from ._checks import as_ids
-from ._core import IDSelector, IDSelectorAll, IDSelectorNot, IDSelectorRange, InvalidArgumentError
+from ._core import (IDSelector, IDSelectorAll, IDSelectorAnd, IDSelectorNot, IDSelectorOr, IDSelectorRange,
+                    IDSelectorXOr, InvalidArgumentError)
 
-__all__ = ["IDSelector", "IDSelectorRange", "IDSelectorBatch", "IDSelectorBitmap",
-           "IDSelectorNot", "IDSelectorAll", "as_selector"]
+__all__ = ["IDSelector", "IDSelectorRange", "IDSelectorBatch", "IDSelectorBitmap", "IDSelectorArray",
+           "IDSelectorNot", "IDSelectorAnd", "IDSelectorOr", "IDSelectorXOr", "IDSelectorAll", "as_selector"]
+
+
+def _n_ids(n, ids):
+    """Faiss's (n, ids) arguments: ids a numpy array or a swig_ptr to one."""
+    from .compat import SwigPtr, ptr_array  # compat imports this module
+    if isinstance(ids, SwigPtr):
+        ids = ptr_array(ids, np.int64, int(n), "ids")
+    return as_ids(ids)[: int(n)]
 
 
 class IDSelectorBatch(_core._IDSelectorBatch):
@@ -17,12 +26,25 @@ class IDSelectorBatch(_core._IDSelectorBatch):
 
     def __init__(self, *args):
         if len(args) == 2:
-            n, ids = args
-            ids = as_ids(ids)[: int(n)]
+            ids = _n_ids(*args)
         elif len(args) == 1:
             ids = as_ids(args[0])
         else:
             raise InvalidArgumentError("IDSelectorBatch(ids) or IDSelectorBatch(n, ids)")
+        super().__init__(ids)
+
+
+class IDSelectorArray(_core._IDSelectorArray):
+    """Selects the listed ids (a linear scan: for short lists; IDSelectorBatch
+    hashes): IDSelectorArray(ids) or Faiss's IDSelectorArray(n, ids)."""
+
+    def __init__(self, *args):
+        if len(args) == 2:
+            ids = _n_ids(*args)
+        elif len(args) == 1:
+            ids = as_ids(args[0])
+        else:
+            raise InvalidArgumentError("IDSelectorArray(ids) or IDSelectorArray(n, ids)")
         super().__init__(ids)
 
 

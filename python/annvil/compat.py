@@ -176,7 +176,9 @@ def vector_to_array(v):
         return v._a.copy()
     if hasattr(v, "size") and hasattr(v, "at") and not isinstance(v, np.ndarray):
         return np.array([v.at(i) for i in range(v.size())])
-    return np.array(v)
+    # Faiss's vectors are 1-D: a code array such as index.codes ((ntotal,
+    # code_size) here) comes back flat, as faiss.vector_to_array gives it
+    return np.array(v).ravel()
 
 
 vector_float_to_array = vector_to_array

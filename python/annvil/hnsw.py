@@ -7,11 +7,14 @@
     D, I = index.search(xq, 10)
     D, I = index.search(xq, 10, params=annvil.SearchParametersHNSW(efSearch=128, sel=mask))
 
-Deletes are tombstones: ``remove_ids`` hides vectors from results (they still
-route searches), ``ntotal`` keeps counting slots and ``n_deleted`` counts the
-hidden ones; ``compact()`` rebuilds without them.  With
+Deletes: ``remove_ids`` removes vectors as IndexFlat does (the later ids shift
+down, so positions keep matching a client's document list; the graph is
+repaired around the removed nodes, not rebuilt).  ``mark_deleted`` is the fast
+delete of hnswlib: tombstones that are never returned but still route
+searches; ids stay stable, ``ntotal`` keeps counting slots and ``n_deleted``
+counts the hidden ones; ``compact()`` rebuilds without them.  With
 ``index.replace_deleted = True``, ``add`` reuses deleted slots first and returns
-the ids it assigned.
+the ids it assigned.  Under IndexIDMap the user ids stay stable either way.
 
 Filtered search (``params.sel``) is planned per call: with an allowed fraction
 f of N vectors, when f^2 * N <= 2M * max(efSearch, k / f) (an exact scan of
@@ -57,5 +60,23 @@ def _add(self, x):
     return ids if self.replace_deleted else None
 
 
+def _mark_deleted(self, ids):
+    """Hide the given ids (IDSelector, id array or boolean mask) from results
+    without renumbering (tombstones, as hnswlib's mark_deleted); returns how
+    many were newly marked."""
+    return int(self._mark_deleted(_as_selector_arg(ids)))
+
+
+def _as_selector_arg(x):
+    import numpy as np
+    from ._checks import as_ids
+    from ._selectors import IDSelector, IDSelectorBatch, as_selector
+    if isinstance(x, IDSelector):
+        return x
+    arr = np.asarray(x)
+    return as_selector(arr) if arr.dtype == np.bool_ else IDSelectorBatch(as_ids(arr))
+
+
 IndexHNSW.add = _add
+IndexHNSW.mark_deleted = _mark_deleted
 _ = _core

@@ -116,28 +116,7 @@ for _name, _fn in [("train", _pq_train), ("compute_codes", _pq_compute_codes), (
     setattr(ProductQuantizer, _name, _fn)
 
 
-# ---- standalone codec methods of the PQ indexes (Faiss's sa_* API) --------------------
-def _sa_code_size(self):
-    return self.pq.code_size
-
-
-def _sa_encode(self, x):
-    """PQ codes (n, code_size) of x, as the index would store them."""
-    x = as_matrix(x, self.d, "vectors")
-    if not self.is_trained:
-        raise NotTrainedError(f"{type(self).__name__} is not trained: call train(x) first")
-    return self.pq._compute_codes(x)
-
-
-def _sa_decode(self, codes):
-    """Vectors (n, d) from PQ codes (n, code_size)."""
-    return self.pq.decode(codes)
-
-
-for _cls in (IndexPQ, IndexPQFastScan):
-    _cls.sa_code_size = _sa_code_size
-    _cls.sa_encode = _sa_encode
-    _cls.sa_decode = _sa_decode
+# the standalone codec (sa_encode / sa_decode / sa_code_size) is the Index one (_index_methods)
 
 
 # ---- vector transforms ----------------------------------------------------------------
