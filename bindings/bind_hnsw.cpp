@@ -154,8 +154,7 @@ void init_hnsw(py::module_& m) {
            "Rebuild without deleted vectors; returns old_ids (new id i was old_ids[i]).")
       .def("_mark_deleted",
            [](IndexHNSW& self, const IDSelector& sel) {
-             py::gil_scoped_release release;
-             return self.mark_deleted(sel);
+             return writing(self, [&] { return self.mark_deleted(sel); });
            })
       .def("remove_ids_shifts", &IndexHNSW::remove_ids_shifts);
 
