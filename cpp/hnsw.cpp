@@ -364,7 +364,7 @@ int HNSW::draw_level(int64_t id) const {
 void HNSW::grow(size_t n) {
   size_t n0 = ntotal, n1 = ntotal + n;
   size_t stride = size_t(2 * M);
-  links0.mut().resize(n1 * stride, -1);
+  links0.append_fill(n * stride, -1);
   levels.resize(n1);
   upper_begin.resize(n1);
   size_t blocks = upper_links.size() / size_t(M);
@@ -394,8 +394,8 @@ void HNSW::clear() {
 template <class Space>
 void HNSW::insert(const Space& sp, const std::vector<int32_t>& nodes) {
   if (nodes.empty()) return;
-  links0.mut();  // own the arrays before threads write into them
-  upper_links.mut();
+  links0.writable();  // own the arrays before threads write into them
+  upper_links.writable();
   // The nodes' own lists start empty (reused slots keep their old lists
   // until here; insert_one merges whatever it finds in them, see there).
   for (int32_t v : nodes)
@@ -605,7 +605,7 @@ size_t HNSW::repair_connectivity() {
   const size_t n = ntotal;
   if (n < 2 || entry_point < 0) return 0;
   const size_t c0 = size_t(2 * M);
-  int32_t* L = links0.mut().data();
+  int32_t* L = links0.writable();
   size_t total = 0;
   for (int pass = 0; pass < 4; ++pass) {
     std::vector<uint32_t> indeg(n, 0);  // level 0
@@ -688,8 +688,8 @@ void HNSW::rollback(const Mark& m) {
       if (l[j] < n0) l[w++] = l[j];
     for (int j = w; j < cap && l[j] >= 0; ++j) l[j] = -1;
   };
-  links0.mut().resize(m.ntotal * size_t(2 * M));
-  upper_links.mut().resize(m.upper_size);
+  links0.truncate(m.ntotal * size_t(2 * M));
+  upper_links.truncate(m.upper_size);
   levels.resize(m.ntotal);
   upper_begin.resize(m.ntotal);
   ntotal = m.ntotal;

@@ -124,8 +124,8 @@ struct HNSW {
                       : upper_links.data() + (size_t(upper_begin[node]) + level - 1) * M;
   }
   int32_t* links_mut(int32_t node, int level) {
-    return level == 0 ? links0.mut().data() + size_t(node) * 2 * M
-                      : upper_links.mut().data() + (size_t(upper_begin[node]) + level - 1) * M;
+    return level == 0 ? links0.writable() + size_t(node) * 2 * M
+                      : upper_links.writable() + (size_t(upper_begin[node]) + level - 1) * M;
   }
 
   // Grow the graph to hold nodes [ntotal, ntotal + n) (unlinked).

@@ -40,22 +40,7 @@ void sort_cands(std::vector<HnswCand>& v) {
 // reach (a few MB), which costs as much as the cache miss itself.
 template <class T>
 void to_huge_pages(Storage<T>& s) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  const size_t bytes = s.size() * sizeof(T);
-  const size_t huge = size_t(2) << 20;
-  if (bytes < 2 * huge || s.is_view()) return;
-  const size_t len = (bytes + huge - 1) / huge * huge;
-  void* raw = mmap(nullptr, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) return;
-  char* p = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + huge - 1) / huge * huge);
-  madvise(p, len, MADV_HUGEPAGE);
-  std::memcpy(p, s.data(), bytes);
-  const size_t total = len + huge;
-  std::shared_ptr<const void> keep(raw, [total](const void* q) { munmap(const_cast<void*>(q), total); });
-  s.set_view(reinterpret_cast<const T*>(p), s.size(), std::move(keep));
-#else
-  (void)s;
-#endif
+  s.to_huge_pages();
 }
 
 // bytes of an array whether owned, on huge pages (a view we own) or mapped
@@ -98,9 +83,9 @@ void IndexHNSW::add_slots(idx_t n, const float* x, idx_t* ids) {
   if (ntotal == 0) {
     is_f16 = new_f16;
   } else if (is_f16 && !new_f16) {
-    auto& v = xb.mut();
-    v.resize(size_t(ntotal) * d);
-    hk.decode(xh.data(), size_t(ntotal) * d, v.data());
+    xb.clear();
+    xb.append_fill(size_t(ntotal) * d, 0.f);
+    hk.decode(xh.data(), size_t(ntotal) * d, xb.writable());
     xh.clear();
     is_f16 = false;
   }
@@ -112,9 +97,9 @@ void IndexHNSW::add_slots(idx_t n, const float* x, idx_t* ids) {
   for (size_t i = 0; i < reuse.size(); ++i) {
     int32_t s = reuse[i];
     if (is_f16)
-      std::memcpy(xh.mut().data() + size_t(s) * d, codes.data() + i * size_t(d), sizeof(uint16_t) * d);
+      std::memcpy(xh.writable() + size_t(s) * d, codes.data() + i * size_t(d), sizeof(uint16_t) * d);
     else
-      std::memcpy(xb.mut().data() + size_t(s) * d, x + i * size_t(d), sizeof(float) * d);
+      std::memcpy(xb.writable() + size_t(s) * d, x + i * size_t(d), sizeof(float) * d);
     deleted[size_t(s) >> 6] &= ~(uint64_t(1) << (s & 63));
     --n_deleted;
     nodes.push_back(s);
@@ -122,13 +107,10 @@ void IndexHNSW::add_slots(idx_t n, const float* x, idx_t* ids) {
   }
   if (n_new > 0) {
     const size_t off = reuse.size() * size_t(d);
-    if (is_f16) {
-      auto& v = xh.mut();
-      v.insert(v.end(), codes.data() + off, codes.data() + off + size_t(n_new) * d);
-    } else {
-      auto& v = xb.mut();
-      v.insert(v.end(), x + off, x + off + size_t(n_new) * d);
-    }
+    if (is_f16)
+      xh.append(codes.data() + off, size_t(n_new) * d);
+    else
+      xb.append(x + off, size_t(n_new) * d);
     hnsw.grow(size_t(n_new));
     for (idx_t i = 0; i < n_new; ++i) {
       nodes.push_back(int32_t(ntotal + i));
@@ -142,14 +124,15 @@ void IndexHNSW::add_slots(idx_t n, const float* x, idx_t* ids) {
   } catch (...) {
     rollback_add(mark, n0, reuse);
     if (is_f16)
-      xh.mut().resize(size_t(n0) * d);
+      xh.truncate(size_t(n0) * d);
     else
-      xb.mut().resize(size_t(n0) * d);
+      xb.truncate(size_t(n0) * d);
     throw;
   }
-  // Re-home the arrays on huge pages after large adds only: the copy is O(N),
-  // so a stream of small adds keeps appending to ordinary vectors instead.
-  if (size_t(n) * 8 >= size_t(ntotal)) to_huge_pages_after_add();
+  // Large arrays already grew on huge pages (Storage::append); this moves
+  // the ones that are still ordinary vectors (none after an append, but a
+  // compacted index) and is a no-op otherwise.
+  to_huge_pages_after_add();
 }
 
 void IndexHNSW::rollback_add(const HNSW::Mark& mark, idx_t n0, const std::vector<int32_t>& reused) {

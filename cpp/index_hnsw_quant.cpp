@@ -46,15 +46,14 @@ void IndexHNSWCodes::add_code_slots(idx_t n, const uint8_t* cp, idx_t* ids) {
   const idx_t n0 = ntotal;
   for (size_t i = 0; i < reuse.size(); ++i) {
     const int32_t s = reuse[i];
-    std::memcpy(codes.mut().data() + size_t(s) * code_size, c.data() + i * code_size, code_size);
+    std::memcpy(codes.writable() + size_t(s) * code_size, c.data() + i * code_size, code_size);
     deleted[size_t(s) >> 6] &= ~(uint64_t(1) << (s & 63));
     --n_deleted;
     nodes.push_back(s);
     if (ids) ids[i] = s;
   }
   if (n_new > 0) {
-    auto& v = codes.mut();
-    v.insert(v.end(), c.begin() + std::ptrdiff_t(reuse.size() * code_size), c.end());
+    codes.append(c.data() + reuse.size() * code_size, size_t(n_new) * code_size);
     hnsw.grow(size_t(n_new));
     for (idx_t i = 0; i < n_new; ++i) {
       nodes.push_back(int32_t(ntotal + i));
@@ -67,14 +66,12 @@ void IndexHNSWCodes::add_code_slots(idx_t n, const uint8_t* cp, idx_t* ids) {
     insert_nodes(nodes);
   } catch (...) {
     rollback_add(mark, n0, reuse);
-    codes.mut().resize(size_t(n0) * code_size);
+    codes.truncate(size_t(n0) * code_size);
     throw;
   }
   // as IndexHNSW::add_slots: re-home on huge pages after large adds only
-  if (size_t(n) * 8 >= size_t(ntotal)) {
-    to_huge_pages_after_add();
-    hnsw_to_huge_pages(codes);
-  }
+  to_huge_pages_after_add();
+  hnsw_to_huge_pages(codes);
 }
 
 void IndexHNSWCodes::row_f32(idx_t i, float* out) const { decode(1, codes.data() + size_t(i) * code_size, out); }

@@ -72,7 +72,7 @@ uint64_t Checksum::digest() const {
 // ---- writer ------------------------------------------------------------------------
 void Writer::write_bytes(const void* p, size_t n) {
   if (n == 0) return;
-  sum_.update(p, n);
+  if (checksum_) sum_.update(p, n);
   sink(p, n);
   pos_ += n;
 }
@@ -92,16 +92,6 @@ void Writer::write_array_bytes(const void* p, size_t nbytes) {
 }
 
 namespace {
-class VectorWriter : public Writer {
- public:
-  std::vector<uint8_t> buf;
- protected:
-  void sink(const void* p, size_t n) override {
-    const uint8_t* b = static_cast<const uint8_t*>(p);
-    buf.insert(buf.end(), b, b + n);
-  }
-};
-
 class FileWriter : public Writer {
  public:
   explicit FileWriter(int fd) : fd_(fd) { buf_.reserve(1 << 20); }
@@ -136,8 +126,27 @@ class FileWriter : public Writer {
 // Body writer that measures: a first pass computes the body length so the
 // header can be written before the body without seeking.
 class CountingWriter : public Writer {
+ public:
+  CountingWriter() : Writer(false) {}
  protected:
   void sink(const void*, size_t) override {}
+};
+
+// Body writer into a buffer of known size (after a CountingWriter pass).
+class BufferWriter : public Writer {
+ public:
+  BufferWriter(uint8_t* p, size_t cap) : p_(p), cap_(cap) {}
+ protected:
+  void sink(const void* p, size_t n) override {
+    // the record writers are deterministic; a second pass that writes more
+    // than the first measured is a bug, caught here rather than overflowing
+    if (n > cap_ - used_) ANNVIL_THROW(runtime, "serialisation wrote more bytes than it measured");
+    std::memcpy(p_ + used_, p, n);
+    used_ += n;
+  }
+ private:
+  uint8_t* p_;
+  size_t cap_, used_ = 0;
 };
 
 void make_header(uint8_t* h, uint64_t body_len) {
@@ -282,20 +291,34 @@ void read_index_header(Reader& r, Index& idx) {
 }
 
 // ---- whole files -------------------------------------------------------------------
-std::vector<uint8_t> serialize_record(const RecordWriterFn& write_record) {
-  VectorWriter body;
+void serialize_record_into(const RecordWriterFn& write_record, const BufferAllocFn& alloc) {
+  CountingWriter counter;
+  write_record(counter);
+  const size_t body_len = counter.position();
+  uint8_t* out = alloc(kHeaderSize + body_len + 8);
+  make_header(out, body_len);
+  BufferWriter body(out + kHeaderSize, body_len);
   write_record(body);
-  std::vector<uint8_t> out(kHeaderSize);
-  make_header(out.data(), body.buf.size());
-  out.insert(out.end(), body.buf.begin(), body.buf.end());
-  uint64_t sum = body.checksum();
-  const uint8_t* s = reinterpret_cast<const uint8_t*>(&sum);
-  out.insert(out.end(), s, s + 8);
+  if (body.position() != body_len) ANNVIL_THROW(runtime, "serialisation wrote fewer bytes than it measured");
+  const uint64_t sum = body.checksum();
+  std::memcpy(out + kHeaderSize + body_len, &sum, 8);
+}
+
+std::vector<uint8_t> serialize_record(const RecordWriterFn& write_record) {
+  std::vector<uint8_t> out;
+  serialize_record_into(write_record, [&](size_t n) {
+    out.resize(n);
+    return out.data();
+  });
   return out;
 }
 
 std::vector<uint8_t> serialize_index(const Index& index) {
   return serialize_record([&](Writer& w) { write_index_record(index, w); });
+}
+
+void serialize_index_into(const Index& index, const BufferAllocFn& alloc) {
+  serialize_record_into([&](Writer& w) { write_index_record(index, w); }, alloc);
 }
 
 namespace {

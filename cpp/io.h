@@ -75,10 +75,13 @@ class Writer {
   uint64_t checksum() const { return sum_.digest(); }
 
  protected:
+  // checksum=false: a writer that only measures skips the hashing
+  explicit Writer(bool checksum = true) : checksum_(checksum) {}
   virtual void sink(const void* p, size_t n) = 0;
 
  private:
   size_t pos_ = 0;
+  bool checksum_ = true;
   Checksum sum_;
 };
 
@@ -161,11 +164,17 @@ struct IndexTypeRegistration {
 using RecordWriterFn = std::function<void(Writer&)>;
 using RecordReaderFn = std::function<void(Reader&)>;
 std::vector<uint8_t> serialize_record(const RecordWriterFn& write_record);
+// The same bytes written straight into a buffer of the exact size: a first
+// pass measures, `alloc(total)` returns the buffer, a second pass fills it,
+// so a serialised index costs one copy of itself and nothing more.
+using BufferAllocFn = std::function<uint8_t*(size_t)>;
+void serialize_record_into(const RecordWriterFn& write_record, const BufferAllocFn& alloc);
 void deserialize_record(const uint8_t* data, size_t n, const RecordReaderFn& read_record);
 void write_record_file(const std::string& path, const RecordWriterFn& write_record);
 void read_record_file(const std::string& path, bool mmap, bool verify, const RecordReaderFn& read_record);
 
 std::vector<uint8_t> serialize_index(const Index& index);
+void serialize_index_into(const Index& index, const BufferAllocFn& alloc);
 IndexPtr deserialize_index(const uint8_t* data, size_t n);
 // Atomic and crash-safe: the file is written anonymously (O_TMPFILE) or as
 // path.tmp-<pid>-<random>, fsynced, then renamed over path, so a reader sees

@@ -432,3 +432,34 @@ def test_range_search(data, built_l2):
     lims_e, _, Ie = ref.range_search(xq[:20], radius)
     found = sum(len(set(Ir[lims[i]:lims[i + 1]]) & set(Ie[lims_e[i]:lims_e[i + 1]])) for i in range(20))
     assert found >= 0.9 * len(Ie) and found == len(Ir)
+
+
+def test_large_arrays_grow_in_chunks_and_copies_stay_independent():
+    # > 4 MB of vectors and links: the arrays live on growable huge-page
+    # buffers (storage.h); chunked adds, a clone and a failed add must all
+    # leave exactly the data that was added
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((24_000, 64)).astype("float32")
+    idx = annvil.IndexHNSWFlat(64, 8)
+    idx.hnsw.efConstruction = 20
+    for part in np.array_split(x[:18_000], 3):
+        idx.add(part)
+    clone = annvil.deserialize_index(annvil.serialize_index(idx))
+    idx.add(x[18_000:])
+    q = x[::480]
+    D0, I0 = idx.search(q, 5)
+    assert idx.ntotal == 24_000 and clone.ntotal == 18_000
+    np.testing.assert_array_equal(idx.reconstruct_n(0, 24_000), x)
+    np.testing.assert_array_equal(clone.reconstruct_n(0, 18_000), x[:18_000])
+    # a failure inside the parallel insertion rolls the huge-page arrays back
+    annvil._core._inject_parallel_fault(1)
+    try:
+        with pytest.raises(RuntimeError, match="injected fault"):
+            idx._add(x[:3000] + 1)
+    finally:
+        annvil._core._inject_parallel_fault(0)
+    assert idx.ntotal == 24_000
+    np.testing.assert_array_equal(idx.reconstruct_n(0, 24_000), x)
+    D1, I1 = idx.search(q, 5)
+    assert I1.max() < 24_000
+    assert (I1 == I0).mean() > 0.95  # a rolled-back insertion may have pruned a few old links

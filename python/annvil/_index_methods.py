@@ -195,8 +195,10 @@ def search_and_reconstruct(self, x, k, params=None, D=None, I=None, R=None):
 
 
 def __reduce__(self):
-    from . import deserialize_index, serialize_index
-    return deserialize_index, (serialize_index(self),)
+    # bytes written by the C++ serialiser directly: pickling costs the pickle
+    # output plus one copy of the index, as in Faiss
+    from . import _core, deserialize_index
+    return deserialize_index, (_core.serialize_index_bytes(self),)
 
 
 def __repr__(self):
