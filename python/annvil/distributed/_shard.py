@@ -105,7 +105,7 @@ def _write_json_atomic(path, obj):
 class ShardReplica:
     """Holds one annvil index (a shard's copy), its snapshots and write-ahead log."""
 
-    def __init__(self, shard, replica, directory, template, *, threads=1, wal_sync=True):
+    def __init__(self, shard, replica, directory, template=None, *, threads=1, wal_sync=True):
         import annvil
         self.shard = int(shard)
         self.replica = int(replica)
@@ -157,13 +157,13 @@ class ShardReplica:
             else:
                 self.wal = WriteAheadLog(wal_path, sync=self.wal_sync)
             self._remove_other_generations()
-        else:
-            if isinstance(template, str) and os.path.exists(template):
-                index = annvil.read_index(template)
-            else:
-                index = annvil.deserialize_index(np.frombuffer(template, dtype=np.uint8))
-            self.index, self.gen, self.seq, self.wal = index, 0, 0, None
+        elif isinstance(template, str):  # a saved shard (ShardedIndex.load)
+            self.index, self.gen, self.seq, self.wal = annvil.read_index(template), 0, 0, None
             self._snapshot()
+        else:
+            # no state yet: the driver installs the template (write number 0) right after
+            # creation, or copies a healthy replica if this one lost its files
+            self.index, self.gen, self.seq, self.wal = None, 0, -1, None
 
     def _snapshot(self):
         """Write generation gen+1 (snapshot of the index at seq, empty log), then switch to it."""
@@ -207,8 +207,8 @@ class ShardReplica:
         seq = int(seq)
         if seq <= self.seq:
             return ("dup", 0, self.index.ntotal)
-        if seq != self.seq + 1:
-            return ("gap", self.seq, self.index.ntotal)
+        if seq != self.seq + 1 or self.index is None:
+            return ("gap", self.seq, 0 if self.index is None else self.index.ntotal)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if op == OP_ADD:
             x = np.ascontiguousarray(x, dtype=np.float32)
@@ -233,7 +233,7 @@ class ShardReplica:
         (training on the driver, or a copy from a healthy replica)."""
         import annvil
         seq = int(seq)
-        if seq <= self.seq and seq != 0:
+        if seq <= self.seq:
             return ("dup", 0, self.index.ntotal)
         self.index = annvil.deserialize_index(np.frombuffer(blob, dtype=np.uint8))
         self.seq = seq
@@ -242,17 +242,20 @@ class ShardReplica:
 
     def checkpoint(self):
         """Snapshot now and start an empty log (bounds recovery time)."""
+        self._need_index()
         self._snapshot()
         return self.seq
 
     def export(self):
         """(seq, serialized index) for copying this shard to another replica."""
         import annvil
+        self._need_index()
         return self.seq, annvil.serialize_index(self.index).tobytes()
 
     def save_to(self, path):
         """write_index (atomic) to path; returns the seq it contains."""
         import annvil
+        self._need_index()
         annvil.write_index(self.index, path)
         return self.seq
 
@@ -261,6 +264,8 @@ class ShardReplica:
         """Top-k of queries xq[rows] (all when rows is None) in this shard.
         With assign (the coarse lists per query, -1 for lists owned elsewhere)
         the IVF lists are given, not searched for.  Returns (D, I, seq)."""
+        if self.index is None:
+            return None, None, self.seq  # the driver sees the old write number and repairs it
         x = xq if rows is None else xq[rows]
         params = make_params(spec)
         self.search_calls += 1
@@ -274,6 +279,8 @@ class ShardReplica:
         return D, I, self.seq
 
     def range_search(self, xq, rows, radius, spec, assign=None, centroid_dis=None):
+        if self.index is None:
+            return None, None, None, self.seq
         x = xq if rows is None else xq[rows]
         params = make_params(spec)
         self.search_calls += 1
@@ -288,6 +295,7 @@ class ShardReplica:
 
     def reconstruct(self, keys):
         """(found (n,) bool, vectors (n, d)) for the ids in keys."""
+        self._need_index()
         keys = np.asarray(keys, dtype=np.int64)
         out = np.zeros((keys.shape[0], self.index.d), np.float32)
         found = np.zeros(keys.shape[0], bool)
@@ -302,6 +310,7 @@ class ShardReplica:
     def ids(self):
         """All ids stored here (for checks and operators), sorted."""
         import annvil
+        self._need_index()
         index = self.index
         idmap = getattr(index, "id_map", None)
         if idmap is not None:
@@ -324,15 +333,20 @@ class ShardReplica:
         except Exception:
             node, restarted = None, False
         index = self.index
-        code_size = _code_size(index)
+        code_size = _code_size(index) if index is not None else 0
+        ntotal = int(index.ntotal) if index is not None else 0
         return {
-            "shard": self.shard, "replica": self.replica, "ntotal": int(index.ntotal), "seq": self.seq,
+            "shard": self.shard, "replica": self.replica, "ntotal": ntotal, "seq": self.seq,
             "queries_served": self.queries_served, "search_calls": self.search_calls,
             "writes_applied": self.writes_applied, "replayed_on_start": self.replayed,
-            "index_bytes": int(code_size) * int(index.ntotal),
+            "index_bytes": int(code_size) * ntotal,
             "rss_kb": annvil.get_mem_usage_kb(), "wal_bytes": self.wal.size if self.wal else 0,
             "generation": self.gen, "pid": os.getpid(), "node_id": node, "restarted": restarted,
         }
+
+    def _need_index(self):
+        if self.index is None:
+            raise RuntimeError(f"shard {self.shard} replica {self.replica} holds no index yet (being repaired)")
 
     def ping(self):
         return self.seq

@@ -197,22 +197,36 @@ class ShardedIndex:
         self._rr = [0] * n_shards
         self._down = [dict() for _ in range(n_shards)]
         self._similarity = bool(_core.is_similarity_metric(metric))
+        # calls re-sent because a replica died or lagged (reads) / died (writes)
+        self.read_retries = 0
+        self.write_retries = 0
 
         n_actors = n_shards * replicas
         want = 1.0 if num_cpus_per_replica is None else float(num_cpus_per_replica)
         if want <= 0:
             raise _core.InvalidArgumentError(f"num_cpus_per_replica must be > 0, got {want}")
         ray = _connect(address, want * n_actors if num_cpus_per_replica is not None else n_actors)
-        total = float(ray.cluster_resources().get("CPU", 0.0))
+        cluster = float(ray.cluster_resources().get("CPU", 0.0))
         if num_cpus_per_replica is None:
+            want = min(1.0, np.floor(100 * cluster / n_actors) / 100)
+        # CPUs of just-closed indexes come back asynchronously: wait a little for them
+        wait_until = time.monotonic() + 10.0
+        while True:
+            total = float(ray.available_resources().get("CPU", 0.0))
+            if want * n_actors <= total + 1e-9 or want * n_actors > cluster + 1e-9 \
+                    or time.monotonic() > wait_until:
+                break
+            time.sleep(0.1)
+        if num_cpus_per_replica is None and want * n_actors > total + 1e-9:
             want = min(1.0, np.floor(100 * total / n_actors) / 100)
             if want <= 0:
                 raise _core.InvalidArgumentError(
-                    f"the Ray cluster has {total:g} CPUs, too few for {n_actors} shard actors")
+                    f"the Ray cluster has {total:g} free CPUs, too few for {n_actors} shard actors "
+                    "(close other ShardedIndex objects or add nodes)")
         if want * n_actors > total + 1e-9:
             raise _core.InvalidArgumentError(
                 f"{n_shards} shards x {replicas} replicas x {want:g} CPUs need {want * n_actors:g} CPUs, but the Ray "
-                f"cluster has {total:g}; lower num_cpus_per_replica (fractions are fine)")
+                f"cluster has {total:g} free; lower num_cpus_per_replica (fractions are fine)")
         self._cpus = want
         threads = max(1, int(want)) if threads is None else check_int(threads, "threads", minimum=1)
 
@@ -228,28 +242,32 @@ class ShardedIndex:
         from ray.util.placement_group import placement_group, remove_placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
         Actor = ray.remote(ShardReplica)
-        blob = None
-        if shard_sources is None:
-            blob = ray.put(annvil.serialize_index(template).tobytes())
+
         self._pgs, self._actors = [], []
         try:
             for s in range(n_shards):
                 pg = placement_group([{"CPU": want}] * replicas, strategy="SPREAD", name="")
                 self._pgs.append(pg)
             for s, pg in enumerate(self._pgs):
-                if not _wait_ready(ray, pg, 60.0):
-                    raise RuntimeError(f"placement group of shard {s} could not be scheduled within 60 s "
+                if not _wait_ready(ray, pg, 30.0):
+                    raise RuntimeError(f"placement group of shard {s} could not be scheduled within 30 s "
                                        f"({replicas} bundles of {want:g} CPUs)")
                 row = []
                 for r in range(replicas):
                     opts = dict(num_cpus=want, max_restarts=int(max_restarts), max_task_retries=0,
                                 scheduling_strategy=PlacementGroupSchedulingStrategy(
                                     placement_group=pg, placement_group_bundle_index=r))
-                    src = blob if shard_sources is None else shard_sources[s]
+                    src = None if shard_sources is None else shard_sources[s]
                     row.append(Actor.options(**opts).remote(
                         s, r, os.path.join(self.storage, f"shard-{s:04d}", f"replica-{r}"), src,
                         threads=threads, wal_sync=wal_sync))
                 self._actors.append(row)
+            if shard_sources is None:
+                # the template is installed as write number 0 (a method argument, not a
+                # constructor argument: restarts read the replica's own snapshot instead)
+                ref = ray.put(annvil.serialize_index(template).tobytes())
+                refs = [a.install.remote(0, ref) for row in self._actors for a in row]
+                ray.get(refs, timeout=300)
             # wait until every replica has written its first snapshot
             for s in range(n_shards):
                 for r in range(replicas):
@@ -559,21 +577,19 @@ class ShardedIndex:
             s, r, method, args, ref = job
             while True:
                 try:
-                    res = ray.get(ref, timeout=max(1.0, deadline - time.monotonic()))
+                    res = ray.get(ref, timeout=max(1.0, min(20.0, deadline - time.monotonic())))
                     break
-                except errors:
-                    # the replica died: Ray restarts it from its snapshot + log; send the same
-                    # write number again (a replica that had logged it answers "dup")
+                except (errors + (ray.exceptions.GetTimeoutError,)):
+                    # the replica died (or hangs in a restart): Ray restarts it from its snapshot
+                    # + log; send the same write number again (a replica that had logged it
+                    # answers "dup", so a write is never applied twice)
                     if time.monotonic() > deadline:
                         failures.append((s, r, "replica did not come back before write_timeout_s"))
                         res = None
                         break
                     time.sleep(0.05)
+                    self.write_retries += 1
                     ref = getattr(self._actors[s][r], method).remote(*args)
-                except ray.exceptions.GetTimeoutError:
-                    failures.append((s, r, "timed out"))
-                    res = None
-                    break
                 except ray.exceptions.RayTaskError as e:
                     failures.append((s, r, e))
                     res = None
@@ -657,6 +673,7 @@ class ShardedIndex:
                     break
                 except (errors + (_Stale,)):
                     self._down[s][r] = time.monotonic()
+                    self.read_retries += 1
                     tried.add(r)
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"shard {s}: no replica answered within read_timeout_s") from None
@@ -686,6 +703,7 @@ class ShardedIndex:
                 return self._call_replica_once(s, r, method, *args, deadline=deadline)
             except errors:
                 self._down[s][r] = time.monotonic()
+                self.read_retries += 1
                 tried.add(r)
                 if len(tried) >= self.replicas:
                     tried.clear()
