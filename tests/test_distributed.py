@@ -100,7 +100,8 @@ def test_id_mode_equals_single_index(local_ray, metric):
 @pytest.mark.parametrize("metric", METRICS, ids=["L2", "IP"])
 def test_ivf_mode_equals_single_index_and_routes(local_ray, metric, tmp_path):
     xt, xq = data(3000, 3), data(60, 4)
-    with ShardedIndex(D, "IVF32,Flat", 4, mode="ivf", metric=metric) as idx:
+    # half a CPU each: the loaded copy (save / load below) runs beside this one
+    with ShardedIndex(D, "IVF32,Flat", 4, mode="ivf", metric=metric, num_cpus_per_replica=0.5) as idx:
         with pytest.raises(annvil.NotTrainedError):
             idx.add(xt)
         idx.train(xt)
@@ -153,7 +154,7 @@ def test_ivf_mode_equals_single_index_and_routes(local_ray, metric, tmp_path):
             # save / load round trip: same layout, same results, writes keep working
             idx.save(tmp_path / "saved")
             D1, I1 = idx.search(xq, 10, params=annvil.SearchParametersIVF(nprobe=3))
-            with ShardedIndex.load(tmp_path / "saved") as back:
+            with ShardedIndex.load(tmp_path / "saved", num_cpus_per_replica=0.5) as back:
                 assert (back.n_shards, back.mode, back.ntotal, back.nprobe) == (4, "ivf", 2997, 2)
                 np.testing.assert_array_equal(back.list_owner, owner)
                 D2, I2 = back.search(xq, 10, params=annvil.SearchParametersIVF(nprobe=3))
