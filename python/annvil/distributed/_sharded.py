@@ -36,7 +36,7 @@ import numpy as np
 
 import annvil
 from .. import _core
-from .._checks import as_ids, as_matrix, check_int, check_k
+from .._checks import as_ids, as_matrix, check_int, check_k, check_out
 from ._shard import ShardReplica, params_spec
 from ._wal import OP_ADD, OP_REMOVE, fsync_dir
 
@@ -628,8 +628,7 @@ class ShardedIndex:
         errors = _actor_errors()
         while True:
             try:
-                return ray.get(getattr(self._actors[s][r], method).remote(*args),
-                               timeout=max(1.0, deadline - time.monotonic()))
+                return _get(ray, getattr(self._actors[s][r], method).remote(*args), deadline)
             except errors:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"shard {s} replica {r} is unavailable") from None
@@ -664,7 +663,7 @@ class ShardedIndex:
             r, ref, tried = pending[s]
             while True:
                 try:
-                    res = ray.get(ref, timeout=max(1.0, deadline - time.monotonic()))
+                    res = _get(ray, ref, deadline)
                     if res[-1] < self._seq[s]:  # a restarted replica that lost writes: repair it
                         self._resync(s, r, self._healthy(s, exclude=r, deadline=deadline), deadline)
                         raise _Stale()
@@ -713,8 +712,7 @@ class ShardedIndex:
 
     def _call_replica_once(self, s, r, method, *args, deadline):
         ray = _ray()
-        return ray.get(getattr(self._actors[s][r], method).remote(*args),
-                       timeout=max(1.0, deadline - time.monotonic()))
+        return _get(ray, getattr(self._actors[s][r], method).remote(*args), deadline)
 
     def _ivf_plan(self, xq, params):
         """Coarse lists and distances (n, nprobe) of each query, here on the driver."""
@@ -767,6 +765,10 @@ class ShardedIndex:
         req = self._requests(xq, params, k)
         res = self._fanout("search", req) if n else {}
         Dm, Im = self._merge(n, k, req, res)
+        if D is not None:
+            check_out(D, (n, k), np.float32, "D")
+        if I is not None:
+            check_out(I, (n, k), np.int64, "I")
         if D is not None:
             D[...] = Dm
             Dm = D
@@ -867,6 +869,20 @@ class ShardedIndex:
     def __repr__(self):
         return (f"ShardedIndex(d={self.d}, factory={self.factory!r}, n_shards={self.n_shards}, "
                 f"replicas={self.replicas}, mode={self.mode!r}, ntotal={self.ntotal})")
+
+
+def _get(ray, ref, deadline):
+    """ray.get until the deadline; an exception raised inside the actor is re-raised
+    as itself (an annvil error stays an annvil error), actor deaths pass through."""
+    try:
+        return ray.get(ref, timeout=max(1.0, deadline - time.monotonic()))
+    except ray.exceptions.RayTaskError as e:
+        if isinstance(e, _actor_errors()):
+            raise
+        cause = getattr(e, "cause", None)
+        if isinstance(cause, BaseException):
+            raise cause from None
+        raise
 
 
 class _Stale(Exception):
