@@ -115,6 +115,7 @@ class ShardReplica:
             annvil.omp_set_num_threads(int(threads))
         self.queries_served = 0
         self.search_calls = 0
+        self.search_seconds = 0.0  # time inside the index's search (the rest of a call is the Ray path)
         self.writes_applied = 0
         self.replayed = 0
         self.started = time.time()
@@ -270,12 +271,14 @@ class ShardReplica:
         params = make_params(spec)
         self.search_calls += 1
         self.queries_served += x.shape[0]
+        t = time.perf_counter()
         if assign is None:
             D, I = self.index.search(x, k, params=params)
         else:
             import annvil
             ivf = annvil.extract_index_ivf(self.index)
             D, I = ivf.search_preassigned(x, k, assign, centroid_dis, params)
+        self.search_seconds += time.perf_counter() - t
         return D, I, self.seq
 
     def range_search(self, xq, rows, radius, spec, assign=None, centroid_dis=None):
@@ -338,6 +341,7 @@ class ShardReplica:
         return {
             "shard": self.shard, "replica": self.replica, "ntotal": ntotal, "seq": self.seq,
             "queries_served": self.queries_served, "search_calls": self.search_calls,
+            "search_seconds": self.search_seconds,
             "writes_applied": self.writes_applied, "replayed_on_start": self.replayed,
             "index_bytes": int(code_size) * ntotal,
             "rss_kb": annvil.get_mem_usage_kb(), "wal_bytes": self.wal.size if self.wal else 0,

@@ -192,7 +192,8 @@ class ShardedIndex:
         self._nprobe = int(nprobe)
         self.write_timeout_s, self.read_timeout_s = float(write_timeout_s), float(read_timeout_s)
         self._lock = threading.RLock()
-        self._seq = [0] * n_shards
+        self._seq = [0] * n_shards     # last write number sent, per shard
+        self._acked = [0] * n_shards   # last write number every replica acknowledged
         self._ntotal = [0] * n_shards
         self._rr = [0] * n_shards
         self._down = [dict() for _ in range(n_shards)]
@@ -449,7 +450,7 @@ class ShardedIndex:
                 except _actor_errors() as e:
                     reps.append({"error": f"{type(e).__name__}: {e}"})
             live = [r for r in reps if "error" not in r]
-            out.append({"shard": s, "ntotal": self._ntotal[s], "seq": self._seq[s],
+            out.append({"shard": s, "ntotal": self._ntotal[s], "seq": self._acked[s],
                         "index_bytes": max((r["index_bytes"] for r in live), default=0),
                         "rss_kb": sum(r["rss_kb"] for r in live),
                         "queries_served": sum(r["queries_served"] for r in live),
@@ -602,12 +603,17 @@ class ShardedIndex:
             if not good:
                 if not any(f[0] == s for f in failures) and gaps:
                     failures.append((s, gaps[0], "every replica reports missing writes"))
-                if all(results.get((s, r)) is None for r in range(self.replicas)):
-                    self._seq[s] -= 1  # nobody applied it: the write number is free again
+                if all(isinstance(f[2], ray.exceptions.RayTaskError) for f in failures if f[0] == s) \
+                        and sum(f[0] == s for f in failures) == self.replicas:
+                    # every replica refused it (and rolled its log back): the number is free again.
+                    # Never after a timeout: a replica might still apply that write later.
+                    self._seq[s] -= 1
                 continue
             self._ntotal[s] = results[(s, good[0])][2]
             for r in gaps:
                 self._resync(s, r, good[0], deadline)
+            if not any(f[0] == s for f in failures):
+                self._acked[s] = self._seq[s]
         if failures:
             s, r, why = failures[0]
             if isinstance(why, ray.exceptions.RayTaskError):
@@ -664,7 +670,7 @@ class ShardedIndex:
             while True:
                 try:
                     res = _get(ray, ref, deadline)
-                    if res[-1] < self._seq[s]:  # a restarted replica that lost writes: repair it
+                    if res[-1] < self._acked[s]:  # a restarted replica that lost writes: repair it
                         self._resync(s, r, self._healthy(s, exclude=r, deadline=deadline), deadline)
                         raise _Stale()
                     self._down[s].pop(r, None)
@@ -685,7 +691,7 @@ class ShardedIndex:
 
     def _healthy(self, s, exclude, deadline):
         for r in range(self.replicas):
-            if r != exclude and self._call_replica(s, r, "ping", deadline=deadline) >= self._seq[s]:
+            if r != exclude and self._call_replica(s, r, "ping", deadline=deadline) >= self._acked[s]:
                 return r
         raise RuntimeError(f"shard {s}: no replica holds every acknowledged write")
 
