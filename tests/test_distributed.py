@@ -135,6 +135,11 @@ def test_ivf_mode_equals_single_index_and_routes(local_ray, metric, tmp_path):
             np.testing.assert_array_equal(np.subtract(after, before), expected)
             if nprobe == 1:
                 assert expected.sum() == len(xq)  # one list: one shard per query
+        # an empty batch
+        De, Ie = idx.search(np.zeros((0, D), np.float32), 4)
+        assert De.shape == (0, 4) and Ie.shape == (0, 4)
+        le, _, _ = idx.range_search(np.zeros((0, D), np.float32), 1.0)
+        assert le.shape == (1,)
         # the default nprobe of the index drives the routing too
         idx.nprobe = 2
         single.nprobe = 2
@@ -336,6 +341,24 @@ def test_bad_input_gives_clear_errors(local_ray):
         assert all(s["index_bytes"] == s["ntotal"] * D * 4 for s in st)
     with pytest.raises(annvil.IndexFileError):
         ShardedIndex.load(os.path.dirname(__file__))  # no manifest
+    with pytest.raises(annvil.InvalidArgumentError, match="d=16"):
+        ShardedIndex(D + 1, annvil.IndexFlatL2(D), 2)
+    full = annvil.IndexFlatL2(D)
+    full.add(xb[:3])
+    with pytest.raises(annvil.InvalidArgumentError, match="empty"):
+        ShardedIndex(D, full, 2)
+
+
+def test_trained_template_index_is_shipped_to_every_shard(local_ray):
+    xt, xq = data(2000, 11), data(20, 12)
+    template = annvil.index_factory(D, "IVF16,Flat", annvil.METRIC_INNER_PRODUCT)
+    template.train(xt)
+    with ShardedIndex(D, template, 2, mode="ivf") as idx:
+        assert idx.is_trained and idx.metric_type == annvil.METRIC_INNER_PRODUCT
+        idx.add(xt)
+        template.add(xt)
+        template.nprobe = idx.nprobe = 4
+        np.testing.assert_array_equal(idx.search(xq, 5)[1], template.search(xq, 5)[1])
 
 
 # ---- the log and the replica without Ray ------------------------------------------------

@@ -768,7 +768,7 @@ class ShardedIndex:
         if not self.is_trained:
             raise _core.NotTrainedError("the ShardedIndex is not trained: call train(x) first")
         n = xq.shape[0]
-        req = self._requests(xq, params, k)
+        req = self._requests(xq, params, k) if n else {}
         res = self._fanout("search", req) if n else {}
         Dm, Im = self._merge(n, k, req, res)
         if D is not None:
@@ -814,7 +814,7 @@ class ShardedIndex:
         if not self.is_trained:
             raise _core.NotTrainedError("the ShardedIndex is not trained: call train(x) first")
         n = xq.shape[0]
-        req = self._requests(xq, params, radius)
+        req = self._requests(xq, params, radius) if n else {}
         res = self._fanout("range_search", req) if n else {}
         Dq = [[] for _ in range(n)]
         Iq = [[] for _ in range(n)]
