@@ -5,6 +5,7 @@
 #include "common.h"
 #include "index_ivf.h"
 #include "index_shards.h"
+#include "index_flat.h"
 #include "index_ivf_pq.h"
 #include "index_pq.h"
 #include "index_sq.h"
@@ -133,12 +134,7 @@ void init_ivf_extra(py::module_& m) {
            writing(s, [&] {
              s.replace_quantizer(std::move(q));
              // IVF-PQ's precomputed table holds centroid terms: rebuild or drop it
-             if (auto* pq = dynamic_cast<IndexIVFPQ*>(&s)) {
-               if (pq->is_trained && size_t(pq->quantizer->ntotal) == pq->nlist)
-                 pq->precompute_table();
-               else
-                 std::vector<float>().swap(pq->precomputed_table);
-             }
+             if (auto* pq = dynamic_cast<IndexIVFPQ*>(&s)) pq->precompute_table();
            });
          },
          "the coarse quantizer; a new one must have the same d (and nlist centroids before the next search)")
@@ -277,6 +273,30 @@ void init_ivf_extra(py::module_& m) {
         ANNVIL_CHECK(i0 >= 0 && i1 >= i0, "bad list range [", i0, ", ", i1, ")");
         writing(self, [&] { self.set_invlist_range(size_t(i0), size_t(i1), src); });
       });
+
+  // Faiss's IndexFlat::permute_entries: new vector i = old vector perm[i]
+  auto flat = py::reinterpret_borrow<py::class_<IndexFlat, Index, std::shared_ptr<IndexFlat>>>(m.attr("IndexFlat"));
+  flat.def(
+      "_permute_entries",
+      [](IndexFlat& self, const IdArray& perm) {
+        ANNVIL_CHECK(perm.ndim() == 1 && perm.shape(0) == self.ntotal, "perm must hold ntotal=", self.ntotal,
+                     " entries");
+        const int64_t* pp = perm.data();
+        writing(self, [&] {
+          const size_t n = size_t(self.ntotal), d = size_t(self.d);
+          std::vector<char> seen(n, 0);
+          for (size_t i = 0; i < n; ++i) {
+            ANNVIL_CHECK(pp[i] >= 0 && size_t(pp[i]) < n && !seen[size_t(pp[i])],
+                         "perm must be a permutation of 0 .. ntotal-1 (entry ", i, " = ", pp[i], ")");
+            seen[size_t(pp[i])] = 1;
+          }
+          std::vector<float> nx(n * d);
+          const float* old = self.xb.data();
+          for (size_t i = 0; i < n; ++i) std::copy(old + size_t(pp[i]) * d, old + size_t(pp[i] + 1) * d, nx.data() + i * d);
+          self.xb.mut().swap(nx);
+        });
+      },
+      py::arg("perm"));
 
   auto il = py::reinterpret_borrow<py::class_<InvertedLists, std::shared_ptr<InvertedLists>>>(m.attr("InvertedLists"));
   il.def(py::init([](int64_t nlist, int64_t code_size) {

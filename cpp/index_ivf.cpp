@@ -863,8 +863,9 @@ IndexIVF::Common IndexIVF::read_ivf_common(Reader& r, int d) {
   c.direct_map_type = r.read<int32_t>();
   if (c.direct_map_type < 0 || c.direct_map_type > 2) r.corrupt("bad direct map type");
   if (c.nlist == 0) r.corrupt("nlist is zero");
-  if (c.quantizer->ntotal != 0 && size_t(c.quantizer->ntotal) != c.nlist)
-    r.corrupt("the IVF quantizer does not hold nlist centroids");
+  // a quantizer holding other than nlist centroids is accepted, as Faiss does
+  // (ivflib's shards keep a subset of the centroids under their original
+  // numbers); searches and adds refuse it until it holds nlist (check_quantizer)
   return c;
 }
 

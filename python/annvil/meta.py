@@ -319,3 +319,48 @@ def memcpy(dest, src, nbytes):
     if nbytes > db.size or nbytes > sb.size:
         raise InvalidArgumentError(f"memcpy of {nbytes} bytes: dest holds {db.size}, src {sb.size}")
     db[:nbytes] = sb[:nbytes]
+
+
+def _flat_permute_entries(self, perm):
+    """Reorder the stored vectors: new vector i = old vector perm[i] (perm: ntotal int64)."""
+    self._permute_entries(np.ascontiguousarray(ptr_array(perm, np.int64, self.ntotal, "perm")))
+
+
+_core.IndexFlat.permute_entries = _flat_permute_entries
+
+
+# ---- range search results in Faiss's pointer form ---------------------------------------------
+class RangeSearchResult:
+    """Faiss's RangeSearchResult: lims (nq + 1), distances and labels, as numpy
+    arrays (rev_swig_ptr(res.lims, nq + 1) reads them as in Faiss)."""
+
+    def __init__(self, nq, alloc_lims=True):
+        self.nq = check_int(nq, "nq", minimum=0)
+        self.lims = np.zeros(self.nq + 1, np.int64)
+        self.distances = np.zeros(0, np.float32)
+        self.labels = np.zeros(0, np.int64)
+
+    def _set(self, lims, D, I):
+        self.lims, self.distances, self.labels = lims, D, I
+
+
+def _ivf_range_search_preassigned_c(self, n, x, radius, assign, centroid_dis, result, store_pairs=False,
+                                    params=None, stats=None):
+    """Faiss's pointer-level range_search_preassigned: results go to result (a RangeSearchResult)."""
+    n = check_int(n, "n", minimum=0)
+    xa = ptr_array(x, np.float32, n * self.d, "x").reshape(n, self.d)
+    np_ = self.nprobe if params is None or not getattr(params, "nprobe", 0) else params.nprobe
+    a = ptr_array(assign, np.int64, None, "assign")
+    np_ = a.size // max(n, 1) if n else np_
+    a = a[:n * np_].reshape(n, np_)
+    cd = None if centroid_dis is None else ptr_array(centroid_dis, np.float32, n * np_, "centroid_dis").reshape(n, np_)
+    if store_pairs:
+        raise InvalidArgumentError("store_pairs is not supported: results are ids")
+    lims, D, I = self.range_search_preassigned(xa, radius, a, cd, params)
+    if not isinstance(result, RangeSearchResult):
+        raise InvalidTypeError("result must be a RangeSearchResult")
+    result._set(lims, D, I)
+
+
+IndexIVF.range_search_preassigned_c = _ivf_range_search_preassigned_c
+__all__ += ["RangeSearchResult"]
