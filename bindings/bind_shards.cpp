@@ -5,6 +5,7 @@
 #include "common.h"
 #include "index_ivf.h"
 #include "index_shards.h"
+#include "multi_index.h"
 #include "index_flat.h"
 #include "index_ivf_pq.h"
 #include "index_pq.h"
@@ -127,6 +128,18 @@ void init_shards(py::module_& m) {
 }
 
 void init_ivf_extra(py::module_& m) {
+  py::class_<MultiIndexQuantizer, Index, std::shared_ptr<MultiIndexQuantizer>>(
+      m, "MultiIndexQuantizer", py::dynamic_attr(),
+      "Faiss's inverted multi-index quantizer (IMI): ksub^M virtual centroids of a product quantizer")
+      .def(py::init([](int d, int64_t M, int64_t nbits) {
+             ANNVIL_CHECK(M > 0 && nbits > 0, "M and nbits must be positive");
+             return std::make_shared<MultiIndexQuantizer>(d, size_t(M), size_t(nbits));
+           }),
+           py::arg("d"), py::arg("M"), py::arg("nbits"))
+      .def_property_readonly(
+          "pq", [](MultiIndexQuantizer& s) -> ProductQuantizer& { return s.pq; },
+          py::return_value_policy::reference_internal);
+
   auto ivf = py::reinterpret_borrow<py::class_<IndexIVF, Index, std::shared_ptr<IndexIVF>>>(m.attr("IndexIVF"));
   ivf.def_property(
          "quantizer", [](const IndexIVF& s) { return s.quantizer; },

@@ -28,10 +28,11 @@ from ._core import (  # noqa: F401
     InvalidArgumentError,
     InvalidTypeError,
     InvertedLists,
+    MultiIndexQuantizer,
 )
 from .compat import ptr_array
 
-__all__ = ["IndexShards", "IndexReplicas", "IndexShardsIVF", "ArrayInvertedLists", "downcast_InvertedLists",
+__all__ = ["MultiIndexQuantizer", "IndexShards", "IndexReplicas", "IndexShardsIVF", "ArrayInvertedLists", "downcast_InvertedLists",
            "check_compatible_for_merge", "merge_into", "search_centroid", "search_and_return_centroids",
            "get_invlist_range", "set_invlist_range", "search_with_parameters", "range_search_with_parameters",
            "shard_ivf_index_centroids", "matrix_bucket_sort_inplace", "memcpy"]
@@ -364,3 +365,24 @@ def _ivf_range_search_preassigned_c(self, n, x, radius, assign, centroid_dis, re
 
 IndexIVF.range_search_preassigned_c = _ivf_range_search_preassigned_c
 __all__ += ["RangeSearchResult"]
+
+
+# Faiss's Level1Quantizer::quantizer_trains_alone: 0 k-means with the quantizer
+# as assignment index, 1 the quantizer trains itself (a MultiIndexQuantizer),
+# 2 k-means on a flat index, then the centroids added to the quantizer.
+# annvil picks 1 for a MultiIndexQuantizer and k-means otherwise (results of
+# 0 and 2 are the same centroids); the value set is kept and reported.
+def _get_qta(self):
+    if "_quantizer_trains_alone" in self.__dict__:
+        return self.__dict__["_quantizer_trains_alone"]
+    return 1 if isinstance(self.quantizer, MultiIndexQuantizer) else 0
+
+
+def _set_qta(self, v):
+    v = check_int(v, "quantizer_trains_alone")
+    if v not in (0, 1, 2):
+        raise InvalidArgumentError(f"quantizer_trains_alone must be 0, 1 or 2, got {v}")
+    self.__dict__["_quantizer_trains_alone"] = v
+
+
+IndexIVF.quantizer_trains_alone = property(_get_qta, _set_qta)
