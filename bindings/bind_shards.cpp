@@ -5,11 +5,16 @@
 #include "common.h"
 #include "index_ivf.h"
 #include "index_shards.h"
+#include "index_hnsw.h"
 #include "multi_index.h"
 #include "index_flat.h"
 #include "index_ivf_pq.h"
 #include "index_pq.h"
 #include "index_sq.h"
+
+namespace annvil {
+void hnsw_permute_entries(IndexHNSW& idx, const idx_t* perm);  // hnsw_permute.cpp
+}
 
 namespace annvil_py {
 
@@ -308,6 +313,17 @@ void init_ivf_extra(py::module_& m) {
           for (size_t i = 0; i < n; ++i) std::copy(old + size_t(pp[i]) * d, old + size_t(pp[i] + 1) * d, nx.data() + i * d);
           self.xb.mut().swap(nx);
         });
+      },
+      py::arg("perm"));
+
+  auto hnsw = py::reinterpret_borrow<py::class_<IndexHNSW, Index, std::shared_ptr<IndexHNSW>>>(m.attr("IndexHNSW"));
+  hnsw.def(
+      "_permute_entries",
+      [](IndexHNSW& self, const IdArray& perm) {
+        ANNVIL_CHECK(perm.ndim() == 1 && perm.shape(0) == self.ntotal, "perm must hold ntotal=", self.ntotal,
+                     " entries");
+        const int64_t* pp = perm.data();
+        writing(self, [&] { hnsw_permute_entries(self, pp); });
       },
       py::arg("perm"));
 

@@ -328,6 +328,7 @@ def _flat_permute_entries(self, perm):
 
 
 _core.IndexFlat.permute_entries = _flat_permute_entries
+_core.IndexHNSW.permute_entries = _flat_permute_entries  # IndexHNSWFlat: vectors and graph relabelled
 
 
 # ---- range search results in Faiss's pointer form ---------------------------------------------
@@ -386,3 +387,38 @@ def _set_qta(self, v):
 
 
 IndexIVF.quantizer_trains_alone = property(_get_qta, _set_qta)
+
+
+class CodeSet:
+    """Faiss's CodeSet: a set of d-byte codes.  insert(codes (n, d) uint8)
+    adds them and returns a bool (n,) array, True where a code was not in the
+    set before (the first of duplicates within the batch counts as new)."""
+
+    def __init__(self, d):
+        self.d = check_int(d, "d", minimum=1)
+        self._s = set()
+
+    def insert(self, codes, inserted=None):
+        c = np.ascontiguousarray(codes)
+        if c.dtype != np.uint8:
+            raise InvalidTypeError(f"codes must be uint8, got {c.dtype}")
+        c = c.reshape(-1, self.d) if c.size % self.d == 0 else None
+        if c is None:
+            raise InvalidArgumentError(f"codes must hold n * d = n * {self.d} bytes")
+        out = np.zeros(len(c), bool)
+        s = self._s
+        for i, row in enumerate(c):
+            key = row.tobytes()
+            if key not in s:
+                s.add(key)
+                out[i] = True
+        if inserted is not None:
+            ptr_array(inserted, None, len(c), "inserted", writable=True)[:] = out
+            return inserted
+        return out
+
+    def __len__(self):
+        return len(self._s)
+
+
+__all__ += ["CodeSet"]
