@@ -47,7 +47,6 @@ IndexIVF.SUBSET_TYPE_INVLIST = 4
 
 # ---- inverted lists -------------------------------------------------------------------
 ArrayInvertedLists = InvertedLists  # annvil's inverted lists are Faiss's array form
-InvertedLists.INVALID_CODE_SIZE = -1  # Faiss's marker of block (fast-scan) lists; never the case here
 
 
 def downcast_InvertedLists(il):
