@@ -141,9 +141,34 @@ void init_ivf_extra(py::module_& m) {
              return std::make_shared<MultiIndexQuantizer>(d, size_t(M), size_t(nbits));
            }),
            py::arg("d"), py::arg("M"), py::arg("nbits"))
-      .def_property_readonly(
+      .def_property(
           "pq", [](MultiIndexQuantizer& s) -> ProductQuantizer& { return s.pq; },
+          [](MultiIndexQuantizer& s, const ProductQuantizer& q) {
+            writing(s, [&] {
+              ANNVIL_CHECK(q.d == s.pq.d && q.M == s.pq.M && q.nbits == s.pq.nbits,
+                           "the product quantizer's (d, M, nbits) differ from the multi-index's");
+              if (&q != &s.pq) s.pq = q;
+              if (s.pq.is_trained) {  // a trained codebook makes the virtual centroids exist
+                s.is_trained = true;
+                s.ntotal = idx_t(1) << (s.pq.M * s.pq.nbits);
+              }
+            });
+          },
           py::return_value_policy::reference_internal);
+  py::class_<MultiIndexQuantizer2, MultiIndexQuantizer, std::shared_ptr<MultiIndexQuantizer2>>(
+      m, "MultiIndexQuantizer2", py::dynamic_attr(),
+      "MultiIndexQuantizer whose sub-space assignment goes through given indexes (one per sub-quantizer)")
+      .def(py::init([](int d, int64_t nbits, IndexPtr a0, IndexPtr a1) {
+             ANNVIL_CHECK(nbits > 0, "nbits must be positive");
+             return std::make_shared<MultiIndexQuantizer2>(d, size_t(nbits), std::vector<IndexPtr>{a0, a1});
+           }),
+           py::arg("d"), py::arg("nbits"), py::arg("assign_index_0"), py::arg("assign_index_1"))
+      .def(py::init([](int d, int64_t M, int64_t nbits, std::vector<IndexPtr> ai) {
+             ANNVIL_CHECK(nbits > 0 && M > 0 && size_t(M) == ai.size(), "need M assign indexes");
+             return std::make_shared<MultiIndexQuantizer2>(d, size_t(nbits), std::move(ai));
+           }),
+           py::arg("d"), py::arg("M"), py::arg("nbits"), py::arg("assign_indexes"))
+      .def_property_readonly("assign_indexes", [](const MultiIndexQuantizer2& s) { return s.assign_indexes; });
 
   auto ivf = py::reinterpret_borrow<py::class_<IndexIVF, Index, std::shared_ptr<IndexIVF>>>(m.attr("IndexIVF"));
   ivf.def_property(

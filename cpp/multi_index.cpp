@@ -68,6 +68,36 @@ void best_pair_sums(const std::vector<std::pair<float, idx_t>>& a, const std::ve
 
 }  // namespace
 
+void MultiIndexQuantizer::combine(std::vector<std::vector<std::pair<float, idx_t>>>& cand, size_t kk, idx_t k,
+                                  float* Dq, idx_t* Iq) const {
+  std::vector<std::pair<float, idx_t>> acc, next;
+  idx_t mul = 1;
+  for (size_t m = 0; m < cand.size(); ++m) {
+    auto& sub = cand[m];
+    // only the kk best of each list can take part in the kk best sums
+    const size_t keep = std::min(sub.size(), kk);
+    std::partial_sort(sub.begin(), sub.begin() + keep, sub.end());
+    sub.resize(keep);
+    if (m == 0) {
+      acc = sub;
+    } else {
+      best_pair_sums(acc, sub, mul, kk, next);
+      acc.swap(next);
+    }
+    mul *= idx_t(pq.ksub);
+  }
+  const float pad = missing_result_distance(METRIC_L2);
+  for (size_t j = 0; j < size_t(k); ++j) {
+    if (j < acc.size()) {
+      Dq[j] = acc[j].first;
+      Iq[j] = acc[j].second;
+    } else {
+      Dq[j] = pad;
+      Iq[j] = -1;
+    }
+  }
+}
+
 void MultiIndexQuantizer::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
                                  const SearchParameters* params) const {
   check_k(k);
@@ -76,45 +106,88 @@ void MultiIndexQuantizer::search(idx_t n, const float* x, idx_t k, float* D, idx
   if (n <= 0) return;
   const size_t M = pq.M, ksub = pq.ksub;
   const size_t kk = size_t(std::min<idx_t>(k, ntotal));
-  const float pad = missing_result_distance(METRIC_L2);
   ParallelErrors perr;
 #pragma omp parallel if (n > 1)
   {
     std::vector<float> table(M * ksub);
-    std::vector<std::pair<float, idx_t>> acc, sub, next;
+    std::vector<std::vector<std::pair<float, idx_t>>> cand(M);
 #pragma omp for schedule(dynamic, 8)
     for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
       pq.compute_distance_table(x + size_t(q) * size_t(d), table.data());
-      idx_t mul = 1;
       for (size_t m = 0; m < M; ++m) {
-        sub.resize(ksub);
-        for (size_t c = 0; c < ksub; ++c) sub[c] = {table[m * ksub + c], idx_t(c)};
-        // only the kk best of each table can take part in the kk best sums
-        const size_t keep = std::min(ksub, kk);
-        std::partial_sort(sub.begin(), sub.begin() + keep, sub.end());
-        sub.resize(keep);
-        if (m == 0) {
-          acc = sub;
-        } else {
-          best_pair_sums(acc, sub, mul, kk, next);
-          acc.swap(next);
-        }
-        mul *= idx_t(ksub);
+        cand[m].resize(ksub);
+        for (size_t c = 0; c < ksub; ++c) cand[m][c] = {table[m * ksub + c], idx_t(c)};
       }
-      float* Dq = D + size_t(q) * size_t(k);
-      idx_t* Iq = I + size_t(q) * size_t(k);
-      for (size_t j = 0; j < size_t(k); ++j) {
-        if (j < acc.size()) {
-          Dq[j] = acc[j].first;
-          Iq[j] = acc[j].second;
-        } else {
-          Dq[j] = pad;
-          Iq[j] = -1;
-        }
-      }
+      combine(cand, kk, k, D + size_t(q) * size_t(k), I + size_t(q) * size_t(k));
     } ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
+}
+
+// ---- MultiIndexQuantizer2 ----------------------------------------------------------------
+MultiIndexQuantizer2::MultiIndexQuantizer2(int d_, size_t nbits, std::vector<IndexPtr> ai)
+    : MultiIndexQuantizer(d_, ai.size(), nbits), assign_indexes(std::move(ai)) {
+  for (auto& a : assign_indexes) {
+    ANNVIL_CHECK(a != nullptr, "assign indexes must be indexes, got None");
+    ANNVIL_CHECK(size_t(a->d) == pq.dsub, "assign index has d=", a->d, ", the sub-space d / M=", pq.dsub);
+    ANNVIL_CHECK(a->metric_type == METRIC_L2, "assign indexes must use METRIC_L2");
+  }
+}
+
+void MultiIndexQuantizer2::train(idx_t n, const float* x) {
+  MultiIndexQuantizer::train(n, x);
+  for (size_t m = 0; m < pq.M; ++m) {
+    auto lock = assign_indexes[m]->lock.write();
+    assign_indexes[m]->reset();
+    assign_indexes[m]->add(idx_t(pq.ksub), pq.get_centroids(m, 0));
+  }
+}
+
+void MultiIndexQuantizer2::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+                                  const SearchParameters* params) const {
+  check_k(k);
+  check_trained();
+  ANNVIL_CHECK(params == nullptr || params->sel == nullptr, "MultiIndexQuantizer2 does not take a selector");
+  if (n <= 0) return;
+  const size_t M = pq.M, dsub = pq.dsub;
+  const size_t kk = size_t(std::min<idx_t>(k, ntotal));
+  const idx_t k2 = idx_t(std::min<size_t>(pq.ksub, kk));
+  // the k2 nearest sub-centroids of every query, one assign index at a time
+  std::vector<float> subD(M * size_t(n) * size_t(k2));
+  std::vector<idx_t> subI(M * size_t(n) * size_t(k2));
+  std::vector<float> xs(size_t(n) * dsub);
+  for (size_t m = 0; m < M; ++m) {
+    ANNVIL_CHECK(assign_indexes[m]->ntotal == idx_t(pq.ksub), "assign index ", m, " holds ",
+                 assign_indexes[m]->ntotal, " centroids, expected ksub=", pq.ksub);
+    for (idx_t q = 0; q < n; ++q)
+      std::copy(x + size_t(q) * size_t(d) + m * dsub, x + size_t(q) * size_t(d) + (m + 1) * dsub,
+                xs.data() + size_t(q) * dsub);
+    auto lock = assign_indexes[m]->lock.read();
+    assign_indexes[m]->search(n, xs.data(), k2, subD.data() + m * size_t(n) * size_t(k2),
+                              subI.data() + m * size_t(n) * size_t(k2));
+  }
+  ParallelErrors perr;
+#pragma omp parallel if (n > 1)
+  {
+    std::vector<std::vector<std::pair<float, idx_t>>> cand(M);
+#pragma omp for schedule(dynamic, 8)
+    for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
+      for (size_t m = 0; m < M; ++m) {
+        cand[m].clear();
+        const size_t off = (m * size_t(n) + size_t(q)) * size_t(k2);
+        for (idx_t j = 0; j < k2; ++j)
+          if (subI[off + size_t(j)] >= 0) cand[m].emplace_back(subD[off + size_t(j)], subI[off + size_t(j)]);
+      }
+      combine(cand, kk, k, D + size_t(q) * size_t(k), I + size_t(q) * size_t(k));
+    } ANNVIL_OMP_CATCH(perr)
+  }
+  perr.rethrow();
+}
+
+void MultiIndexQuantizer2::write_payload(Writer& w) const {
+  MultiIndexQuantizer::write_payload(w);
+  w.write<uint64_t>(assign_indexes.size());
+  for (auto& a : assign_indexes) write_index_record(*a, w);
 }
 
 void MultiIndexQuantizer::write_payload(Writer& w) const {
@@ -136,5 +209,24 @@ IndexPtr read_multi_index(Reader& r) {
 }
 }  // namespace
 ANNVIL_REGISTER_INDEX("MultiIndexQuantizer", read_multi_index);
+
+static IndexPtr read_multi_index2(Reader& r) {
+  IndexPtr base = read_multi_index(r);
+  auto& b = static_cast<MultiIndexQuantizer&>(*base);
+  uint64_t m = r.read<uint64_t>();
+  if (m != b.pq.M) r.corrupt("MultiIndexQuantizer2 needs one assign index per sub-quantizer");
+  std::vector<IndexPtr> ai;
+  for (uint64_t i = 0; i < m; ++i) {
+    ai.push_back(read_index_record(r));
+    if (size_t(ai.back()->d) != b.pq.dsub || ai.back()->metric_type != METRIC_L2)
+      r.corrupt("MultiIndexQuantizer2 assign index does not match");
+  }
+  auto idx = std::make_shared<MultiIndexQuantizer2>(b.d, b.pq.nbits, std::move(ai));
+  idx->pq = b.pq;
+  idx->is_trained = b.is_trained;
+  idx->ntotal = b.ntotal;
+  return idx;
+}
+ANNVIL_REGISTER_INDEX("MultiIndexQuantizer2", read_multi_index2);
 
 }  // namespace annvil

@@ -31,6 +31,27 @@ struct MultiIndexQuantizer : Index {
 
   std::string type_tag() const override { return "MultiIndexQuantizer"; }
   void write_payload(Writer& w) const override;
+
+ protected:
+  // the kk best sums for one query from per-sub-space candidate lists
+  // (cand[m]: (distance, centroid number), any order), written to Dq / Iq (k)
+  void combine(std::vector<std::vector<std::pair<float, idx_t>>>& cand, size_t kk, idx_t k, float* Dq,
+               idx_t* Iq) const;
+};
+
+// Faiss's MultiIndexQuantizer2: the same virtual centroids, but the nearest
+// centroids of each sub-space are found by a given index over that
+// sub-space's centroids (assign_indexes[m], e.g. an HNSW), which train()
+// fills with the trained sub-centroids.
+struct MultiIndexQuantizer2 : MultiIndexQuantizer {
+  std::vector<IndexPtr> assign_indexes;
+
+  MultiIndexQuantizer2(int d, size_t nbits, std::vector<IndexPtr> assign_indexes);
+  void train(idx_t n, const float* x) override;
+  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+              const SearchParameters* params = nullptr) const override;
+  std::string type_tag() const override { return "MultiIndexQuantizer2"; }
+  void write_payload(Writer& w) const override;
 };
 
 }  // namespace annvil

@@ -101,3 +101,35 @@ def test_code_set_matches_faiss():
     assert len(ours) == len(np.unique(codes, axis=0))
     with pytest.raises(annvil.InvalidTypeError):
         ours.insert(codes.astype("int32"))
+
+
+def test_multi_index_quantizer2_equals_the_plain_one_with_flat_assignment():
+    rng = np.random.default_rng(12)
+    d = 16
+    xt = rng.standard_normal((2000, d)).astype("float32")
+    xq = rng.standard_normal((30, d)).astype("float32")
+    plain = annvil.MultiIndexQuantizer(d, 2, 4)
+    plain.train(xt)
+    a0, a1 = annvil.IndexFlatL2(d // 2), annvil.IndexFlatL2(d // 2)
+    q2 = annvil.MultiIndexQuantizer2(d, 4, a0, a1)
+    q2.pq = plain.pq  # a trained codebook: the virtual centroids exist
+    assert q2.is_trained and q2.ntotal == 256
+    with pytest.raises(annvil.InvalidArgumentError):
+        q2.search(xq, 5)  # the assign indexes are still empty
+    q2.train(xt)  # fills the assign indexes with the sub-centroids
+    assert a0.ntotal == a1.ntotal == 16
+    q2.pq = plain.pq
+    D, I = q2.search(xq, 20)
+    Dp, Ip = plain.search(xq, 20)
+    np.testing.assert_allclose(D, Dp, rtol=1e-5, atol=1e-5)
+    assert (I == Ip).mean() > 0.97
+    # as a coarse quantizer, trained alone
+    ivf = annvil.IndexIVFFlat(annvil.MultiIndexQuantizer2(d, 4, annvil.IndexFlatL2(d // 2),
+                                                          annvil.IndexFlatL2(d // 2)), d, 256)
+    ivf.train(xt)
+    ivf.add(xt[:500])
+    ivf.nprobe = 256
+    np.testing.assert_array_equal(ivf.search(xq, 3)[1], annvil.knn(xq, xt[:500], 3)[1])
+    # faiss builds the same object
+    f = faiss.MultiIndexQuantizer2(d, 4, faiss.IndexFlatL2(d // 2), faiss.IndexFlatL2(d // 2))
+    assert f.pq.M == q2.pq.M and f.pq.ksub == q2.pq.ksub

@@ -29,10 +29,11 @@ from ._core import (  # noqa: F401
     InvalidTypeError,
     InvertedLists,
     MultiIndexQuantizer,
+    MultiIndexQuantizer2,
 )
 from .compat import ptr_array
 
-__all__ = ["MultiIndexQuantizer", "IndexShards", "IndexReplicas", "IndexShardsIVF", "ArrayInvertedLists", "downcast_InvertedLists",
+__all__ = ["MultiIndexQuantizer", "MultiIndexQuantizer2", "IndexShards", "IndexReplicas", "IndexShardsIVF", "ArrayInvertedLists", "downcast_InvertedLists",
            "check_compatible_for_merge", "merge_into", "search_centroid", "search_and_return_centroids",
            "get_invlist_range", "set_invlist_range", "search_with_parameters", "range_search_with_parameters",
            "shard_ivf_index_centroids", "matrix_bucket_sort_inplace", "memcpy"]
