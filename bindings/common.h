@@ -82,5 +82,7 @@ void init_binary(py::module_& m);
 void init_gpu(py::module_& m);
 void init_utils(py::module_& m);
 void init_kmeans_links(py::module_& m);
+void init_shards(py::module_& m);
+void init_ivf_extra(py::module_& m);
 
 }  // namespace annvil_py

@@ -93,7 +93,34 @@ inline void ny_kernel(const float* x, const float* y, size_t d, size_t ny, float
     out[i + 2] = V::reduce(a2);
     out[i + 3] = V::reduce(a3);
   }
-  for (; i < ny; ++i) out[i] = L2 ? l2_one(x, y + i * d, d) : ip_one(x, y + i * d, d);
+  // the last rows with the same single-chain sum as the four-row groups, so
+  // that a row's value does not depend on its position in y (an IVF list
+  // split over shards ranks its ties as the whole list did)
+  for (; i < ny; ++i) {
+    const float* yi = y + i * d;
+    typename V::reg a = V::zero();
+    size_t p = 0;
+    for (; p + V::W <= d; p += V::W) {
+      auto xv = V::loadu(x + p), v = V::loadu(yi + p);
+      if (L2) {
+        v = V::sub(xv, v);
+        a = V::fmadd(v, v, a);
+      } else {
+        a = V::fmadd(xv, v, a);
+      }
+    }
+    if (p < d) {
+      size_t r = d - p;
+      auto xv = V::load_partial(x + p, r), v = V::load_partial(yi + p, r);
+      if (L2) {
+        v = V::sub(xv, v);
+        a = V::fmadd(v, v, a);
+      } else {
+        a = V::fmadd(xv, v, a);
+      }
+    }
+    out[i] = V::reduce(a);
+  }
 }
 
 void l2sqr_ny_simd(const float* x, const float* y, size_t d, size_t ny, float* out) {

@@ -2,6 +2,7 @@
 // orders (grouped by list for batches; query by query for max_codes), range
 // search, removal, merging, the direct map and the common serialized part.
 #include "index_ivf.h"
+#include "multi_index.h"
 #include "parallel.h"
 
 #include <omp.h>
@@ -64,7 +65,12 @@ void IndexIVF::train_encoder(idx_t, const float*, const idx_t*) {}
 void IndexIVF::train(idx_t n, const float* x) {
   ANNVIL_CHECK(n >= 0, "n must be non-negative");
   const bool have_centroids = quantizer->is_trained && size_t(quantizer->ntotal) == nlist;
-  if (!have_centroids) {
+  if (!have_centroids && dynamic_cast<MultiIndexQuantizer*>(quantizer.get())) {
+    // Faiss's quantizer_trains_alone: a multi-index trains its own sub-quantizers
+    quantizer->train(n, x);
+    ANNVIL_CHECK(size_t(quantizer->ntotal) == nlist, "the multi-index quantizer has ", quantizer->ntotal,
+                 " centroids but the index has nlist=", nlist);
+  } else if (!have_centroids) {
     ANNVIL_CHECK(size_t(n) >= nlist, "IVF training needs at least nlist=", nlist, " vectors, got ", n,
                  ": pass more training vectors or use fewer lists");
     ClusteringParameters p = cp;
@@ -863,8 +869,9 @@ IndexIVF::Common IndexIVF::read_ivf_common(Reader& r, int d) {
   c.direct_map_type = r.read<int32_t>();
   if (c.direct_map_type < 0 || c.direct_map_type > 2) r.corrupt("bad direct map type");
   if (c.nlist == 0) r.corrupt("nlist is zero");
-  if (c.quantizer->ntotal != 0 && size_t(c.quantizer->ntotal) != c.nlist)
-    r.corrupt("the IVF quantizer does not hold nlist centroids");
+  // a quantizer holding other than nlist centroids is accepted, as Faiss does
+  // (ivflib's shards keep a subset of the centroids under their original
+  // numbers); searches and adds refuse it until it holds nlist (check_quantizer)
   return c;
 }
 

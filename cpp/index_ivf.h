@@ -175,6 +175,37 @@ struct IndexIVF : Index {
   // effective (nprobe, max_codes, sel) of a call
   void resolve_params(const SearchParameters* params, size_t* np, size_t* mc, const IDSelector** sel) const;
 
+  // ---- ivflib-level operations (ivf_extra.cpp) ----
+  // Add n vectors whose lists are given (list_nos: n, from this index's
+  // quantizer; -1: skip); ids: n, or null for ntotal, ntotal + 1, ... (Faiss's add_core)
+  void add_core(idx_t n, const float* x, const idx_t* ids, const idx_t* list_nos);
+  // Copy to `other` (same type, nlist and code size) the entries selected by
+  // Faiss's subset_type: 0 ids in [a1, a2); 1 id % a1 == a2; 2 the share
+  // [a1, a2) of the entries (positions over ntotal, list by list); 3 the
+  // part a2 of a1 equal parts of each list; 4 the lists [a1, a2).
+  // Returns the number of entries copied.
+  size_t copy_subset_to(IndexIVF& other, int subset_type, idx_t a1, idx_t a2) const;
+  // Replace the vectors of ids (n) by x (n * d), re-assigned to their new
+  // lists; needs a direct map (Faiss's update_vectors)
+  void update_vectors(idx_t n, const idx_t* ids, const float* x);
+  // search(), plus the stored code of every result: codes: n * k * (code_size
+  // + coarse_code_size() if include_listnos) bytes, the list number first as
+  // in sa_encode; all bytes 0xff where the label is -1
+  void search_and_return_codes(idx_t n, const float* x, idx_t k, float* D, idx_t* I, uint8_t* codes,
+                               bool include_listnos, const SearchParameters* params = nullptr) const;
+  // (list, offset) of each label of I (n * k), found in the query's probed
+  // lists (or through the direct map); -1 where the label is -1
+  void locate_results(idx_t n, const float* x, idx_t k, const idx_t* I, const SearchParameters* params,
+                      idx_t* lists, idx_t* offsets) const;
+  // the lists reordered: new list i = old list perm[i] (the direct map follows)
+  void permute_invlists(const idx_t* perm);
+  // lists [i0, i1) copied out as lists 0 .. i1-i0-1 of a new InvertedLists
+  std::shared_ptr<InvertedLists> get_invlist_range(size_t i0, size_t i1) const;
+  // lists [i0, i1) replaced by the lists of src (i1 - i0 lists, same code size)
+  void set_invlist_range(size_t i0, size_t i1, const InvertedLists& src);
+  // a new coarse quantizer with the same d (Faiss's `index.quantizer = q`)
+  void replace_quantizer(IndexPtr q);
+
   // ---- serialization helpers for subclasses ----
   // quantizer record, nlist, nprobe, max_codes, code_size, by_residual,
   // direct map type, then the lists

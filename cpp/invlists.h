@@ -32,6 +32,8 @@ struct InvertedLists {
   // matching lists, adding add_id to their ids; `other` is left empty.
   void merge_from(InvertedLists& other, idx_t add_id = 0);
   void reset();
+  // new list i = old list perm[i] (perm: nlist, a permutation)
+  void permute_invlists(const idx_t* perm);
 
   size_t compute_ntotal() const;
   size_t memory_usage() const;

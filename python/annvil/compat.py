@@ -137,6 +137,12 @@ class Vector:
         else:
             self._a = np.concatenate([self._a, np.zeros(n - self._a.size, self.dtype)])
 
+    def swap(self, other):
+        """Exchange the contents of two vectors of the same type (std::vector::swap)."""
+        if type(other) is not type(self):
+            raise InvalidTypeError(f"swap needs another {type(self).__name__}, got {type(other).__name__}")
+        self._a, other._a = other._a, self._a
+
     def clear(self):
         self._a = np.zeros(0, dtype=self.dtype)
 

@@ -72,6 +72,7 @@ _RE_PQ = re.compile(r"PQ(\d+)(?:x(\d+))?(np)?$")
 _RE_PQFS = re.compile(r"PQ(\d+)x4fs(r?)(?:_(\d+))?$")
 _RE_IVF = re.compile(r"IVF(\d+)([kM]?)(?:_HNSW(\d*))?$")
 _RE_IVF_PAREN = re.compile(r"IVF(\d+)([kM]?)\((.*)\)$")
+_RE_IMI = re.compile(r"IMI(\d+)x(\d+)$")  # inverted multi-index: MultiIndexQuantizer(d, M, nbits)
 _RE_HNSW = re.compile(r"HNSW(\d*)(?:_(.+))?$")
 _RE_REFINE = re.compile(r"Refine\((.*)\)$")
 _IDMAPS = {"IDMap": "IndexIDMap", "IDMap2": "IndexIDMap2"}
@@ -143,6 +144,11 @@ class _Builder:
         m = _RE_IVF.match(t0) or _RE_IVF_PAREN.match(t0)
         if m:
             return self.ivf(m, t0, rest, d, metric)
+        m = _RE_IMI.match(t0)
+        if m:
+            M, nbits = int(m.group(1)), int(m.group(2))
+            return self.ivf(m, t0, rest, d, metric, quantizer=self.cls("MultiIndexQuantizer")(d, M, nbits),
+                            nlist=1 << (M * nbits))
         if len(rest) > 1 or (rest and not _RE_HNSW.match(t0)):
             self.fail(f"unknown index '{','.join(tokens)}': '{rest[-1]}' cannot follow '{t0}'")
         for rx, build in _BODIES:
@@ -151,14 +157,17 @@ class _Builder:
                 return build(self, m, t0, rest, d, metric)
         self.fail(f"unknown index component '{t0}'")
 
-    def ivf(self, m, t0, rest, d, metric):
-        nlist = int(m.group(1)) * _SIZE_SUFFIX[m.group(2)]
+    def ivf(self, m, t0, rest, d, metric, quantizer=None, nlist=None):
+        if nlist is None:
+            nlist = int(m.group(1)) * _SIZE_SUFFIX[m.group(2)]
         if nlist <= 0:
             self.fail("IVF needs at least one list")
         if len(rest) != 1:
             self.fail(f"{t0} must be followed by exactly one encoding: Flat, PQ{{M}}[x{{nbits}}], "
                       "PQ{M}x4fs or SQ8/SQfp16...")
-        if m.re is _RE_IVF_PAREN:
+        if quantizer is not None:
+            pass
+        elif m.re is _RE_IVF_PAREN:
             quantizer = self.build(d, _split(m.group(3), self), metric)
         elif m.group(3) is not None:
             quantizer = self.cls("IndexHNSWFlat")(d, int(m.group(3) or 32), metric)
