@@ -82,5 +82,6 @@ void init_binary(py::module_& m);
 void init_gpu(py::module_& m);
 void init_utils(py::module_& m);
 void init_kmeans_links(py::module_& m);
+void init_distance_computer(py::module_& m);
 
 }  // namespace annvil_py
