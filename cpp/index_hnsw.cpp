@@ -250,6 +250,7 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
           row_f32(labels[i], sub.data() + i * d);
         knn_exact(size_t(n), x, labels.size(), sub.data(), size_t(d), size_t(k), metric_type, D, I, nullptr,
                   labels.data(), metric_arg);
+        rescore_with_space(n, x, k, D, I);
         return;
       }
       TopKArray heaps{size_t(n), size_t(k)};
@@ -270,6 +271,7 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
           }
       }
       heaps.finalize(metric_type, nullptr, D, I);
+      rescore_with_space(n, x, k, D, I);
       return;
     }
     // ---- graph search admitting only allowed ids ----
@@ -281,6 +283,39 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
 
   HnswAdmitFn admit{n_deleted ? deleted.data() : nullptr, sel};
   search_graph(n, x, k, ef, filtered, admit, D, I);
+}
+
+template <class Space>
+void hnsw_rescore(const IndexHNSW& index, const Space& sp, idx_t n, const float* x, idx_t k, float* D, idx_t* I) {
+  const bool sim = is_similarity_metric(index.metric_type);
+  ParallelErrors perr;
+#pragma omp parallel if (n > 1)
+  {
+    std::vector<float> qbuf;
+    std::vector<HnswCand> row;
+#pragma omp for schedule(dynamic, 4)
+    for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
+      const float* xq = sp.prepare(x + size_t(q) * index.d, qbuf);
+      row.clear();
+      for (idx_t j = 0; j < k; ++j) {
+        const idx_t id = I[size_t(q) * k + j];
+        if (id < 0) break;
+        row.push_back({sp.to_query(xq, int32_t(id)), int32_t(id)});
+      }
+      sort_cands(row);
+      for (size_t j = 0; j < row.size(); ++j) {
+        D[size_t(q) * k + j] = sim ? -row[j].d : row[j].d;
+        I[size_t(q) * k + j] = row[j].id;
+      }
+    } ANNVIL_OMP_CATCH(perr)
+  }
+  perr.rethrow();
+}
+template void hnsw_rescore<SQSpace>(const IndexHNSW&, const SQSpace&, idx_t, const float*, idx_t, float*, idx_t*);
+template void hnsw_rescore<PQSpace>(const IndexHNSW&, const PQSpace&, idx_t, const float*, idx_t, float*, idx_t*);
+
+void IndexHNSW::rescore_with_space(idx_t n, const float* x, idx_t k, float* D, idx_t* I) const {
+  hnsw_rescore(*this, space(), n, x, k, D, I);
 }
 
 void IndexHNSW::search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit,

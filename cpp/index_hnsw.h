@@ -97,6 +97,10 @@ struct IndexHNSW : Index {
   }
   // stored vector i as float32 (exact; decoded for compressed storages)
   virtual void row_f32(idx_t i, float* out) const;
+  // Re-score the rows of (D, I) (n * k, -1 padded) with the storage's own
+  // distance (the graph search's), re-sorted: the exact-scan path of a
+  // filtered search then returns the same distances as the graph path.
+  virtual void rescore_with_space(idx_t n, const float* x, idx_t k, float* D, idx_t* I) const;
   // move the vectors and level-0 links to huge pages (after large adds)
   void to_huge_pages_after_add();
   // false for the compressed storages (index_hnsw_quant.h): xb and xh stay empty
@@ -144,6 +148,9 @@ void hnsw_to_huge_pages(Storage<uint8_t>& s);
 
 // Graph search of n queries (x: n * d) on storage `sp`, k results each into D,
 // I (already padded).  Instantiated in index_hnsw.cpp for every Space.
+template <class Space>
+void hnsw_rescore(const IndexHNSW& index, const Space& sp, idx_t n, const float* x, idx_t k, float* D, idx_t* I);
+
 template <class Space>
 void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const float* x, idx_t k, int ef,
                        bool filtered, const HnswAdmitFn& admit, float* D, idx_t* I, HnswRangeCollect* rc = nullptr);

@@ -196,6 +196,10 @@ void IndexHNSWSQ::search_graph(idx_t n, const float* x, idx_t k, int ef, bool fi
   hnsw_search_batch(*this, code_space(), n, x, k, ef, filtered, admit, D, I, rc);
 }
 
+void IndexHNSWSQ::rescore_with_space(idx_t n, const float* x, idx_t k, float* D, idx_t* I) const {
+  hnsw_rescore(*this, code_space(), n, x, k, D, I);
+}
+
 void IndexHNSWSQ::write_codec(Writer& w) const {
   w.write<int32_t>(sq.qtype);
   w.write_vector(sq.trained);
@@ -228,6 +232,10 @@ void IndexHNSWPQ::insert_nodes(const std::vector<int32_t>& nodes) { hnsw.insert(
 void IndexHNSWPQ::search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit,
                                float* D, idx_t* I, HnswRangeCollect* rc) const {
   hnsw_search_batch(*this, code_space(), n, x, k, ef, filtered, admit, D, I, rc);
+}
+
+void IndexHNSWPQ::rescore_with_space(idx_t n, const float* x, idx_t k, float* D, idx_t* I) const {
+  hnsw_rescore(*this, code_space(), n, x, k, D, I);
 }
 
 void IndexHNSWPQ::write_codec(Writer& w) const { pq.write(w); }

@@ -372,10 +372,10 @@ class OperatingPoints:
                     a.insert(i, op)
             else:
                 return False
-        # drop points that the new one makes slower than a better point
+        # drop points that a better point matches or beats in time (Faiss's rule)
         i = len(a) - 1
         while i > 0:
-            if a[i].t < a[i - 1].t:
+            if a[i].t <= a[i - 1].t:
                 del a[i - 1]
             i -= 1
         return True
