@@ -58,6 +58,7 @@ from ._selectors import (  # noqa: F401
     IDSelectorOr,
     IDSelectorRange,
     IDSelectorXOr,
+    IDSelectorTranslated,
 )
 from .kmeans import *  # noqa: F401,F403
 
