@@ -288,3 +288,38 @@ def test_criterion_groundtruth_vectors():
     assert crit.gt_I.size() == 30 and crit.gt_D is None
     np.testing.assert_array_equal(annvil.vector_to_array(crit.gt_I), gt.ravel())
     assert crit.evaluate(None, gt) == 1.0
+
+
+# ---- IndexFlat1D ---------------------------------------------------------------------
+def test_flat1d_equal_faiss():
+    rs = np.random.RandomState(4)
+    xb = rs.uniform(size=(300, 1)).astype(np.float32)
+    xq = (rs.uniform(size=(200, 1)) * 1.2 - 0.1).astype(np.float32)
+    out = []
+    for lib in (faiss, annvil):
+        index = lib.IndexFlat1D()
+        index.add(xb[:150])
+        index.add(xb[150:])
+        out.append(index.search(xq, 7))
+    np.testing.assert_array_equal(out[1][1], out[0][1])
+    np.testing.assert_allclose(out[1][0], out[0][0], atol=1e-6)
+    # |x - y|, not squared: the exact L2 search gives the squares
+    ref = faiss.IndexFlatL2(1)
+    ref.add(xb)
+    Dref, _ = ref.search(xq, 7)
+    np.testing.assert_allclose(out[1][0] ** 2, Dref, atol=1e-5)
+
+
+def test_flat1d_small_and_manual_update():
+    index = annvil.IndexFlat1D()
+    D, I = index.search(np.array([[0.5]], np.float32), 3)
+    assert (I == -1).all() and np.isinf(D).all()
+    index.add(np.array([[0.2], [0.9]], np.float32))
+    D, I = index.search(np.array([[0.5]], np.float32), 3)
+    np.testing.assert_array_equal(I, [[0, 1, -1]])
+    lazy = annvil.IndexFlat1D(False)
+    lazy.add(np.array([[0.3]], np.float32))
+    with pytest.raises(ValueError):
+        lazy.search(np.array([[0.5]], np.float32), 1)
+    lazy.update_permutation()
+    assert lazy.search(np.array([[0.5]], np.float32), 1)[1][0, 0] == 0

@@ -31,6 +31,7 @@ from ._core import (  # noqa: F401  (re-exported)
     IndexFileError,
     IndexFlat,
     IndexFlatIP,
+    IndexFlat1D,
     IndexFlatL2,
     IndexIDMap,
     IndexIDMap2,
