@@ -40,6 +40,13 @@ void init_flat(py::module_& m) {
       .def(py::init<int>(), py::arg("d"));
   py::class_<IndexFlatIP, IndexFlat, std::shared_ptr<IndexFlatIP>>(m, "IndexFlatIP", py::dynamic_attr())
       .def(py::init<int>(), py::arg("d"));
+  py::class_<IndexFlat1D, IndexFlatL2, std::shared_ptr<IndexFlat1D>>(m, "IndexFlat1D", py::dynamic_attr())
+      .def(py::init<bool>(), py::arg("continuous_update") = true)
+      .def_readwrite("continuous_update", &IndexFlat1D::continuous_update)
+      .def("update_permutation", [](IndexFlat1D& self) { writing(self, [&] { self.update_permutation(); }); })
+      .def_property_readonly("perm", [](const IndexFlat1D& self) {
+        return py::array_t<int64_t>(int64_t(self.perm.size()), self.perm.data());
+      });
 }
 
 }  // namespace annvil_py

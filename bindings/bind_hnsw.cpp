@@ -4,6 +4,8 @@
 #include "index_flat.h"
 #include "index_hnsw.h"
 #include "index_hnsw_quant.h"
+#include "index_pq.h"
+#include "index_sq.h"
 
 namespace annvil_py {
 
@@ -14,6 +16,35 @@ namespace {
 int positive(int v, const char* what) {
   if (v <= 0) ANNVIL_THROW(value, what, " must be positive, got ", v);
   return v;
+}
+
+// Faiss's IndexHNSW::storage, as a copy: an index of the storage's type
+// (IndexFlat, IndexScalarQuantizer or IndexPQ) holding the same vectors or
+// codes, slot for slot.  annvil keeps the storage inside the graph index, so
+// this is a snapshot: changing it does not change the HNSW index.
+std::shared_ptr<Index> storage_copy(const IndexHNSW& self) {
+  std::shared_ptr<Index> out;
+  if (auto sq = dynamic_cast<const IndexHNSWSQ*>(&self)) {
+    auto idx = std::make_shared<IndexScalarQuantizer>(self.d, sq->sq.qtype, self.metric_type);
+    idx->sq = sq->sq;
+    idx->codes.mut().assign(sq->codes.data(), sq->codes.data() + sq->codes.size());
+    out = idx;
+  } else if (auto pq = dynamic_cast<const IndexHNSWPQ*>(&self)) {
+    auto idx = std::make_shared<IndexPQ>(self.d, pq->pq.M, pq->pq.nbits, self.metric_type);
+    idx->pq = pq->pq;
+    idx->codes.mut().assign(pq->codes.data(), pq->codes.data() + pq->codes.size());
+    out = idx;
+  } else {
+    auto idx = std::make_shared<IndexFlat>(self.d, self.metric_type);
+    idx->metric_arg = self.metric_arg;
+    std::vector<float>& xb = idx->xb.mut();
+    xb.resize(size_t(self.ntotal) * size_t(self.d));
+    self.reconstruct_n(0, self.ntotal, xb.data());
+    out = idx;
+  }
+  out->ntotal = self.ntotal;
+  out->is_trained = self.is_trained;
+  return out;
 }
 
 }  // namespace
@@ -50,6 +81,10 @@ void init_hnsw(py::module_& m) {
           })
       .def_readwrite("seed", &HNSW::seed, "seed of the level draws (levels are a hash of seed and id)")
       .def_property_readonly("ntotal", [](const HNSW& g) { return g.ntotal; })
+      .def_readwrite("search_bounded_queue", &HNSW::search_bounded_queue,
+                     "Faiss's queue choice; annvil's level-0 search is always the unbounded-queue variant")
+      .def_property_readonly("is_similarity", [](const HNSW& g) { return g.is_similarity; },
+                             "whether the index's metric is a similarity (inner product)")
       .def_property_readonly(
           "levels",
           [](const HNSW& g) {
@@ -72,6 +107,17 @@ void init_hnsw(py::module_& m) {
             return py::array_t<int64_t>(int64_t(out.size()), out.data());
           },
           py::arg("node"), py::arg("level") = 0, "neighbour ids of a node at a level");
+
+  auto u64 = [](std::atomic<uint64_t> HNSWStats::*f) {
+    return [f](const HNSWStats& s) { return (s.*f).load(); };
+  };
+  py::class_<HNSWStats>(m, "HNSWStats", "Faiss's HNSWStats: counters of every HNSW search in this process")
+      .def_property_readonly("n1", u64(&HNSWStats::n1), "queries searched")
+      .def_property_readonly("n2", u64(&HNSWStats::n2), "kept for Faiss's layout: 0")
+      .def_property_readonly("ndis", u64(&HNSWStats::ndis), "distances computed at level 0")
+      .def_property_readonly("nhops", u64(&HNSWStats::nhops), "level-0 nodes expanded")
+      .def("reset", &HNSWStats::reset);
+  m.attr("hnsw_stats") = py::cast(&hnsw_stats, py::return_value_policy::reference);
 
   py::class_<SearchParametersHNSW, SearchParameters, std::shared_ptr<SearchParametersHNSW>> sp(
       m, "SearchParametersHNSW", py::dynamic_attr());
@@ -108,6 +154,10 @@ void init_hnsw(py::module_& m) {
            py::arg("storage"), py::arg("M") = 32)
       .def_property_readonly(
           "hnsw", [](IndexHNSW& self) -> HNSW& { return self.hnsw; }, py::return_value_policy::reference_internal)
+      .def_property_readonly(
+          "storage", [](const IndexHNSW& self) { return reading(self, [&] { return storage_copy(self); }); },
+          "the stored vectors as an index of the storage's type (IndexFlat, IndexScalarQuantizer, IndexPQ): "
+          "a copy, changing it does not change this index")
       .def_property_readonly("n_deleted", [](const IndexHNSW& s) { return s.n_deleted; })
       .def_readwrite("replace_deleted", &IndexHNSW::replace_deleted)
       .def_readwrite("allow_f16", &IndexHNSW::allow_f16,

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common.h"
+#include "index_idmap.h"
 
 namespace annvil_py {
 
@@ -77,6 +78,15 @@ void init_index(py::module_& m) {
            py::arg("bitmap"));
   py::class_<IDSelectorNot, IDSelector, std::shared_ptr<IDSelectorNot>>(m, "IDSelectorNot")
       .def(py::init<std::shared_ptr<IDSelector>>(), py::arg("sel"));
+  py::class_<IDSelectorTranslatedOwned, IDSelector, std::shared_ptr<IDSelectorTranslatedOwned>>(m,
+                                                                                             "_IDSelectorTranslated")
+      .def(py::init([](const IdArray& id_map, std::shared_ptr<IDSelector> sel) {
+             if (!sel) ANNVIL_THROW(type, "IDSelectorTranslated needs an IDSelector, got None");
+             int64_t n = length_of(id_map, "id_map");
+             return std::make_shared<IDSelectorTranslatedOwned>(std::vector<idx_t>(id_map.data(), id_map.data() + n),
+                                                                std::move(sel));
+           }),
+           py::arg("id_map"), py::arg("sel"));
   py::class_<IDSelectorAll, IDSelector, std::shared_ptr<IDSelectorAll>>(m, "IDSelectorAll").def(py::init<>());
   py::class_<IDSelectorArray, IDSelector, std::shared_ptr<IDSelectorArray>>(m, "_IDSelectorArray")
       .def(py::init([](const IdArray& ids) {

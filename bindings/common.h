@@ -84,5 +84,6 @@ void init_utils(py::module_& m);
 void init_kmeans_links(py::module_& m);
 void init_shards(py::module_& m);
 void init_ivf_extra(py::module_& m);
+void init_distance_computer(py::module_& m);
 
 }  // namespace annvil_py

@@ -21,4 +21,5 @@ PYBIND11_MODULE(_core, m) {
   annvil_py::init_gpu(m);
   annvil_py::init_kmeans_links(m);
   annvil_py::init_utils(m);
+  annvil_py::init_distance_computer(m);
 }

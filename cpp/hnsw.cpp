@@ -486,6 +486,9 @@ void hnsw_search_level0(const HNSW& g, const Space& sp, HnswScratch& B, const fl
   vt.test_and_set(ep);
   cand.push_back({ep_d, ep});
   if (admit(ep)) res.push_back({ep_d, ep});
+  std::vector<HnswCand>* range_out = B.range_out;
+  const float range_key = B.range_key;
+  if (range_out && ep_d < range_key && admit(ep)) range_out->push_back({ep_d, ep});
   float bound = int(res.size()) >= ef ? res.front().d : kInf;
 
   while (!cand.empty()) {
@@ -501,11 +504,14 @@ void hnsw_search_level0(const HNSW& g, const Space& sp, HnswScratch& B, const fl
       if (!vt.test_and_set(id)) buf[cnt++] = id;
     }
     const int ahead = sp.prefetch_ahead;
+    B.ndis += uint64_t(cnt);
+    ++B.nhops;
     for (int i = 0; i < std::min(cnt, ahead); ++i) sp.prefetch(buf[i]);
     for (int i = 0; i < cnt; ++i) {
       if (i + ahead < cnt) sp.prefetch(buf[i + ahead]);
       const int32_t id = buf[i];
       const float d = sp.to_query(q, id);
+      if (range_out && d < range_key && admit(id)) range_out->push_back({d, id});
       if (d < bound) {
         cand.push_back({d, id});
         std::push_heap(cand.begin(), cand.end(), min_cmp);
@@ -594,6 +600,8 @@ void check_hnsw_graph(const Reader& r, HNSW& g, size_t N) {
     r.corrupt("HNSW link out of range");
   g.ntotal = N;
 }
+
+HNSWStats hnsw_stats;
 
 HnswScratch& hnsw_scratch() {
   static thread_local HnswScratch s;

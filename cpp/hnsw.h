@@ -90,6 +90,21 @@ struct FlatSpace {
   }
 };
 
+// Faiss's HNSWStats (faiss.cvar.hnsw_stats): counters of every HNSW search in
+// this process.  n1: queries searched, ndis: distances computed at level 0
+// (the entry point's included; the greedy descent above is not counted),
+// nhops: level-0 nodes expanded.  n2 is kept for Faiss's layout and stays 0.
+struct HNSWStats {
+  std::atomic<uint64_t> n1{0}, n2{0}, ndis{0}, nhops{0};
+  void reset() {
+    n1 = 0;
+    n2 = 0;
+    ndis = 0;
+    nhops = 0;
+  }
+};
+extern HNSWStats hnsw_stats;
+
 struct HnswCand {
   float d;
   int32_t id;
@@ -97,6 +112,13 @@ struct HnswCand {
 
 struct HNSW {
   // ---- parameters ----
+  bool is_similarity = false;  // the metric is a similarity (inner product): set by the index, not stored
+  // Faiss's choice between a bounded (ef-sized) and an unbounded candidate
+  // queue at level 0.  annvil's level-0 search always keeps an unbounded
+  // candidate heap pruned by the current ef-th distance (hnswlib's search,
+  // Faiss's search_from_candidate_unbounded), so the flag is kept for Faiss
+  // clients and does not change results.  Not stored in files.
+  bool search_bounded_queue = true;
   int M = 32;               // upper-level degree; level 0 has 2M
   int efConstruction = 40;  // candidate-list size while adding
   int efSearch = 16;        // candidate-list size while searching
@@ -213,6 +235,14 @@ struct HnswScratch {
   std::vector<int32_t> ids;
   std::vector<float> qbuf;
   std::vector<float> qprep;  // the prepared query of a search (Space::prepare)
+  // Range search (Faiss's semantics): when range_out is set, every admitted
+  // node whose distance is computed at level 0 with key < range_key is
+  // appended to it, whether or not it enters the ef-bounded result list.
+  std::vector<HnswCand>* range_out = nullptr;
+  float range_key = 0;
+  // counters of the searches run with this scratch (flushed to hnsw_stats by
+  // the search loops)
+  uint64_t ndis = 0, nhops = 0;
 };
 HnswScratch& hnsw_scratch();  // this thread's (grown to the largest index seen)
 

@@ -1,11 +1,13 @@
 #include "index_flat.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "distances.h"
 #include "io.h"
 #include "knn.h"
+#include "parallel.h"
 
 namespace annvil {
 
@@ -156,5 +158,71 @@ ANNVIL_REGISTER_INDEX("Flat", read_flat<IndexFlat>);
 ANNVIL_REGISTER_INDEX("FlatL2", read_flat<IndexFlatL2>);
 ANNVIL_REGISTER_INDEX("FlatIP", read_flat<IndexFlatIP>);
 }  // namespace
+
+// ---- IndexFlat1D ------------------------------------------------------------------------
+void IndexFlat1D::update_permutation() {
+  const float* v = get_xb();
+  perm.resize(size_t(ntotal));
+  for (idx_t i = 0; i < ntotal; ++i) perm[size_t(i)] = i;
+  std::stable_sort(perm.begin(), perm.end(), [v](idx_t a, idx_t b) { return v[a] < v[b]; });
+}
+
+void IndexFlat1D::add(idx_t n, const float* x) {
+  IndexFlatL2::add(n, x);
+  if (continuous_update) update_permutation();
+}
+
+size_t IndexFlat1D::remove_ids(const IDSelector& sel) {
+  size_t r = IndexFlatL2::remove_ids(sel);
+  if (continuous_update) update_permutation();
+  else perm.clear();
+  return r;
+}
+
+void IndexFlat1D::reset() {
+  IndexFlatL2::reset();
+  perm.clear();
+}
+
+void IndexFlat1D::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {
+  check_k(k);
+  ANNVIL_CHECK(params == nullptr || params->sel == nullptr, "IndexFlat1D does not support search parameters");
+  ANNVIL_CHECK(perm.size() == size_t(ntotal), "IndexFlat1D: call update_permutation() before search");
+  const float* xb = get_xb();
+  const idx_t N = ntotal;
+  ParallelErrors perr;
+#pragma omp parallel for if (n > 10000)
+  for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
+    const float q = x[i];
+    float* Dq = D + size_t(i) * k;
+    idx_t* Iq = I + size_t(i) * k;
+    // first position whose value is > q: left neighbours are [0, hi), right ones [hi, N)
+    idx_t lo = 0, hi = N;
+    while (lo < hi) {
+      idx_t mid = (lo + hi) / 2;
+      if (xb[perm[size_t(mid)]] <= q) lo = mid + 1;
+      else hi = mid;
+    }
+    idx_t l = hi - 1, r = hi;
+    for (idx_t w = 0; w < k; ++w) {
+      const bool has_l = l >= 0, has_r = r < N;
+      if (!has_l && !has_r) {
+        Dq[w] = HUGE_VALF;
+        Iq[w] = -1;
+        continue;
+      }
+      const float dl = has_l ? q - xb[perm[size_t(l)]] : HUGE_VALF;
+      const float dr = has_r ? xb[perm[size_t(r)]] - q : HUGE_VALF;
+      if (has_l && (!has_r || dl < dr)) {
+        Dq[w] = dl;
+        Iq[w] = perm[size_t(l--)];
+      } else {
+        Dq[w] = dr;
+        Iq[w] = perm[size_t(r++)];
+      }
+    }
+  } ANNVIL_OMP_CATCH(perr)
+  perr.rethrow();
+}
 
 }  // namespace annvil

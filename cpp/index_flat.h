@@ -46,6 +46,23 @@ struct IndexFlatL2 : IndexFlat {
   std::string type_tag() const override { return "FlatL2"; }
 };
 
+// Faiss's IndexFlat1D: scalars kept with their sorted order (perm), so a
+// query is a binary search then a walk outwards.  Distances are |x - y|
+// (not squared), missing results -1 / +inf, as in Faiss.  With
+// continuous_update false, call update_permutation() between adds and searches.
+struct IndexFlat1D : IndexFlatL2 {
+  bool continuous_update = true;
+  std::vector<idx_t> perm;  // ntotal ids by increasing value
+
+  explicit IndexFlat1D(bool continuous_update_ = true) : IndexFlatL2(1), continuous_update(continuous_update_) {}
+  void update_permutation();
+  void add(idx_t n, const float* x) override;
+  size_t remove_ids(const IDSelector& sel) override;
+  void reset() override;
+  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
+              const SearchParameters* params = nullptr) const override;
+};
+
 struct IndexFlatIP : IndexFlat {
   explicit IndexFlatIP(int d) : IndexFlat(d, METRIC_INNER_PRODUCT) {}
   std::string type_tag() const override { return "FlatIP"; }

@@ -54,6 +54,7 @@ size_t array_bytes(const Storage<T>& s) {
 IndexHNSW::IndexHNSW(int d_, int M, MetricType metric, bool extra_metrics)
     : Index(d_, metric, extra_metrics), hnsw(M) {
   if (is_extra_metric(metric)) allow_f16 = false;  // the half kernels are L2 / IP only
+  hnsw.is_similarity = is_similarity_metric(metric);
 }
 
 void IndexHNSW::add(idx_t n, const float* x) { add_slots(n, x, nullptr); }
@@ -232,6 +233,7 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
           row_f32(labels[i], sub.data() + i * d);
         knn_exact(size_t(n), x, labels.size(), sub.data(), size_t(d), size_t(k), metric_type, D, I, nullptr,
                   labels.data(), metric_arg);
+        rescore_with_space(n, x, k, D, I);
         return;
       }
       TopKArray heaps{size_t(n), size_t(k)};
@@ -252,6 +254,7 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
           }
       }
       heaps.finalize(metric_type, nullptr, D, I);
+      rescore_with_space(n, x, k, D, I);
       return;
     }
     // ---- graph search admitting only allowed ids ----
@@ -265,14 +268,47 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
   search_graph(n, x, k, ef, filtered, admit, D, I);
 }
 
+template <class Space>
+void hnsw_rescore(const IndexHNSW& index, const Space& sp, idx_t n, const float* x, idx_t k, float* D, idx_t* I) {
+  const bool sim = is_similarity_metric(index.metric_type);
+  ParallelErrors perr;
+#pragma omp parallel if (n > 1)
+  {
+    std::vector<float> qbuf;
+    std::vector<HnswCand> row;
+#pragma omp for schedule(dynamic, 4)
+    for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
+      const float* xq = sp.prepare(x + size_t(q) * index.d, qbuf);
+      row.clear();
+      for (idx_t j = 0; j < k; ++j) {
+        const idx_t id = I[size_t(q) * k + j];
+        if (id < 0) break;
+        row.push_back({sp.to_query(xq, int32_t(id)), int32_t(id)});
+      }
+      sort_cands(row);
+      for (size_t j = 0; j < row.size(); ++j) {
+        D[size_t(q) * k + j] = sim ? -row[j].d : row[j].d;
+        I[size_t(q) * k + j] = row[j].id;
+      }
+    } ANNVIL_OMP_CATCH(perr)
+  }
+  perr.rethrow();
+}
+template void hnsw_rescore<SQSpace>(const IndexHNSW&, const SQSpace&, idx_t, const float*, idx_t, float*, idx_t*);
+template void hnsw_rescore<PQSpace>(const IndexHNSW&, const PQSpace&, idx_t, const float*, idx_t, float*, idx_t*);
+
+void IndexHNSW::rescore_with_space(idx_t n, const float* x, idx_t k, float* D, idx_t* I) const {
+  hnsw_rescore(*this, space(), n, x, k, D, I);
+}
+
 void IndexHNSW::search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit,
-                             float* D, idx_t* I) const {
-  hnsw_search_batch(*this, space(), n, x, k, ef, filtered, admit, D, I);
+                             float* D, idx_t* I, HnswRangeCollect* rc) const {
+  hnsw_search_batch(*this, space(), n, x, k, ef, filtered, admit, D, I, rc);
 }
 
 template <class Space>
 void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const float* x, idx_t k, int ef,
-                       bool filtered, const HnswAdmitFn& admit, float* D, idx_t* I) {
+                       bool filtered, const HnswAdmitFn& admit, float* D, idx_t* I, HnswRangeCollect* rc) {
   const HNSW& hnsw = index.hnsw;
   const size_t d = size_t(index.d);
   const bool sim = is_similarity_metric(index.metric_type);
@@ -282,16 +318,37 @@ void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const f
     HnswScratch& S = hnsw_scratch();
     std::vector<HnswCand>& res = S.res;
     std::vector<float>& qprep = S.qprep;
+    uint64_t nd = 0, nh = 0, nq = 0;
 #pragma omp for schedule(dynamic, 1)
   for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
+    S.ndis = 1;  // the entry point's distance
+    S.nhops = 0;
+    struct Count {
+      HnswScratch& s;
+      uint64_t &nd, &nh, &nq;
+      ~Count() {
+        nd += s.ndis;
+        nh += s.nhops;
+        ++nq;
+      }
+    } count{S, nd, nh, nq};
     const float* xq = sp.prepare(x + size_t(q) * d, qprep);
     int32_t ep = hnsw.entry_point;
     float ep_d = sp.to_query(xq, ep);
     hnsw.descend(sp, xq, &ep, &ep_d, 0);
+    if (rc) {
+      S.range_out = &rc->per_query[size_t(q)];
+      S.range_key = rc->key_radius;
+    }
+    struct ClearRange {
+      HnswScratch& s;
+      ~ClearRange() { s.range_out = nullptr; }
+    } clear_range{S};
     if (filtered)
       hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef, admit, res);
     else
       hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef, HnswAdmitAll{}, res);
+    if (rc) continue;
     sort_cands(res);
     const size_t m = std::min(res.size(), size_t(k));
     for (size_t j = 0; j < m; ++j) {
@@ -299,13 +356,16 @@ void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const f
       I[size_t(q) * k + j] = res[j].id;
     }
   } ANNVIL_OMP_CATCH(perr)
+    hnsw_stats.n1 += nq;
+    hnsw_stats.ndis += nd;
+    hnsw_stats.nhops += nh;
   }
   perr.rethrow();
 }
 
 #define ANNVIL_HNSW_BATCH(Space)                                                                                  \
   template void hnsw_search_batch<Space>(const IndexHNSW&, const Space&, idx_t, const float*, idx_t, int, bool, \
-                                         const HnswAdmitFn&, float*, idx_t*);
+                                         const HnswAdmitFn&, float*, idx_t*, HnswRangeCollect*);
 ANNVIL_HNSW_BATCH(FlatSpace)
 ANNVIL_HNSW_BATCH(SQSpace)
 ANNVIL_HNSW_BATCH(PQSpace)
@@ -313,26 +373,33 @@ ANNVIL_HNSW_BATCH(PQSpace)
 
 void IndexHNSW::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
                              const SearchParameters* params) const {
+  // Faiss's semantics: an efSearch-wide graph search per query, and every
+  // node whose distance it computes at level 0 that lies within the radius
+  // is a result (not only the ef best), so large radii get more than ef.
   int ef = hnsw.efSearch;
+  const IDSelector* sel = params ? params->sel : nullptr;
   if (auto p = dynamic_cast<const SearchParametersHNSW*>(params))
     if (p->efSearch > 0) ef = p->efSearch;
-  // the ef best candidates per query come from search() (planner included)
-  const idx_t k = std::max<idx_t>(1, std::min<idx_t>(ef, std::max<idx_t>(ntotal, 1)));
-  std::vector<float> D(size_t(n) * size_t(k));
-  std::vector<idx_t> I(size_t(n) * size_t(k));
-  search(n, x, k, D.data(), I.data(), params);
-  const bool l2 = !is_similarity_metric(metric_type);  // a distance: smaller is closer
+  ANNVIL_CHECK(ef > 0, "efSearch must be positive, got ", ef);
+  const bool sim = is_similarity_metric(metric_type);
+  HnswRangeCollect rc;
+  rc.key_radius = sim ? -radius : radius;
+  rc.per_query.resize(size_t(n));
+  if (n > 0 && ntotal > 0) {
+    const bool filtered = sel != nullptr || n_deleted > 0;
+    HnswAdmitFn admit{n_deleted ? deleted.data() : nullptr, sel};
+    search_graph(n, x, 1, ef, filtered, admit, nullptr, nullptr, &rc);
+  }
   result->nq = size_t(n);
   result->lims.assign(size_t(n) + 1, 0);
   result->distances.clear();
   result->labels.clear();
   for (idx_t q = 0; q < n; ++q) {
-    for (idx_t j = 0; j < k; ++j) {
-      idx_t id = I[size_t(q * k + j)];
-      float dv = D[size_t(q * k + j)];
-      if (id < 0 || !(l2 ? dv < radius : dv > radius)) continue;
-      result->distances.push_back(dv);
-      result->labels.push_back(id);
+    auto& v = rc.per_query[size_t(q)];
+    std::sort(v.begin(), v.end(), [](const HnswCand& a, const HnswCand& b) { return a.d < b.d || (a.d == b.d && a.id < b.id); });
+    for (const HnswCand& c : v) {
+      result->distances.push_back(sim ? -c.d : c.d);
+      result->labels.push_back(c.id);
     }
     result->lims[size_t(q) + 1] = result->labels.size();
   }
@@ -618,6 +685,7 @@ void IndexHNSW::write_payload(Writer& w) const {
 void IndexHNSW::read_payload_body(Reader& r) {
   HNSW& g = hnsw;
   read_hnsw_graph(r, g);
+  g.is_similarity = is_similarity_metric(metric_type);
   r.read_storage(xb);
   r.read_vector(deleted);
   n_deleted = size_t(r.read<uint64_t>());

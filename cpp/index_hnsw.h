@@ -25,6 +25,13 @@ struct SearchParametersHNSW : SearchParameters {
   int efSearch = 0;  // 0: use the index's hnsw.efSearch
 };
 
+// Output of a graph range search: per query, the admitted nodes met at level
+// 0 with key < key_radius (keys: smaller is closer, -<x, y> for similarities).
+struct HnswRangeCollect {
+  float key_radius = 0;
+  std::vector<std::vector<HnswCand>> per_query;  // n entries
+};
+
 struct IndexHNSW : Index {
   HNSW hnsw;
   Storage<float> xb;                  // ntotal * d, row-major (float32 storage)
@@ -90,6 +97,10 @@ struct IndexHNSW : Index {
   }
   // stored vector i as float32 (exact; decoded for compressed storages)
   virtual void row_f32(idx_t i, float* out) const;
+  // Re-score the rows of (D, I) (n * k, -1 padded) with the storage's own
+  // distance (the graph search's), re-sorted: the exact-scan path of a
+  // filtered search then returns the same distances as the graph path.
+  virtual void rescore_with_space(idx_t n, const float* x, idx_t k, float* D, idx_t* I) const;
   // move the vectors and level-0 links to huge pages (after large adds)
   void to_huge_pages_after_add();
   // false for the compressed storages (index_hnsw_quant.h): xb and xh stay empty
@@ -98,7 +109,7 @@ struct IndexHNSW : Index {
   // with candidate list ef, admitting `admit` when filtered.  Overridden by
   // each storage to run the graph templates on its own Space.
   virtual void search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit,
-                            float* D, idx_t* I) const;
+                            float* D, idx_t* I, HnswRangeCollect* rc = nullptr) const;
 
   bool is_deleted(idx_t id) const {
     return n_deleted && ((deleted[size_t(id) >> 6] >> (id & 63)) & 1);
@@ -138,8 +149,11 @@ void hnsw_to_huge_pages(Storage<uint8_t>& s);
 // Graph search of n queries (x: n * d) on storage `sp`, k results each into D,
 // I (already padded).  Instantiated in index_hnsw.cpp for every Space.
 template <class Space>
+void hnsw_rescore(const IndexHNSW& index, const Space& sp, idx_t n, const float* x, idx_t k, float* D, idx_t* I);
+
+template <class Space>
 void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const float* x, idx_t k, int ef,
-                       bool filtered, const HnswAdmitFn& admit, float* D, idx_t* I);
+                       bool filtered, const HnswAdmitFn& admit, float* D, idx_t* I, HnswRangeCollect* rc = nullptr);
 
 struct IndexHNSWFlat : IndexHNSW {
   IndexHNSWFlat(int d, int M = 32, MetricType metric = METRIC_L2) : IndexHNSW(d, M, metric, /*extra_metrics=*/true) {}

@@ -189,8 +189,12 @@ void IndexHNSWSQ::decode(idx_t n, const uint8_t* c, float* out) const { sq.decod
 void IndexHNSWSQ::insert_nodes(const std::vector<int32_t>& nodes) { hnsw.insert(code_space(), nodes); }
 
 void IndexHNSWSQ::search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit,
-                               float* D, idx_t* I) const {
-  hnsw_search_batch(*this, code_space(), n, x, k, ef, filtered, admit, D, I);
+                               float* D, idx_t* I, HnswRangeCollect* rc) const {
+  hnsw_search_batch(*this, code_space(), n, x, k, ef, filtered, admit, D, I, rc);
+}
+
+void IndexHNSWSQ::rescore_with_space(idx_t n, const float* x, idx_t k, float* D, idx_t* I) const {
+  hnsw_rescore(*this, code_space(), n, x, k, D, I);
 }
 
 void IndexHNSWSQ::write_codec(Writer& w) const {
@@ -223,8 +227,12 @@ void IndexHNSWPQ::decode(idx_t n, const uint8_t* c, float* out) const { pq.decod
 void IndexHNSWPQ::insert_nodes(const std::vector<int32_t>& nodes) { hnsw.insert(code_space(), nodes); }
 
 void IndexHNSWPQ::search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit,
-                               float* D, idx_t* I) const {
-  hnsw_search_batch(*this, code_space(), n, x, k, ef, filtered, admit, D, I);
+                               float* D, idx_t* I, HnswRangeCollect* rc) const {
+  hnsw_search_batch(*this, code_space(), n, x, k, ef, filtered, admit, D, I, rc);
+}
+
+void IndexHNSWPQ::rescore_with_space(idx_t n, const float* x, idx_t k, float* D, idx_t* I) const {
+  hnsw_rescore(*this, code_space(), n, x, k, D, I);
 }
 
 void IndexHNSWPQ::write_codec(Writer& w) const { pq.write(w); }

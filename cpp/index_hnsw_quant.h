@@ -59,8 +59,9 @@ struct IndexHNSWSQ : IndexHNSWCodes {
   void decode(idx_t n, const uint8_t* c, float* out) const override;
   void insert_nodes(const std::vector<int32_t>& nodes) override;
   void search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit, float* D,
-                    idx_t* I) const override;
+                    idx_t* I, HnswRangeCollect* rc = nullptr) const override;
   void write_codec(Writer& w) const override;
+  void rescore_with_space(idx_t n, const float* x, idx_t k, float* D, idx_t* I) const override;
   SQSpace code_space() const { return SQSpace(sq, codes.data(), metric_type); }
   std::string type_tag() const override { return "HNSWSQ"; }
 
@@ -79,8 +80,9 @@ struct IndexHNSWPQ : IndexHNSWCodes {
   void decode(idx_t n, const uint8_t* c, float* out) const override;
   void insert_nodes(const std::vector<int32_t>& nodes) override;
   void search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit, float* D,
-                    idx_t* I) const override;
+                    idx_t* I, HnswRangeCollect* rc = nullptr) const override;
   void write_codec(Writer& w) const override;
+  void rescore_with_space(idx_t n, const float* x, idx_t k, float* D, idx_t* I) const override;
   PQSpace code_space() const { return PQSpace(pq, codes.data(), metric_type); }
   std::string type_tag() const override { return "HNSWPQ"; }
 

@@ -31,6 +31,8 @@ void IndexIDMap::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
 SearchParameters IndexIDMap::translated_params(const SearchParameters* params, IDSelectorTranslated* tsel) const {
   SearchParameters p;
   p.sel = (params && params->sel) ? tsel : nullptr;
+  // a selector already over positions (Faiss's IDSelectorTranslated) goes through as is
+  if (params && dynamic_cast<const IDSelectorTranslated*>(params->sel)) p.sel = params->sel;
   return p;
 }
 

@@ -18,6 +18,20 @@ struct IDSelectorTranslated : IDSelector {
   bool is_member(idx_t pos) const override { return pos >= 0 && size_t(pos) < n && sel->is_member(id_map[pos]); }
 };
 
+// Faiss's user-facing IDSelectorTranslated(id_map, sel): owns a copy of the
+// id map (positions -> user ids, taken when it is built) and the inner
+// selector.  IndexIDMap passes a translated selector on unchanged.
+struct IDSelectorTranslatedOwned : IDSelectorTranslated {
+  std::vector<idx_t> map;
+  std::shared_ptr<IDSelector> inner;
+  IDSelectorTranslatedOwned(std::vector<idx_t> m, std::shared_ptr<IDSelector> s)
+      : IDSelectorTranslated(m, s.get()), map(std::move(m)), inner(std::move(s)) {
+    id_map = map.data();
+    n = map.size();
+    sel = inner.get();
+  }
+};
+
 struct IndexIDMap : Index {
   IndexPtr index;
   std::vector<idx_t> id_map;

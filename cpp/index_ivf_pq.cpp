@@ -17,6 +17,7 @@
 #include "io.h"
 #include "knn.h"
 #include "simd.h"
+#include "utils.h"
 
 namespace annvil {
 
@@ -315,19 +316,14 @@ void ivfpq_search(const IndexIVF& ivf, idx_t n, const float* x, idx_t k, float* 
 void ivfpq_train_pq(const IndexIVF& ivf, idx_t n, const float* x, ProductQuantizer& pq) {
   const int d = ivf.d;
   // Faiss trains the encoder of an IVF-PQ on at most max_points_per_centroid *
-  // ksub vectors: the sub-space k-means would subsample to that many anyway,
-  // and the assignment / residuals of the rest would be wasted work.
+  // ksub vectors (the same subsample as Faiss, so the same codebooks).
   const idx_t max_n = idx_t(pq.cp.max_points_per_centroid) * idx_t(pq.ksub);
   std::vector<float> sub;
   if (n > max_n) {
-    std::mt19937_64 rng(uint64_t(pq.cp.seed) * 7919u + 17u);
-    std::vector<idx_t> perm(static_cast<size_t>(n));
-    std::iota(perm.begin(), perm.end(), 0);
-    for (idx_t i = 0; i < max_n; ++i) {
-      std::uniform_int_distribution<idx_t> pick(i, n - 1);
-      std::swap(perm[size_t(i)], perm[size_t(pick(rng))]);
-    }
-    std::sort(perm.begin(), perm.begin() + max_n);
+    // Faiss's fvecs_maybe_subsample: the first max_n of rand_perm(n, 1234), in that order
+    ANNVIL_CHECK(n <= idx_t(std::numeric_limits<int>::max()), "too many training vectors: ", n);
+    std::vector<int> perm(static_cast<size_t>(n));
+    rand_perm(perm.data(), size_t(n), 1234);
     sub.resize(size_t(max_n) * d);
     for (idx_t i = 0; i < max_n; ++i)
       std::memcpy(sub.data() + size_t(i) * d, x + size_t(perm[size_t(i)]) * d, sizeof(float) * d);

@@ -163,6 +163,64 @@ void IndexRefine::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, c
   perr.rethrow();
 }
 
+void IndexRefine::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                               const SearchParameters* params) const {
+  // Faiss's semantics: the base index is searched with radius * k_factor,
+  // every candidate gets the refine index's distance, and only those within
+  // the requested radius are kept (the base's approximate distances may put
+  // candidates on the wrong side of it).
+  check_trained();
+  float kf = k_factor;
+  const SearchParameters* base_params = params;
+  if (const auto* rp = dynamic_cast<const IndexRefineSearchParameters*>(params)) {
+    if (rp->k_factor > 0) kf = rp->k_factor;
+    if (rp->base_index_params) {
+      ANNVIL_CHECK(rp->sel == nullptr, "with base_index_params, put the selector in base_index_params");
+      base_params = rp->base_index_params.get();
+    }
+  }
+  RangeSearchResult base;
+  base_index->range_search(n, x, radius * kf, &base, base_params);
+  ANNVIL_CHECK(base.lims.size() == size_t(n) + 1, "base index returned a malformed range result");
+  const auto* flat = dynamic_cast<const IndexFlat*>(refine_index.get());
+  const bool sim = is_similarity_metric(metric_type);
+  std::vector<float> exact(base.labels.size());
+  ParallelErrors perr;
+#pragma omp parallel if (n > 1)
+  {
+    std::vector<float> rec(static_cast<size_t>(d));
+#pragma omp for schedule(dynamic, 1)
+    for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
+      const float* xq = x + size_t(q) * d;
+      for (size_t j = base.lims[size_t(q)]; j < base.lims[size_t(q) + 1]; ++j) {
+        const idx_t l = base.labels[j];
+        ANNVIL_CHECK(l >= 0 && l < refine_index->ntotal, "base index returned id ", l, " outside the refine index");
+        const float* y;
+        if (flat) {
+          y = flat->get_xb() + size_t(l) * d;
+        } else {
+          refine_index->reconstruct(l, rec.data());
+          y = rec.data();
+        }
+        exact[j] = sim ? inner_product(xq, y, size_t(d)) : l2sqr(xq, y, size_t(d));
+      }
+    } ANNVIL_OMP_CATCH(perr)
+  }
+  perr.rethrow();
+  result->nq = size_t(n);
+  result->lims.assign(size_t(n) + 1, 0);
+  result->distances.clear();
+  result->labels.clear();
+  for (idx_t q = 0; q < n; ++q) {
+    for (size_t j = base.lims[size_t(q)]; j < base.lims[size_t(q) + 1]; ++j) {
+      if (!(sim ? exact[j] > radius : exact[j] < radius)) continue;
+      result->distances.push_back(exact[j]);
+      result->labels.push_back(base.labels[j]);
+    }
+    result->lims[size_t(q) + 1] = result->labels.size();
+  }
+}
+
 void IndexRefine::reconstruct(idx_t key, float* out) const { refine_index->reconstruct(key, out); }
 
 size_t IndexRefine::remove_ids(const IDSelector& sel) {

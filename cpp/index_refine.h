@@ -24,6 +24,9 @@ struct IndexRefine : Index {
   void add(idx_t n, const float* x) override;
   void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
               const SearchParameters* params = nullptr) const override;
+  // base range search with radius * k_factor, refined distances, filtered to radius
+  void range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
+                    const SearchParameters* params = nullptr) const override;
   void reconstruct(idx_t key, float* out) const override;
   size_t remove_ids(const IDSelector& sel) override;
   void reset() override;

@@ -16,6 +16,7 @@
 #include "interrupt.h"
 #include "distances.h"
 #include "knn.h"
+#include "utils.h"
 
 namespace annvil {
 
@@ -34,89 +35,93 @@ void assign_to_centroids(idx_t n, const float* x, int k, const float* centroids,
 
 namespace {
 
-// Sum the points of each cluster: per-thread partial sums, then a reduction.
-void update_centroids(idx_t n, const float* x, const float* weights, int d, int k, const idx_t* assign,
-                      std::vector<float>& centroids, std::vector<idx_t>& counts) {
+// Faiss's compute_centroids: float sums accumulated in point order, each
+// thread owning a range of centroids (so the result does not depend on the
+// number of threads and is bit-identical to Faiss's), then scaled by
+// 1 / (total weight).  Centroids [0, k_frozen) are left untouched.
+// hassign: k floats (output: cluster weights).
+void update_centroids(idx_t n, const float* x, const float* weights, int d, int k, int k_frozen,
+                      const idx_t* assign, float* centroids, float* hassign) {
+  const int kf = k - k_frozen;
+  float* cent = centroids + size_t(k_frozen) * d;
+  float* hs = hassign + k_frozen;
+  std::fill(hassign, hassign + k, 0.f);
+  std::fill(cent, cent + size_t(kf) * d, 0.f);
   int nt = omp_get_max_threads();
-  if (size_t(n) * d < (1u << 18)) nt = 1;
-  std::vector<double> sums(size_t(nt) * k * d, 0.0);
-  std::vector<idx_t> cnt(size_t(nt) * k, 0);
-  std::vector<double> wsum(size_t(nt) * k, 0.0);
+  if (size_t(n) * d < (1u << 16)) nt = 1;
+  nt = std::max(1, std::min(nt, kf));
   ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
   { ANNVIL_OMP_TRY(perr) {
-    // partition by the team actually granted (smaller than nt when nested)
     int t = omp_get_thread_num(), nth = omp_get_num_threads();
-    double* s = sums.data() + size_t(t) * k * d;
-    idx_t* c = cnt.data() + size_t(t) * k;
-    double* w = wsum.data() + size_t(t) * k;
-    idx_t b = n * t / nth, e = n * (t + 1) / nth;
-    for (idx_t i = b; i < e; ++i) {
-      idx_t a = assign[i];
-      c[a]++;
-      double wi = weights ? double(weights[i]) : 1.0;
-      w[a] += wi;
+    const idx_t c0 = idx_t(kf) * t / nth, c1 = idx_t(kf) * (t + 1) / nth;
+    for (idx_t i = 0; i < n; ++i) {
+      idx_t ci = assign[i] - k_frozen;
+      if (ci < c0 || ci >= c1) continue;
+      float* c = cent + size_t(ci) * d;
       const float* xi = x + size_t(i) * d;
-      double* si = s + size_t(a) * d;
-      for (int p = 0; p < d; ++p) si[p] += wi * xi[p];
+      if (weights) {
+        const float w = weights[i];
+        hs[ci] += w;
+        for (int p = 0; p < d; ++p) c[p] += xi[p] * w;
+      } else {
+        hs[ci] += 1.f;
+        for (int p = 0; p < d; ++p) c[p] += xi[p];
+      }
     }
   } ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
-  counts.assign(k, 0);
-  for (int t = 0; t < nt; ++t)
-    for (int c = 0; c < k; ++c) counts[c] += cnt[size_t(t) * k + c];
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int c = 0; c < k; ++c) ANNVIL_OMP_TRY(perr) {
-    if (counts[c] == 0) continue;
-    double wtot = 0;
-    for (int t = 0; t < nt; ++t) wtot += wsum[size_t(t) * k + c];
-    if (!(wtot > 0)) continue;  // only zero-weight points: keep the centroid
-    double inv = 1.0 / wtot;
-    for (int p = 0; p < d; ++p) {
-      double acc = 0;
-      for (int t = 0; t < nt; ++t) acc += sums[(size_t(t) * k + c) * d + p];
-      centroids[size_t(c) * d + p] = float(acc * inv);
-    }
-  } ANNVIL_OMP_CATCH(perr)
-  perr.rethrow();
+  for (int ci = 0; ci < kf; ++ci) {
+    if (hs[ci] == 0) continue;
+    const float norm = 1 / hs[ci];
+    float* c = cent + size_t(ci) * d;
+    for (int p = 0; p < d; ++p) c[p] *= norm;
+  }
 }
 
-// Give each empty cluster half of a large one: copy its centroid and push the
-// two copies apart by a small symmetric perturbation (as Faiss does).
-int split_empty_clusters(int d, int k, idx_t n, std::vector<idx_t>& counts, std::vector<float>& centroids,
-                         std::mt19937_64& rng) {
+// Faiss's split_clusters: each empty cluster takes half of a donor drawn with
+// probability ~ (size - 1) by a generator reseeded with 1234 at every call
+// (walking the clusters cyclically; after 10 k misses, the largest), then the
+// two copies are pushed apart by a small symmetric perturbation.
+int split_empty_clusters(int d, int k, idx_t n, int k_frozen, float* hassign, float* centroids) {
   const float EPS = 1.f / 1024.f;
+  const size_t kf = size_t(k - k_frozen);
+  float* cent = centroids + size_t(k_frozen) * d;
+  float* hs = hassign + k_frozen;
+  if (!(size_t(n) > kf)) return 0;
   int nsplit = 0;
-  std::uniform_real_distribution<double> uni(0.0, 1.0);
-  for (int ci = 0; ci < k; ++ci) {
-    if (counts[ci] != 0) continue;
-    // pick a cluster with probability proportional to (size - 1)
-    int cj = 0;
-    for (;;) {
-      double r = uni(rng) * double(n - k);
-      double acc = 0;
-      for (cj = 0; cj < k; ++cj) {
-        if (counts[cj] <= 1) continue;
-        acc += double(counts[cj] - 1);
-        if (acc > r) break;
+  RandomGenerator rng(1234);
+  for (size_t ci = 0; ci < kf; ++ci) {
+    if (hs[ci] != 0) continue;
+    size_t cj = 0, tries = 0;
+    bool found = false;
+    for (cj = 0; tries < 10 * kf; cj = (cj + 1) % kf) {
+      const double p = (hs[cj] - 1.0) / float(size_t(n) - kf);
+      const float r = rng.rand_float();
+      if (r < p) {
+        found = true;
+        break;
       }
-      if (cj < k) break;
-      // no cluster has more than one point: nothing to split
-      return nsplit;
+      ++tries;
     }
-    std::memcpy(&centroids[size_t(ci) * d], &centroids[size_t(cj) * d], sizeof(float) * d);
+    if (!found) {
+      cj = 0;
+      for (size_t j = 1; j < kf; ++j)
+        if (hs[j] > hs[cj]) cj = j;
+    }
+    std::memcpy(cent + ci * d, cent + cj * d, sizeof(float) * d);
     for (int p = 0; p < d; ++p) {
       if (p % 2 == 0) {
-        centroids[size_t(ci) * d + p] *= 1 + EPS;
-        centroids[size_t(cj) * d + p] *= 1 - EPS;
+        cent[ci * d + p] *= 1 + EPS;
+        cent[cj * d + p] *= 1 - EPS;
       } else {
-        centroids[size_t(ci) * d + p] *= 1 - EPS;
-        centroids[size_t(cj) * d + p] *= 1 + EPS;
+        cent[ci * d + p] *= 1 - EPS;
+        cent[cj * d + p] *= 1 + EPS;
       }
     }
-    counts[ci] = counts[cj] / 2;
-    counts[cj] -= counts[ci];
+    hs[ci] = hs[cj] / 2;
+    hs[cj] -= hs[ci];
     ++nsplit;
   }
   return nsplit;
@@ -330,23 +335,21 @@ void Clustering::train(idx_t n_in, const float* x_in, const float* w_in) {
       ANNVIL_CHECK(std::isfinite(w_in[i]) && w_in[i] >= 0, "weights must be finite and non-negative (weight ", i,
                    " is ", w_in[i], ")");
 
-  // subsample
+  // subsample: the first k * max_points_per_centroid points of Faiss's
+  // rand_perm(n, seed), in permutation order (as Faiss, so that the same data
+  // gives the same centroids)
   std::vector<float> sample, wsample;
   const float* x = x_in;
   const float* weights = w_in;
   idx_t n = n_in;
-  std::mt19937_64 rng(static_cast<uint64_t>(seed));
   if (n_in > idx_t(k) * max_points_per_centroid) {
+    ANNVIL_CHECK(n_in <= idx_t(std::numeric_limits<int>::max()), "too many training points (", n_in,
+                 ") for k-means subsampling");
     n = idx_t(k) * max_points_per_centroid;
     if (verbose)
       std::fprintf(stderr, "Sampling a subset of %ld / %ld for training\n", long(n), long(n_in));
-    std::vector<idx_t> perm(static_cast<size_t>(n_in));
-    std::iota(perm.begin(), perm.end(), 0);
-    for (idx_t i = 0; i < n; ++i) {  // partial Fisher-Yates
-      std::uniform_int_distribution<idx_t> pick(i, n_in - 1);
-      std::swap(perm[size_t(i)], perm[size_t(pick(rng))]);
-    }
-    std::sort(perm.begin(), perm.begin() + n);  // sequential reads
+    std::vector<int> perm(static_cast<size_t>(n_in));
+    rand_perm(perm.data(), size_t(n_in), seed);
     sample.resize(size_t(n) * d);
     for (idx_t i = 0; i < n; ++i)
       std::memcpy(&sample[size_t(i) * d], x_in + size_t(perm[size_t(i)]) * d, sizeof(float) * d);
@@ -358,69 +361,88 @@ void Clustering::train(idx_t n_in, const float* x_in, const float* w_in) {
     }
   }
 
+  // centroids given on input (a multiple of d floats, at most k of them) are
+  // kept as the first ones; frozen_centroids keeps them fixed
+  ANNVIL_CHECK(centroids.size() % size_t(d) == 0, "input centroids: ", centroids.size(),
+               " floats is not a multiple of d=", d);
+  const int n_input = int(centroids.size() / size_t(d));
+  ANNVIL_CHECK(n_input <= k, "got ", n_input, " input centroids for k=", k);
+  const int k_frozen = frozen_centroids ? n_input : 0;
+  const std::vector<float> init = centroids;
+  iteration_stats.clear();
+
+  if (n == k && n_input == 0) {
+    // as many points as centroids: they are the centroids
+    centroids.assign(x_in, x_in + size_t(k) * d);
+    iteration_stats.push_back({0.f, 0.0, 0});
+    return;
+  }
+
   const bool lower_is_better = metric == METRIC_L2;
   std::vector<float> best_centroids;
   std::vector<ClusteringIterationStats> best_stats;
-  double best_obj = lower_is_better ? HUGE_VAL : -HUGE_VAL;
+  float best_obj = lower_is_better ? HUGE_VALF : -HUGE_VALF;
   std::vector<idx_t> assign(static_cast<size_t>(n));
   std::vector<float> dis(static_cast<size_t>(n));
-  std::vector<idx_t> counts;
-  const bool have_init = frozen_centroids || centroids.size() == size_t(k) * d;
-  std::vector<float> init = have_init ? centroids : std::vector<float>();
-  iteration_stats.clear();
+  std::vector<float> hassign(static_cast<size_t>(k));
+  auto post_process = [&]() {
+    if (spherical) normalize_rows(size_t(k), centroids.data(), size_t(d));
+    if (int_centroids)
+      for (auto& v : centroids) v = std::round(v);
+  };
 
   for (int redo = 0; redo < nredo; ++redo) {
     auto t0 = std::chrono::steady_clock::now();
-    std::mt19937_64 rrng(uint64_t(seed) + 15486557ULL * uint64_t(redo + 1));
-    if (have_init) {
-      centroids = init;
-    } else {
-      ClusteringInitialization ci(d, k);
-      ci.method = init_method;
-      ci.seed = int64_t(seed) + 15486557LL * (redo + 1);
-      ci.afkmc2_chain_length = afkmc2_chain_length;
-      centroids.resize(size_t(k) * d);
-      ci.init_centroids(n, x, centroids.data());
+    const int64_t redo_seed = int64_t(seed) + 1 + int64_t(redo) * 15486557LL;
+    centroids = init;
+    centroids.resize(size_t(k) * d);
+    if (n_input < k) {
+      if (init_method == INIT_RANDOM) {
+        // Faiss: the points at positions n_input.. of rand_perm(n, seed + 1 + redo * 15486557)
+        std::vector<int> perm(static_cast<size_t>(n));
+        rand_perm(perm.data(), size_t(n), redo_seed);
+        for (int i = n_input; i < k; ++i)
+          std::memcpy(&centroids[size_t(i) * d], x + size_t(perm[size_t(i)]) * d, sizeof(float) * d);
+      } else {
+        ClusteringInitialization ci(d, k - n_input);
+        ci.method = init_method;
+        ci.seed = redo_seed;
+        ci.afkmc2_chain_length = afkmc2_chain_length;
+        ci.init_centroids(n, x, centroids.data() + size_t(n_input) * d, n_input,
+                          n_input > 0 ? centroids.data() : nullptr);
+      }
     }
-    if (spherical) normalize_rows(size_t(k), centroids.data(), size_t(d));
+    post_process();
 
     std::vector<ClusteringIterationStats> stats;
-    double obj = 0, prev_obj = 0;
+    float obj = 0;
     for (int it = 0; it < niter; ++it) {
       check_interrupt();
       assign_to_centroids(n, x, k, centroids.data(), d, metric, assign.data(), dis.data());
       obj = 0;
       for (idx_t i = 0; i < n; ++i) obj += dis[size_t(i)];
-      if (frozen_centroids) {
-        stats.push_back({float(obj), 0.0, 0});
-        break;
-      }
-      update_centroids(n, x, weights, d, k, assign.data(), centroids, counts);
-      int nsplit = split_empty_clusters(d, k, n, counts, centroids, rrng);
-      if (spherical) normalize_rows(size_t(k), centroids.data(), size_t(d));
-      if (int_centroids)
-        for (auto& v : centroids) v = std::round(v);
+      update_centroids(n, x, weights, d, k, k_frozen, assign.data(), centroids.data(), hassign.data());
+      int nsplit = split_empty_clusters(d, k, n, k_frozen, hassign.data(), centroids.data());
+      post_process();
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      stats.push_back({float(obj), secs, nsplit});
+      stats.push_back({obj, secs, nsplit});
       if (verbose)
-        std::fprintf(stderr, "  Iteration %d (%.2f s): objective=%g nsplit=%d\n", it, secs, obj, nsplit);
-      // converged: the assignment (hence the objective) no longer changes
-      if (it > 0 && nsplit == 0 && std::fabs(obj - prev_obj) <= early_stop_threshold * std::fabs(prev_obj)) break;
-      prev_obj = obj;
+        std::fprintf(stderr, "  Iteration %d (%.2f s): objective=%g nsplit=%d\n", it, secs, double(obj), nsplit);
+      // Faiss's early stop: relative change of the objective <= early_stop_threshold
+      if (it > 0) {
+        const float prev = stats[stats.size() - 2].obj;
+        const double change = prev == 0 ? std::numeric_limits<double>::max() : std::fabs(prev - obj) / std::fabs(prev);
+        if (change <= early_stop_threshold) break;
+      }
     }
-    if (nredo > 1) {
-      // objective of the final centroids decides between runs
-      assign_to_centroids(n, x, k, centroids.data(), d, metric, assign.data(), dis.data());
-      obj = 0;
-      for (idx_t i = 0; i < n; ++i) obj += dis[size_t(i)];
-      if (!stats.empty()) stats.back().obj = float(obj);
-    }
-    if (redo == 0 || (lower_is_better ? obj < best_obj : obj > best_obj)) {
+    // as Faiss: the objective of the last assignment decides between runs
+    if (nredo == 1 || (lower_is_better ? obj < best_obj : obj > best_obj)) {
       best_obj = obj;
       best_centroids = centroids;
       best_stats = stats;
     }
   }
+  if (best_centroids.empty()) best_centroids = centroids;  // every run had a NaN objective
   centroids = best_centroids;
   iteration_stats = best_stats;
 }

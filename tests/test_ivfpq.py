@@ -385,7 +385,11 @@ def test_simd_levels_agree(data, kind, M, metric):
             errs[level] = ((rec - xb[:2000]) ** 2).sum(1).mean()
         Dr, Ir = res["scalar"]
         for level, (D, I) in res.items():
-            np.testing.assert_allclose(D, Dr, rtol=1e-4, atol=1e-3)
+            # an encoding near-tie may pick another code for a vector at one
+            # level (the argmin is computed with another rounding): allow a
+            # handful of such distances, never a systematic difference
+            close = np.isclose(D, Dr, rtol=1e-4, atol=1e-3)
+            assert close.mean() > 0.998, (level, np.argwhere(~close)[:5])
             assert (I == Ir).mean() > 0.98, level
             assert abs(errs[level] - errs["scalar"]) < 0.02 * errs["scalar"], errs
     finally:

@@ -31,6 +31,7 @@ from ._core import (  # noqa: F401  (re-exported)
     IndexFileError,
     IndexFlat,
     IndexFlatIP,
+    IndexFlat1D,
     IndexFlatL2,
     IndexIDMap,
     IndexIDMap2,
@@ -58,12 +59,15 @@ from ._selectors import (  # noqa: F401
     IDSelectorOr,
     IDSelectorRange,
     IDSelectorXOr,
+    IDSelectorTranslated,
 )
 from .kmeans import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
 
 _index_methods.attach(Index)
+from . import _compat_b  # noqa: E402,F401  (Faiss surface details, second batch)
+from ._compat_b import IndexFlatCodes  # noqa: E402,F401
 
 # Faiss's IO flags; IO_FLAG_MMAP has Faiss's value so drop-in code passes it as is.
 IO_FLAG_READ_ONLY = 2

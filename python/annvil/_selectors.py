@@ -10,7 +10,8 @@ from ._core import (IDSelector, IDSelectorAll, IDSelectorAnd, IDSelectorNot, IDS
                     IDSelectorXOr, InvalidArgumentError)
 
 __all__ = ["IDSelector", "IDSelectorRange", "IDSelectorBatch", "IDSelectorBitmap", "IDSelectorArray",
-           "IDSelectorNot", "IDSelectorAnd", "IDSelectorOr", "IDSelectorXOr", "IDSelectorAll", "as_selector"]
+           "IDSelectorNot", "IDSelectorAnd", "IDSelectorOr", "IDSelectorXOr", "IDSelectorAll", "as_selector",
+           "IDSelectorTranslated"]
 
 
 def _n_ids(n, ids):
@@ -84,3 +85,14 @@ def as_selector(obj):
     raise InvalidArgumentError(
         "a selector must be an IDSelector, a boolean mask over ids, or an array of ids; "
         f"got {type(obj).__name__}")
+
+
+class IDSelectorTranslated(_core._IDSelectorTranslated):
+    """Faiss's IDSelectorTranslated(id_map, sel): selects position i when
+    sel selects id_map[i].  id_map: an IndexIDMap / IndexIDMap2 (its id_map,
+    as it is now) or an array of ids; IndexIDMap searches take it as is (it is
+    already over positions)."""
+
+    def __init__(self, id_map, sel):
+        ids = getattr(id_map, "id_map", id_map)
+        super().__init__(as_ids(np.asarray(ids)), as_selector(sel))

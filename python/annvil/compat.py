@@ -343,7 +343,7 @@ class _CVar:
         values = object.__getattribute__(self, "_values")
         if name in values:
             return values[name]
-        if name in ("indexIVF_stats", "indexBinaryHash_stats"):
+        if name in ("indexIVF_stats", "indexBinaryHash_stats", "hnsw_stats"):
             from . import _core
             return getattr(_core, name)
         raise AttributeError(f"annvil.cvar has no variable '{name}'")
@@ -355,7 +355,7 @@ class _CVar:
         values[name] = type(values[name])(value)
 
     def __dir__(self):
-        return sorted(object.__getattribute__(self, "_values")) + ["indexIVF_stats", "indexBinaryHash_stats"]
+        return sorted(object.__getattribute__(self, "_values")) + ["indexIVF_stats", "indexBinaryHash_stats", "hnsw_stats"]
 
 
 cvar = _CVar()

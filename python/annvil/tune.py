@@ -325,6 +325,16 @@ class OperatingPoint:
     cno: int
 
 
+class _PointList(list):
+    """A list of OperatingPoint that also answers Faiss's std::vector calls (size(), at(i))."""
+
+    def size(self):
+        return len(self)
+
+    def at(self, i):
+        return self[i]
+
+
 class OperatingPoints:
     """Measured (perf, time) points and their Pareto-optimal subset (more perf,
     less time), as Faiss's.  optimal_pts starts with the point (0, 0) of doing
@@ -336,8 +346,8 @@ class OperatingPoints:
         self.clear()
 
     def clear(self):
-        self.all_pts = []
-        self.optimal_pts = [OperatingPoint(0.0, 0.0, "", -1)]
+        self.all_pts = _PointList()
+        self.optimal_pts = _PointList([OperatingPoint(0.0, 0.0, "", -1)])
 
     def add(self, perf, t, key="", cno=0):
         """Record a point; True when it is (for now) Pareto-optimal."""
@@ -362,10 +372,10 @@ class OperatingPoints:
                     a.insert(i, op)
             else:
                 return False
-        # drop points that the new one makes slower than a better point
+        # drop points that a better point matches or beats in time (Faiss's rule)
         i = len(a) - 1
         while i > 0:
-            if a[i].t < a[i - 1].t:
+            if a[i].t <= a[i - 1].t:
                 del a[i - 1]
             i -= 1
         return True
@@ -408,8 +418,20 @@ class AutoTuneCriterion:
     def __init__(self, nq, nnn):
         self.nq, self.nnn = int(nq), int(nnn)
         self.gt_nnn = 0
-        self.gt_D = None
-        self.gt_I = None
+        self._gt_D = None  # (nq, gt_nnn) arrays; gt_D / gt_I show them as Faiss's vectors
+        self._gt_I = None
+
+    @property
+    def gt_I(self):
+        """The ground-truth ids as Faiss's std::vector (nq * gt_nnn int64), or None."""
+        from .compat import Int64Vector
+        return None if self._gt_I is None else Int64Vector(self._gt_I)
+
+    @property
+    def gt_D(self):
+        """The ground-truth distances as Faiss's std::vector (nq * gt_nnn floats), or None."""
+        from .compat import Float32Vector
+        return None if self._gt_D is None else Float32Vector(self._gt_D)
 
     def set_groundtruth(self, gt_D, gt_I, gt_nnn=None):
         """gt_I (nq, gt_nnn) ids of the true neighbours (gt_D may be None).
@@ -422,12 +444,12 @@ class AutoTuneCriterion:
         if gt_I.ndim != 2 or gt_I.shape[0] != self.nq:
             raise InvalidArgumentError(
                 f"ground truth must have {self.nq} rows (one per query), got shape {gt_I.shape}")
-        self.gt_I = gt_I
+        self._gt_I = gt_I
         self.gt_nnn = gt_I.shape[1]
-        self.gt_D = None if gt_D is None else np.asarray(gt_D, dtype=np.float32).reshape(gt_I.shape)
+        self._gt_D = None if gt_D is None else np.asarray(gt_D, dtype=np.float32).reshape(gt_I.shape)
 
     def _check(self, I, need_gt):
-        if self.gt_I is None or self.gt_nnn < need_gt:
+        if self._gt_I is None or self.gt_nnn < need_gt:
             raise InvalidArgumentError("ground truth not initialized (call set_groundtruth)")
         I = np.asarray(I).reshape(self.nq, -1)
         if I.shape[1] < self.nnn:
@@ -447,7 +469,7 @@ class OneRecallAtRCriterion(AutoTuneCriterion):
 
     def evaluate(self, D, I):
         I = self._check(I, 1)
-        return float(np.mean(np.any(I[:, :self.R] == self.gt_I[:, :1], axis=1)))
+        return float(np.mean(np.any(I[:, :self.R] == self._gt_I[:, :1], axis=1)))
 
 
 class IntersectionCriterion(AutoTuneCriterion):
@@ -459,7 +481,7 @@ class IntersectionCriterion(AutoTuneCriterion):
 
     def evaluate(self, D, I):
         I = self._check(I, self.R)
-        return recall_at_k(I[:, :self.R], self.gt_I[:, :self.R])
+        return recall_at_k(I[:, :self.R], self._gt_I[:, :self.R])
 
 
 def recall_at_k(I, gt):
