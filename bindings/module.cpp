@@ -14,6 +14,7 @@ PYBIND11_MODULE(_core, m) {
   annvil_py::init_ivf(m);
   annvil_py::init_ivfpq(m);
   annvil_py::init_hnsw(m);
+  annvil_py::init_qg(m);
   annvil_py::init_binary(m);
   annvil_py::init_io(m);
   annvil_py::init_gpu(m);

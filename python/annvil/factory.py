@@ -41,6 +41,8 @@ GRAMMAR = """\
   HNSW[{M}][,Flat]                graph index (IndexHNSWFlat), M defaults to 32
   HNSW{M},SQ8|... | HNSW{M}_SQ8   (IndexHNSWSQ)
   HNSW{M},PQ{m}[x{nbits}][np]     (IndexHNSWPQ)
+  QG[{R}][,PQ{m}[x4]]             quantized-graph index (IndexQG): out-degree R (default 32),
+                                  m 4-bit sub-quantizers (default ceil(d / 4); any d)
 prefixes (any number of transforms, IDMap first):
   IDMap, | IDMap2,                user ids (IndexIDMap / IndexIDMap2); also as a suffix
   OPQ{M}[_{dout}],                OPQ rotation (OPQMatrix) in an IndexPreTransform
@@ -73,6 +75,7 @@ _RE_PQFS = re.compile(r"PQ(\d+)x4fs(r?)(?:_(\d+))?$")
 _RE_IVF = re.compile(r"IVF(\d+)([kM]?)(?:_HNSW(\d*))?$")
 _RE_IVF_PAREN = re.compile(r"IVF(\d+)([kM]?)\((.*)\)$")
 _RE_HNSW = re.compile(r"HNSW(\d*)(?:_(.+))?$")
+_RE_QG = re.compile(r"QG(\d*)$")
 _RE_REFINE = re.compile(r"Refine\((.*)\)$")
 _IDMAPS = {"IDMap": "IndexIDMap", "IDMap2": "IndexIDMap2"}
 
@@ -143,7 +146,7 @@ class _Builder:
         m = _RE_IVF.match(t0) or _RE_IVF_PAREN.match(t0)
         if m:
             return self.ivf(m, t0, rest, d, metric)
-        if len(rest) > 1 or (rest and not _RE_HNSW.match(t0)):
+        if len(rest) > 1 or (rest and not (_RE_HNSW.match(t0) or _RE_QG.match(t0))):
             self.fail(f"unknown index '{','.join(tokens)}': '{rest[-1]}' cannot follow '{t0}'")
         for rx, build in _BODIES:
             m = rx.match(t0)
@@ -304,6 +307,22 @@ def _b_hnsw(b, m, token, rest, d, metric):
     b.fail(f"unknown HNSW storage '{enc}'")
 
 
+def _b_qg(b, m, token, rest, d, metric):
+    # QG{R}[,PQ{m}[x4]]: annvil's quantized-graph index (IndexQG), R = out-degree
+    R = int(m.group(1) or 32)
+    if R < 4 or R % 2:
+        b.fail(f"{token}: the out-degree R must be even and >= 4")
+    pq_m = 0
+    if rest:
+        pm = _RE_PQ.match(rest[0])
+        if not pm or (pm.group(2) is not None and int(pm.group(2)) != 4) or pm.group(3):
+            b.fail(f"{token} takes its neighbour codes as PQ{{m}} or PQ{{m}}x4 (4-bit), got '{rest[0]}'")
+        pq_m = int(pm.group(1))
+        if pq_m <= 0:
+            b.fail(f"{rest[0]}: needs at least one sub-quantizer")
+    return b.cls("IndexQG")(d, R, pq_m, metric)
+
+
 # (regex, build(builder, match, token, rest, d, metric) -> index); `rest` holds
 # at most one more component (only HNSW takes one)
 _BODIES = [
@@ -312,6 +331,7 @@ _BODIES = [
     (_RE_PQFS, _b_pqfs),
     (re.compile("(" + "|".join(_SQ_TYPES) + ")$"), _b_sq),
     (_RE_HNSW, _b_hnsw),
+    (_RE_QG, _b_qg),
 ]
 
 
@@ -369,7 +389,7 @@ _IVF_ENCODINGS = [
 _ALL_CLASSES = (
     "IndexFlat", "IndexPQ", "IndexPQFastScan", "IndexScalarQuantizer", "IndexIVFFlat", "IndexIVFPQ",
     "IndexIVFPQFastScan", "IndexIVFScalarQuantizer", "IndexHNSWFlat", "IndexHNSWSQ", "IndexHNSWPQ",
-    "IndexPreTransform", "OPQMatrix", "NormalizationTransform", "IndexRefineFlat", "IndexRefine",
+    "IndexQG", "IndexPreTransform", "OPQMatrix", "NormalizationTransform", "IndexRefineFlat", "IndexRefine",
     "IndexIDMap", "IndexIDMap2",
 )
 
