@@ -18,8 +18,8 @@ namespace detail {
 QGScanFn qg_scan_fn() {
 #if defined(ANNVIL_X86)
   switch (simd_level()) {
-    case SimdLevel::avx512: return &pq4_accumulate_avx512;
-    case SimdLevel::avx2: return &pq4_accumulate_avx2;
+    case SimdLevel::avx512: return &qg_scan_avx512;
+    case SimdLevel::avx2: return &qg_scan_avx2;
     default: break;
   }
 #endif
@@ -32,7 +32,9 @@ namespace {
 size_t auto_pq_M(int d, int pq_M) {
   ANNVIL_CHECK(d > 0, "d must be positive, got ", d);
   ANNVIL_CHECK(pq_M >= 0, "pq_M must be >= 0 (0: automatic), got ", pq_M);
-  return pq_M > 0 ? size_t(pq_M) : (size_t(d) + 3) / 4;
+  // 4 dimensions per sub-quantizer; one per dimension for small d, where a
+  // coarser code would leave too few distinct estimates
+  return pq_M > 0 ? size_t(pq_M) : d <= 16 ? size_t(d) : (size_t(d) + 3) / 4;
 }
 
 int check_R(int R) {
@@ -238,14 +240,23 @@ struct QGPool {
     if (n < cap) ++n;
     if (lo < cur) cur = lo;
   }
-  // the next vertex to expand (marks it), or -1
-  int32_t pop() {
+  // the next vertex to expand (marks it; *pos receives its position), or -1
+  int32_t pop(size_t* pos) {
     while (cur < n && (id[cur] & kDone)) ++cur;
     if (cur >= n) return -1;
     uint32_t v = id[cur];
     id[cur] |= kDone;
-    ++cur;
+    *pos = cur++;
     return int32_t(v);
+  }
+  // give the entry at pos (expanded) a new key
+  void rekey(size_t pos, uint32_t k) {
+    const uint32_t v = id[pos];
+    std::memmove(&key[pos], &key[pos + 1], (n - pos - 1) * sizeof(uint32_t));
+    std::memmove(&id[pos], &id[pos + 1], (n - pos - 1) * sizeof(uint32_t));
+    --n;
+    if (cur > pos) --cur;
+    insert(k, v);
   }
   // the vertex pop() would return next, without marking it
   int32_t peek() {
@@ -312,9 +323,24 @@ void IndexQG::search_graph(idx_t n, const float* x, idx_t k, int ef, bool filter
       TopK top{size_t(k), 0, S.topk_d.data(), S.topk_i.data()};
       S.visited.test_and_set(ep);
       S.pool.insert(0, uint32_t(ep));
-      int32_t v = S.pool.pop();
+      // Exact distances go into the pool in the estimates' uint16 domain,
+      // acc = (dist - bias) * scale, so that expanded vertices are ranked by
+      // their exact distance and bound the pool as in HNSW's result set.
+      const float qscale = S.qlut.scale, qbias = S.qlut.bias;
+      size_t pos = 0;
+      int32_t v = S.pool.pop(&pos);
       prefetch_range(blk0 + size_t(v) * stride, stride);
       while (v >= 0) {
+        // the next vertex's block and vector load while v is processed
+        const int32_t nxt = S.pool.peek();
+        if (nxt >= 0) {
+          prefetch_range(blk0 + size_t(nxt) * stride, stride);
+          prefetch_range(sp.row(nxt), vec_bytes);
+        }
+        const float dv = sp.to_query(xq, v);
+        if (!filtered || admit(v)) top.push(dv, v);
+        const float ka = (dv - qbias) * qscale;
+        S.pool.rekey(pos, ka <= 0.f ? 0u : ka >= 65535.f ? 65535u : uint32_t(ka));
         const uint8_t* blk = blk0 + size_t(v) * stride;
         const int32_t* nid = reinterpret_cast<const int32_t*>(blk);
         const uint16_t tmax = S.pool.full() ? uint16_t(std::min<uint32_t>(S.pool.worst(), 0x10000) - 1) : 0xffff;
@@ -334,17 +360,7 @@ void IndexQG::search_graph(idx_t n, const float* x, idx_t k, int ef, bool filter
             S.pool.insert(a, uint32_t(u));
           }
         }
-        // the next vertex's block and vector load while v is re-scored
-        const int32_t nxt = S.pool.peek();
-        if (nxt >= 0) {
-          prefetch_range(blk0 + size_t(nxt) * stride, stride);
-          prefetch_range(sp.row(nxt), vec_bytes);
-        }
-        if (!filtered || admit(v)) {
-          const float dv = sp.to_query(xq, v);
-          top.push(dv, v);
-        }
-        v = S.pool.pop();
+        v = S.pool.pop(&pos);
       }
       (void)ncode_bytes;
       (void)HS;

@@ -59,7 +59,7 @@ struct IndexQG : IndexHNSW {
   Storage<uint8_t> blocks;  // ntotal * block_stride (layout above)
   size_t block_stride = 0;
 
-  // R: even, >= 4; pq_M: 0 picks ceil(d / 4) (4 dimensions per sub-quantizer)
+  // R: even, >= 4; pq_M: 0 picks ceil(d / 4) (4 dimensions per sub-quantizer), d when d <= 16
   IndexQG(int d, int R = 32, int pq_M = 0, MetricType metric = METRIC_L2);
 
   size_t ngroups() const { return (size_t(R) + kPQ4BlockSize - 1) / kPQ4BlockSize; }
@@ -97,6 +97,10 @@ namespace detail {
 using QGScanFn = void (*)(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
                           uint16_t tmax, uint32_t* masks);
 QGScanFn qg_scan_fn();
+void qg_scan_avx2(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
+                  uint16_t tmax, uint32_t* masks);
+void qg_scan_avx512(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
+                    uint16_t tmax, uint32_t* masks);
 }  // namespace detail
 
 }  // namespace annvil
