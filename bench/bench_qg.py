@@ -72,11 +72,11 @@ def main():
     ap.add_argument("--build-threads", type=int, default=2)
     ap.add_argument("--cache", default="/tmp/annvil_bench_qg")
     ap.add_argument("--rebuild", action="store_true")
-    ap.add_argument("--qg", nargs="*", default=["QG64,PQ96x4:40"],
+    ap.add_argument("--qg", nargs="*", default=["QG64,PQ96x4:100"],
                     help="annvil factory strings, optionally ':efConstruction'")
     ap.add_argument("--libs", nargs="*", default=["annvil", "faiss-ivfpqfs", "faiss-hnsw", "faiss-hnswsq8",
                                                    "hnswlib", "usearch"])
-    ap.add_argument("--ef", type=int, nargs="*", default=[12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 200, 256])
+    ap.add_argument("--ef", type=int, nargs="*", default=[16, 20, 24, 32, 40, 48, 56, 64, 72, 80, 96, 112, 128, 160, 200, 256])
     args = ap.parse_args()
 
     import faiss
@@ -127,7 +127,7 @@ def main():
 
         ix, bs = cached(cache, key, build, faiss.write_index, faiss.read_index, args.rebuild)
         ivf = faiss.extract_index_ivf(ix)
-        params = [(p, kf) for p in (8, 12, 16, 24, 32, 48, 64, 96, 128) for kf in (2, 4, 8, 16)]
+        params = [(p, kf) for p in (16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 112, 128, 160) for kf in (2, 4, 8)]
 
         def search(p, ix=ix, ivf=ivf):
             ivf.nprobe = p[0]
