@@ -14,7 +14,8 @@ every configuration, then per library the best QPS reaching recall@10 0.90 /
 Built indexes are cached in --cache (default /tmp/annvil_bench_qg) so that
 reruns only search; --rebuild forces building (and timing) again.
 
-Faiss: IVF1024,PQ192x4fs,RFlat swept over nprobe x k_factor, HNSW32 (Flat)
+Faiss: IVF1024,PQ192x4fs,RFlat swept over nprobe (16..160) x k_factor (2, 4, 8; 16 was never
+best), HNSW32 (Flat)
 and HNSW32,SQ8 swept over efSearch (efConstruction 40, Faiss's default).
 hnswlib / usearch: M = 32 (connectivity 32), ef_construction 200 / 128
 (their usual settings), swept over ef / expansion_search.
