@@ -14,7 +14,7 @@ every configuration, then per library the best QPS reaching recall@10 0.90 /
 Built indexes are cached in --cache (default /tmp/annvil_bench_qg) so that
 reruns only search; --rebuild forces building (and timing) again.
 
-Faiss: IVF1024,PQ192x4fs,RFlat swept over nprobe (16..160) x k_factor (2, 4, 8; 16 was never
+Faiss: IVF1024,PQ192x4fs,RFlat swept over nprobe (16..512) x k_factor (2, 4, 8; 16 was never
 best), HNSW32 (Flat)
 and HNSW32,SQ8 swept over efSearch (efConstruction 40, Faiss's default).
 hnswlib / usearch: M = 32 (connectivity 32), ef_construction 200 / 128
@@ -128,7 +128,7 @@ def main():
 
         ix, bs = cached(cache, key, build, faiss.write_index, faiss.read_index, args.rebuild)
         ivf = faiss.extract_index_ivf(ix)
-        params = [(p, kf) for p in (16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 112, 128, 160) for kf in (2, 4, 8)]
+        params = [(p, kf) for p in (16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 112, 128, 160, 192, 256, 384, 512) for kf in (2, 4, 8)]
 
         def search(p, ix=ix, ivf=ivf):
             ivf.nprobe = p[0]
