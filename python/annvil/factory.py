@@ -42,7 +42,7 @@ GRAMMAR = """\
   HNSW{M},SQ8|... | HNSW{M}_SQ8   (IndexHNSWSQ)
   HNSW{M},PQ{m}[x{nbits}][np]     (IndexHNSWPQ)
   QG[{R}][,PQ{m}[x4]]             quantized-graph index (IndexQG): out-degree R (default 32),
-                                  m 4-bit sub-quantizers (default ceil(d / 4); any d)
+                                  m 4-bit sub-quantizers (default ceil(d / 4), d if d <= 16; any d)
 prefixes (any number of transforms, IDMap first):
   IDMap, | IDMap2,                user ids (IndexIDMap / IndexIDMap2); also as a suffix
   OPQ{M}[_{dout}],                OPQ rotation (OPQMatrix) in an IndexPreTransform

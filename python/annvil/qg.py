@@ -18,7 +18,8 @@ pickle) behaves as IndexHNSW; IndexQG is an IndexHNSW subclass, so
 ``ParameterSpace`` and ``SearchParametersHNSW`` work unchanged.
 
 d need not be a multiple of pq_M: vectors are zero-padded to ``dpad`` for the
-codes (pq_M = 0 picks ceil(d / 4), 4 dimensions per sub-quantizer).
+codes (pq_M = 0 picks ceil(d / 4), 4 dimensions per sub-quantizer, or d when
+d <= 16).  The default efSearch is 32.
 """
 from __future__ import annotations
 
