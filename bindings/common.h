@@ -78,6 +78,7 @@ void init_pq(py::module_& m);
 void init_ivf(py::module_& m);
 void init_ivfpq(py::module_& m);
 void init_hnsw(py::module_& m);
+void init_qg(py::module_& m);
 void init_binary(py::module_& m);
 void init_gpu(py::module_& m);
 void init_utils(py::module_& m);

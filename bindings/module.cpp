@@ -16,6 +16,7 @@ PYBIND11_MODULE(_core, m) {
   annvil_py::init_hnsw(m);
   annvil_py::init_ivf_extra(m);
   annvil_py::init_shards(m);
+  annvil_py::init_qg(m);
   annvil_py::init_binary(m);
   annvil_py::init_io(m);
   annvil_py::init_gpu(m);

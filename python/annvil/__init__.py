@@ -242,6 +242,7 @@ from .pq import *  # noqa: E402,F401,F403
 from .ivf import *  # noqa: E402,F401,F403
 from .ivfpq import *  # noqa: E402,F401,F403
 from .hnsw import *  # noqa: E402,F401,F403
+from .qg import *  # noqa: E402,F401,F403
 from .binary import *  # noqa: E402,F401,F403
 from .factory import *  # noqa: E402,F401,F403
 from .tune import *  # noqa: E402,F401,F403

@@ -41,6 +41,8 @@ GRAMMAR = """\
   HNSW[{M}][,Flat]                graph index (IndexHNSWFlat), M defaults to 32
   HNSW{M},SQ8|... | HNSW{M}_SQ8   (IndexHNSWSQ)
   HNSW{M},PQ{m}[x{nbits}][np]     (IndexHNSWPQ)
+  QG[{R}][,PQ{m}[x4]]             quantized-graph index (IndexQG): out-degree R (default 32),
+                                  m 4-bit sub-quantizers (default ceil(d / 4), d if d <= 16; any d)
 prefixes (any number of transforms, IDMap first):
   IDMap, | IDMap2,                user ids (IndexIDMap / IndexIDMap2); also as a suffix
   OPQ{M}[_{dout}],                OPQ rotation (OPQMatrix) in an IndexPreTransform
@@ -74,6 +76,7 @@ _RE_IVF = re.compile(r"IVF(\d+)([kM]?)(?:_HNSW(\d*))?$")
 _RE_IVF_PAREN = re.compile(r"IVF(\d+)([kM]?)\((.*)\)$")
 _RE_IMI = re.compile(r"IMI(\d+)x(\d+)$")  # inverted multi-index: MultiIndexQuantizer(d, M, nbits)
 _RE_HNSW = re.compile(r"HNSW(\d*)(?:_(.+))?$")
+_RE_QG = re.compile(r"QG(\d*)$")
 _RE_REFINE = re.compile(r"Refine\((.*)\)$")
 _IDMAPS = {"IDMap": "IndexIDMap", "IDMap2": "IndexIDMap2"}
 
@@ -149,7 +152,7 @@ class _Builder:
             M, nbits = int(m.group(1)), int(m.group(2))
             return self.ivf(m, t0, rest, d, metric, quantizer=self.cls("MultiIndexQuantizer")(d, M, nbits),
                             nlist=1 << (M * nbits))
-        if len(rest) > 1 or (rest and not _RE_HNSW.match(t0)):
+        if len(rest) > 1 or (rest and not (_RE_HNSW.match(t0) or _RE_QG.match(t0))):
             self.fail(f"unknown index '{','.join(tokens)}': '{rest[-1]}' cannot follow '{t0}'")
         for rx, build in _BODIES:
             m = rx.match(t0)
@@ -313,6 +316,22 @@ def _b_hnsw(b, m, token, rest, d, metric):
     b.fail(f"unknown HNSW storage '{enc}'")
 
 
+def _b_qg(b, m, token, rest, d, metric):
+    # QG{R}[,PQ{m}[x4]]: annvil's quantized-graph index (IndexQG), R = out-degree
+    R = int(m.group(1) or 32)
+    if R < 4 or R % 2:
+        b.fail(f"{token}: the out-degree R must be even and >= 4")
+    pq_m = 0
+    if rest:
+        pm = _RE_PQ.match(rest[0])
+        if not pm or (pm.group(2) is not None and int(pm.group(2)) != 4) or pm.group(3):
+            b.fail(f"{token} takes its neighbour codes as PQ{{m}} or PQ{{m}}x4 (4-bit), got '{rest[0]}'")
+        pq_m = int(pm.group(1))
+        if pq_m <= 0:
+            b.fail(f"{rest[0]}: needs at least one sub-quantizer")
+    return b.cls("IndexQG")(d, R, pq_m, metric)
+
+
 # (regex, build(builder, match, token, rest, d, metric) -> index); `rest` holds
 # at most one more component (only HNSW takes one)
 _BODIES = [
@@ -321,6 +340,7 @@ _BODIES = [
     (_RE_PQFS, _b_pqfs),
     (re.compile("(" + "|".join(_SQ_TYPES) + ")$"), _b_sq),
     (_RE_HNSW, _b_hnsw),
+    (_RE_QG, _b_qg),
 ]
 
 
@@ -378,7 +398,7 @@ _IVF_ENCODINGS = [
 _ALL_CLASSES = (
     "IndexFlat", "IndexPQ", "IndexPQFastScan", "IndexScalarQuantizer", "IndexIVFFlat", "IndexIVFPQ",
     "IndexIVFPQFastScan", "IndexIVFScalarQuantizer", "IndexHNSWFlat", "IndexHNSWSQ", "IndexHNSWPQ",
-    "IndexPreTransform", "OPQMatrix", "NormalizationTransform", "IndexRefineFlat", "IndexRefine",
+    "IndexQG", "IndexPreTransform", "OPQMatrix", "NormalizationTransform", "IndexRefineFlat", "IndexRefine",
     "IndexIDMap", "IndexIDMap2",
 )
 
