@@ -635,7 +635,7 @@ void read_faiss_hnsw(FReader& r, HNSW& g, int* M_out) {
   const size_t N = levels.size();
   if (N >= size_t(std::numeric_limits<int32_t>::max())) r.corrupt("HNSW too large");
   if (offsets.size() != N + 1 || offsets[0] != 0) r.corrupt("HNSW offsets do not match the levels");
-  if (efc <= 0 || efs <= 0) r.corrupt("bad HNSW ef parameters");
+  if (efc <= 0 || efs <= 0 || efc > (1 << 20) || efs > (1 << 20)) r.corrupt("bad HNSW ef parameters");
   g.M = M;
   g.efConstruction = efc;
   g.efSearch = efs;
@@ -690,7 +690,8 @@ void write_faiss_hnsw(FWriter& w, const HNSW& g) {
   const float mult = float(1.0 / std::log(double(M)));
   int nn = 0;
   for (int level = 0;; ++level) {
-    float p = std::exp(-level / mult) * (1 - std::exp(-1 / mult));
+    // the quotients in float, exp in double, the product rounded to float (as Faiss)
+    float p = float(std::exp(double(-level / mult)) * (1 - std::exp(double(-1 / mult))));
     if (p < 1e-9) break;
     probas.push_back(p);
     nn += level == 0 ? 2 * M : M;
