@@ -474,7 +474,7 @@ def _is_faiss_file(path):
             head = f.read(4)
     except OSError:
         return False  # the reader reports the error
-    return _core.is_faiss_data(head, True)
+    return _core.is_faiss_data(head)  # a float Faiss file gets a clear error there
 
 
 def read_index_binary(path, io_flags=0, *, mmap=False, verify=None):
@@ -508,7 +508,7 @@ def deserialize_index_binary(data):
     if arr.dtype != np.uint8:
         raise InvalidTypeError(f"serialized index must be uint8, got {arr.dtype}")
     arr = np.ascontiguousarray(arr.ravel())
-    if _core.is_faiss_data(arr[:4].tobytes(), True):  # Faiss's format
+    if _core.is_faiss_data(arr[:4].tobytes()):  # Faiss's format
         return _core.faiss_deserialize_index_binary(arr)
     return _core.deserialize_index_binary(arr)
 
