@@ -17,6 +17,7 @@
 
 #include "hnsw.h"
 #include "index_binary.h"
+#include "index_binary_hash.h"
 #include "index_binary_hnsw.h"
 #include "index_binary_ivf.h"
 #include "index_flat.h"
@@ -1359,23 +1360,27 @@ IndexPtr faiss_deserialize_index(const uint8_t* data, size_t n, std::shared_ptr<
 }
 
 IndexPtr faiss_read_index_file(const std::string& path, bool mmap) {
-  if (mmap) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) ANNVIL_THROW(io, "cannot open index file '", path, "': ", std::strerror(errno));
-    struct stat st;
-    if (::fstat(fd, &st) != 0 || st.st_size == 0) {
-      ::close(fd);
-      ANNVIL_THROW(file_format, "corrupt or truncated Faiss index file: empty file '", path, "'");
-    }
-    auto m = std::make_shared<Mapping>();
-    m->len = size_t(st.st_size);
-    m->addr = ::mmap(nullptr, m->len, PROT_READ, MAP_SHARED, fd, 0);
+  // The file is mapped either way: parsed in place, its arrays either viewed
+  // (mmap) or copied straight into the index (no intermediate whole-file
+  // buffer); without mmap the mapping is released after the read.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) ANNVIL_THROW(io, "cannot open index file '", path, "': ", std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || st.st_size == 0) {
     ::close(fd);
-    if (m->addr == MAP_FAILED) ANNVIL_THROW(io, "cannot mmap '", path, "': ", std::strerror(errno));
-    return faiss_deserialize_index(static_cast<const uint8_t*>(m->addr), m->len, m, true);
+    ANNVIL_THROW(file_format, "corrupt or truncated Faiss index file: empty file '", path, "'");
   }
-  auto buf = read_whole_file(path);
-  return faiss_deserialize_index(buf->data(), buf->size(), nullptr, false);
+  auto m = std::make_shared<Mapping>();
+  m->len = size_t(st.st_size);
+  m->addr = ::mmap(nullptr, m->len, PROT_READ, mmap ? MAP_SHARED : (MAP_PRIVATE | MAP_POPULATE), fd, 0);
+  ::close(fd);
+  if (m->addr == MAP_FAILED) {
+    if (mmap) ANNVIL_THROW(io, "cannot mmap '", path, "': ", std::strerror(errno));
+    auto buf = read_whole_file(path);  // e.g. a file system without mmap
+    return faiss_deserialize_index(buf->data(), buf->size(), nullptr, false);
+  }
+  if (!mmap) return faiss_deserialize_index(static_cast<const uint8_t*>(m->addr), m->len, nullptr, false);
+  return faiss_deserialize_index(static_cast<const uint8_t*>(m->addr), m->len, m, true);
 }
 
 std::vector<uint8_t> faiss_serialize_index(const Index& index) {
@@ -1424,6 +1429,160 @@ IndexBinaryPtr read_binary_nonnull(FReader& r, const char* what) {
   IndexBinaryPtr p = read_binary(r);
   if (!p) r.corrupt(std::string("missing (null) ") + what);
   return p;
+}
+
+
+// Faiss's BitstringReader / BitstringWriter: values of nbit bits, least
+// significant bit first, packed one after the other.
+class BitReader {
+ public:
+  BitReader(const uint8_t* p, size_t nbytes) : p_(p), nbits_(nbytes * 8) {}
+  bool read(int nbit, uint64_t* out) {
+    if (nbit < 0 || nbit > 64 || size_t(nbit) > nbits_ - pos_) return false;
+    uint64_t v = 0;
+    for (int k = 0; k < nbit; ++k, ++pos_) v |= uint64_t((p_[pos_ >> 3] >> (pos_ & 7)) & 1) << k;
+    *out = v;
+    return true;
+  }
+
+ private:
+  const uint8_t* p_;
+  size_t nbits_, pos_ = 0;
+};
+
+class BitWriter {
+ public:
+  explicit BitWriter(size_t nbytes) : buf(nbytes, 0) {}
+  void write(uint64_t v, int nbit) {
+    for (int k = 0; k < nbit; ++k, ++pos_) buf[pos_ >> 3] |= uint8_t(((v >> k) & 1) << (pos_ & 7));
+  }
+  std::vector<uint8_t> buf;
+
+ private:
+  size_t pos_ = 0;
+};
+
+IndexBinaryPtr read_binary_hash(FReader& r) {
+  BHeader hd = read_bheader(r);
+  int32_t b = r.get<int32_t>("hash b"), nflip = r.get<int32_t>("hash nflip");
+  if (b <= 0 || b > 64 || b > hd.d) r.corrupt("bad IndexBinaryHash b");
+  auto idx = build("IndexBinaryHash", [&] { return std::make_shared<IndexBinaryHash>(hd.d, b); });
+  idx->nflip = nflip;
+  uint64_t sz = r.get<uint64_t>("hash table size");
+  int32_t il_nbit = r.get<int32_t>("hash il_nbit");
+  if (il_nbit < 0 || il_nbit > 63) r.corrupt("bad IndexBinaryHash list size width");
+  std::vector<uint8_t> buf;
+  r.vec(buf, "hash table");
+  if (sz > buf.size() * 8 || (b + il_nbit) * sz > buf.size() * 8) r.corrupt("hash table larger than its bits");
+  BitReader br(buf.data(), buf.size());
+  uint64_t tot = 0;
+  for (uint64_t e = 0; e < sz; ++e) {
+    uint64_t key, n;
+    if (!br.read(b, &key) || !br.read(il_nbit, &n)) r.corrupt("truncated hash table");
+    auto& bucket = idx->invlists[key];
+    r.vec(bucket.ids, "hash bucket ids");
+    r.vec(bucket.codes, "hash bucket codes");
+    if (bucket.ids.size() != n || bucket.codes.size() != n * size_t(hd.code_size))
+      r.corrupt("hash bucket does not match its size");
+    tot += n;
+  }
+  if (idx->invlists.size() != sz) r.corrupt("duplicate hash keys");
+  if (tot != uint64_t(hd.ntotal)) r.corrupt("hash buckets do not add up to ntotal");
+  idx->ntotal = hd.ntotal;
+  idx->is_trained = hd.is_trained;
+  return idx;
+}
+
+IndexBinaryPtr read_binary_multihash(FReader& r) {
+  BHeader hd = read_bheader(r);
+  IndexBinaryPtr st = read_binary_nonnull(r, "IndexBinaryMultiHash storage");
+  auto flat = std::dynamic_pointer_cast<IndexBinaryFlat>(st);
+  if (!flat || flat->d != hd.d || flat->ntotal != hd.ntotal) r.corrupt("IndexBinaryMultiHash storage does not match");
+  int32_t b = r.get<int32_t>("hash b"), nhash = r.get<int32_t>("nhash"), nflip = r.get<int32_t>("hash nflip");
+  if (b <= 0 || b > 64 || nhash <= 0 || int64_t(nhash) * b > hd.d) r.corrupt("bad IndexBinaryMultiHash b / nhash");
+  auto idx = build("IndexBinaryMultiHash", [&] { return std::make_shared<IndexBinaryMultiHash>(hd.d, nhash, b); });
+  idx->nflip = nflip;
+  idx->storage = flat;
+  idx->maps.assign(size_t(nhash), {});
+  const uint64_t N = uint64_t(hd.ntotal);
+  for (int h = 0; h < nhash; ++h) {
+    int32_t id_bits = r.get<int32_t>("id_bits");
+    if (id_bits < 0 || id_bits > 63) r.corrupt("bad IndexBinaryMultiHash id width");
+    uint64_t sz = r.get<uint64_t>("hash table size");
+    std::vector<uint8_t> buf;
+    r.vec(buf, "hash table");
+    if (sz > buf.size() * 8) r.corrupt("hash table larger than its bits");
+    BitReader br(buf.data(), buf.size());
+    uint64_t tot = 0;
+    auto& map = idx->maps[size_t(h)];
+    for (uint64_t e = 0; e < sz; ++e) {
+      uint64_t key, n;
+      if (!br.read(b, &key) || !br.read(id_bits, &n)) r.corrupt("truncated hash table");
+      if (n > N - std::min(tot, N)) r.corrupt("hash lists hold more ids than ntotal");
+      auto& ids = map[key];
+      for (uint64_t j = 0; j < n; ++j) {
+        uint64_t id;
+        if (!br.read(id_bits, &id)) r.corrupt("truncated hash table");
+        if (id >= N) r.corrupt("hash list id out of range");
+        ids.push_back(idx_t(id));
+      }
+      tot += n;
+    }
+    if (map.size() != sz) r.corrupt("duplicate hash keys");
+    if (tot != N) r.corrupt("hash lists do not add up to ntotal");
+  }
+  idx->ntotal = hd.ntotal;
+  idx->is_trained = hd.is_trained;
+  return idx;
+}
+
+void write_binary(FWriter& w, const IndexBinary& idx);
+
+void write_binary_hash(FWriter& w, const IndexBinaryHash& p) {
+  w.tag("IBHh");
+  write_bheader(w, p);
+  w.put<int32_t>(p.b);
+  w.put<int32_t>(p.nflip);
+  const size_t sz = p.invlists.size();
+  w.put<uint64_t>(sz);
+  size_t maxil = 0;
+  for (const auto& kv : p.invlists) maxil = std::max(maxil, kv.second.ids.size());
+  int il_nbit = 0;
+  while (maxil >= (uint64_t(1) << il_nbit)) il_nbit++;
+  w.put<int32_t>(il_nbit);
+  BitWriter bw((size_t(p.b + il_nbit) * sz + 7) / 8);
+  for (const auto& kv : p.invlists) {
+    bw.write(kv.first, p.b);
+    bw.write(kv.second.ids.size(), il_nbit);
+  }
+  w.vec(bw.buf);
+  for (const auto& kv : p.invlists) {
+    w.vec(kv.second.ids);
+    w.vec(kv.second.codes);
+  }
+}
+
+void write_binary_multihash(FWriter& w, const IndexBinaryMultiHash& p) {
+  w.tag("IBHm");
+  write_bheader(w, p);
+  write_binary(w, *p.storage);
+  w.put<int32_t>(p.b);
+  w.put<int32_t>(p.nhash);
+  w.put<int32_t>(p.nflip);
+  const size_t N = size_t(p.ntotal);
+  for (const auto& map : p.maps) {
+    int id_bits = 0;
+    while (N > (size_t(1) << id_bits)) id_bits++;
+    w.put<int32_t>(id_bits);
+    w.put<uint64_t>(map.size());
+    BitWriter bw((size_t(p.b + id_bits) * map.size() + N * size_t(id_bits) + 7) / 8);
+    for (const auto& kv : map) {
+      bw.write(kv.first, p.b);
+      bw.write(kv.second.size(), id_bits);
+      for (idx_t id : kv.second) bw.write(uint64_t(id), id_bits);
+    }
+    w.vec(bw.buf);
+  }
 }
 
 IndexBinaryPtr read_binary(FReader& r) {
@@ -1548,6 +1707,8 @@ IndexBinaryPtr read_binary(FReader& r) {
     idx->is_trained = hd.is_trained;
     return idx;
   }
+  if (h == fourcc("IBHh")) return read_binary_hash(r);
+  if (h == fourcc("IBHm")) return read_binary_multihash(r);
   if (h == fourcc("IBFf")) {
     BHeader hd = read_bheader(r);
     IndexPtr sub = read_index_nonnull(r, "IndexBinaryFromFloat inner index");
@@ -1612,6 +1773,10 @@ void write_binary(FWriter& w, const IndexBinary& idx) {
     w.tag("IBxF");
     write_bheader(w, idx);
     w.vec(p->codes.data(), p->codes.size());
+  } else if (auto* p = dynamic_cast<const IndexBinaryHash*>(&idx)) {
+    write_binary_hash(w, *p);
+  } else if (auto* p = dynamic_cast<const IndexBinaryMultiHash*>(&idx)) {
+    write_binary_multihash(w, *p);
   } else if (auto* p = dynamic_cast<const IndexBinaryFromFloat*>(&idx)) {
     w.tag("IBFf");
     write_bheader(w, idx);

@@ -524,10 +524,16 @@ bool is_faiss_file(const std::string& path) {
 }  // namespace
 
 IndexPtr read_index_file(const std::string& path, bool mmap, bool verify) {
-  if (is_faiss_file(path)) return faiss_read_index_file(path, mmap);
-  IndexPtr idx;
-  read_record_file(path, mmap, verify, [&](Reader& r) { idx = read_index_record(r); });
-  return idx;
+  try {
+    if (is_faiss_file(path)) return faiss_read_index_file(path, mmap);
+    IndexPtr idx;
+    read_record_file(path, mmap, verify, [&](Reader& r) { idx = read_index_record(r); });
+    return idx;
+  } catch (const Error& e) {
+    // name the file, as Faiss's read errors do
+    if (e.kind() != ErrorKind::file_format) throw;
+    throw Error(e.kind(), std::string(e.what()) + " (in '" + path + "')", e.func(), e.file(), e.line());
+  }
 }
 
 }  // namespace annvil

@@ -70,6 +70,10 @@ IO_FLAG_READ_ONLY = 2
 IO_FLAG_ONDISK_SAME_DIR = 4
 IO_FLAG_SKIP_IVF_DATA = 8
 IO_FLAG_MMAP = IO_FLAG_SKIP_IVF_DATA | 0x646F0000
+IO_FLAG_SKIP_STORAGE = 1  # accepted; storage is always read
+IO_FLAG_SKIP_PRECOMPUTE_TABLE = 16  # accepted; the IVF-PQ table is rebuilt when it fits, as usual
+IO_FLAG_PQ_SKIP_SDC_TABLE = 32  # accepted (annvil has no SDC table)
+IO_FLAG_MMAP_IFC = 1 << 9  # Faiss's newer mmap flag: maps the file, as IO_FLAG_MMAP
 
 
 # ---- metrics ---------------------------------------------------------------------
@@ -188,7 +192,8 @@ def read_index(path, io_flags=0, *, mmap=False, verify=None):
         # an IOReader (PyCallbackIOReader, VectorIOReader...) or a binary file object
         from .pyio import read_from
         return deserialize_index(read_from(path))
-    use_mmap = bool(mmap) or (int(io_flags) & IO_FLAG_MMAP) == IO_FLAG_MMAP
+    use_mmap = (bool(mmap) or (int(io_flags) & IO_FLAG_MMAP) == IO_FLAG_MMAP
+                or bool(int(io_flags) & IO_FLAG_MMAP_IFC))
     if verify is None:
         verify = not use_mmap
     return _core.read_index(_os.fspath(path), use_mmap, bool(verify))
