@@ -74,6 +74,7 @@ void init_flat(py::module_& m);
 void init_idmap(py::module_& m);
 void init_kmeans(py::module_& m);
 void init_io(py::module_& m);
+void init_faiss_io(py::module_& m);  // Faiss's file format (bind_faiss_io.cpp)
 void init_pq(py::module_& m);
 void init_ivf(py::module_& m);
 void init_ivfpq(py::module_& m);

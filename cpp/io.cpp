@@ -1,5 +1,7 @@
 #include "io.h"
 
+#include "faiss_io.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -324,7 +326,7 @@ void serialize_index_into(const Index& index, const BufferAllocFn& alloc) {
 namespace {
 uint64_t check_header(const uint8_t* data, size_t n) {
   if (n < 8 || std::memcmp(data, kMagic, 6) != 0)
-    ANNVIL_THROW(file_format, "not an annvil index file (bad magic bytes)");
+    ANNVIL_THROW(file_format, "not an annvil index file (bad magic bytes; nor a Faiss index file)");
   if (std::memcmp(data, kMagic, 8) != 0 || n < kHeaderSize)
     ANNVIL_THROW(file_format, "corrupt or truncated index file: bad header");
   uint32_t v;
@@ -374,6 +376,8 @@ void deserialize_record(const uint8_t* data, size_t n, const RecordReaderFn& rea
 }
 
 IndexPtr deserialize_index(const uint8_t* data, size_t n) {
+  // Faiss's format starts with a fourcc ("IxF2", "IwPQ", ...), never "ANNV"
+  if (is_faiss_index_data(data, n)) return faiss_deserialize_index(data, n);
   IndexPtr idx;
   deserialize_record(data, n, [&](Reader& r) { idx = read_index_record(r); });
   return idx;
@@ -527,10 +531,32 @@ void read_record_file(const std::string& path, bool mmap, bool verify, const Rec
   parse(buf->data(), buf->size(), nullptr, false, true, read_record);
 }
 
+namespace {
+// the first 4 bytes of the file are a Faiss fourcc
+bool is_faiss_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;  // read_record_file reports the error
+  uint8_t head[4];
+  ssize_t k;
+  do {
+    k = ::read(fd, head, 4);
+  } while (k < 0 && errno == EINTR);
+  ::close(fd);
+  return k == 4 && is_faiss_index_data(head, 4);
+}
+}  // namespace
+
 IndexPtr read_index_file(const std::string& path, bool mmap, bool verify) {
-  IndexPtr idx;
-  read_record_file(path, mmap, verify, [&](Reader& r) { idx = read_index_record(r); });
-  return idx;
+  try {
+    if (is_faiss_file(path)) return faiss_read_index_file(path, mmap);
+    IndexPtr idx;
+    read_record_file(path, mmap, verify, [&](Reader& r) { idx = read_index_record(r); });
+    return idx;
+  } catch (const Error& e) {
+    // name the file, as Faiss's read errors do
+    if (e.kind() != ErrorKind::file_format) throw;
+    throw Error(e.kind(), std::string(e.what()) + " (in '" + path + "')", e.func(), e.file(), e.line());
+  }
 }
 
 }  // namespace annvil

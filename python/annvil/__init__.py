@@ -74,6 +74,10 @@ IO_FLAG_READ_ONLY = 2
 IO_FLAG_ONDISK_SAME_DIR = 4
 IO_FLAG_SKIP_IVF_DATA = 8
 IO_FLAG_MMAP = IO_FLAG_SKIP_IVF_DATA | 0x646F0000
+IO_FLAG_SKIP_STORAGE = 1  # accepted; storage is always read
+IO_FLAG_SKIP_PRECOMPUTE_TABLE = 16  # accepted; the IVF-PQ table is rebuilt when it fits, as usual
+IO_FLAG_PQ_SKIP_SDC_TABLE = 32  # accepted (annvil has no SDC table)
+IO_FLAG_MMAP_IFC = 1 << 9  # Faiss's newer mmap flag: maps the file, as IO_FLAG_MMAP
 
 
 # ---- metrics ---------------------------------------------------------------------
@@ -154,43 +158,63 @@ def fvec_norms_L2sqr(x):
 
 
 # ---- index files -------------------------------------------------------------------
-def write_index(index, path):
-    """Write index to path atomically (temporary file, fsync, rename)."""
+def _check_format(format):
+    if format not in ("annvil", "faiss"):
+        raise InvalidArgumentError(f"format must be 'annvil' or 'faiss', got {format!r}")
+    return format == "faiss"
+
+
+def write_index(index, path, format="annvil"):
+    """Write index to path atomically (temporary file, fsync, rename).
+
+    format="faiss" writes Faiss's own file format, which faiss.read_index
+    reads (docs/notes/faissio.md lists the index types it covers)."""
     if not isinstance(index, Index):
         raise InvalidTypeError(f"write_index needs an annvil index, got {type(index).__name__}")
+    faiss_fmt = _check_format(format)
     if not isinstance(path, (str, bytes, _os.PathLike)):
         # an IOWriter (PyCallbackIOWriter, VectorIOWriter...) or a binary file object
         from .pyio import write_to
-        write_to(path, serialize_index(index))
+        write_to(path, serialize_index(index, format=format))
+        return
+    if faiss_fmt:
+        _core.faiss_write_index(index, _os.fsdecode(path))
         return
     _core.write_index(index, _os.fspath(path))
 
 
 def read_index(path, io_flags=0, *, mmap=False, verify=None):
-    """Read an index written by write_index.
+    """Read an index written by write_index, or a Faiss index file (recognised
+    by its type code; see docs/notes/faissio.md for the types covered).
 
     mmap=True (or io_flags containing IO_FLAG_MMAP) maps the file read-only:
     large arrays are used in place and paged in on demand; the checksum is then
-    not verified unless verify=True (that would read the whole file)."""
+    not verified unless verify=True (that would read the whole file).  Faiss
+    files have no checksum; their arrays are used in place where annvil keeps
+    Faiss's layout (flat vectors, PQ / SQ codes), the rest is converted."""
     if not isinstance(path, (str, bytes, _os.PathLike)):
         # an IOReader (PyCallbackIOReader, VectorIOReader...) or a binary file object
         from .pyio import read_from
         return deserialize_index(read_from(path))
-    use_mmap = bool(mmap) or (int(io_flags) & IO_FLAG_MMAP) == IO_FLAG_MMAP
+    use_mmap = (bool(mmap) or (int(io_flags) & IO_FLAG_MMAP) == IO_FLAG_MMAP
+                or bool(int(io_flags) & IO_FLAG_MMAP_IFC))
     if verify is None:
         verify = not use_mmap
     return _core.read_index(_os.fspath(path), use_mmap, bool(verify))
 
 
-def serialize_index(index):
-    """The index file bytes as a uint8 numpy array."""
+def serialize_index(index, format="annvil"):
+    """The index file bytes as a uint8 numpy array (format="faiss": Faiss's format)."""
     if not isinstance(index, Index):
         raise InvalidTypeError(f"serialize_index needs an annvil index, got {type(index).__name__}")
+    if _check_format(format):
+        return _core.faiss_serialize_index(index)
     return _core.serialize_index(index)
 
 
 def deserialize_index(data):
-    """Inverse of serialize_index (accepts a uint8 array or bytes)."""
+    """Inverse of serialize_index (accepts a uint8 array or bytes, in annvil's
+    or Faiss's format)."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         data = _np.frombuffer(data, dtype=_np.uint8)
     arr = _np.asarray(data)

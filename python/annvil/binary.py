@@ -452,14 +452,29 @@ def _check_binary(index, fn):
         raise InvalidTypeError(f"{fn} needs an annvil binary index, got {type(index).__name__}")
 
 
-def write_index_binary(index, path):
-    """Write a binary index to path atomically (or to an IOWriter / file object)."""
+def write_index_binary(index, path, format="annvil"):
+    """Write a binary index to path atomically (or to an IOWriter / file object);
+    format="faiss" writes Faiss's format (faiss.read_index_binary reads it)."""
     _check_binary(index, "write_index_binary")
+    from . import _check_format
+    faiss_fmt = _check_format(format)
     if not isinstance(path, (str, bytes, os.PathLike)):
         from .pyio import write_to
-        write_to(path, serialize_index_binary(index))
+        write_to(path, serialize_index_binary(index, format=format))
+        return
+    if faiss_fmt:
+        _core.faiss_write_index_binary(index, os.fsdecode(path))
         return
     _core.write_index_binary(index, os.fsdecode(path))
+
+
+def _is_faiss_file(path):
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False  # the reader reports the error
+    return _core.is_faiss_data(head)  # a float Faiss file gets a clear error there
 
 
 def read_index_binary(path, io_flags=0, *, mmap=False, verify=None):
@@ -468,15 +483,20 @@ def read_index_binary(path, io_flags=0, *, mmap=False, verify=None):
         from .pyio import read_from
         return deserialize_index_binary(read_from(path))
     from . import IO_FLAG_MMAP
+    if _is_faiss_file(path):  # Faiss's format: read (copied), mmap or not
+        return _core.faiss_read_index_binary(os.fsdecode(path))
     use_mmap = bool(mmap) or (int(io_flags) & IO_FLAG_MMAP) == IO_FLAG_MMAP
     if verify is None:
         verify = not use_mmap
     return _core.read_index_binary(os.fsdecode(path), use_mmap, bool(verify))
 
 
-def serialize_index_binary(index):
-    """The binary index file bytes as a uint8 numpy array."""
+def serialize_index_binary(index, format="annvil"):
+    """The binary index file bytes as a uint8 numpy array (format="faiss": Faiss's format)."""
     _check_binary(index, "serialize_index_binary")
+    from . import _check_format
+    if _check_format(format):
+        return _core.faiss_serialize_index_binary(index)
     return _core.serialize_index_binary(index)
 
 
@@ -487,7 +507,10 @@ def deserialize_index_binary(data):
     arr = np.asarray(data)
     if arr.dtype != np.uint8:
         raise InvalidTypeError(f"serialized index must be uint8, got {arr.dtype}")
-    return _core.deserialize_index_binary(np.ascontiguousarray(arr.ravel()))
+    arr = np.ascontiguousarray(arr.ravel())
+    if _core.is_faiss_data(arr[:4].tobytes()):  # Faiss's format
+        return _core.faiss_deserialize_index_binary(arr)
+    return _core.deserialize_index_binary(arr)
 
 
 def clone_binary_index(index):
