@@ -75,6 +75,7 @@ void init_idmap(py::module_& m);
 void init_kmeans(py::module_& m);
 void init_io(py::module_& m);
 void init_pq(py::module_& m);
+void init_transform(py::module_& m);  // called by init_pq
 void init_ivf(py::module_& m);
 void init_ivfpq(py::module_& m);
 void init_hnsw(py::module_& m);

@@ -235,6 +235,7 @@ from .pyio import *  # noqa: E402,F401,F403
 
 # ---- index families and tools (each module defines __all__) ----------------------
 from .pq import *  # noqa: E402,F401,F403
+from .transforms import *  # noqa: E402,F401,F403
 from .ivf import *  # noqa: E402,F401,F403
 from .ivfpq import *  # noqa: E402,F401,F403
 from .hnsw import *  # noqa: E402,F401,F403

@@ -1,8 +1,7 @@
 """Product quantization family: ProductQuantizer, IndexPQ, IndexPQFastScan
 (4-bit codes scanned with SIMD byte shuffles), IndexRefine / IndexRefineFlat
-(exact re-ranking of an approximate index's candidates), and the vector
-transforms OPQMatrix, NormalizationTransform, RandomRotationMatrix,
-LinearTransform with IndexPreTransform to chain them in front of an index.
+(exact re-ranking of an approximate index's candidates).  The vector
+transforms and IndexPreTransform are in transforms.py.
 
 Names, parameters and attributes follow Faiss:
 
@@ -19,16 +18,10 @@ from ._checks import as_matrix
 from ._core import (  # noqa: F401  (re-exported)
     IndexPQ,
     IndexPQFastScan,
-    IndexPreTransform,
     IndexRefine,
     IndexRefineFlat,
     IndexRefineSearchParameters,
-    LinearTransform,
-    NormalizationTransform,
-    OPQMatrix,
     ProductQuantizer,
-    RandomRotationMatrix,
-    VectorTransform,
 )
 from ._core import InvalidArgumentError, InvalidTypeError, NotTrainedError
 
@@ -39,13 +32,6 @@ __all__ = [
     "IndexRefine",
     "IndexRefineFlat",
     "IndexRefineSearchParameters",
-    "VectorTransform",
-    "LinearTransform",
-    "OPQMatrix",
-    "RandomRotationMatrix",
-    "NormalizationTransform",
-    "IndexPreTransform",
-    "downcast_VectorTransform",
 ]
 
 
@@ -117,80 +103,3 @@ for _name, _fn in [("train", _pq_train), ("compute_codes", _pq_compute_codes), (
 
 
 # the standalone codec (sa_encode / sa_decode / sa_code_size) is the Index one (_index_methods)
-
-
-# ---- vector transforms ----------------------------------------------------------------
-def _vt_train(self, x):
-    """Train the transform on x (n, d_in)."""
-    self._train(as_matrix(x, self.d_in, "training vectors"))
-
-
-def _vt_apply(self, x):
-    """x (n, d_in) -> transformed (n, d_out) float32."""
-    x = as_matrix(x, self.d_in, "vectors")
-    if not self.is_trained:
-        raise NotTrainedError(f"{type(self).__name__} is not trained: call train(x) first")
-    return self._apply(x)
-
-
-def _vt_reverse(self, xt):
-    """Transformed vectors (n, d_out) -> (n, d_in) (exact for orthonormal transforms)."""
-    xt = as_matrix(xt, self.d_out, "transformed vectors")
-    if not self.is_trained:
-        raise NotTrainedError(f"{type(self).__name__} is not trained: call train(x) first")
-    return self._reverse_transform(xt)
-
-
-def _vt_reduce(self):
-    # transforms pickle through a one-transform IndexPreTransform around an empty flat index
-    from . import serialize_index
-    holder = IndexPreTransform(self, _core.IndexFlat(self.d_out))
-    return _unpickle_transform, (serialize_index(holder),)
-
-
-def _vt_repr(self):
-    return f"<annvil.{type(self).__name__} d_in={self.d_in} d_out={self.d_out} trained={self.is_trained}>"
-
-
-def _unpickle_transform(data):
-    from . import deserialize_index
-    return deserialize_index(data).chain[0]
-
-
-for _name, _fn in [("train", _vt_train), ("apply", _vt_apply), ("apply_py", _vt_apply),
-                   ("reverse_transform", _vt_reverse), ("__reduce__", _vt_reduce), ("__repr__", _vt_repr)]:
-    setattr(VectorTransform, _name, _fn)
-
-
-def downcast_VectorTransform(vt):
-    """Identity: annvil returns the most derived transform type already."""
-    return vt
-
-
-class _Chain(list):
-    """The transforms of an IndexPreTransform; also answers Faiss's vector API
-    (chain.at(i), chain.size())."""
-
-    def at(self, i):
-        return self[i]
-
-    def size(self):
-        return len(self)
-
-
-def _pt_chain(self):
-    return _Chain(self._chain)
-
-
-def _pt_apply_chain(self, x):
-    """x (n, d) through every transform of the chain: (n, index.d)."""
-    x = as_matrix(x, self.d, "vectors")
-    for t in self._chain:
-        if not t.is_trained:
-            raise NotTrainedError(f"{type(t).__name__} in the chain is not trained: call train(x) first")
-    return self._apply_chain(x)
-
-
-IndexPreTransform.chain = property(_pt_chain)
-IndexPreTransform.apply_chain = _pt_apply_chain
-IndexPreTransform.apply = _pt_apply_chain
