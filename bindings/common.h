@@ -80,6 +80,7 @@ void init_ivf(py::module_& m);
 void init_ivfpq(py::module_& m);
 void init_hnsw(py::module_& m);
 void init_binary(py::module_& m);
+void init_lsh(py::module_& m);
 void init_gpu(py::module_& m);
 void init_utils(py::module_& m);
 void init_kmeans_links(py::module_& m);

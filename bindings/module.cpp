@@ -15,6 +15,7 @@ PYBIND11_MODULE(_core, m) {
   annvil_py::init_ivfpq(m);
   annvil_py::init_hnsw(m);
   annvil_py::init_binary(m);
+  annvil_py::init_lsh(m);
   annvil_py::init_io(m);
   annvil_py::init_gpu(m);
   annvil_py::init_kmeans_links(m);

@@ -240,6 +240,7 @@ from .ivf import *  # noqa: E402,F401,F403
 from .ivfpq import *  # noqa: E402,F401,F403
 from .hnsw import *  # noqa: E402,F401,F403
 from .binary import *  # noqa: E402,F401,F403
+from .lsh import *  # noqa: E402,F401,F403
 from .factory import *  # noqa: E402,F401,F403
 from .tune import *  # noqa: E402,F401,F403
 
