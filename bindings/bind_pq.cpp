@@ -76,8 +76,27 @@ void init_pq(py::module_& m) {
           })
       .def_property(
           "centroids", [](const ProductQuantizer& p) { return copy_floats(p.centroids); },
-          [](ProductQuantizer& p, const FloatArray& a) { set_floats(p.centroids, a, "centroids"); },
+          [](ProductQuantizer& p, const FloatArray& a) {
+            set_floats(p.centroids, a, "centroids");
+            p.is_trained = true;  // as Faiss: a PQ with centroids is ready to encode
+          },
           "M * ksub * dsub floats (Faiss layout); reshape to (M, ksub, dsub)")
+      .def("compute_sdc_table", &ProductQuantizer::compute_sdc_table)
+      .def_property_readonly("sdc_table", [](const ProductQuantizer& p) { return copy_floats(p.sdc_table); },
+                             "M * ksub * ksub squared distances between the centroids of each sub-space")
+      .def("sync_transposed_centroids", &ProductQuantizer::sync_transposed_centroids)
+      .def("clear_transposed_centroids", &ProductQuantizer::clear_transposed_centroids)
+      .def_property_readonly("transposed_centroids",
+                             [](const ProductQuantizer& p) { return copy_floats(p.transposed_centroids); })
+      .def_property_readonly("centroids_sq_lengths",
+                             [](const ProductQuantizer& p) { return copy_floats(p.centroids_sq_lengths); })
+      .def("_pack_codes", [](const ProductQuantizer& self, const IdArray& idx) {
+        ANNVIL_CHECK(idx.ndim() == 2 && idx.shape(1) == int64_t(self.M), "indices must have shape (n, M=", self.M, ")");
+        int64_t n = idx.shape(0);
+        py::array_t<uint8_t> out({n, int64_t(self.code_size)});
+        self.pack_codes(n, idx.data(), out.mutable_data());
+        return out;
+      })
       .def("_train", [](ProductQuantizer& self, const FloatArray& x) {
         int64_t n = rows_of(x, int64_t(self.d), "training vectors");
         const float* xp = x.data();

@@ -176,3 +176,24 @@ def _pt_apply_chain(self, x):
 IndexPreTransform.chain = property(_pt_chain)
 IndexPreTransform.apply_chain = _pt_apply_chain
 IndexPreTransform.apply = _pt_apply_chain
+
+
+def write_VectorTransform(vt, f):
+    """Write one transform to a path or IOWriter (annvil's file format: the
+    transform in a one-transform IndexPreTransform)."""
+    from . import IndexFlat, write_index
+    if not isinstance(vt, VectorTransform):
+        raise InvalidArgumentError(f"write_VectorTransform needs a VectorTransform, got {type(vt).__name__}")
+    write_index(IndexPreTransform(vt, IndexFlat(vt.d_out)), f)
+
+
+def read_VectorTransform(f):
+    """Read a transform written by write_VectorTransform (path or IOReader)."""
+    from . import IndexFileError, read_index
+    idx = read_index(f)
+    if not isinstance(idx, IndexPreTransform) or len(idx._chain) != 1:
+        raise IndexFileError(f"not a vector transform file (found {type(idx).__name__})")
+    return idx._chain[0]
+
+
+__all__ += ["write_VectorTransform", "read_VectorTransform"]
