@@ -238,6 +238,7 @@ IndexLSHMultiTable::IndexLSHMultiTable(int d_, int ntables_, int nbits_, MetricT
   mean.assign(size_t(d_), 0.f);
   keys.resize(size_t(ntables_));
   pos.resize(size_t(ntables_));
+  offsets.resize(size_t(ntables_));
   init_projections();
   is_trained = false;
 }
@@ -311,6 +312,12 @@ void IndexLSHMultiTable::insert(idx_t n0, idx_t n, const uint32_t* h) {
     }
     kt.swap(nk);
     pt.swap(np);
+    if (nbits <= 20) {
+      auto& off = offsets[size_t(t)];
+      off.assign((size_t(1) << nbits) + 1, 0);
+      for (uint32_t key : kt) off[size_t(key) + 1]++;
+      for (size_t i = 1; i < off.size(); ++i) off[i] += off[i - 1];
+    }
   } ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
@@ -330,6 +337,7 @@ void IndexLSHMultiTable::add(idx_t n, const float* x) {
 void IndexLSHMultiTable::rebuild_tables() {
   for (auto& k : keys) k.clear();
   for (auto& p : pos) p.clear();
+  for (auto& o : offsets) o.clear();
   if (ntotal == 0) return;
   std::vector<uint32_t> h(size_t(ntotal) * ntables);
   hash(ntotal, xb.data(), h.data());
@@ -394,10 +402,20 @@ void IndexLSHMultiTable::search(idx_t n, const float* x, idx_t k, float* D, idx_
         std::sort(order.begin(), order.end(), [&](int a, int b) { return cost[size_t(a)] < cost[size_t(b)]; });
         const auto& kt = keys[size_t(t)];
         const auto& pt = pos[size_t(t)];
+        const auto& off = offsets[size_t(t)];
+        const bool dense = !off.empty();
         auto visit = [&](uint32_t key) {
-          auto lo = std::lower_bound(kt.begin(), kt.end(), key);
-          for (auto it = lo; it != kt.end() && *it == key; ++it) {
-            int32_t p = pt[size_t(it - kt.begin())];
+          size_t b, e;
+          if (dense) {
+            b = off[key];
+            e = off[size_t(key) + 1];
+          } else {
+            auto r = std::equal_range(kt.begin(), kt.end(), key);
+            b = size_t(r.first - kt.begin());
+            e = size_t(r.second - kt.begin());
+          }
+          for (size_t j = b; j < e; ++j) {
+            int32_t p = pt[j];
             if (stamp[size_t(p)] != cur) {
               stamp[size_t(p)] = cur;
               cand.push_back(p);
@@ -471,12 +489,14 @@ void IndexLSHMultiTable::reset() {
   xb.clear();
   for (auto& k : keys) k.clear();
   for (auto& p : pos) p.clear();
+  for (auto& o : offsets) o.clear();
   ntotal = 0;
 }
 
 size_t IndexLSHMultiTable::memory_usage() const {
   size_t s = sizeof(*this) + xb.capacity_bytes() + proj.size() * sizeof(float);
   for (auto& k : keys) s += k.capacity() * (sizeof(uint32_t) + sizeof(int32_t));
+  for (auto& o : offsets) s += o.capacity() * sizeof(uint32_t);
   return s;
 }
 

@@ -21,7 +21,8 @@
 // flipped bits, generated in increasing order with a heap over shift /
 // expand operations), and the union of the candidates is re-ranked with
 // exact distances (L2 or inner product) on the stored vectors.
-//   table t: keys sorted ascending with their positions (CSR by key)
+//   table t: keys sorted ascending with their positions (CSR by key, with a
+//   dense offset array for nbits <= 20)
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -85,6 +86,9 @@ struct IndexLSHMultiTable : Index {
   Storage<float> xb;           // ntotal * d, for the exact re-ranking
   std::vector<std::vector<uint32_t>> keys;  // per table, sorted
   std::vector<std::vector<int32_t>> pos;    // per table, positions in key order
+  // nbits <= 20: per table 2^nbits + 1 offsets, bucket `key` = [off[key], off[key + 1])
+  // of keys / pos (one lookup per probe instead of a binary search)
+  std::vector<std::vector<uint32_t>> offsets;
 
   IndexLSHMultiTable(int d, int ntables, int nbits, MetricType metric = METRIC_L2);
 

@@ -161,3 +161,54 @@ for _name, _fn in [("train", _pq_train), ("compute_codes", _pq_compute_codes), (
 
 # the standalone codec (sa_encode / sa_decode / sa_code_size) is the Index one (_index_methods)
 ProductQuantizer.assign_index = None  # Faiss's optional sub-space assignment index (compute_codes_with_assign_index)
+
+
+class DistanceComputer:
+    """Faiss's DistanceComputer for an index that can reconstruct its
+    vectors: ``dc = index.get_distance_computer(); dc.set_query(x); dc(i)``
+    is the index's distance (squared L2 or inner product) between the query
+    and stored vector i, computed by the compiled kernels on the
+    reconstruction, as the index's search ranks them.  IndexPreTransform
+    applies its transforms to the query first."""
+
+    def __init__(self, index):
+        inner, chain = index, None
+        if isinstance(index, _core.IndexPreTransform):
+            inner, chain = index.index, index
+        self._index, self._chain, self._q = inner, chain, None
+        self._metric = int(index.metric_type)
+
+    def set_query(self, x):
+        d = self._chain.d if self._chain is not None else self._index.d
+        q = ptr_array(x, np.float32, d, "query").reshape(1, d)
+        if self._chain is not None:
+            q = self._chain.apply_chain(np.ascontiguousarray(q))
+        self._q = np.ascontiguousarray(q, dtype=np.float32)
+
+    def _pair(self, a, b):
+        from . import pairwise_distances
+        return float(pairwise_distances(a, b, self._metric)[0, 0])
+
+    def __call__(self, i):
+        if self._q is None:
+            raise InvalidArgumentError("DistanceComputer: call set_query(x) first")
+        return self._pair(self._q, self._index.reconstruct(int(i)).reshape(1, -1))
+
+    def symmetric_dis(self, i, j):
+        return self._pair(self._index.reconstruct(int(i)).reshape(1, -1),
+                          self._index.reconstruct(int(j)).reshape(1, -1))
+
+    @property
+    def this(self):
+        from .compat import SWIG_THIS
+        return SWIG_THIS
+
+
+def _get_distance_computer(self):
+    """Faiss's get_distance_computer (see DistanceComputer)."""
+    return DistanceComputer(self)
+
+
+for _cls in (IndexPQ, _core.IndexScalarQuantizer, _core.IndexPreTransform):
+    _cls.get_distance_computer = _get_distance_computer
+__all__.append("DistanceComputer")
