@@ -86,7 +86,7 @@ void init_lsh(py::module_& m) {
             s.init_projections();
           })
       .def_property_readonly("last_candidates",
-                             [](const IndexLSHMultiTable& s) { return s.last_candidates; },
+                             [](const IndexLSHMultiTable& s) { return s.last_candidates.load(); },
                              "mean number of distinct candidates re-ranked per query in the last search")
       .def_property_readonly("_mean", [](const IndexLSHMultiTable& s) {
         py::array_t<float> a(static_cast<py::ssize_t>(s.mean.size()));

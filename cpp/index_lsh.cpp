@@ -459,7 +459,7 @@ void IndexLSHMultiTable::search(idx_t n, const float* x, idx_t k, float* D, idx_
     } ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
-  last_candidates = total_cand / double(n);
+  last_candidates.store(total_cand / double(n), std::memory_order_relaxed);
 }
 
 void IndexLSHMultiTable::reconstruct(idx_t key, float* out) const {

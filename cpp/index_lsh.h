@@ -24,6 +24,7 @@
 //   table t: keys sorted ascending with their positions (CSR by key, with a
 //   dense offset array for nbits <= 20)
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -104,7 +105,7 @@ struct IndexLSHMultiTable : Index {
   void hash(idx_t n, const float* x, uint32_t* out) const;
   // mean number of distinct candidates re-ranked per query of the last
   // search (a diagnostic for the recall / speed trade-off)
-  mutable double last_candidates = 0;
+  mutable std::atomic<double> last_candidates{0.0};
 
   std::string type_tag() const override { return "LSHMultiTable"; }
   void write_payload(Writer& w) const override;

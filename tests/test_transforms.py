@@ -312,24 +312,3 @@ def test_matrix_qr_same_as_faiss():
         annvil.matrix_qr(m, n, a)
         faiss.matrix_qr(m, n, faiss.swig_ptr(b))
         np.testing.assert_allclose(a, b, atol=1e-5)
-
-
-@pytest.mark.parametrize("desc,metric", [("PQ8np", annvil.METRIC_L2), ("SQ8", annvil.METRIC_L2),
-                                         ("PQ8x6np", annvil.METRIC_INNER_PRODUCT), ("PCA20,SQ8", annvil.METRIC_L2)])
-def test_distance_computer_matches_search(desc, metric):
-    d = 32
-    x = data(1200, d, 7)
-    idx = annvil.index_factory(d, desc, metric)
-    idx.train(x)
-    idx.add(x[:1000])
-    xq = x[1000:1020]
-    D, I = idx.search(xq, 5)
-    dc = idx.get_distance_computer()
-    with pytest.raises(annvil.InvalidArgumentError):
-        dc(0)  # no query yet
-    for q in range(len(xq)):
-        dc.set_query(annvil.swig_ptr(xq[q]))
-        got = np.array([dc(int(i)) for i in I[q]])
-        np.testing.assert_allclose(got, D[q], rtol=1e-5, atol=1e-5 * np.abs(D).max())
-    assert dc.symmetric_dis(I[0, 0], I[0, 0]) == pytest.approx(0.0 if metric == annvil.METRIC_L2 else
-                                                              dc.symmetric_dis(I[0, 0], I[0, 0]))
