@@ -447,14 +447,15 @@ void matmul(size_t m, size_t k, size_t n, const float* A, const float* B, float*
   pairwise_distances(m, A, n, bt.data(), k, METRIC_INNER_PRODUCT, C);
 }
 
-// cov += X^T X for n rows of dimension d (xc already centred), blockwise
-void accumulate_xtx(size_t n, size_t d, const float* xc, std::vector<double>& cov) {
+// cov += (X - mean)^T (X - mean) for n rows of dimension d, blockwise (the
+// centred copy of one block at a time: no n * d temporary)
+void accumulate_xtx(size_t n, size_t d, const float* x, const std::vector<double>& mean, std::vector<double>& cov) {
   const size_t bs = 512;
   std::vector<float> xt(d * bs), prod(d * d);
   for (size_t i0 = 0; i0 < n; i0 += bs) {
     size_t nb = std::min(bs, n - i0);
     for (size_t i = 0; i < nb; ++i)
-      for (size_t j = 0; j < d; ++j) xt[j * nb + i] = xc[(i0 + i) * d + j];
+      for (size_t j = 0; j < d; ++j) xt[j * nb + i] = float(x[(i0 + i) * d + j] - mean[j]);
     pairwise_distances(d, xt.data(), d, xt.data(), nb, METRIC_INNER_PRODUCT, prod.data());
     for (size_t i = 0; i < d * d; ++i) cov[i] += prod[i];
   }
@@ -509,16 +510,12 @@ void PCAMatrix::train(idx_t n_in, const float* x_in) {
     for (idx_t i = 0; i < n; ++i)
       for (size_t j = 0; j < din; ++j) meand[j] += x[size_t(i) * din + j];
   for (auto& m : meand) m /= double(n);
-  std::vector<float> xc(size_t(n) * din);
-  for (idx_t i = 0; i < n; ++i)
-    for (size_t j = 0; j < din; ++j) xc[size_t(i) * din + j] = float(x[size_t(i) * din + j] - meand[j]);
-  if (int64_t(find_non_finite(xc.size(), xc.data())) >= 0)
-    ANNVIL_THROW(value, "PCAMatrix training vectors contain NaN or inf");
+  if (find_non_finite(size_t(n) * din, x) >= 0) ANNVIL_THROW(value, "PCAMatrix training vectors contain NaN or inf");
 
   std::vector<float> pcamat, eig(din, 0.f);
   if (size_t(n) >= din) {
     std::vector<double> cov(din * din, 0.0), w(din);
-    accumulate_xtx(size_t(n), din, xc.data(), cov);
+    accumulate_xtx(size_t(n), din, x, meand, cov);
     symmetric_eigen(d_in, cov.data(), w.data());
     pcamat.resize(din * din);
     for (size_t i = 0; i < din; ++i) {  // decreasing order
@@ -530,6 +527,9 @@ void PCAMatrix::train(idx_t n_in, const float* x_in) {
     // fewer vectors than dimensions: eigenvectors of the n x n Gram matrix
     // G = Xc Xc^T; Xc^T v_i (normalised) are the principal directions
     const size_t nn = size_t(n);
+    std::vector<float> xc(nn * din);  // small: n < d_in
+    for (size_t i = 0; i < nn; ++i)
+      for (size_t j = 0; j < din; ++j) xc[i * din + j] = float(x[i * din + j] - meand[j]);
     std::vector<float> gram(nn * nn);
     pairwise_distances(nn, xc.data(), nn, xc.data(), din, METRIC_INNER_PRODUCT, gram.data());
     std::vector<double> g(gram.begin(), gram.end()), w(nn);
@@ -868,6 +868,7 @@ void CenteringTransform::write_payload(Writer& w) const {
 // ---------------------------------------------------------------- Hadamard
 namespace {
 int next_pow2(int n) {
+  ANNVIL_CHECK(n > 0 && n <= (1 << 30), "HadamardRotation: d must be in [1, 2^30], got ", n);
   int p = 1;
   while (p < n) p *= 2;
   return p;
