@@ -1,5 +1,5 @@
 // Bindings of the PQ family: ProductQuantizer, IndexPQ, IndexPQFastScan,
-// IndexRefine / IndexRefineFlat, the vector transforms and IndexPreTransform.
+// IndexRefine / IndexRefineFlat; the vector transforms (bind_transform.cpp).
 // Argument conversion and checks are done once in python/annvil/pq.py; the
 // raw methods here (prefixed `_`) only guard against out-of-bounds reads.
 #include "common.h"
@@ -7,7 +7,6 @@
 #include "index_refine.h"
 #include "pq.h"
 #include "pq_fastscan.h"
-#include "vector_transform.h"
 
 namespace annvil_py {
 
@@ -77,8 +76,27 @@ void init_pq(py::module_& m) {
           })
       .def_property(
           "centroids", [](const ProductQuantizer& p) { return copy_floats(p.centroids); },
-          [](ProductQuantizer& p, const FloatArray& a) { set_floats(p.centroids, a, "centroids"); },
+          [](ProductQuantizer& p, const FloatArray& a) {
+            set_floats(p.centroids, a, "centroids");
+            p.is_trained = true;  // as Faiss: a PQ with centroids is ready to encode
+          },
           "M * ksub * dsub floats (Faiss layout); reshape to (M, ksub, dsub)")
+      .def("compute_sdc_table", &ProductQuantizer::compute_sdc_table)
+      .def_property_readonly("sdc_table", [](const ProductQuantizer& p) { return copy_floats(p.sdc_table); },
+                             "M * ksub * ksub squared distances between the centroids of each sub-space")
+      .def("sync_transposed_centroids", &ProductQuantizer::sync_transposed_centroids)
+      .def("clear_transposed_centroids", &ProductQuantizer::clear_transposed_centroids)
+      .def_property_readonly("transposed_centroids",
+                             [](const ProductQuantizer& p) { return copy_floats(p.transposed_centroids); })
+      .def_property_readonly("centroids_sq_lengths",
+                             [](const ProductQuantizer& p) { return copy_floats(p.centroids_sq_lengths); })
+      .def("_pack_codes", [](const ProductQuantizer& self, const IdArray& idx) {
+        ANNVIL_CHECK(idx.ndim() == 2 && idx.shape(1) == int64_t(self.M), "indices must have shape (n, M=", self.M, ")");
+        int64_t n = idx.shape(0);
+        py::array_t<uint8_t> out({n, int64_t(self.code_size)});
+        self.pack_codes(n, idx.data(), out.mutable_data());
+        return out;
+      })
       .def("_train", [](ProductQuantizer& self, const FloatArray& x) {
         int64_t n = rows_of(x, int64_t(self.d), "training vectors");
         const float* xp = x.data();
@@ -221,97 +239,8 @@ void init_pq(py::module_& m) {
            }),
            py::arg("base_index"), py::arg("xb") = py::none());
 
-  // ---- vector transforms ----
-  py::class_<VectorTransform, std::shared_ptr<VectorTransform>>(m, "VectorTransform", py::dynamic_attr())
-      .def_readonly("d_in", &VectorTransform::d_in)
-      .def_readonly("d_out", &VectorTransform::d_out)
-      .def_readwrite("is_trained", &VectorTransform::is_trained)
-      .def_property_readonly("type_tag", &VectorTransform::type_tag)
-      .def("_train", [](VectorTransform& self, const FloatArray& x) {
-        int64_t n = rows_of(x, self.d_in, "training vectors");
-        const float* xp = x.data();
-        py::gil_scoped_release release;
-        self.train(n, xp);
-      })
-      .def("_apply", [](const VectorTransform& self, const FloatArray& x) {
-        int64_t n = rows_of(x, self.d_in, "vectors");
-        self.check_trained();
-        py::array_t<float> out({n, int64_t(self.d_out)});
-        float* op = out.mutable_data();
-        const float* xp = x.data();
-        py::gil_scoped_release release;
-        self.apply_noalloc(n, xp, op);
-        return out;
-      })
-      .def("_reverse_transform", [](const VectorTransform& self, const FloatArray& xt) {
-        int64_t n = rows_of(xt, self.d_out, "transformed vectors");
-        self.check_trained();
-        py::array_t<float> out({n, int64_t(self.d_in)});
-        float* op = out.mutable_data();
-        const float* xp = xt.data();
-        py::gil_scoped_release release;
-        self.reverse_transform(n, xp, op);
-        return out;
-      });
-  py::class_<LinearTransform, VectorTransform, std::shared_ptr<LinearTransform>>(m, "LinearTransform",
-                                                                               py::dynamic_attr())
-      .def(py::init([](int d_in, int d_out, bool have_bias) {
-             // a user-filled matrix (A, b): usable as soon as it is set
-             auto t = std::make_shared<LinearTransform>(d_in, d_out, have_bias);
-             t->is_trained = true;
-             return t;
-           }),
-           py::arg("d_in"), py::arg("d_out"), py::arg("have_bias") = false)
-      .def_readwrite("have_bias", &LinearTransform::have_bias)
-      .def_readwrite("is_orthonormal", &LinearTransform::is_orthonormal)
-      .def_property(
-          "A", [](const LinearTransform& s) { return copy_floats(s.A); },
-          [](LinearTransform& s, const FloatArray& a) { set_floats(s.A, a, "A"); }, "d_out * d_in floats, row-major")
-      .def_property(
-          "b", [](const LinearTransform& s) { return copy_floats(s.b); },
-          [](LinearTransform& s, const FloatArray& a) { set_floats(s.b, a, "b"); });
-  py::class_<RandomRotationMatrix, LinearTransform, std::shared_ptr<RandomRotationMatrix>>(m, "RandomRotationMatrix",
-                                                                                         py::dynamic_attr())
-      .def(py::init<int, int>(), py::arg("d_in"), py::arg("d_out"))
-      .def("init", &RandomRotationMatrix::init, py::arg("seed"));
-  py::class_<OPQMatrix, LinearTransform, std::shared_ptr<OPQMatrix>>(m, "OPQMatrix", py::dynamic_attr())
-      .def(py::init<int, int, int>(), py::arg("d"), py::arg("M"), py::arg("d2") = -1)
-      .def_readonly("M", &OPQMatrix::M)
-      .def_readwrite("niter", &OPQMatrix::niter)
-      .def_readwrite("niter_pq", &OPQMatrix::niter_pq)
-      .def_readwrite("niter_pq_0", &OPQMatrix::niter_pq_0)
-      .def_readwrite("max_train_points", &OPQMatrix::max_train_points)
-      .def_readwrite("verbose", &OPQMatrix::verbose)
-      .def_readwrite("seed", &OPQMatrix::seed)
-      .def_property(
-          "nbits", [](const OPQMatrix& s) { return s.nbits; },
-          [](OPQMatrix& s, int v) {
-            ANNVIL_CHECK(v >= 1 && v <= 16, "nbits must be between 1 and 16, got ", v);
-            s.nbits = v;
-          });
-  py::class_<NormalizationTransform, VectorTransform, std::shared_ptr<NormalizationTransform>>(
-      m, "NormalizationTransform", py::dynamic_attr())
-      .def(py::init<int, float>(), py::arg("d"), py::arg("norm") = 2.f)
-      .def_readonly("norm", &NormalizationTransform::norm);
-
-  py::class_<IndexPreTransform, Index, std::shared_ptr<IndexPreTransform>>(m, "IndexPreTransform", py::dynamic_attr())
-      .def(py::init<VectorTransformPtr, IndexPtr>(), py::arg("ltrans"), py::arg("index"))
-      .def(py::init<IndexPtr>(), py::arg("index"))
-      .def_readonly("index", &IndexPreTransform::index)
-      .def_property_readonly("_chain", [](const IndexPreTransform& s) { return s.chain; })
-      .def("prepend_transform", &IndexPreTransform::prepend_transform, py::arg("ltrans"))
-      .def("_apply_chain", [](const IndexPreTransform& self, const FloatArray& x) {
-        int64_t n = rows_of(x, self.d, "vectors");
-        std::vector<float> out;
-        const float* xp = x.data();
-        {
-          py::gil_scoped_release release;
-          out = self.apply_chain(n, xp);
-        }
-        py::array_t<float> a({n, int64_t(self.index->d)});
-        std::copy(out.begin(), out.end(), a.mutable_data());
-        return a;
-      });
+  // ---- vector transforms and IndexPreTransform (bind_transform.cpp) ----
+  init_transform(m);
 }
 
 }  // namespace annvil_py

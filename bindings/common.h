@@ -76,11 +76,13 @@ void init_kmeans(py::module_& m);
 void init_io(py::module_& m);
 void init_faiss_io(py::module_& m);  // Faiss's file format (bind_faiss_io.cpp)
 void init_pq(py::module_& m);
+void init_transform(py::module_& m);  // called by init_pq
 void init_ivf(py::module_& m);
 void init_ivfpq(py::module_& m);
 void init_hnsw(py::module_& m);
 void init_qg(py::module_& m);
 void init_binary(py::module_& m);
+void init_lsh(py::module_& m);
 void init_gpu(py::module_& m);
 void init_utils(py::module_& m);
 void init_kmeans_links(py::module_& m);

@@ -18,6 +18,7 @@ PYBIND11_MODULE(_core, m) {
   annvil_py::init_shards(m);
   annvil_py::init_qg(m);
   annvil_py::init_binary(m);
+  annvil_py::init_lsh(m);
   annvil_py::init_io(m);
   annvil_py::init_faiss_io(m);
   annvil_py::init_gpu(m);

@@ -289,7 +289,11 @@ inline void prefetch_range(const void* p, size_t bytes) {
 }  // namespace
 
 void IndexQG::search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit,
-                           float* D, idx_t* I) const {
+                           float* D, idx_t* I, HnswRangeCollect* rc) const {
+  if (rc) {
+    IndexHNSW::search_graph(n, x, k, ef, filtered, admit, D, I, rc);
+    return;
+  }
   const FlatSpace sp = space();
   const size_t Dd = size_t(d), G = ngroups(), M2 = pq4_M2(pq_M);
   const size_t vec_bytes = sp.row_bytes;

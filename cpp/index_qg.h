@@ -71,8 +71,10 @@ struct IndexQG : IndexHNSW {
   size_t remove_ids(const IDSelector& sel) override;
   void reset() override;
   size_t memory_usage() const override;
+  // k-NN walks the quantized blocks; a range search (rc) runs HNSW's exact
+  // level-0 walk over the same graph and vectors
   void search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit, float* D,
-                    idx_t* I) const override;
+                    idx_t* I, HnswRangeCollect* rc = nullptr) const override;
   std::string type_tag() const override { return "QG"; }
   void write_payload(Writer& w) const override;
 

@@ -217,4 +217,49 @@ ProductQuantizer ProductQuantizer::read(Reader& r) {
   return pq;
 }
 
+// ---------------------------------------------------------------- Faiss's extra tables
+void ProductQuantizer::compute_sdc_table() {
+  check_trained();
+  const Kernels& K = kernels();
+  sdc_table.assign(M * ksub * ksub, 0.f);
+  for (size_t m = 0; m < M; ++m)
+    for (size_t i = 0; i < ksub; ++i)
+      K.l2sqr_ny(get_centroids(m, i), get_centroids(m, 0), dsub, ksub, &sdc_table[(m * ksub + i) * ksub]);
+}
+
+void ProductQuantizer::sync_transposed_centroids() {
+  check_trained();
+  transposed_centroids.assign(dsub * M * ksub, 0.f);
+  centroids_sq_lengths.assign(M * ksub, 0.f);
+  for (size_t m = 0; m < M; ++m)
+    for (size_t i = 0; i < ksub; ++i) {
+      const float* c = get_centroids(m, i);
+      float sq = 0;
+      for (size_t j = 0; j < dsub; ++j) {
+        transposed_centroids[(j * M + m) * ksub + i] = c[j];
+        sq += c[j] * c[j];
+      }
+      centroids_sq_lengths[m * ksub + i] = sq;
+    }
+}
+
+void ProductQuantizer::clear_transposed_centroids() {
+  transposed_centroids.clear();
+  transposed_centroids.shrink_to_fit();
+  centroids_sq_lengths.clear();
+  centroids_sq_lengths.shrink_to_fit();
+}
+
+void ProductQuantizer::pack_codes(idx_t n, const int64_t* idx, uint8_t* codes) const {
+  for (idx_t i = 0; i < n; ++i) {
+    uint8_t* c = codes + size_t(i) * code_size;
+    std::fill(c, c + code_size, uint8_t(0));
+    for (size_t m = 0; m < M; ++m) {
+      int64_t v = idx[size_t(i) * M + m];
+      ANNVIL_CHECK(v >= 0 && uint64_t(v) < ksub, "sub-quantizer index ", v, " out of range [0, ", ksub, ")");
+      write_index(c, m, nbits, uint32_t(v));
+    }
+  }
+}
+
 }  // namespace annvil

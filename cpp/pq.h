@@ -55,6 +55,20 @@ struct ProductQuantizer {
   // n tables of M * ksub floats, for either metric
   void compute_tables(idx_t n, const float* x, MetricType metric, float* tables) const;
 
+  // Faiss's symmetric-distance table: sdc_table[(m * ksub + i) * ksub + j]
+  // = |c_{m,i} - c_{m,j}|^2 (M * ksub * ksub floats)
+  std::vector<float> sdc_table;
+  void compute_sdc_table();
+  // Faiss's transposed centroid layout: transposed_centroids[(j * M + m) *
+  // ksub + i] = component j of c_{m,i} (dsub * M * ksub floats) and
+  // centroids_sq_lengths[m * ksub + i] = |c_{m,i}|^2.  Kept for clients that
+  // read them; annvil's encoder does not need them.
+  std::vector<float> transposed_centroids, centroids_sq_lengths;
+  void sync_transposed_centroids();
+  void clear_transposed_centroids();
+  // codes from sub-space indices: idx n * M values < ksub
+  void pack_codes(idx_t n, const int64_t* idx, uint8_t* codes) const;
+
   // bit-stream helpers (little-endian bit order, Faiss's PQEncoderGeneric)
   static void write_index(uint8_t* code, size_t m, size_t nbits, uint32_t v);
   static uint32_t read_index(const uint8_t* code, size_t m, size_t nbits);

@@ -263,11 +263,13 @@ from .pyio import *  # noqa: E402,F401,F403
 
 # ---- index families and tools (each module defines __all__) ----------------------
 from .pq import *  # noqa: E402,F401,F403
+from .transforms import *  # noqa: E402,F401,F403
 from .ivf import *  # noqa: E402,F401,F403
 from .ivfpq import *  # noqa: E402,F401,F403
 from .hnsw import *  # noqa: E402,F401,F403
 from .qg import *  # noqa: E402,F401,F403
 from .binary import *  # noqa: E402,F401,F403
+from .lsh import *  # noqa: E402,F401,F403
 from .factory import *  # noqa: E402,F401,F403
 from .tune import *  # noqa: E402,F401,F403
 from .meta import *  # noqa: E402,F401,F403

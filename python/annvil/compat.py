@@ -19,7 +19,7 @@ import numpy as np
 
 from ._core import InvalidArgumentError, InvalidTypeError
 
-__all__ = ["SwigPtr", "swig_ptr", "rev_swig_ptr", "vector_to_array", "vector_float_to_array",
+__all__ = ["FieldArray", "SwigPtr", "swig_ptr", "rev_swig_ptr", "vector_to_array", "vector_float_to_array",
            "copy_array_to_vector", "Float32Vector", "Int64Vector", "UInt8Vector", "Int32Vector",
            "Float64Vector", "UInt64Vector", "Int8Vector", "UInt16Vector", "FloatVector", "LongVector",
            "ByteVector", "IntVector", "DoubleVector"]
@@ -176,6 +176,34 @@ FloatVector, DoubleVector, LongVector, ByteVector, IntVector = (Float32Vector, F
                                                                UInt8Vector, Int32Vector)
 
 
+class FieldArray(np.ndarray):
+    """A copy of a vector field of a compiled object (LinearTransform.A,
+    ProductQuantizer.centroids...), as a numpy array that remembers where it
+    came from: ``faiss.copy_array_to_vector(a, obj.field)`` writes `a` back
+    to the object, as it does into Faiss's std::vector.  Plain numpy
+    otherwise (writing into the array itself changes only the copy)."""
+
+    def __array_finalize__(self, obj):
+        self._writeback = None  # views and results of operations do not write back
+
+    @staticmethod
+    def of(values, writeback):
+        a = np.asarray(values).view(FieldArray)
+        a._writeback = writeback
+        return a
+
+    def _assign_from_array(self, a):
+        if self._writeback is None:
+            if self.size != np.asarray(a).size:
+                raise InvalidArgumentError(
+                    f"copy_array_to_vector: the destination holds {self.size} elements, got {np.asarray(a).size}")
+            self.reshape(-1)[...] = np.asarray(a).reshape(-1)
+            return
+        self._writeback(np.ascontiguousarray(a).reshape(-1))
+        if self.size == np.asarray(a).size:
+            np.ndarray.__setitem__(self.reshape(-1), Ellipsis, np.asarray(a).reshape(-1))
+
+
 def vector_to_array(v):
     """A numpy copy of a vector (Vector object, numpy array or sequence)."""
     if isinstance(v, Vector):
@@ -198,6 +226,9 @@ def copy_array_to_vector(a, v):
         raise InvalidArgumentError(f"copy_array_to_vector needs a 1-D array, got shape {a.shape}")
     if isinstance(v, Vector):
         v._a = np.ascontiguousarray(a, dtype=v.dtype).copy()
+        return
+    if isinstance(v, FieldArray) and v._writeback is not None:
+        v._assign_from_array(a)
         return
     if isinstance(v, np.ndarray):
         if v.size != a.size:

@@ -47,6 +47,15 @@ prefixes (any number of transforms, IDMap first):
   IDMap, | IDMap2,                user ids (IndexIDMap / IndexIDMap2); also as a suffix
   OPQ{M}[_{dout}],                OPQ rotation (OPQMatrix) in an IndexPreTransform
   L2norm, | L2Norm,               L2 normalisation (NormalizationTransform)
+  PCA{d}, | PCAW{d}, | PCAR{d}, | PCAWR{d},  PCA to d dims (PCAMatrix; W: whitened, R: random rotation)
+  ITQ[{d}],                       ITQ rotation (ITQTransform; with {d}: PCA to d dims first)
+  RR[{d}],                        random rotation (RandomRotationMatrix)
+  Pad{d},                         zero-pad to d dims (RemapDimensionsTransform)
+  HR,                             Hadamard rotation (HadamardRotation)
+  Center,                         subtract the mean (CenteringTransform)
+LSH:
+  LSH[{nbits}][r][t]              sign bits + Hamming search (IndexLSH; r: rotate, t: train thresholds)
+  LSHMT{ntables}x{nbits}          multi-table LSH with multi-probe and exact re-ranking (IndexLSHMultiTable)
 suffixes:
   ,RFlat | ,Refine(Flat)          re-rank with exact distances (IndexRefineFlat)
   ,Refine({description})          re-rank with another index (IndexRefine)
@@ -275,10 +284,55 @@ def _t_opq(b, m, token, d):
     return b.cls("OPQMatrix")(d, M, d_out), d_out
 
 
+def _t_pca(b, m, token, d):
+    white, rot, d_out = bool(m.group(1)), bool(m.group(2)), int(m.group(3))
+    if d_out <= 0 or (b.check_dims and d_out > d):
+        b.fail(f"{token}: PCA can output 1 to d={d} dimensions, got {d_out}")
+    return b.cls("PCAMatrix")(d, d_out, -0.5 if white else 0.0, rot), d_out
+
+
+def _t_itq(b, m, token, d):
+    d_out = int(m.group(1)) if m.group(1) else d
+    if d_out <= 0 or (b.check_dims and d_out > d):
+        b.fail(f"{token}: ITQ can output 1 to d={d} dimensions, got {d_out}")
+    return b.cls("ITQTransform")(d, d_out, m.group(1) is not None), d_out
+
+
+def _t_rr(b, m, token, d):
+    d_out = int(m.group(1)) if m.group(1) else d
+    if d_out <= 0:
+        b.fail(f"{token}: the output dimension must be positive")
+    return b.cls("RandomRotationMatrix")(d, d_out), d_out
+
+
+def _t_pad(b, m, token, d):
+    d_out = max(int(m.group(1)), d)
+    return b.cls("RemapDimensionsTransform")(d, d_out, False), d_out
+
+
+def _t_hr(b, m, token, d):
+    seed = int(m.group(1)) if m.group(1) else 12345
+    t = b.cls("HadamardRotation")(d, seed)
+    d_out = 1
+    while d_out < d:
+        d_out *= 2
+    return t, d_out
+
+
+def _t_center(b, m, token, d):
+    return b.cls("CenteringTransform")(d), d
+
+
 # (regex, build(builder, match, token, d_in) -> (transform, d_out))
 _TRANSFORMS = [
     (re.compile(r"L2[nN]orm$"), _t_l2norm),
     (re.compile(r"OPQ(\d+)(?:_(\d+))?$"), _t_opq),
+    (re.compile(r"PCA(W?)(R?)(\d+)$"), _t_pca),
+    (re.compile(r"ITQ(\d+)?$"), _t_itq),
+    (re.compile(r"RR(\d+)?$"), _t_rr),
+    (re.compile(r"Pad(\d+)$"), _t_pad),
+    (re.compile(r"HR(\d+)?$"), _t_hr),
+    (re.compile(r"Center$"), _t_center),
 ]
 
 
@@ -332,6 +386,25 @@ def _b_qg(b, m, token, rest, d, metric):
     return b.cls("IndexQG")(d, R, pq_m, metric)
 
 
+def _b_lsh(b, m, token, rest, d, metric):
+    if metric != METRIC_L2:
+        b.fail(f"{token}: IndexLSH supports METRIC_L2 only (as Faiss)")
+    nbits = int(m.group(1)) if m.group(1) else d
+    if nbits <= 0:
+        b.fail(f"{token}: nbits must be positive")
+    rotate, train_t = bool(m.group(2)), bool(m.group(3))
+    if not rotate and b.check_dims and nbits > d:
+        b.fail(f"{token}: without rotation (r) nbits={nbits} must not exceed d={d}")
+    return b.cls("IndexLSH")(d, nbits, rotate, train_t)
+
+
+def _b_lshmt(b, m, token, rest, d, metric):
+    ntables, nbits = int(m.group(1)), int(m.group(2))
+    if not 1 <= ntables <= 1024 or not 1 <= nbits <= 32:
+        b.fail(f"{token}: needs 1..1024 tables of 1..32 bits")
+    return b.cls("IndexLSHMultiTable")(d, ntables, nbits, metric)
+
+
 # (regex, build(builder, match, token, rest, d, metric) -> index); `rest` holds
 # at most one more component (only HNSW takes one)
 _BODIES = [
@@ -341,6 +414,8 @@ _BODIES = [
     (re.compile("(" + "|".join(_SQ_TYPES) + ")$"), _b_sq),
     (_RE_HNSW, _b_hnsw),
     (_RE_QG, _b_qg),
+    (re.compile(r"LSHMT(\d+)x(\d+)$"), _b_lshmt),
+    (re.compile(r"LSH(\d*)(r?)(t?)$"), _b_lsh),
 ]
 
 
@@ -399,7 +474,8 @@ _ALL_CLASSES = (
     "IndexFlat", "IndexPQ", "IndexPQFastScan", "IndexScalarQuantizer", "IndexIVFFlat", "IndexIVFPQ",
     "IndexIVFPQFastScan", "IndexIVFScalarQuantizer", "IndexHNSWFlat", "IndexHNSWSQ", "IndexHNSWPQ",
     "IndexQG", "IndexPreTransform", "OPQMatrix", "NormalizationTransform", "IndexRefineFlat", "IndexRefine",
-    "IndexIDMap", "IndexIDMap2",
+    "IndexIDMap", "IndexIDMap2", "PCAMatrix", "ITQTransform", "RandomRotationMatrix", "RemapDimensionsTransform",
+    "HadamardRotation", "CenteringTransform", "IndexLSH", "IndexLSHMultiTable",
 )
 
 

@@ -1,8 +1,7 @@
 """Product quantization family: ProductQuantizer, IndexPQ, IndexPQFastScan
 (4-bit codes scanned with SIMD byte shuffles), IndexRefine / IndexRefineFlat
-(exact re-ranking of an approximate index's candidates), and the vector
-transforms OPQMatrix, NormalizationTransform, RandomRotationMatrix,
-LinearTransform with IndexPreTransform to chain them in front of an index.
+(exact re-ranking of an approximate index's candidates).  The vector
+transforms and IndexPreTransform are in transforms.py.
 
 Names, parameters and attributes follow Faiss:
 
@@ -16,19 +15,14 @@ import numpy as np
 
 from . import _core
 from ._checks import as_matrix
+from .compat import FieldArray, ptr_array
 from ._core import (  # noqa: F401  (re-exported)
     IndexPQ,
     IndexPQFastScan,
-    IndexPreTransform,
     IndexRefine,
     IndexRefineFlat,
     IndexRefineSearchParameters,
-    LinearTransform,
-    NormalizationTransform,
-    OPQMatrix,
     ProductQuantizer,
-    RandomRotationMatrix,
-    VectorTransform,
 )
 from ._core import InvalidArgumentError, InvalidTypeError, NotTrainedError
 
@@ -39,13 +33,6 @@ __all__ = [
     "IndexRefine",
     "IndexRefineFlat",
     "IndexRefineSearchParameters",
-    "VectorTransform",
-    "LinearTransform",
-    "OPQMatrix",
-    "RandomRotationMatrix",
-    "NormalizationTransform",
-    "IndexPreTransform",
-    "downcast_VectorTransform",
 ]
 
 
@@ -85,18 +72,74 @@ def _pq_decode(self, codes):
     return self._decode(np.ascontiguousarray(c))
 
 
-def _pq_compute_distance_tables(self, x):
-    """Squared L2 distances of each query's sub-vectors to every centroid: (n, M, ksub)."""
+def _pq_tables(self, metric, x, rest, what):
+    if rest:  # Faiss's pointer form: (n, x_ptr, out_ptr)
+        if len(rest) != 2:
+            raise InvalidArgumentError(f"{what} takes (x) or (n, x_ptr, out_ptr)")
+        n = int(x)
+        xs = ptr_array(rest[0], np.float32, n * self.d, "x").reshape(n, self.d)
+        out = ptr_array(rest[1], np.float32, n * self.M * self.ksub, "tables", writable=True)
+        _pq_require_trained(self)
+        out[...] = self._compute_tables(np.ascontiguousarray(xs), metric).ravel()
+        return None
     x = as_matrix(x, self.d, "queries")
     _pq_require_trained(self)
-    return self._compute_tables(x, _core.METRIC_L2)
+    return self._compute_tables(x, metric)
 
 
-def _pq_compute_inner_prod_tables(self, x):
-    """Inner products of each query's sub-vectors with every centroid: (n, M, ksub)."""
-    x = as_matrix(x, self.d, "queries")
+def _pq_compute_distance_tables(self, x, *rest):
+    """Squared L2 distances of each query's sub-vectors to every centroid: (n, M, ksub).
+    Faiss's pointer form compute_distance_tables(n, x_ptr, out_ptr) is accepted."""
+    return _pq_tables(self, _core.METRIC_L2, x, rest, "compute_distance_tables")
+
+
+def _pq_compute_inner_prod_tables(self, x, *rest):
+    """Inner products of each query's sub-vectors with every centroid: (n, M, ksub).
+    Faiss's pointer form compute_inner_prod_tables(n, x_ptr, out_ptr) is accepted."""
+    return _pq_tables(self, _core.METRIC_INNER_PRODUCT, x, rest, "compute_inner_prod_tables")
+
+
+def _pq_codes_with_assign_index(self, x, codes=None, n=None):
+    """Faiss's compute_codes_with_assign_index: each sub-vector encoded by a
+    1-NN search in `pq.assign_index` (an index of dimension dsub, reset and
+    filled with the sub-space's centroids).  Pointer form (x_ptr, codes_ptr, n)
+    or compute_codes_with_assign_index(x) -> codes."""
+    index = getattr(self, "assign_index", None)
+    if index is None:
+        raise InvalidArgumentError("compute_codes_with_assign_index needs pq.assign_index (an index of d=dsub)")
+    if index.d != self.dsub:
+        raise InvalidArgumentError(f"assign_index has d={index.d}, expected dsub={self.dsub}")
     _pq_require_trained(self)
-    return self._compute_tables(x, _core.METRIC_INNER_PRODUCT)
+    if n is not None:
+        xs = ptr_array(x, np.float32, int(n) * self.d, "x").reshape(int(n), self.d)
+    else:
+        xs = as_matrix(x, self.d, "vectors")
+    cents = self.centroids.reshape(self.M, self.ksub, self.dsub)
+    idx = np.empty((xs.shape[0], self.M), dtype=np.int64)
+    for m in range(self.M):
+        index.reset()
+        index.add(np.ascontiguousarray(cents[m]))
+        _, I = index.search(np.ascontiguousarray(xs[:, m * self.dsub:(m + 1) * self.dsub]), 1)
+        idx[:, m] = I[:, 0]
+    out = self._pack_codes(idx)
+    if n is not None and codes is not None:
+        ptr_array(codes, np.uint8, out.size, "codes", writable=True)[...] = out.ravel()
+        return None
+    return out
+
+
+def _pq_centroids_get(self):
+    return FieldArray.of(self._centroids_raw, lambda a, self=self: setattr(self, "_centroids_raw", a))
+
+
+def _pq_centroids_set(self, value):
+    self._centroids_raw = np.ascontiguousarray(value, dtype=np.float32).reshape(-1)
+
+
+ProductQuantizer._centroids_raw = ProductQuantizer.centroids
+ProductQuantizer.centroids = property(_pq_centroids_get, _pq_centroids_set,
+                                      doc="M * ksub * dsub floats (Faiss layout); reshape to (M, ksub, dsub)")
+ProductQuantizer.compute_codes_with_assign_index = _pq_codes_with_assign_index
 
 
 def _pq_get_centroids(self, m, i):
@@ -117,80 +160,4 @@ for _name, _fn in [("train", _pq_train), ("compute_codes", _pq_compute_codes), (
 
 
 # the standalone codec (sa_encode / sa_decode / sa_code_size) is the Index one (_index_methods)
-
-
-# ---- vector transforms ----------------------------------------------------------------
-def _vt_train(self, x):
-    """Train the transform on x (n, d_in)."""
-    self._train(as_matrix(x, self.d_in, "training vectors"))
-
-
-def _vt_apply(self, x):
-    """x (n, d_in) -> transformed (n, d_out) float32."""
-    x = as_matrix(x, self.d_in, "vectors")
-    if not self.is_trained:
-        raise NotTrainedError(f"{type(self).__name__} is not trained: call train(x) first")
-    return self._apply(x)
-
-
-def _vt_reverse(self, xt):
-    """Transformed vectors (n, d_out) -> (n, d_in) (exact for orthonormal transforms)."""
-    xt = as_matrix(xt, self.d_out, "transformed vectors")
-    if not self.is_trained:
-        raise NotTrainedError(f"{type(self).__name__} is not trained: call train(x) first")
-    return self._reverse_transform(xt)
-
-
-def _vt_reduce(self):
-    # transforms pickle through a one-transform IndexPreTransform around an empty flat index
-    from . import serialize_index
-    holder = IndexPreTransform(self, _core.IndexFlat(self.d_out))
-    return _unpickle_transform, (serialize_index(holder),)
-
-
-def _vt_repr(self):
-    return f"<annvil.{type(self).__name__} d_in={self.d_in} d_out={self.d_out} trained={self.is_trained}>"
-
-
-def _unpickle_transform(data):
-    from . import deserialize_index
-    return deserialize_index(data).chain[0]
-
-
-for _name, _fn in [("train", _vt_train), ("apply", _vt_apply), ("apply_py", _vt_apply),
-                   ("reverse_transform", _vt_reverse), ("__reduce__", _vt_reduce), ("__repr__", _vt_repr)]:
-    setattr(VectorTransform, _name, _fn)
-
-
-def downcast_VectorTransform(vt):
-    """Identity: annvil returns the most derived transform type already."""
-    return vt
-
-
-class _Chain(list):
-    """The transforms of an IndexPreTransform; also answers Faiss's vector API
-    (chain.at(i), chain.size())."""
-
-    def at(self, i):
-        return self[i]
-
-    def size(self):
-        return len(self)
-
-
-def _pt_chain(self):
-    return _Chain(self._chain)
-
-
-def _pt_apply_chain(self, x):
-    """x (n, d) through every transform of the chain: (n, index.d)."""
-    x = as_matrix(x, self.d, "vectors")
-    for t in self._chain:
-        if not t.is_trained:
-            raise NotTrainedError(f"{type(t).__name__} in the chain is not trained: call train(x) first")
-    return self._apply_chain(x)
-
-
-IndexPreTransform.chain = property(_pt_chain)
-IndexPreTransform.apply_chain = _pt_apply_chain
-IndexPreTransform.apply = _pt_apply_chain
+ProductQuantizer.assign_index = None  # Faiss's optional sub-space assignment index (compute_codes_with_assign_index)
