@@ -133,7 +133,7 @@ def cmd_bench(args):
 def cmd_tune(args):
     import annvil
 
-    from .tune import tune
+    from .tuner import tune
 
     settings = {"dataset": args.dataset or DEFAULT_DATASET, "metric": args.metric, "n_train": args.n_train,
                 "n_test": args.n_test, "seed": args.seed or 0, "cache_dir": args.cache_dir}

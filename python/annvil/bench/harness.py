@@ -196,7 +196,7 @@ class _FactoryLib(_Lib):
     strings, tuned through ParameterSpace, sized by serialize_index."""
 
     def build(self, cfg, ds):
-        from ..tune import build_index
+        from ..tuner import build_index
 
         index, _ = build_index(self.mod, ds.train, cfg.factory, cfg.build_str, ds.metric_type)
         return index
