@@ -167,8 +167,10 @@ def cmd_tune(args):
     res.save(args.out)
     if args.plot:
         res.plot(args.plot)
+    if args.report:
+        res.report(args.report)
     _print_tune(res, say)
-    say(f"saved {args.out}" + (f" and {args.plot}" if args.plot else ""))
+    say(f"saved {args.out}" + (f", {args.plot}" if args.plot else "") + (f", {args.report}" if args.report else ""))
     return 0 if res.target_reached else 3
 
 
@@ -184,6 +186,9 @@ def _print_tune(res, say):
             t.add_row(tr.factory, tr.build_params, tr.params, f"{tr.recall:.4f}", f"{tr.qps:,.0f}",
                       f"{tr.bytes_per_vector:.1f}", f"{tr.build_s:.2f}")
         Console().print(t)
+        if res.best is not None and res.best.recall_heldout is not None:
+            Console().print(f"best: recall {res.best.recall:.4f} on the {res.nq} tuning queries, "
+                            f"{res.best.recall_heldout:.4f} on the {res.nq_heldout} held-out ones")
     except ImportError:
         print(res.summary())
     say(("[bold green]" if res.target_reached else "[bold red]") + res.message.replace("[", "\\[")

@@ -1,29 +1,64 @@
-"""annvil.tune(): searches index families, build settings and search settings
-for the fastest index that meets a recall target (Faiss's AutoTune API it
-builds on is in tune.py)."""
+"""annvil.tune(): the fastest index configuration that meets a recall target.
+
+How the budget is spent (each step is what a person tuning by hand does, made
+systematic):
+  1. Data statistics (n, d, metric, intrinsic dimension on a sample) choose
+     the starting set of each family (tuner_families.py): IVF with small and
+     large nlist + PQ fast-scan + RFlat, IVF-SQ8, HNSW(+SQ8), Flat.  Earlier
+     results (warm_start=) go first, their nlist rescaled to this n.
+  2. Build parameters (family, nlist, encoding, M, efConstruction, storage)
+     are chosen by an Optuna study (TPE, or NSGA-II for "evolutionary"),
+     constrained to builds that reach the target.
+  3. Successive halving: on large sets a candidate is first built on a
+     sample of the base (scored there, reported to Optuna's
+     SuccessiveHalvingPruner); only the better half is built in full.
+     Build time counts against the budget.
+  4. On each built index the monotone search parameters are not sampled:
+     nprobe / efSearch is bisected (galloping, then binary) to the smallest
+     value that meets the target on the tuning queries, for each k_factor_rf
+     of a short ladder.  Recall is deterministic, so this step does not
+     depend on machine noise; no point past the target is measured.
+  5. Only the few candidates at the target are timed, as the median of short
+     runs alternated between them (a busy machine slows all alike).
+  6. Held-out confirmation: the best builds are re-checked on queries they
+     were not tuned on; a miss moves the knob up to the smallest value that
+     meets the target there too.  The winner is timed again, interleaved
+     with the runners-up, on the held-out queries.
+
+The Faiss AutoTune API it builds on (ParameterSpace...) is in tune.py;
+plots, the HTML report and parameter importances in tuner_report.py.
+"""
 from __future__ import annotations
 
 import math
-import re
+import os
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._core import InvalidArgumentError
 from .tune import ParameterSpace, _down, _kind, pareto_front, recall_at_k
+from .tuner_families import FAMILIES
 
-__all__ = ["tune", "TuneResult", "TuneTrial"]
+__all__ = ["tune", "TuneResult", "TuneTrial", "bisect_min"]
+
+_STRATEGIES = ("grid", "random", "bayes", "evolutionary")
 
 
 # ---------------------------------------------------------------------------------
-# annvil.tune
+# trials and results
 # ---------------------------------------------------------------------------------
 @dataclass
 class TuneTrial:
     """One measured configuration.  `factory` + `build_params` make the index
     (build_params, e.g. 'efConstruction=80', are set before adding); `params`
-    is the search setting, a string for ParameterSpace().set_index_parameters."""
+    is the search setting, a string for ParameterSpace().set_index_parameters.
+    recall: on the tuning queries; recall_heldout: on the held-out ones (set
+    for the confirmed configurations); stage: 'full' or 'sample' (built on a
+    sample of the base); timed: QPS is the median of interleaved runs (else
+    one run, as measured during bisection)."""
 
     number: int
     family: str
@@ -35,279 +70,199 @@ class TuneTrial:
     build_s: float
     bytes: int
     bytes_per_vector: float
-    choice: dict  # the sampler's raw choice (used to warm-start / resume)
+    choice: dict  # the build's parameters as the sampler saw them (warm start / resume)
+    recall_heldout: float | None = None
+    stage: str = "full"
+    timed: bool = False
 
     def to_dict(self):
         return dict(self.__dict__)
 
     @classmethod
     def from_dict(cls, d):
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
     def __str__(self):
         p = f" [{self.params}]" if self.params else ""
         b = f" ({self.build_params})" if self.build_params else ""
-        return (f"{self.factory}{b}{p}: recall {self.recall:.4f}, {self.qps:,.0f} QPS, "
+        h = f" (held-out {self.recall_heldout:.4f})" if self.recall_heldout is not None else ""
+        return (f"{self.factory}{b}{p}: recall {self.recall:.4f}{h}, {self.qps:,.0f} QPS, "
                 f"{self.bytes_per_vector:.1f} B/vector, build {self.build_s:.2f} s")
 
 
-_FAMILIES = ("flat", "ivf", "hnsw")
+class TuneResult:
+    """What annvil.tune found.
 
+    best: the confirmed fastest configuration meeting the target on the
+    tuning and the held-out queries (best.recall, best.recall_heldout; when
+    none does, the highest recall found, target_reached False and `message`
+    says so).  front: Pareto-optimal full-size trials over recall (up), QPS
+    (up), memory (down) and build time (down); trials: every measured point;
+    builds: one record per build tried (its parameters, its score = log10 QPS
+    at the target, pruned or not), which importances() explains."""
 
-class _Space:
-    """The configurations the tuner may try, given the index classes present."""
+    def __init__(self, trials, *, k, target_recall, metric, normalize, strategy, seed, d, n,
+                 nq, fingerprint, elapsed_s, families, exhausted=False, best=None, builds=None, stats=None,
+                 nq_heldout=0):
+        self.trials = list(trials)
+        self.k, self.target_recall, self.metric = k, target_recall, int(metric)
+        self.normalize, self.strategy, self.seed = normalize, strategy, seed
+        self.d, self.n, self.nq, self.fingerprint = d, n, nq, fingerprint
+        self.elapsed_s, self.families, self.exhausted = elapsed_s, list(families), exhausted
+        self.builds = list(builds or [])
+        self.stats = dict(stats or {})
+        self.nq_heldout = nq_heldout
+        self._best = best
+        self._summarize()
 
-    OVERRIDES = ("hnsw_M", "hnsw_efConstruction", "ivf_nlist", "ivf_encodings", "k_factors", "efSearch_max")
+    def _summarize(self):
+        full = [t for t in self.trials if t.stage == "full"]
+        t_ = self.target_recall
 
-    def __init__(self, n, d, k, families, ns, overrides=None):
-        self.n, self.d, self.k = n, d, k
-        have = lambda *names: all(getattr(ns, c, None) is not None for c in names)  # noqa: E731
-        fams = []
-        for f in families:
-            if f not in _FAMILIES:
-                raise InvalidArgumentError(f"unknown index family '{f}'; choose from {_FAMILIES}")
-            if f == "flat" or (f == "ivf" and have("IndexIVFFlat")) or (f == "hnsw" and have("IndexHNSWFlat")):
-                fams.append(f)
-        if not fams:
-            raise InvalidArgumentError(
-                f"none of the families {tuple(families)} is available in this build (flat always is)")
-        self.families = fams
-        # HNSW
-        self.hnsw_M = [8, 16, 32, 48]
-        self.hnsw_efc = [40, 100, 200]
-        self.ef_lo, self.ef_hi = max(k, 8), max(k, 8) * 64
-        # IVF: nlist around sqrt(n), at least ~39 training points per list
-        root = math.sqrt(n)
-        lo = max(4, 2 ** int(math.floor(math.log2(max(root / 2, 1)))))
-        hi = max(lo, min(2 ** int(math.ceil(math.log2(4 * root))), n // 39))
-        self.nlists = [1 << i for i in range(int(math.log2(lo)), int(math.log2(hi)) + 1)] or [lo]
-        enc = ["Flat"]
-        if have("IndexIVFScalarQuantizer"):
-            enc.append("SQ8")
-        if have("IndexRefineFlat"):
-            if have("IndexIVFPQFastScan") and d % 2 == 0 and (d // 2) % 2 == 0:
-                enc.append(f"PQ{d // 2}x4fs,RFlat")
-            if have("IndexIVFPQ") and d % 4 == 0 and n >= 39 * 256:  # 8-bit codebooks need data
-                enc.append(f"PQ{d // 4},RFlat")
-        self.encodings = enc
-        self.k_factors = [1, 2, 4, 8, 16]
-        for key, v in (overrides or {}).items():
-            if key not in self.OVERRIDES:
-                raise InvalidArgumentError(f"unknown search_space key '{key}'; use {self.OVERRIDES}")
-            if key == "efSearch_max":
-                self.ef_hi = max(self.ef_lo, int(v))
-                continue
-            vals = list(v) if isinstance(v, (list, tuple)) else [v]
-            if not vals:
-                raise InvalidArgumentError(f"search_space['{key}'] is empty")
-            if key == "ivf_encodings":
-                bad = [e for e in vals if e not in self.encodings]
-                if bad:
-                    raise InvalidArgumentError(
-                        f"search_space['ivf_encodings']: {bad} not available; this build offers {self.encodings}")
-                self.encodings = [str(e) for e in vals]
+        def meets(t):
+            return t.recall >= t_ and (t.recall_heldout is None or t.recall_heldout >= t_)
+
+        if self._best is not None:
+            self.best = self._best
+        else:
+            ok = [t for t in full if meets(t)]
+            if ok:
+                self.best = max(ok, key=lambda t: (t.timed, t.qps, -t.bytes))
+            elif full:
+                self.best = max(full, key=lambda t: (t.recall, t.qps))
             else:
-                attr = {"hnsw_M": "hnsw_M", "hnsw_efConstruction": "hnsw_efc", "ivf_nlist": "nlists",
-                        "k_factors": "k_factors"}[key]
-                setattr(self, attr, [int(x) for x in vals])
+                self.best = None
+        self.target_reached = self.best is not None and meets(self.best)
+        pts = [(t.recall, t.qps, t.bytes, t.build_s) for t in full]
+        self.front = [full[i] for i in pareto_front(pts, [True, True, False, False])] if pts else []
+        self.front.sort(key=lambda t: (t.recall, t.qps))
+        if self.best is None:
+            self.message = "no trial finished within the budget"
+        elif self.target_reached:
+            self.message = f"target recall@{self.k} >= {self.target_recall} reached: {self.best}"
+        else:
+            self.message = (f"TARGET NOT REACHED: no configuration tried reached recall@{self.k} >= "
+                            f"{self.target_recall} on the tuning and held-out queries (families tried: "
+                            f"{', '.join(self.families)}); best found: {self.best}")
 
-    # ---- a choice (dict of raw sampled values) -> configuration ----
-    def config(self, c):
-        """(family, factory, build_params, params) for a raw choice."""
-        f = c["family"]
-        if f == "flat":
-            return f, "Flat", "", ""
-        if f == "hnsw":
-            M, efc, ef = int(c["hnsw_M"]), int(c["hnsw_efC"]), int(c["hnsw_efSearch"])
-            return f, f"HNSW{M}", f"efConstruction={efc}", f"efSearch={ef}"
-        nlist, enc = int(c["ivf_nlist"]), c["ivf_enc"]
-        nprobe = max(1, min(nlist, int(round(nlist ** float(c["ivf_nprobe_u"])))))
-        params = f"nprobe={nprobe}"
-        if "RFlat" in enc:
-            params += f",k_factor_rf={int(c['ivf_kf'])}"
-        return f, f"IVF{nlist},{enc}", "", params
+    def recall_qps_front(self):
+        """Full-size trials on the recall/QPS Pareto front, by increasing recall."""
+        full = [t for t in self.trials if t.stage == "full"]
+        pts = [(t.recall, t.qps) for t in full]
+        fr = [full[i] for i in pareto_front(pts, [True, True])] if pts else []
+        return sorted(fr, key=lambda t: (t.recall, t.qps))
 
-    def suggest(self, trial):
-        """Define-by-run Optuna space (conditional on the family)."""
-        c = {"family": trial.suggest_categorical("family", self.families)}
-        if c["family"] == "hnsw":
-            c["hnsw_M"] = trial.suggest_categorical("hnsw_M", self.hnsw_M)
-            c["hnsw_efC"] = trial.suggest_categorical("hnsw_efC", self.hnsw_efc)
-            c["hnsw_efSearch"] = trial.suggest_int("hnsw_efSearch", self.ef_lo, self.ef_hi, log=True)
-        elif c["family"] == "ivf":
-            c["ivf_nlist"] = trial.suggest_categorical("ivf_nlist", self.nlists)
-            c["ivf_enc"] = trial.suggest_categorical("ivf_enc", self.encodings)
-            c["ivf_nprobe_u"] = trial.suggest_float("ivf_nprobe_u", 0.0, 1.0)
-            if "RFlat" in c["ivf_enc"]:
-                c["ivf_kf"] = trial.suggest_categorical("ivf_kf", self.k_factors)
-        return c
+    def build(self, xb, *, trial=None):
+        """Build the best (or the given) trial's index on xb with its search
+        parameters applied."""
+        t = trial or self.best
+        if t is None:
+            raise InvalidArgumentError("the tuning result has no trial to build")
+        from ._checks import as_matrix
 
-    def random(self, rng):
-        c = {"family": self.families[rng.integers(len(self.families))]}
-        if c["family"] == "hnsw":
-            c["hnsw_M"] = self.hnsw_M[rng.integers(len(self.hnsw_M))]
-            c["hnsw_efC"] = self.hnsw_efc[rng.integers(len(self.hnsw_efc))]
-            c["hnsw_efSearch"] = int(round(math.exp(rng.uniform(math.log(self.ef_lo), math.log(self.ef_hi)))))
-        elif c["family"] == "ivf":
-            c["ivf_nlist"] = self.nlists[rng.integers(len(self.nlists))]
-            c["ivf_enc"] = self.encodings[rng.integers(len(self.encodings))]
-            c["ivf_nprobe_u"] = float(rng.uniform())
-            if "RFlat" in c["ivf_enc"]:
-                c["ivf_kf"] = self.k_factors[rng.integers(len(self.k_factors))]
-        return c
-
-    def sweep(self, choice):
-        """The search-parameter ladders of choice's build configuration, each
-        from cheapest to most expensive (one ladder per k_factor_rf)."""
-        f = choice["family"]
-        if f == "flat":
-            return [[{"family": "flat"}]]
-        if f == "hnsw":
-            efs, ef = [], self.ef_lo
-            while ef <= self.ef_hi:
-                efs.append(ef)
-                ef *= 2
-            return [[{**choice, "hnsw_efSearch": e} for e in efs]]
-        nlist = int(choice["ivf_nlist"])
-        nps = sorted({1 << i for i in range(int(math.log2(nlist)) + 1)} | {nlist})
-        us = [math.log(p) / math.log(nlist) if nlist > 1 else 0.0 for p in nps]
-        if "RFlat" in choice["ivf_enc"]:
-            return [[{**choice, "ivf_nprobe_u": u, "ivf_kf": kf} for u in us] for kf in self.k_factors]
-        return [[{**choice, "ivf_nprobe_u": u} for u in us]]
-
-    def builds(self):
-        """One choice per build configuration, cheap builds first, families
-        interleaved so that a short budget sees each of them."""
-        by_family = {}
-        if "flat" in self.families:
-            by_family["flat"] = [{"family": "flat"}]
-        if "ivf" in self.families:
-            by_family["ivf"] = [{"family": "ivf", "ivf_nlist": nl, "ivf_enc": enc, "ivf_nprobe_u": 0.0,
-                                 **({"ivf_kf": 1} if "RFlat" in enc else {})}
-                                for enc in self.encodings for nl in self.nlists]
-        if "hnsw" in self.families:
-            by_family["hnsw"] = [{"family": "hnsw", "hnsw_M": M, "hnsw_efC": efc, "hnsw_efSearch": self.ef_lo}
-                                 for efc in self.hnsw_efc for M in self.hnsw_M]
-        out, lists = [], list(by_family.values())
-        for i in range(max(len(v) for v in lists)):
-            out += [v[i] for v in lists if i < len(v)]
-        return out
-
-    def distributions(self):
-        """Optuna distributions of every parameter suggest() may ask for."""
-        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-        return {
-            "family": CategoricalDistribution(self.families),
-            "hnsw_M": CategoricalDistribution(self.hnsw_M),
-            "hnsw_efC": CategoricalDistribution(self.hnsw_efc),
-            "hnsw_efSearch": IntDistribution(self.ef_lo, self.ef_hi, log=True),
-            "ivf_nlist": CategoricalDistribution(self.nlists),
-            "ivf_enc": CategoricalDistribution(self.encodings),
-            "ivf_nprobe_u": FloatDistribution(0.0, 1.0),
-            "ivf_kf": CategoricalDistribution(self.k_factors),
-        }
-
-    def fits(self, choice):
-        """Whether a (warm-start or resumed) choice lies in this space."""
-        try:
-            dist = self.distributions()
-        except ImportError:
-            return choice.get("family") in self.families
-        for k, v in choice.items():
-            try:
-                if k not in dist or not dist[k]._contains(dist[k].to_internal_repr(v)):
-                    return False
-            except (ValueError, TypeError):
-                return False
-        return True
-
-
-def _data_fingerprint(xb, xq, k, metric):
-    h = np.float64(0)
-    for a in (xb, xq):
-        idx = np.linspace(0, a.size - 1, num=min(a.size, 4096)).astype(np.int64)
-        h += float(np.sum(a.reshape(-1)[idx].astype(np.float64) * (1 + np.arange(idx.size) % 7)))
-    return f"{xb.shape[0]}x{xb.shape[1]}/{xq.shape[0]}/k{k}/m{int(metric)}/{h:.6g}"
-
-
-def _index_bytes(index):
-    """Serialized size: annvil.serialize_index, or faiss's for Faiss indexes."""
-    if type(index).__module__.startswith("faiss"):
-        import faiss
-
-        return int(len(faiss.serialize_index(index)))
-    from . import serialize_index
-
-    return int(len(serialize_index(index)))
-
-
-def _time_search(index, xq, k, min_time=0.1, min_runs=3, max_runs=20):
-    """(D, I, seconds per run): the best of several runs taking at least
-    min_time in all, and of at least min_runs when one run is short (the
-    minimum filters out noise from other work; a long run is measured once)."""
-    best = math.inf
-    total = 0.0
-    runs = 0
-    D = I = None
-    while runs < max_runs and (total < min_time or (runs < min_runs and best < min_time / 2)):
-        t0 = time.perf_counter()
-        D, I = index.search(xq, k)
-        t = time.perf_counter() - t0
-        best = min(best, t)
-        total += t
-        runs += 1
-    return D, I, max(best, 1e-9)
-
-
-class _Evaluator:
-    """Builds (and caches) indexes by build configuration and measures trials."""
-
-    def __init__(self, xb, xq, gt, k, metric, ns, max_cached=3, verbose=False, train_max=None):
-        self.xb, self.xq, self.gt, self.k, self.metric, self.ns = xb, xq, gt, k, metric, ns
-        self.built = {}  # (factory, build_params) -> index, LRU order
-        self.build_info = {}  # (factory, build_params) -> (build_s, bytes)
-        self.max_cached = max_cached
-        self.verbose = verbose
-        self.train_max = train_max
-
-    def estimate(self, factory, build_params="", unseen=0.0):
-        """Expected build seconds: builds seen of the same kind (same string up
-        to the numbers), scaled by the product of the numbers (HNSW: M x
-        efConstruction; IVF: nlist x PQ M), which over- rather than
-        under-estimates; `unseen` for a kind never built."""
-        def size(f, bp):
-            return math.prod(float(x) for x in re.findall(r"\d+(?:\.\d+)?", f + " " + bp)) or 1.0
-
-        kind = re.sub(r"\d+", "#", factory)
-        mine = size(factory, build_params)
-        seen = [b * mine / size(f, p) for (f, p), (b, _) in self.build_info.items()
-                if re.sub(r"\d+", "#", f) == kind]
-        return max(seen) if seen else unseen
-
-    def index_for(self, factory, build_params):
-        key = (factory, build_params)
-        if key in self.built:
-            self.built[key] = self.built.pop(key)  # most recently used last
-            return self.built[key]
-        index, build_s = build_index(self.ns, self.xb, factory, build_params, self.metric,
-                                     train_max=self.train_max)
-        nbytes = _index_bytes(index)
-        self.build_info[key] = (build_s, nbytes)
-        self.built[key] = index
-        while len(self.built) > self.max_cached:
-            self.built.pop(next(iter(self.built)))
+        xb = as_matrix(xb, self.d, "xb", allow_1d=False)
+        if self.normalize:
+            xb = xb.copy()
+            _normalize_rows(xb)
+        ns = sys.modules[__package__]
+        index, _ = build_index(ns, xb, t.factory, t.build_params, self.metric)
+        ParameterSpace().set_index_parameters(index, t.params)
         return index
 
-    def measure(self, family, factory, build_params, params):
-        index = self.index_for(factory, build_params)
-        ParameterSpace().set_index_parameters(index, params)
-        D, I, t = _time_search(index, self.xq, self.k)
-        recall = recall_at_k(I, self.gt)
-        build_s, nbytes = self.build_info[(factory, build_params)]
-        return recall, len(self.xq) / t, build_s, nbytes
+    # ---- explaining ----
+    def importances(self, objective="qps"):
+        """{parameter: importance}, summing to 1.  objective 'qps': what the
+        score of a build (log10 QPS at the target; unreachable builds below
+        every reachable one) depends on, over the build parameters;
+        'recall': what recall depends on, over build and search parameters
+        of every full-size trial.  Optuna's fANOVA when scikit-learn is
+        installed, else a variance decomposition of the main effects."""
+        from .tuner_report import importances
+
+        cache = self.__dict__.setdefault("_importances", {})
+        key = (objective, len(self.builds), len(self.trials))
+        if key not in cache:
+            cache[key] = importances(self, objective)
+        return dict(cache[key])
+
+    def plot(self, path, title=None):
+        """Recall vs QPS of every full-size trial (log QPS), by family, with the
+        Pareto front, the target and the best; writes a PNG."""
+        from .tuner_report import plot_front
+
+        return plot_front(self, path, title=title)
+
+    def report(self, path):
+        """path ending in .html: one page with the front, the importances and
+        a recall/QPS slice per parameter (figures embedded); else a directory
+        of PNGs (front.png, importances.png, slices.png).  Returns the path."""
+        from .tuner_report import write_report
+
+        return write_report(self, path)
+
+    # ---- persistence ----
+    def to_dict(self):
+        return {
+            "format": "annvil-tune/2",
+            "k": self.k, "target_recall": self.target_recall, "metric": self.metric,
+            "normalize": self.normalize, "strategy": self.strategy, "seed": self.seed,
+            "d": self.d, "n": self.n, "nq": self.nq, "nq_heldout": self.nq_heldout,
+            "fingerprint": self.fingerprint, "elapsed_s": self.elapsed_s, "families": self.families,
+            "exhausted": self.exhausted, "stats": self.stats,
+            "target_reached": self.target_reached, "message": self.message,
+            "best": self.best.to_dict() if self.best else None,
+            "front": [t.number for t in self.front],
+            "builds": self.builds,
+            "trials": [t.to_dict() for t in self.trials],
+        }
+
+    def save(self, path):
+        import json
+
+        tmp = f"{os.fspath(path)}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.to_dict(), f, indent=1)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path):
+        import json
+
+        try:
+            with open(path) as f:
+                d = json.load(f)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no tuning result at '{path}'") from None
+        except json.JSONDecodeError as e:
+            raise InvalidArgumentError(f"'{path}' is not a tuning result (bad JSON: {e})") from None
+        if not isinstance(d, dict) or d.get("format") not in ("annvil-tune/1", "annvil-tune/2"):
+            raise InvalidArgumentError(f"'{path}' is not an annvil tuning result")
+        try:
+            trials = [TuneTrial.from_dict(t) for t in d["trials"]]
+            best = TuneTrial.from_dict(d["best"]) if d.get("best") else None
+            return cls(trials, k=d["k"], target_recall=d["target_recall"], metric=d["metric"],
+                       normalize=d["normalize"], strategy=d["strategy"], seed=d["seed"], d=d["d"], n=d["n"],
+                       nq=d["nq"], fingerprint=d["fingerprint"], elapsed_s=d["elapsed_s"],
+                       families=d["families"], exhausted=d.get("exhausted", False), best=best,
+                       builds=d.get("builds"), stats=d.get("stats"), nq_heldout=d.get("nq_heldout", 0))
+        except (KeyError, TypeError) as e:
+            raise InvalidArgumentError(f"'{path}' is not a complete annvil tuning result ({e})") from None
+
+    def summary(self):
+        lines = [self.message, f"{len(self.trials)} trials, {len(self.builds)} builds in {self.elapsed_s:.1f} s; "
+                 "Pareto front:"]
+        lines += [f"  {t}" for t in self.front[:20]]
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return (f"<TuneResult trials={len(self.trials)} target_reached={self.target_reached} "
+                f"best={self.best.factory + ' ' + self.best.params if self.best else None}>")
 
 
+# ---------------------------------------------------------------------------------
+# building and measuring
+# ---------------------------------------------------------------------------------
 def build_index(ns, xb, factory, build_params, metric, *, train_max=None, timing=False):
     """index_factory + build parameters + train + add: (index, seconds), or
     with timing=True (index, seconds, seconds of the add alone)."""
@@ -345,153 +300,129 @@ def _nlist_of(index):
     return int(getattr(index, "nlist", 1))
 
 
-class TuneResult:
-    """What annvil.tune found.
+def _index_bytes(index):
+    """Serialized size: annvil.serialize_index, or faiss's for Faiss indexes."""
+    if type(index).__module__.startswith("faiss"):
+        import faiss
 
-    best: the fastest trial meeting the target (or, when none does, the one
-    with the highest recall; then target_reached is False and `message` says
-    so); front: Pareto-optimal trials over recall (up), QPS (up), memory (down)
-    and build time (down); trials: everything measured."""
+        return int(len(faiss.serialize_index(index)))
+    from . import serialize_index
 
-    def __init__(self, trials, *, k, target_recall, metric, normalize, strategy, seed, d, n,
-                 nq, fingerprint, elapsed_s, families, exhausted=False):
-        self.trials = list(trials)
-        self.k, self.target_recall, self.metric = k, target_recall, int(metric)
-        self.normalize, self.strategy, self.seed = normalize, strategy, seed
-        self.d, self.n, self.nq, self.fingerprint = d, n, nq, fingerprint
-        self.elapsed_s, self.families, self.exhausted = elapsed_s, list(families), exhausted
-        self._summarize()
+    return int(len(serialize_index(index)))
 
-    def _summarize(self):
-        ok = [t for t in self.trials if t.recall >= self.target_recall]
-        if ok:
-            self.best = max(ok, key=lambda t: (t.qps, -t.bytes))
-        elif self.trials:
-            self.best = max(self.trials, key=lambda t: (t.recall, t.qps))
+
+def bisect_min(f, lo, hi, target, *, hint=None):
+    """Smallest integer v in [lo, hi] with f(v) >= target, for f
+    non-decreasing in v; None when even f(hi) misses.  Gallops up from lo (or
+    from hint, downwards when the hint already meets the target) by factors
+    of two, then bisects the last gap, so the values tried are cheap ones
+    and none lies past the first that meets the target by more than 2x.
+    f is called at most about 2 log2(hi / lo) + 2 times."""
+    lo, hi = int(lo), int(hi)
+    if hi < lo:
+        raise InvalidArgumentError(f"bisect_min: empty range [{lo}, {hi}]")
+    memo = {}
+
+    def ok(v):
+        if v not in memo:
+            memo[v] = f(v) >= target
+        return memo[v]
+
+    v = lo if hint is None else min(hi, max(lo, int(hint)))
+    if ok(v):  # gallop down from the hint to a failing value
+        good = v
+        bad = lo - 1
+        step = 1
+        while good > lo:
+            w = max(lo, good - step)
+            if ok(w):
+                good = w
+                step *= 2
+            else:
+                bad = w
+                break
+    else:  # gallop up
+        bad = v
+        good = None
+        while good is None:
+            if bad >= hi:
+                return None
+            w = min(hi, max(bad + 1, bad * 2))
+            if ok(w):
+                good = w
+            else:
+                bad = w
+    while good - bad > 1:
+        mid = (good + bad) // 2
+        if ok(mid):
+            good = mid
         else:
-            self.best = None
-        self.target_reached = bool(ok)
-        pts = [(t.recall, t.qps, t.bytes, t.build_s) for t in self.trials]
-        self.front = [self.trials[i] for i in pareto_front(pts, [True, True, False, False])] if pts else []
-        self.front.sort(key=lambda t: (t.recall, t.qps))
-        if self.best is None:
-            self.message = "no trial finished within the budget"
-        elif self.target_reached:
-            self.message = (f"target recall@{self.k} >= {self.target_recall} reached: {self.best}")
-        else:
-            self.message = (f"TARGET NOT REACHED: no configuration tried reached recall@{self.k} >= "
-                            f"{self.target_recall} (families tried: {', '.join(self.families)}); "
-                            f"best found: {self.best}")
+            bad = mid
+    return good
 
-    def recall_qps_front(self):
-        """Trials on the recall/QPS Pareto front, by increasing recall."""
-        pts = [(t.recall, t.qps) for t in self.trials]
-        fr = [self.trials[i] for i in pareto_front(pts, [True, True])] if pts else []
-        return sorted(fr, key=lambda t: (t.recall, t.qps))
 
-    def build(self, xb, *, trial=None):
-        """Build the best (or the given) trial's index on xb with its search
-        parameters applied."""
-        import sys
+def _search(index, xq, k):
+    return index.search(xq, k)[1]
 
-        t = trial or self.best
-        if t is None:
-            raise InvalidArgumentError("the tuning result has no trial to build")
-        from ._checks import as_matrix
 
-        xb = as_matrix(xb, self.d, "xb", allow_1d=False)
-        if self.normalize:
-            xb = xb.copy()
-            _normalize_rows(xb)
-        ns = sys.modules[__package__]
-        index, _ = build_index(ns, xb, t.factory, t.build_params, self.metric)
-        ParameterSpace().set_index_parameters(index, t.params)
-        return index
+def _interleaved_qps(cands, xq, k, rounds=5, min_run_s=0.03):
+    """cands: [(index, params string)].  Times searches of xq on each,
+    alternating between them (forward then backward order each round, so a
+    slow spell hits all alike) and returns the QPS of each from the median
+    run.  A run is the whole of xq, or several passes when one is shorter
+    than min_run_s."""
+    ps = ParameterSpace()
+    times = [[] for _ in cands]
+    reps = []
+    for index, params in cands:  # one warm-up pass each, also sizing the runs
+        ps.set_index_parameters(index, params)
+        t0 = time.perf_counter()
+        _search(index, xq, k)
+        t = max(time.perf_counter() - t0, 1e-6)
+        reps.append(max(1, int(math.ceil(min_run_s / t))))
+    for r in range(rounds):
+        order = range(len(cands)) if r % 2 == 0 else reversed(range(len(cands)))
+        for i in order:
+            index, params = cands[i]
+            ps.set_index_parameters(index, params)
+            t0 = time.perf_counter()
+            for _ in range(reps[i]):
+                _search(index, xq, k)
+            times[i].append((time.perf_counter() - t0) / reps[i])
+    return [len(xq) / max(float(np.median(t)), 1e-9) for t in times]
 
-    # ---- persistence ----
-    def to_dict(self):
-        return {
-            "format": "annvil-tune/1",
-            "k": self.k, "target_recall": self.target_recall, "metric": self.metric,
-            "normalize": self.normalize, "strategy": self.strategy, "seed": self.seed,
-            "d": self.d, "n": self.n, "nq": self.nq, "fingerprint": self.fingerprint,
-            "elapsed_s": self.elapsed_s, "families": self.families, "exhausted": self.exhausted,
-            "target_reached": self.target_reached, "message": self.message,
-            "best": self.best.to_dict() if self.best else None,
-            "front": [t.number for t in self.front],
-            "trials": [t.to_dict() for t in self.trials],
-        }
 
-    def save(self, path):
-        import json
-        import os
+def _params_str(d):
+    return ",".join(f"{k}={int(v) if float(v).is_integer() else v}" for k, v in d.items())
 
-        tmp = f"{os.fspath(path)}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
-        os.replace(tmp, path)
-        return path
 
-    @classmethod
-    def load(cls, path):
-        import json
+def _lid_mle(x, metric_l2=True, n_sample=1000, n_ref=8000, k=10, seed=0):
+    """Intrinsic dimension (Levina-Bickel maximum likelihood, k neighbours)
+    estimated on a sample: mean over points of (k-1) / sum_j log(r_k / r_j)."""
+    from . import METRIC_L2, knn
 
-        try:
-            with open(path) as f:
-                d = json.load(f)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"no tuning result at '{path}'") from None
-        except json.JSONDecodeError as e:
-            raise InvalidArgumentError(f"'{path}' is not a tuning result (bad JSON: {e})") from None
-        if not isinstance(d, dict) or d.get("format") != "annvil-tune/1":
-            raise InvalidArgumentError(f"'{path}' is not an annvil tuning result")
-        trials = [TuneTrial.from_dict(t) for t in d["trials"]]
-        return cls(trials, k=d["k"], target_recall=d["target_recall"], metric=d["metric"],
-                   normalize=d["normalize"], strategy=d["strategy"], seed=d["seed"], d=d["d"], n=d["n"],
-                   nq=d["nq"], fingerprint=d["fingerprint"], elapsed_s=d["elapsed_s"],
-                   families=d["families"], exhausted=d.get("exhausted", False))
+    rng = np.random.default_rng(seed)
+    n = x.shape[0]
+    if n < k + 2:
+        return float(x.shape[1])
+    ref = x[np.sort(rng.choice(n, min(n, n_ref), replace=False))]
+    q = ref[: min(n_sample, ref.shape[0])]
+    D, _ = knn(q, ref, k + 1, METRIC_L2)
+    r = np.sqrt(np.maximum(D[:, 1:], 0).astype(np.float64))  # column 0 is the point itself
+    r = np.maximum(r, 1e-12)
+    logs = np.log(r[:, -1:] / r[:, :-1]).sum(axis=1)
+    ok = logs > 1e-9
+    if not ok.any():
+        return float(x.shape[1])
+    return float(np.mean((k - 1) / logs[ok]))
 
-    def plot(self, path, title=None):
-        """Recall vs QPS of every trial (log QPS), coloured by family, with the
-        recall/QPS Pareto front and the target line; writes a PNG."""
-        import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-        colors = {"flat": "tab:gray", "ivf": "tab:blue", "hnsw": "tab:orange"}
-        for fam in sorted({t.family for t in self.trials}):
-            ts = [t for t in self.trials if t.family == fam]
-            ax.scatter([t.recall for t in ts], [t.qps for t in ts], s=14, alpha=0.6,
-                       color=colors.get(fam), label=fam)
-        fr = self.recall_qps_front()
-        if fr:
-            ax.step([t.recall for t in fr], [t.qps for t in fr], where="post", color="black", lw=1,
-                    label="Pareto front")
-        ax.axvline(self.target_recall, color="red", ls="--", lw=1, label=f"target {self.target_recall}")
-        if self.best is not None:
-            ax.scatter([self.best.recall], [self.best.qps], marker="*", s=160, color="red", zorder=5,
-                       label="best")
-        ax.set_yscale("log")
-        ax.set_xlabel(f"recall@{self.k}")
-        ax.set_ylabel("queries per second (batch)")
-        ax.set_title(title or f"annvil.tune ({self.strategy}, {len(self.trials)} trials)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
-        return path
-
-    def summary(self):
-        lines = [self.message, f"{len(self.trials)} trials in {self.elapsed_s:.1f} s; Pareto front:"]
-        lines += [f"  {t}" for t in self.front[:20]]
-        return "\n".join(lines)
-
-    def __repr__(self):
-        return (f"<TuneResult trials={len(self.trials)} target_reached={self.target_reached} "
-                f"best={self.best.factory + ' ' + self.best.params if self.best else None}>")
+def _data_fingerprint(xb, xq, k, metric):
+    h = np.float64(0)
+    for a in (xb, xq):
+        idx = np.linspace(0, a.size - 1, num=min(a.size, 4096)).astype(np.int64)
+        h += float(np.sum(a.reshape(-1)[idx].astype(np.float64) * (1 + np.arange(idx.size) % 7)))
+    return f"{xb.shape[0]}x{xb.shape[1]}/{xq.shape[0]}/k{k}/m{int(metric)}/{h:.6g}"
 
 
 def _normalize_rows(x):
@@ -507,43 +438,243 @@ def _metric_arg(metric):
     return _metric(metric)
 
 
-_STRATEGIES = ("grid", "random", "bayes", "evolutionary")
+@dataclass
+class _Level:
+    """One base size the tuner builds on: the full base, or a sample of it for
+    successive halving, with the tuning queries' ground truth there."""
+
+    xb: np.ndarray
+    gt: np.ndarray
+    stage: str
+    cache: dict = field(default_factory=dict)  # build key -> (index, build_s, nbytes)
+
+
+class _Tuner:
+    def __init__(self, xb, xq_t, gt_t, xq_h, gt_h, k, target, metric, ns, fams, deadline, verbose, seed,
+                 sample_frac, max_cached=4):
+        self.k, self.target, self.metric, self.ns = k, target, metric, ns
+        self.fams, self.deadline, self.verbose = fams, deadline, verbose
+        self.xq_t, self.xq_h, self.gt_h = xq_t, xq_h, gt_h
+        self.full = _Level(xb, gt_t, "full")
+        self.sample = None
+        self.sample_frac = sample_frac
+        if sample_frac:
+            from . import knn
+
+            ns_ = max(k + 1, int(round(xb.shape[0] * sample_frac)))
+            sel = np.sort(np.random.default_rng(seed + 17).choice(xb.shape[0], ns_, replace=False))
+            xs = np.ascontiguousarray(xb[sel])
+            self.sample = _Level(xs, knn(xq_t, xs, k, metric)[1], "sample")
+        self.max_cached = max_cached
+        self.trials: list[TuneTrial] = []
+        self.builds: list[dict] = []
+        self.results = {}  # (family, build key, stage) -> evaluation dict
+
+    # ---- one build ----
+    def _index(self, level, fam, b):
+        factory, bp = fam.factory(b)
+        key = (factory, bp)
+        if key in level.cache:
+            level.cache[key] = level.cache.pop(key)  # most recently used last
+            return level.cache[key]
+        index, build_s = build_index(self.ns, level.xb, factory, bp, self.metric)
+        entry = (index, build_s, _index_bytes(index))
+        level.cache[key] = entry
+        while len(level.cache) > self.max_cached:
+            level.cache.pop(next(iter(level.cache)))
+        return entry
+
+    def _record(self, level, fam, b, params, recall, qps, build_s, nbytes, timed=False, heldout=None):
+        factory, bp = fam.factory(b)
+        t = TuneTrial(len(self.trials), fam.name, factory, bp, params, float(recall), float(qps), float(build_s),
+                      int(nbytes), nbytes / float(level.xb.shape[0]), {"family": fam.name, **b}, heldout,
+                      level.stage, timed)
+        self.trials.append(t)
+        if self.verbose:
+            print(f"  {level.stage} trial {t.number}: {t}")
+        return t
+
+    def evaluate(self, fam, b, level, hints=None):
+        """Build b on level, bisect its knobs to the target on the tuning
+        queries, time the candidates; returns a dict with 'score' (log10 QPS
+        at the target; unreachable builds score below -10 + their recall),
+        'best' (the winning candidate params) and 'cands'."""
+        rkey = (fam.name, tuple(sorted(b.items())), level.stage)
+        if rkey in self.results:
+            return self.results[rkey]
+        index, build_s, nbytes = self._index(level, fam, b)
+        ps = ParameterSpace()
+        outer, inner = fam.knobs(b)
+        seen = {}
+
+        def measure(params):
+            if params in seen:
+                return seen[params]
+            ps.set_index_parameters(index, params)
+            t0 = time.perf_counter()
+            I = _search(index, self.xq_t, self.k)
+            dt = max(time.perf_counter() - t0, 1e-9)
+            r = recall_at_k(I, level.gt)
+            seen[params] = r
+            self._record(level, fam, b, params, r, len(self.xq_t) / dt, build_s, nbytes)
+            return r
+
+        cands = []  # (params string, outer dict, inner value)
+        best_miss = [-1.0]
+        prev = None
+        flat = 0
+        if inner is None:
+            r = measure("")
+            if r >= self.target:
+                cands.append(("", {}, None))
+            best_miss[0] = max(best_miss[0], r)
+        else:
+            name, lo, hi = inner
+            for o in outer:
+                if time.monotonic() > self.deadline:
+                    break
+                top = hi if prev is None else prev  # a larger k_factor needs no larger nprobe
+                hint = (hints or {}).get(_params_str(o)) if hints else None
+
+                def f(v, o=o):
+                    return measure(_params_str({**o, name: v}))
+
+                v = bisect_min(f, lo, top, self.target, hint=hint)
+                if v is None:
+                    p = _params_str({**o, name: top})
+                    best_miss[0] = max(best_miss[0], seen[p] if p in seen else f(top))
+                    continue
+                cands.append((_params_str({**o, name: v}), o, v))
+                if prev is not None and v >= prev:
+                    flat += 1
+                else:
+                    flat = 0
+                prev = v
+                if v <= lo or flat >= 1:
+                    break  # larger ladder values only cost more
+        ev = {"fam": fam, "b": b, "level": level, "build_s": build_s, "nbytes": nbytes, "cands": [],
+              "best": None, "score": None, "recall_max": best_miss[0], "inner": inner}
+        if cands:
+            qps = _interleaved_qps([(index, c[0]) for c in cands], self.xq_t, self.k, rounds=3)
+            for (p, o, v), q in zip(cands, qps):
+                self._record(level, fam, b, p, seen[p], q, build_s, nbytes, timed=True)
+                ev["cands"].append({"params": p, "outer": o, "inner": v, "qps": q, "recall": seen[p]})
+            ev["cands"].sort(key=lambda c: -c["qps"])
+            ev["best"] = ev["cands"][0]
+            ev["score"] = math.log10(ev["best"]["qps"])
+            ev["recall_max"] = max(c["recall"] for c in ev["cands"])
+        else:
+            ev["score"] = -10.0 + max(0.0, best_miss[0])  # below every reachable build, ordered by recall
+        self.results[rkey] = ev
+        return ev
+
+    # ---- held-out confirmation ----
+    def confirm(self, evs, top=4):
+        """Re-check the best candidates of the best full builds on the
+        held-out queries (raising the knob where they miss), then time them
+        interleaved on the held-out queries; returns the winning trial."""
+        cands = []
+        for ev in sorted([e for e in evs if e["best"] is not None], key=lambda e: -e["score"])[:top]:
+            fam, b = ev["fam"], ev["b"]
+            index = self._index(self.full, fam, b)[0]
+            for c in ev["cands"][:2]:
+                params = c["params"]
+                rh = self._heldout_recall(index, params)
+                if rh < self.target and ev["inner"] is not None:
+                    name, lo, hi = ev["inner"]
+
+                    def f(v, c=c):
+                        return self._heldout_recall(index, _params_str({**c["outer"], name: v}))
+
+                    v = bisect_min(f, c["inner"], hi, self.target)
+                    if v is None:
+                        continue
+                    params = _params_str({**c["outer"], name: v})
+                    rh = self._heldout_recall(index, params)
+                if rh >= self.target:
+                    cands.append((ev, index, params, rh))
+        if not cands:
+            return None
+        qps = _interleaved_qps([(c[1], c[2]) for c in cands], self.xq_h, self.k, rounds=7)
+        out = []
+        ps = ParameterSpace()
+        for (ev, index, params, rh), q in zip(cands, qps):
+            ps.set_index_parameters(index, params)
+            rt = recall_at_k(_search(index, self.xq_t, self.k), self.full.gt)
+            out.append(self._record(self.full, ev["fam"], ev["b"], params, rt, q, ev["build_s"], ev["nbytes"],
+                                    timed=True, heldout=rh))
+        # QPS within 5% of the fastest are a tie for the timer: break it by
+        # memory then by the order of the tuning-stage scores (deterministic),
+        # so that machine noise does not flip the answer between close calls
+        top = max(t.qps for t in out)
+        close = [t for t in out if t.qps >= 0.95 * top]
+        return min(close, key=lambda t: (t.bytes, out.index(t)))
+
+    def _heldout_recall(self, index, params):
+        ParameterSpace().set_index_parameters(index, params)
+        return recall_at_k(_search(index, self.xq_h, self.k), self.gt_h)
+
+    def heldout_of_best_miss(self, evs):
+        """When no build reaches the target: the highest-recall full trial,
+        with its held-out recall."""
+        full = [t for t in self.trials if t.stage == "full"]
+        if not full:
+            return None
+        t = max(full, key=lambda t: (t.recall, t.qps))
+        fam = self.fams[t.family]
+        b = {k: v for k, v in t.choice.items() if k != "family"}
+        index = self._index(self.full, fam, b)[0]
+        t.recall_heldout = self._heldout_recall(index, t.params)
+        return t
+
+
+def _flat_choice(t):
+    return {k: v for k, v in t.items() if k != "family"}
+
+
+def _rescale_build(b, n_old, n_new, fam):
+    """A warm-start build moved to this data: nlist scales with sqrt(n)."""
+    b = dict(b)
+    if "ivf_nlist" in b and n_old:
+        want = b["ivf_nlist"] * math.sqrt(n_new / float(n_old))
+        nl = fam.space().get("ivf_nlist") or [b["ivf_nlist"]]
+        b["ivf_nlist"] = min(nl, key=lambda v: abs(math.log2(v) - math.log2(max(want, 1))))
+    return b
 
 
 def tune(xb, xq=None, *, k=10, target_recall=0.95, budget_s=300, metric=None, strategy="bayes",
          seed=0, warm_start=None, resume=None, families=("flat", "ivf", "hnsw"), n_trials=None,
-         nq=1000, gt=None, search_space=None, verbose=False, progress=False, _ns=None):
+         nq=1000, gt=None, search_space=None, holdout=0.5, sample_frac="auto", verbose=False, progress=False,
+         _ns=None):
     """Find the fastest index configuration that reaches `target_recall` (recall@k).
 
-    xb: (n, d) base vectors; xq: queries (default: a held-out sample of `nq`
-    rows of xb, removed from the base); gt: optional (nq, >=k) true neighbour
-    ids of xq in xb (computed once with annvil.knn otherwise).
+    xb: (n, d) base vectors; xq: queries (default: `nq` rows of xb held out
+    of the base); gt: optional (nq, >=k) true neighbour ids of xq in xb.
+    holdout: the fraction of the queries kept out of tuning to confirm the
+    answer on (0: confirm on the tuning queries themselves).
     metric: METRIC_L2 (default), METRIC_INNER_PRODUCT, or 'l2' / 'ip' / 'cosine'.
-    strategy: 'grid' (every build configuration, search parameters swept
-    cheapest first), 'random', 'bayes' (Optuna TPE, multi-objective: recall
-    and QPS) or 'evolutionary' (Optuna NSGA-II, same objectives).  Whatever
-    the strategy, the first time a build configuration is seen its search
-    parameter is also swept (no rebuild) until the target is passed.
-    search_space: optional overrides of the candidate lists, keys hnsw_M,
-    hnsw_efConstruction, ivf_nlist, ivf_encodings (e.g. ["Flat", "SQ8"]),
-    k_factors, efSearch_max.
-    Searches the families present in this build (flat always; ivf: nlist,
-    encoding Flat/SQ8/PQ+RFlat, nprobe, k_factor_rf; hnsw: M, efConstruction,
-    efSearch).  Indexes are cached by build configuration, so search settings
-    are swept without rebuilding.  budget_s bounds the wall time (checked
-    between trials; one build can overrun it); n_trials caps the trial count.
-    warm_start: a TuneResult or JSON path whose best and front trials are tried
-    first.  resume: a JSON path; finished trials found there (same data, k and
-    metric) are reused without re-measuring, and the result is saved there
-    after every trial.  seed fixes the query sample and the samplers' random
-    streams (grid and random trial sequences are then identical; Optuna's
-    choices also depend on measured QPS, which varies run to run).
+    strategy: how build parameters are chosen: 'bayes' (Optuna TPE,
+    constrained to builds that reach the target), 'evolutionary' (Optuna
+    NSGA-II, same constraint), 'random' or 'grid' (every build, starting set
+    first).  Whatever the strategy, search parameters (nprobe, efSearch,
+    k_factor_rf) are not sampled but bisected to the smallest value meeting
+    the target (see the module docstring for the whole procedure).
+    families: any of annvil.tuner_families.FAMILIES present in this build.
+    search_space: overrides of the candidate lists: ivf_nlist, ivf_encodings,
+    k_factors, hnsw_M, hnsw_efConstruction, hnsw_storage, efSearch_max.
+    sample_frac: fraction of the base used for the first round of
+    successive halving ('auto': 1/4 when the sample has >= 5000 vectors,
+    else off; None or 0: off).  budget_s bounds the wall time, builds
+    included (one build may overrun it); n_trials caps the builds tried.
+    warm_start: a TuneResult or JSON path whose best builds are tried first
+    (nlist rescaled to this n; its knob values start the bisections).
+    resume: a JSON path; builds found there (same data, k and metric) are
+    not re-scored, and the result is saved there after every build.
+    seed fixes the query split, the samples and the samplers.
 
-    Returns a TuneResult (.best, .front, .target_reached, .message, .build(xb),
-    .save(path), .plot(path))."""
-    import os
-    import sys
-
+    Returns a TuneResult (.best with .recall and .recall_heldout, .front,
+    .target_reached, .message, .importances(), .build(xb), .save(path),
+    .plot(path), .report(path))."""
     from . import METRIC_L2, knn
     from ._checks import as_ids, as_matrix
 
@@ -556,6 +687,9 @@ def tune(xb, xq=None, *, k=10, target_recall=0.95, budget_s=300, metric=None, st
         raise InvalidArgumentError(f"target_recall must be in (0, 1], got {target_recall}")
     if budget_s is not None and float(budget_s) <= 0:
         raise InvalidArgumentError(f"budget_s must be positive, got {budget_s}")
+    if not 0.0 <= float(holdout) < 1.0:
+        raise InvalidArgumentError(f"holdout must be in [0, 1), got {holdout}")
+    target = float(target_recall)
     metric, normalize = _metric_arg(METRIC_L2 if metric is None else metric)
     ns = _ns or sys.modules[__package__]
     t_start = time.monotonic()
@@ -564,9 +698,9 @@ def tune(xb, xq=None, *, k=10, target_recall=0.95, budget_s=300, metric=None, st
     xb = as_matrix(xb, None, "xb", allow_1d=False)
     if xq is None:
         n_all = xb.shape[0]
-        nq = int(min(nq, max(1, n_all // 10)))
         if n_all < 2:
             raise InvalidArgumentError("xb needs at least 2 vectors to hold out queries")
+        nq = int(min(nq, max(1, n_all // 10)))
         perm = np.random.default_rng(seed).permutation(n_all)
         qsel, bsel = np.sort(perm[:nq]), np.sort(perm[nq:])
         xq, xb = xb[qsel], np.ascontiguousarray(xb[bsel])
@@ -585,198 +719,276 @@ def tune(xb, xq=None, *, k=10, target_recall=0.95, budget_s=300, metric=None, st
     else:
         gt = np.asarray(gt)
         if gt.ndim != 2 or gt.shape[0] != xq.shape[0] or gt.shape[1] < k:
-            raise InvalidArgumentError(
-                f"gt must have shape ({xq.shape[0]}, >= {k}), got {gt.shape}")
+            raise InvalidArgumentError(f"gt must have shape ({xq.shape[0]}, >= {k}), got {gt.shape}")
         gt = as_ids(gt.reshape(-1), what="gt").reshape(gt.shape)
     gt = gt[:, :k]
     fingerprint = _data_fingerprint(xb, xq, k, metric)
+    # tuning / held-out split of the queries
+    nh = int(len(xq) * float(holdout)) if len(xq) >= 4 else 0
+    perm = np.random.default_rng(seed + 1).permutation(len(xq))
+    hsel, tsel = np.sort(perm[:nh]), np.sort(perm[nh:])
+    xq_t, gt_t = np.ascontiguousarray(xq[tsel]), gt[tsel]
+    xq_h, gt_h = (np.ascontiguousarray(xq[hsel]), gt[hsel]) if nh else (xq_t, gt_t)
 
-    space = _Space(n, d, k, families, ns, search_space)
-    ev = _Evaluator(xb, xq, gt, k, metric, ns, verbose=verbose)
-    trials: list[TuneTrial] = []
-    measured = {}  # (factory, build_params, params) -> TuneTrial
+    # data statistics and the families
+    stats = {"n": int(n), "d": int(d), "k": k, "metric": int(metric), "normalize": bool(normalize),
+             "lid": round(_lid_mle(xb), 2), "overrides": dict(search_space or {})}
+    known_keys = {kk for c in FAMILIES.values() for kk in c.overrides}
+    bad = set(stats["overrides"]) - known_keys
+    if bad:
+        raise InvalidArgumentError(f"unknown search_space key(s) {sorted(bad)}; use {sorted(known_keys)}")
+    fams = {}
+    for f in families:
+        if f not in FAMILIES:
+            raise InvalidArgumentError(f"unknown index family '{f}'; choose from {tuple(FAMILIES)}")
+        if FAMILIES[f].available(ns):
+            fams[f] = FAMILIES[f](stats, ns)
+    if not fams:
+        raise InvalidArgumentError(
+            f"none of the families {tuple(families)} is available in this build (flat always is)")
+    if sample_frac == "auto":
+        sample_frac = 0.25 if n * 0.25 >= 5000 else None
+    elif sample_frac:
+        sample_frac = float(sample_frac)
+        if not 0.0 < sample_frac < 1.0:
+            raise InvalidArgumentError(f"sample_frac must be in (0, 1), 'auto' or None, got {sample_frac}")
+    tuner = _Tuner(xb, xq_t, gt_t, xq_h, gt_h, k, target, metric, ns, fams, deadline, verbose, seed,
+                   sample_frac or None)
+    stats.pop("overrides")
+    stats["sample_frac"] = sample_frac or 0.0
+    stats["nq_tune"], stats["nq_heldout"] = int(len(xq_t)), int(nh)
 
-    def result():
-        return TuneResult(trials, k=k, target_recall=float(target_recall), metric=metric,
-                          normalize=normalize, strategy=strategy, seed=seed, d=d, n=n, nq=len(xq),
-                          fingerprint=fingerprint, elapsed_s=time.monotonic() - t_start,
-                          families=space.families)
+    def result(best=None, exhausted=False):
+        return TuneResult(tuner.trials, k=k, target_recall=target, metric=metric, normalize=normalize,
+                          strategy=strategy, seed=seed, d=d, n=n, nq=len(xq_t), fingerprint=fingerprint,
+                          elapsed_s=time.monotonic() - t_start, families=list(fams), exhausted=exhausted,
+                          best=best, builds=tuner.builds, stats=stats, nq_heldout=nh)
 
-    # resume: reuse finished trials measured on the same data
-    reusable = {}
+    # earlier results: resume (same data) and warm start (any data)
+    reused = {}
+    first = []  # builds tried first: warm start, then the family-aware starting set
+    hints = {}
     if resume is not None and os.path.exists(resume):
         old = TuneResult.load(resume)
         if old.fingerprint == fingerprint:
-            for t in old.trials:
-                reusable[(t.factory, t.build_params, t.params)] = t
+            for rec in old.builds:
+                if rec.get("family") in fams and rec.get("stage") == "full":
+                    reused[(rec["family"], tuple(sorted(rec["build"].items())))] = rec
         elif verbose:
-            print(f"tune: {resume} was measured on other data/k/metric; not reusing its trials")
-    prior = []  # choices to try first
-    if reusable:
-        prior += [t.choice for t in reusable.values() if space.fits(t.choice)]
+            print(f"tune: {resume} was measured on other data/k/metric; not reusing its builds")
     if warm_start is not None:
         ws = TuneResult.load(warm_start) if isinstance(warm_start, (str, os.PathLike)) else warm_start
         if not isinstance(ws, TuneResult):
             raise InvalidArgumentError("warm_start must be a TuneResult or the path of a saved one")
-        seeds = ([ws.best] if ws.best else []) + ws.front
-        prior += [t.choice for t in seeds if space.fits(t.choice)]
+        recs = sorted([r for r in ws.builds if r.get("stage") == "full" and r.get("score") is not None],
+                      key=lambda r: -r["score"])
+        seeds = ([ws.best] if ws.best else [])
+        for t in seeds:
+            if t.family in fams:
+                first.append((t.family, _rescale_build(_flat_choice(t.choice), ws.n, n, fams[t.family])))
+        for r in recs[:3]:
+            if r["family"] in fams:
+                first.append((r["family"], _rescale_build(r["build"], ws.n, n, fams[r["family"]])))
+        for t in ws.trials:  # knob values that met the target there start the bisections here
+            if t.timed and t.family in fams:
+                hints.setdefault(t.family, {}).update(_knob_hint(t.params))
+    order = list(fams)
+    for i in range(max(len(fams[f].start()) for f in order)):  # families interleaved
+        for f in order:
+            s = fams[f].start()
+            if i < len(s):
+                first.append((f, s[i]))
+    seen_first = set()
+    first = [x for x in first if not ((x[0], tuple(sorted(x[1].items()))) in seen_first
+                                      or seen_first.add((x[0], tuple(sorted(x[1].items())))))]
 
     bar = None
     if progress:
         try:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=n_trials, desc=f"tune ({strategy})", unit="trial", leave=False)
+            bar = tqdm(total=n_trials, desc=f"tune ({strategy})", unit="build", leave=False)
         except ImportError:
             bar = None
 
-    state = {"stale": 0}
-    stop_at = float(target_recall)
-
-    def evaluate(choice):
-        """Measure (or reuse) one choice; returns the TuneTrial."""
-        family, factory, build_params, params = space.config(choice)
-        key = (factory, build_params, params)
-        if key in measured:
-            state["stale"] += 1
-            return measured[key]
-        state["stale"] = 0
-        if key in reusable:
-            old = reusable[key]
-            t = TuneTrial(**{**old.to_dict(), "number": len(trials), "choice": dict(choice)})
-        else:
-            recall, qps, build_s, nbytes = ev.measure(family, factory, build_params, params)
-            t = TuneTrial(len(trials), family, factory, build_params, params, float(recall), float(qps),
-                          float(build_s), int(nbytes), nbytes / float(n), dict(choice))
-        trials.append(t)
-        measured[key] = t
-        if verbose:
-            print(f"  trial {t.number}: {t}")
-        if bar is not None:
-            bar.update(1)
-        if resume is not None:
-            result().save(resume)
-        return t
+    # the confirmation at the end needs some time: keep ~10% of the budget for it
+    reserve = 0.0 if budget_s is None else min(0.1 * float(budget_s), 30.0)
+    full_evs = []
+    state = {"builds": 0, "stale": 0}
+    n_space = sum(math.prod(len(v) for v in fams[f].space().values()) for f in fams)
+    done = set()
 
     def out_of_budget():
-        return (time.monotonic() >= deadline or (n_trials is not None and len(trials) >= n_trials)
-                or state["stale"] >= 50)
+        return (time.monotonic() >= deadline - reserve
+                or (n_trials is not None and state["builds"] >= n_trials)
+                or len(done) >= n_space or state["stale"] >= 20)
 
-    swept = set()
-    # a kind of index never built yet may be slow (PQ training, large HNSW):
-    # start one only while a quarter of the budget is left
-    unseen_cost = 0.0 if budget_s is None else 0.25 * float(budget_s)
+    def record_build(fam_name, b, ev, stage, pruned=False, why=""):
+        rec = {"family": fam_name, "build": dict(b), "stage": stage, "pruned": pruned, "why": why,
+               "score": None if ev is None else ev["score"],
+               "recall_max": None if ev is None else ev["recall_max"],
+               "qps": None if ev is None or ev["best"] is None else ev["best"]["qps"],
+               "params": None if ev is None or ev["best"] is None else ev["best"]["params"],
+               "build_s": None if ev is None else ev["build_s"],
+               "elapsed_s": time.monotonic() - t_start}
+        tuner.builds.append(rec)
+        if resume is not None:
+            result().save(resume)
+        return rec
 
-    def run(choice):
-        """Evaluate choice; the first time its build configuration is seen,
-        also sweep that build's search parameter (cheap: no rebuild) up to the
-        target.  Returns (trial, extra trials), trial None when the build
-        would not fit in the remaining budget."""
-        family, factory, build_params, params = space.config(choice)
-        if ((factory, build_params, params) not in reusable and (factory, build_params) not in ev.build_info
-                and time.monotonic() + ev.estimate(factory, build_params, unseen_cost) > deadline):
+    def full_fits(fam, b, ev_sample):
+        """Whether the full build fits in what is left of the budget, from
+        the sample build's time (HNSW grows a little faster than n)."""
+        if ev_sample is None or not math.isfinite(deadline):
+            return True
+        est = ev_sample["build_s"] / max(sample_frac, 1e-3) * 1.3
+        return time.monotonic() + est <= deadline - reserve
+
+    def run_full(fam_name, b):
+        key = (fam_name, tuple(sorted(b.items())))
+        if key in reused:
+            return reused[key]["score"], None
+        ev = tuner.evaluate(fams[fam_name], b, tuner.full, hints.get(fam_name))
+        full_evs.append(ev)
+        record_build(fam_name, b, ev, "full")
+        return ev["score"], ev
+
+    def step(fam_name, b, trial=None):
+        """Score one build (successive halving when a sample level exists);
+        returns the score, or None when pruned / out of budget."""
+        key = (fam_name, tuple(sorted(b.items())))
+        if key in done:  # the sampler asked again for a build already scored
             state["stale"] += 1
-            return None, []
-        t = evaluate(choice)
-        extra = []
-        if (factory, build_params) in swept:
-            return t, extra
-        swept.add((factory, build_params))
-        for ladder in space.sweep(choice):
-            above = flat = 0
-            prev = -1.0
-            for c in ladder:
-                if out_of_budget():
-                    return t, extra
-                before = len(trials)
-                tt = evaluate(c)
-                if len(trials) > before:
-                    extra.append(tt)
-                above += tt.recall >= stop_at
-                flat = flat + 1 if tt.recall <= prev + 1e-4 else 0
-                prev = max(prev, tt.recall)
-                # the rest of this ladder is only slower (or no better)
-                if above >= 1 or tt.recall >= 0.9999 or flat >= 2:
-                    break
-        return t, extra
+            ev = tuner.results.get((fam_name, tuple(sorted(b.items())), "full"))
+            return None if ev is None else ev["score"]
+        done.add(key)
+        state["stale"] = 0
+        state["builds"] += 1
+        if bar is not None:
+            bar.update(1)
+        if tuner.sample is not None and key not in reused and fam_name != "flat":
+            ev_s = tuner.evaluate(fams[fam_name], b, tuner.sample, hints.get(fam_name))
+            if trial is not None:
+                import optuna
+
+                trial.report(ev_s["score"], 1)
+                if trial.should_prune():
+                    record_build(fam_name, b, ev_s, "sample", pruned=True, why="successive halving")
+                    raise optuna.TrialPruned()
+            if not full_fits(fams[fam_name], b, ev_s):
+                record_build(fam_name, b, ev_s, "sample", pruned=True, why="full build would not fit the budget")
+                return None
+            record_build(fam_name, b, ev_s, "sample")
+        score, ev = run_full(fam_name, b)
+        if trial is not None and ev is not None:
+            trial.set_user_attr("constraint", [float(target - ev["recall_max"])])
+        return score
 
     exhausted = False
-    for c in prior:
-        if out_of_budget():
-            break
-        run(c)
-    if strategy == "grid":
-        for c in space.builds():
+    if strategy in ("grid", "random"):
+        builds = list(first)
+        allb = []
+        for f in order:
+            sp = fams[f].space()
+            names = list(sp)
+            import itertools
+
+            for combo in itertools.product(*(sp[nm] for nm in names)):
+                allb.append((f, dict(zip(names, combo))))
+        if strategy == "random":
+            rng = np.random.default_rng(seed)
+            allb = [allb[i] for i in rng.permutation(len(allb))]
+        keys = {(f, tuple(sorted(b.items()))) for f, b in builds}
+        builds += [x for x in allb if (x[0], tuple(sorted(x[1].items()))) not in keys]
+        for f, b in builds:
             if out_of_budget():
                 break
-            run(c)
+            step(f, b)
         else:
             exhausted = True
-    elif strategy == "random":
-        rng = np.random.default_rng(seed)
-        while not out_of_budget():
-            run(space.random(rng))
     else:
         try:
             import optuna
         except ImportError:
             raise ImportError(f"strategy '{strategy}' needs optuna (pip install optuna); "
                               "strategy='grid' or 'random' work without it") from None
+        import warnings
+
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        if strategy == "bayes":
-            import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            warnings.simplefilter("ignore", FutureWarning)  # constraints_func: deprecated in Optuna 5, still works
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=8, multivariate=True,
-                                                     group=True)
-        else:
-            sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=16)
-        study = optuna.create_study(directions=["maximize", "maximize"], sampler=sampler)
-        dists = space.distributions()
+            def constraints(tr):
+                return tr.user_attrs.get("constraint", [1.0])
 
-        def tell(ts):
-            """Let the sampler know of trials it did not ask for."""
-            for t in ts:
-                params = {k: v for k, v in t.choice.items() if k in dists}
-                study.add_trial(optuna.trial.create_trial(
-                    params=params, distributions={k: dists[k] for k in params},
-                    values=[t.recall, math.log10(max(t.qps, 1e-9))]))
+            if strategy == "bayes":
+                sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(4, len(first)),
+                                                     multivariate=True, group=True, constraints_func=constraints)
+            else:
+                sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=8, constraints_func=constraints)
+            pruner = _HalvingPruner(optuna, warmup=len(fams))
+            study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+            for f, b in first:
+                study.enqueue_trial({"family": f, **b}, skip_if_exists=True)
 
-        tell(trials)
-        # start from the cheapest build of each family so that all are seen
-        firsts = {}
-        for c in space.builds():
-            firsts.setdefault(c["family"], c)
-        for c in firsts.values():
-            if not any(t.choice.get("family") == c["family"] for t in trials):
-                study.enqueue_trial(c)
-        pending = []
+            def objective(trial):
+                f = trial.suggest_categorical("family", list(fams))
+                b = {nm: trial.suggest_categorical(nm, vals) for nm, vals in fams[f].space().items()}
+                score = step(f, b, trial)
+                if score is None:
+                    raise optuna.TrialPruned()
+                return score
 
-        def objective(trial):
-            t, extra = run(space.suggest(trial))
-            pending.extend(extra)
-            if t is None:
-                raise optuna.TrialPruned()  # would not fit in the budget
-            return t.recall, math.log10(max(t.qps, 1e-9))
+            def after(study_, _trial):
+                if out_of_budget():
+                    study_.stop()
 
-        def after(study_, _trial):
-            tell(pending)
-            pending.clear()
-            if out_of_budget():
-                study_.stop()
-
-        if not out_of_budget():
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if not out_of_budget():
                 study.optimize(objective, n_trials=None, callbacks=[after], catch=())
     if bar is not None:
         bar.close()
-    res = result()
-    res.exhausted = exhausted or state["stale"] >= 50
+    best = tuner.confirm(full_evs) if full_evs else None
+    if best is None:
+        best = tuner.heldout_of_best_miss(full_evs)
+    res = result(best=best, exhausted=exhausted)
     if resume is not None:
         res.save(resume)
     return res
 
+
+def _knob_hint(params):
+    """'k_factor_rf=8,nprobe=12' -> {'k_factor_rf=8': 12}: the inner knob's
+    value keyed by the outer ladder's setting (as evaluate() looks it up)."""
+    from .tune import parse_params
+
+    p = parse_params(params) if params else {}
+    inner = {k: v for k, v in p.items() if k in ("nprobe", "efSearch")}
+    if not inner:
+        return {}
+    outer = {k: v for k, v in p.items() if k not in inner}
+    return {_params_str(outer): int(next(iter(inner.values())))}
+
+
+class _HalvingPruner:
+    """Optuna's SuccessiveHalvingPruner (reduction factor 2: the better half
+    of the sample-stage scores go on to a full build), except during the
+    first `warmup` trials, so that every family's first build is seen in
+    full."""
+
+    def __new__(cls, optuna, warmup):
+        base = optuna.pruners.BasePruner
+
+        class _P(base):
+            def __init__(self):
+                self.sh = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2,
+                                                                 min_early_stopping_rate=0)
+
+            def prune(self, study, trial):
+                done = [t for t in study.get_trials(deepcopy=False)
+                        if t.number != trial.number and t.intermediate_values]
+                if len(done) < warmup:
+                    return False
+                return self.sh.prune(study, trial)
+
+        return _P()
