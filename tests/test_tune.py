@@ -282,7 +282,7 @@ def test_tune_meets_target_on_held_out_queries(harder, tmp_path):
     target = 0.95
     # HNSW's efSearch moves recall in fine steps (a small IVF's nprobe may jump
     # past target + 0.02 in one step: the fastest answer then overshoots)
-    res = annvil.tune(harder, k=10, target_recall=target, budget_s=25, families=("hnsw",), seed=0,
+    res = annvil.tune(harder, k=10, target_recall=target, budget_s=20, n_trials=4, families=("hnsw",), seed=0,
                       search_space={"hnsw_M": [8, 16], "hnsw_efConstruction": [40, 80]}, nq=500)
     assert res.target_reached, res.message
     b = res.best

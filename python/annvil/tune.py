@@ -8,7 +8,6 @@ attributes, not classes), so the benchmark can sweep both with one code path.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass
 
