@@ -373,6 +373,15 @@ def test_tune_save_resume_warm_start(data, tmp_path):
         k: v for k, v in ws.best.choice.items() if k != "family"})  # the earlier best is tried first
 
 
+def test_tune_records_failed_builds_and_goes_on():
+    x = np.random.default_rng(0).standard_normal((600, 16)).astype(np.float32)
+    res = annvil.tune(x, k=5, target_recall=0.9, budget_s=20, families=("ivf", "flat"), strategy="grid",
+                      search_space={"ivf_encodings": ["Flat"], "ivf_nlist": [1024, 16]})
+    failed = [b for b in res.builds if b["why"].startswith("build failed")]
+    assert failed and all(b["build"]["ivf_nlist"] == 1024 and "nlist" in b["why"] for b in failed)
+    assert res.target_reached
+
+
 def test_tune_bad_input(data, tmp_path):
     with pytest.raises(annvil.InvalidArgumentError, match="strategy"):
         annvil.tune(data, strategy="magic")

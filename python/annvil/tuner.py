@@ -451,7 +451,7 @@ class _Level:
 
 class _Tuner:
     def __init__(self, xb, xq_t, gt_t, xq_h, gt_h, k, target, metric, ns, fams, deadline, verbose, seed,
-                 sample_frac, max_cached=4):
+                 sample_frac, max_cached=6):
         self.k, self.target, self.metric, self.ns = k, target, metric, ns
         self.fams, self.deadline, self.verbose = fams, deadline, verbose
         self.xq_t, self.xq_h, self.gt_h = xq_t, xq_h, gt_h
@@ -854,6 +854,17 @@ def tune(xb, xq=None, *, k=10, target_recall=0.95, budget_s=300, metric=None, st
         return ev["score"], ev
 
     def step(fam_name, b, trial=None):
+        """step_() with a build that fails (e.g. too few training points for
+        its codebooks) recorded as such instead of ending the search."""
+        try:
+            return step_(fam_name, b, trial)
+        except RuntimeError as e:  # annvil's InvalidArgumentError is one, and so are Faiss's errors
+            record_build(fam_name, b, None, "full", pruned=True, why=f"build failed: {str(e).splitlines()[0]}")
+            if verbose:
+                print(f"tune: {fam_name} {b}: {e}")
+            return None
+
+    def step_(fam_name, b, trial=None):
         """Score one build (successive halving when a sample level exists);
         returns the score, or None when pruned / out of budget."""
         key = (fam_name, tuple(sorted(b.items())))
