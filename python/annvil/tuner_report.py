@@ -125,9 +125,11 @@ def plot_front(res, path, title=None):
 def _draw_front(res, ax, title=None):
     full = [t for t in res.trials if t.stage == "full"]
     for fam in sorted({t.family for t in full}):
-        ts = [t for t in full if t.family == fam]
-        ax.scatter([t.recall for t in ts], [t.qps for t in ts], s=14, alpha=0.55,
-                   color=_FAMILY_COLORS.get(fam), label=fam)
+        ts = [t for t in full if t.family == fam and not t.timed]  # one run each, during bisection
+        ax.scatter([t.recall for t in ts], [t.qps for t in ts], s=10, alpha=0.25, color=_FAMILY_COLORS.get(fam))
+        ts = [t for t in full if t.family == fam and t.timed]  # median of interleaved runs
+        ax.scatter([t.recall for t in ts], [t.qps for t in ts], s=30, alpha=0.9, color=_FAMILY_COLORS.get(fam),
+                   edgecolors="black", linewidths=0.4, label=f"{fam} (outlined: timed at the target)")
     fr = res.recall_qps_front()
     if fr:
         ax.step([t.recall for t in fr], [t.qps for t in fr], where="post", color="black", lw=1,
