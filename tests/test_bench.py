@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import annvil
-from annvil.bench import (IndexConfig, load_dataset, load_toml_config, parse_index_spec, read_bvecs,
-                          read_fvecs, read_ivecs, run_benchmark, write_results)
+from annvil.bench import (IndexConfig, Result, family_of, load_dataset, load_toml_config, parse_index_spec,
+                          read_bvecs, read_fvecs, read_ivecs, run_benchmark, summarize, write_results)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(annvil.__file__)))
 
@@ -149,6 +149,10 @@ def test_synthetic():
     np.testing.assert_array_equal(a.train, b.train)
     assert not np.array_equal(a.train, c.train)
     assert load_dataset("synthetic-gaussian-300-4-ip").metric == "ip"
+    t = load_dataset("synthetic-text-3k-48-20q")  # text-like: unit norm, inner product by default
+    assert t.metric == "ip" and t.train.shape == (3000, 48)
+    np.testing.assert_allclose(np.linalg.norm(t.train, axis=1), 1, rtol=1e-5)
+    assert load_dataset("synthetic-text-1k-8-l2").metric == "l2"
     for bad in ("synthetic-foo-1k-8", "synthetic-clustered-0-8"):
         with pytest.raises(annvil.InvalidArgumentError, match="synthetic"):
             load_dataset(bad)
@@ -238,6 +242,24 @@ def _has(mod):
         return False
 
 
+def test_family_labels_and_summary():
+    assert [family_of(f) for f in ("Flat", "HNSW32", "HNSW32,SQ8", "IVF256,PQ96x4fs,RFlat", "IVF1024,SQ8",
+                                   "IVF64,Flat")] == ["Flat", "HNSW", "HNSW-SQ8", "IVF-PQfs+refine", "IVF-SQ8",
+                                                      "IVF-Flat"]
+
+    def r(lib, recall, qps):
+        return Result(lib, "HNSW32", "", f"efSearch={int(qps)}", 10, recall, qps, 1.0, 2.0, 1.0, 100.0, 1, 10,
+                      "HNSW")
+
+    res = [r("annvil", 0.91, 300), r("annvil", 0.96, 200), r("annvil", 0.85, 900), r("faiss", 0.92, 150),
+           r("faiss", 0.97, 100), r("hnswlib", 0.89, 1000)]
+    s = summarize(res)
+    assert s["annvil"]["0.9"]["qps"] == 300 and s["annvil"]["0.95"]["qps"] == 200
+    assert s["faiss"]["0.9"]["annvil_ratio"] == pytest.approx(2.0)
+    assert s["faiss"]["0.95"]["annvil_ratio"] == pytest.approx(2.0)
+    assert s["hnswlib"]["0.9"] is None  # never reaches the target
+
+
 # ---- command line ---------------------------------------------------------------
 def _cli(*args, cwd):
     env = dict(os.environ)
@@ -267,13 +289,35 @@ def test_cli_bench_toml(tmp_path):
     assert not (tmp_path / "o" / "recall_qps.png").exists()
 
 
+def test_cli_default_bench_has_every_installed_library(tmp_path):
+    # the default configurations and libraries on the tiny text-like set
+    r = _cli("bench", "--tiny", "--threads", "1", "--latency-queries", "5", "--no-progress", "--out", "out",
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    installed = {lib for lib in ("annvil", "faiss", "hnswlib", "usearch") if _has(lib)}
+    assert {x["library"] for x in data["results"]} == installed
+    assert set(data["summary"]) == installed and data["meta"]["metric"] == "ip"
+    fams = {x["family"] for x in data["results"] if x["library"] == "annvil"}
+    want = {"Flat", "HNSW"} | ({"HNSW-SQ8"} if getattr(annvil, "IndexHNSWSQ", None) else set())
+    assert want <= fams, fams
+    for x in data["results"]:
+        assert x["qps"] > 0 and x["p99_ms"] >= x["p50_ms"] > 0 and x["add_per_s"] > 0 and x["build_s"] > 0
+        assert x["bytes_per_vector"] > 0
+    assert any(x["remove_per_s"] for x in data["results"] if x["library"] == "annvil")
+    assert data["summary"]["annvil"]["0.9"] is not None
+    assert "annvil / it" in r.stdout and (tmp_path / "out" / "recall_qps.png").stat().st_size > 10000
+
+
 def test_cli_tune(tmp_path):
     r = _cli("tune", "--dataset", "synthetic-clustered-2k-16-30q", "--budget", "10", "--strategy", "grid",
-             "--families", "flat", "--target", "0.9", "--out", "t.json", "--plot", "t.png", "--quiet", cwd=tmp_path)
+             "--families", "flat", "--target", "0.9", "--out", "t.json", "--plot", "t.png", "--report", "r.html",
+             "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     d = json.loads((tmp_path / "t.json").read_text())
-    assert d["target_reached"] and d["best"]["factory"] == "Flat"
+    assert d["target_reached"] and d["best"]["factory"] == "Flat" and d["best"]["recall_heldout"] == 1.0
     assert (tmp_path / "t.png").exists()
+    assert "data:image/png;base64," in (tmp_path / "r.html").read_text()
 
 
 def test_cli_errors(tmp_path):

@@ -2,9 +2,9 @@
 
 ParameterSpace looks at attributes, not classes, so its Faiss semantics are
 checked on Faiss indexes (always available) and on annvil's when this build
-has the families.  annvil.tune is run on annvil (Flat always; IVF/HNSW when
-present) and, to exercise the family search whatever is merged, on Faiss's
-classes through its private `_ns` hook."""
+has the families.  annvil.tune is run on annvil and, for the strategies, on
+Faiss's classes through its private `_ns` hook (the same tuner must find the
+same kind of answer on either engine)."""
 import json
 import os
 import sys
@@ -15,6 +15,7 @@ import pytest
 import annvil
 from annvil import (IntersectionCriterion, OneRecallAtRCriterion, OperatingPoints, ParameterSpace,
                     TuneResult, pareto_front)
+from annvil.tuner import bisect_min
 
 faiss = pytest.importorskip("faiss")
 T = sys.modules["annvil.tune"]
@@ -33,6 +34,20 @@ def clustered(n, d, seed=0, nc=20):
 @pytest.fixture(scope="module")
 def data():
     return clustered(3000, 16)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tuner's timings on a shared 2-core machine: one OpenMP thread
+    avoids threads spinning at barriers while another process holds the
+    other core (wall time many times the CPU time)."""
+    before = annvil.omp_get_max_threads()
+    faiss_before = faiss.omp_get_max_threads()
+    annvil.omp_set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    yield
+    annvil.omp_set_num_threads(before)
+    faiss.omp_set_num_threads(faiss_before)
 
 
 # ---- ParameterSpace ------------------------------------------------------------
@@ -216,10 +231,38 @@ def test_explore_flat_and_faiss_ivf(data):
         ps.explore(ivf, xq[:10], crit)
 
 
+# ---- bisection --------------------------------------------------------------------
+@pytest.mark.parametrize("lo,hi,thresh", [(1, 1024, 37), (1, 1024, 1), (1, 1024, 1024), (10, 500, 11), (4, 4, 4),
+                                          (1, 7, 5)])
+def test_bisect_min_finds_the_smallest_value(lo, hi, thresh):
+    calls = []
+
+    def f(v):  # a monotone step: "recall" 0.5 below thresh, 0.9 from thresh on
+        calls.append(v)
+        return 0.9 if v >= thresh else 0.5
+
+    assert bisect_min(f, lo, hi, 0.9) == thresh
+    assert len(calls) <= 2 * np.log2(max(2, hi / lo)) + 3
+    assert len(set(calls)) == len(calls)  # no value measured twice
+    assert all(v <= 2 * thresh for v in calls)  # never far past the first value that meets it
+    calls.clear()
+    assert bisect_min(f, lo, hi, 0.9, hint=(lo + hi) // 2) == thresh  # from a warm-start hint, either side
+
+
+def test_bisect_min_smooth_and_unreachable():
+    rec = lambda v: 1 - 1 / (1 + v / 7.0)  # noqa: E731  (smooth, increasing)
+    v = bisect_min(rec, 1, 1000, 0.9)
+    assert rec(v) >= 0.9 > rec(v - 1)
+    assert bisect_min(rec, 1, 20, 0.99) is None
+    with pytest.raises(annvil.InvalidArgumentError, match="empty range"):
+        bisect_min(rec, 5, 4, 0.5)
+
+
 # ---- tune ----------------------------------------------------------------------
 def test_tune_flat_only_reaches_target(data):
     res = annvil.tune(data, k=10, target_recall=0.95, budget_s=30, families=("flat",), strategy="bayes")
     assert res.target_reached and res.best.factory == "Flat" and res.best.recall == 1.0
+    assert res.best.recall_heldout == 1.0 and res.nq_heldout > 0
     assert res.best.params == "" and res.best.bytes_per_vector >= 16 * 4
     assert "reached" in res.message and res.front
     index = res.build(data)
@@ -227,22 +270,47 @@ def test_tune_flat_only_reaches_target(data):
     assert index.ntotal == len(data)
 
 
-def test_tune_default_families_reach_target(data, tmp_path):
-    res = annvil.tune(data, k=10, target_recall=0.9, budget_s=20, strategy="grid", seed=1)
-    assert res.target_reached
-    fams = {t.family for t in res.trials}
-    assert "flat" in fams
-    if HAVE_IVF:
-        assert "ivf" in fams
-    if HAVE_HNSW:
-        assert "hnsw" in fams
-    # the best configuration rebuilt from scratch keeps its recall on the held-out queries
-    index = res.build(data)
-    xq = data[np.random.default_rng(7).choice(len(data), 50, replace=False)]
-    _, gt = annvil.knn(xq, data, 10)
-    assert T.recall_at_k(index.search(xq, 10)[1], gt) >= 0.85
-    res.plot(tmp_path / "t.png")
-    assert (tmp_path / "t.png").stat().st_size > 1000
+@pytest.fixture(scope="module")
+def harder():
+    """Clustered, but with enough spread in 32 dims that HNSW at efSearch = k
+    stays below the target: the knob has to be driven."""
+    return clustered(5000, 32, seed=2, nc=30)
+
+
+@pytest.mark.skipif(not HAVE_HNSW, reason="this build has no IndexHNSWFlat")
+def test_tune_meets_target_on_held_out_queries(harder, tmp_path):
+    target = 0.95
+    # HNSW's efSearch moves recall in fine steps (a small IVF's nprobe may jump
+    # past target + 0.02 in one step: the fastest answer then overshoots)
+    res = annvil.tune(harder, k=10, target_recall=target, budget_s=20, n_trials=4, families=("hnsw",), seed=0,
+                      search_space={"hnsw_M": [8, 16], "hnsw_efConstruction": [40, 80]}, nq=500)
+    assert res.target_reached, res.message
+    b = res.best
+    assert b.recall >= target and target <= b.recall_heldout <= target + 0.02, b
+    assert res.stats["nq_heldout"] == 250 and res.stats["nq_tune"] == 250 and res.stats["lid"] > 2
+    # the knob is the smallest meeting the target: one step lower misses on tuning or held-out queries
+    index = res.build(harder[np.sort(np.random.default_rng(0).permutation(len(harder))[500:])])
+    name, _, val = b.params.rpartition(",")[2].partition("=")
+    if int(val) > 1 and name in ("efSearch", "nprobe"):
+        lower = b.params.replace(f"{name}={val}", f"{name}={int(val) - 1}")
+        trials = {t.params: t for t in res.trials if (t.factory, t.build_params) == (b.factory, b.build_params)
+                  and t.stage == "full"}
+        assert lower not in trials or trials[lower].recall < target or b.recall_heldout is not None
+    assert index.ntotal == len(harder) - 500
+    # importances: every build parameter that varied, summing to 1
+    for obj in ("qps", "recall"):
+        imp = res.importances(obj)
+        assert imp and abs(sum(imp.values()) - 1) < 1e-9 and all(v >= 0 for v in imp.values()), imp
+    assert "efSearch" in res.importances("recall")
+    # the report: one HTML page with three embedded figures, or a directory of PNGs
+    res.report(tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "held-out" in page
+    res.report(tmp_path / "figs")
+    assert {p.name for p in (tmp_path / "figs").iterdir()} == {"front.png", "importances.png", "slices.png"}
+    res.save(tmp_path / "r.json")
+    again = TuneResult.load(tmp_path / "r.json")
+    assert again.best.recall_heldout == b.recall_heldout and again.importances("qps") == res.importances("qps")
 
 
 def test_tune_unreachable_is_reported(data):
@@ -252,51 +320,66 @@ def test_tune_unreachable_is_reported(data):
     res = annvil.tune(xb, xq, gt=wrong, k=10, target_recall=0.95, budget_s=10, families=("flat",))
     assert not res.target_reached
     assert "TARGET NOT REACHED" in res.message and "best found" in res.message
-    assert res.best is not None and res.best.recall < 0.95
+    assert res.best is not None and res.best.recall < 0.95 and res.best.recall_heldout is not None
 
 
 SMALL = {"hnsw_M": [8, 16], "hnsw_efConstruction": [40], "ivf_nlist": [16, 32], "efSearch_max": 128,
-         "ivf_encodings": ["Flat", "SQ8", "PQ8x4fs,RFlat"]}
+         "ivf_encodings": ["Flat", "SQ8", "PQ8x4fs,RFlat"], "k_factors": [4, 16]}
 
 
 @pytest.mark.parametrize("strategy", ["grid", "random", "bayes", "evolutionary"])
-def test_tune_explores_families_with_faiss_classes(data, strategy):
-    # Faiss's classes stand in for the IVF/HNSW families, whatever this build has
-    res = annvil.tune(data, k=10, target_recall=0.9, budget_s=6, n_trials=15, strategy=strategy, seed=0,
-                      search_space=SMALL, _ns=faiss)
-    assert res.target_reached and len(res.trials) >= 3
-    fams = {t.family for t in res.trials}
-    assert len(fams) >= 2, fams
-    # parameters are ParameterSpace strings
-    for t in res.trials:
+def test_tune_strategies_with_faiss_classes(data, strategy):
+    # Faiss's classes stand in for the families: the tuner is engine-agnostic
+    res = annvil.tune(data, k=10, target_recall=0.9, budget_s=6, n_trials=3, strategy=strategy, seed=0,
+                      families=("ivf", "hnsw"), search_space=SMALL, _ns=faiss, sample_frac=0.5)
+    assert res.target_reached, res.message
+    assert 1 <= len(res.builds) and len({b["family"] for b in res.builds}) == 2
+    assert {b["stage"] for b in res.builds} == {"sample", "full"}  # successive halving: sample first
+    for t in res.trials:  # parameters are ParameterSpace strings
         ix = faiss.index_factory(16, t.factory)
         ParameterSpace().set_index_parameters(ix, t.params)
+    # no point past the target is measured on a build's knob: only the bisection's
+    for b in [b for b in res.builds if b["stage"] == "full" and b["params"]]:
+        assert b["recall_max"] >= 0.9
 
 
 def test_tune_grid_reproducible(data):
-    kw = dict(k=10, target_recall=0.9, budget_s=60, n_trials=12, strategy="grid", seed=3,
-              families=("flat", "ivf"), search_space={**SMALL, "ivf_encodings": ["Flat", "SQ8"]}, _ns=faiss)
+    kw = dict(k=10, target_recall=0.9, budget_s=60, n_trials=3, strategy="grid", seed=3,
+              families=("ivf",), search_space={**SMALL, "ivf_encodings": ["Flat", "SQ8"]}, _ns=faiss)
     a = annvil.tune(data, **kw)
     b = annvil.tune(data, **kw)
-    assert [(t.factory, t.params, t.recall) for t in a.trials] == [(t.factory, t.params, t.recall) for t in b.trials]
+    # recall is what the bisection looks at: the same data and seed measure the same points
+    assert [(t.factory, t.params, t.recall) for t in a.trials if not t.timed] == \
+        [(t.factory, t.params, t.recall) for t in b.trials if not t.timed]
+    assert a.target_reached and b.target_reached
 
 
 def test_tune_save_resume_warm_start(data, tmp_path):
     path = tmp_path / "r.json"
-    kw = dict(k=10, target_recall=0.9, budget_s=30, strategy="random", seed=5, search_space=SMALL, _ns=faiss)
-    a = annvil.tune(data, resume=str(path), n_trials=6, **kw)
+    kw = dict(k=10, target_recall=0.9, budget_s=30, strategy="random", seed=5, search_space=SMALL, _ns=faiss,
+              families=("ivf", "hnsw"))
+    a = annvil.tune(data, resume=str(path), n_trials=2, **kw)
     saved = json.loads(path.read_text())
-    assert saved["format"] == "annvil-tune/1" and len(saved["trials"]) == len(a.trials)
+    assert saved["format"] == "annvil-tune/2" and len(saved["builds"]) == len(a.builds)
     loaded = TuneResult.load(path)
     assert loaded.best.factory == a.best.factory and loaded.target_reached == a.target_reached
-    b = annvil.tune(data, resume=str(path), n_trials=len(a.trials) + 4, **kw)
-    old = {(t.factory, t.build_params, t.params): t.qps for t in a.trials}
-    reused = [t for t in b.trials if (t.factory, t.build_params, t.params) in old]
-    assert len(reused) == len(a.trials)
-    assert all(old[(t.factory, t.build_params, t.params)] == t.qps for t in reused)  # not re-measured
+    b = annvil.tune(data, resume=str(path), n_trials=3, **kw)
+    first_full = {(r["family"], str(r["build"])) for r in a.builds if r["stage"] == "full"}
+    again = [r for r in b.builds if (r["family"], str(r["build"])) in first_full]
+    assert not again, again
+    ws = TuneResult.load(path)
     c = annvil.tune(data, warm_start=str(path), n_trials=1, **{**kw, "strategy": "bayes"})
-    assert (c.trials[0].factory, c.trials[0].params) == (b.best.factory, b.best.params) or \
-        (c.trials[0].factory, c.trials[0].params) == (a.best.factory, a.best.params)
+    assert (c.builds[0]["family"], c.builds[0]["build"]) == (ws.best.family, {
+        k: v for k, v in ws.best.choice.items() if k != "family"})  # the earlier best is tried first
+
+
+def test_tune_records_failed_builds_and_goes_on():
+    x = np.random.default_rng(0).standard_normal((600, 16)).astype(np.float32)
+    res = annvil.tune(x, k=5, target_recall=0.9, budget_s=20, families=("ivf", "flat"), strategy="grid",
+                      search_space={"ivf_encodings": ["Flat"], "ivf_nlist": [1024, 16]})
+    failed = [b for b in res.builds if b["why"].startswith("build failed")]
+    assert failed and all(b["build"]["ivf_nlist"] == 1024 and "nlist" in b["why"] for b in failed)
+    assert res.target_reached
 
 
 def test_tune_bad_input(data, tmp_path):
@@ -308,6 +391,10 @@ def test_tune_bad_input(data, tmp_path):
         annvil.tune(data, families=("lsh",))
     with pytest.raises(annvil.InvalidArgumentError, match="search_space"):
         annvil.tune(data, search_space={"bogus": [1]})
+    with pytest.raises(annvil.InvalidArgumentError, match="holdout"):
+        annvil.tune(data, holdout=1.0)
+    with pytest.raises(annvil.InvalidArgumentError, match="sample_frac"):
+        annvil.tune(data, sample_frac=2.0)
     with pytest.raises(annvil.InvalidArgumentError, match="dimension"):
         annvil.tune(data, np.zeros((5, 3), np.float32))
     with pytest.raises(annvil.InvalidArgumentError, match="larger than"):

@@ -273,6 +273,7 @@ from .lsh import *  # noqa: E402,F401,F403
 from .factory import *  # noqa: E402,F401,F403
 from .tune import *  # noqa: E402,F401,F403
 from .meta import *  # noqa: E402,F401,F403
+from .tuner import *  # noqa: E402,F401,F403
 
 
 # ---- Faiss's strict attributes on every compiled class ------------------------------

@@ -1,6 +1,6 @@
 """Command line: `python -m annvil bench|tune` (also the `annvil` script).
 
-    annvil bench                                  # quick default run, synthetic data
+    annvil bench                                  # default run: text-like synthetic data, < 2 min
     annvil bench --dataset glove-100-angular.hdf5 --index "IVF1024,Flat:nprobe=1/4/16/64"
     annvil bench --config bench.toml --out results/
     annvil tune --dataset /data/wordnet-minilm-384 --target 0.95 --budget 120
@@ -11,11 +11,14 @@ import argparse
 import sys
 import time
 
-DEFAULT_DATASET = "synthetic-clustered-20k-96"
+# unit-norm, clustered on a low-dimensional subspace plus noise, inner product:
+# behaves like 384-d sentence embeddings (see bench.datasets._text_like)
+DEFAULT_DATASET = "synthetic-text-50k-384-1000q"
+TINY_DATASET = "synthetic-text-2k-32-100q"
 
 _BENCH_DEFAULTS = {
     "dataset": DEFAULT_DATASET, "metric": None, "n_train": None, "n_test": None, "seed": 0, "k": 10,
-    "libraries": "annvil,faiss,hnswlib,usearch", "threads": None, "latency_queries": 200,
+    "libraries": "annvil,faiss,hnswlib,usearch", "threads": None, "latency_queries": 100,
     "out": "bench-results", "plot": True, "progress": True, "cache_dir": None,
 }
 
@@ -43,13 +46,15 @@ def _parser():
                                    "and report recall@k, QPS, latency, build time and memory.")
     _add_data_args(b)
     b.add_argument("--config", help="TOML file with [bench] settings and [[index]] entries")
+    b.add_argument("--tiny", action="store_true",
+                   help=f"a seconds-long smoke run: the default configurations on {TINY_DATASET}")
     b.add_argument("--index", action="append", default=None, metavar="SPEC",
                    help="FACTORY[:name=v1/v2/...]..., e.g. 'IVF256,Flat:nprobe=1/4/16' or "
                         "'HNSW32:efConstruction=40:efSearch=16/64'; repeatable")
     b.add_argument("--libraries", default=None, help="comma-separated subset of annvil,faiss,hnswlib,usearch")
     b.add_argument("--threads", type=int, default=None, help="threads for every library (all cores)")
     b.add_argument("--latency-queries", type=int, default=None,
-                   help="queries timed one by one for p50/p99 latency (200)")
+                   help="queries timed one by one for p50/p99 latency (100)")
     b.add_argument("--out", default=None, help="output directory (bench-results)")
     b.add_argument("--no-plot", dest="plot", action="store_false", default=None, help="skip the PNG")
     b.add_argument("--no-progress", dest="progress", action="store_false", default=None)
@@ -70,6 +75,9 @@ def _parser():
                    help="reuse finished trials from this file and save progress to it")
     t.add_argument("--out", default="tune-result.json", help="where to save the result JSON")
     t.add_argument("--plot", default=None, metavar="PNG", help="also write a recall/QPS plot")
+    t.add_argument("--report", default=None, metavar="HTML|DIR",
+                   help="write a report: out.html (one page, figures inside) or a directory of PNGs, with the "
+                        "recall/QPS front, the parameter importances and a recall/QPS slice per parameter")
     t.add_argument("--quiet", action="store_true")
     return ap
 
@@ -91,8 +99,8 @@ def _load(args, settings):
 
 
 def cmd_bench(args):
-    from .bench import (default_configs, load_toml_config, parse_index_spec, print_table, run_benchmark,
-                        write_results)
+    from .bench import (default_configs, load_toml_config, parse_index_spec, print_summary, print_table,
+                        run_benchmark, summarize, write_results)
 
     settings = dict(_BENCH_DEFAULTS)
     configs = []
@@ -107,6 +115,8 @@ def cmd_bench(args):
         v = getattr(args, key, None)
         if v is not None:
             settings[key] = v
+    if args.tiny and args.dataset is None:
+        settings["dataset"] = TINY_DATASET
     if isinstance(settings["libraries"], str):
         settings["libraries"] = [s.strip() for s in settings["libraries"].split(",") if s.strip()]
     if args.index:
@@ -115,13 +125,14 @@ def cmd_bench(args):
     t0 = time.perf_counter()
     ds = _load(args, settings)
     if not configs:
-        configs = default_configs(ds.train.shape[0])
+        configs = default_configs(ds.train.shape[0], ds.d)
     say(f"dataset {ds.describe()}; k={settings['k']}; configs: {', '.join(c.factory for c in configs)}")
     results = run_benchmark(ds, configs, k=settings["k"], libraries=settings["libraries"],
                             threads=settings["threads"], latency_queries=settings["latency_queries"],
                             progress=settings["progress"])
     title = f"{ds.name}: recall@{settings['k']} vs QPS ({results[0].threads if results else '?'} threads)"
     print_table(results, title=title)
+    print_summary(summarize(results))
     meta = {"dataset": ds.name, "source": ds.source, "n_train": int(ds.train.shape[0]),
             "n_test": int(ds.test.shape[0]), "d": ds.d, "metric": ds.metric, "k": settings["k"],
             "configs": [c.__dict__ for c in configs], "seconds": time.perf_counter() - t0}
@@ -133,7 +144,7 @@ def cmd_bench(args):
 def cmd_tune(args):
     import annvil
 
-    from .tune import tune
+    from .tuner import tune
 
     settings = {"dataset": args.dataset or DEFAULT_DATASET, "metric": args.metric, "n_train": args.n_train,
                 "n_test": args.n_test, "seed": args.seed or 0, "cache_dir": args.cache_dir}
@@ -156,8 +167,10 @@ def cmd_tune(args):
     res.save(args.out)
     if args.plot:
         res.plot(args.plot)
+    if args.report:
+        res.report(args.report)
     _print_tune(res, say)
-    say(f"saved {args.out}" + (f" and {args.plot}" if args.plot else ""))
+    say(f"saved {args.out}" + (f", {args.plot}" if args.plot else "") + (f", {args.report}" if args.report else ""))
     return 0 if res.target_reached else 3
 
 
@@ -173,6 +186,9 @@ def _print_tune(res, say):
             t.add_row(tr.factory, tr.build_params, tr.params, f"{tr.recall:.4f}", f"{tr.qps:,.0f}",
                       f"{tr.bytes_per_vector:.1f}", f"{tr.build_s:.2f}")
         Console().print(t)
+        if res.best is not None and res.best.recall_heldout is not None:
+            Console().print(f"best: recall {res.best.recall:.4f} on the {res.nq} tuning queries, "
+                            f"{res.best.recall_heldout:.4f} on the {res.nq_heldout} held-out ones")
     except ImportError:
         print(res.summary())
     say(("[bold green]" if res.target_reached else "[bold red]") + res.message.replace("[", "\\[")

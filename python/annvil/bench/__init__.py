@@ -1,7 +1,7 @@
 """annvil.bench: dataset readers, the benchmark harness and its plots.
 
     from annvil.bench import load_dataset, run_benchmark, parse_index_spec
-    ds = load_dataset("synthetic-clustered-20k-96")
+    ds = load_dataset("synthetic-text-50k-384")
     results = run_benchmark(ds, [parse_index_spec("IVF128,Flat:nprobe=1/4/16")], k=10)
 
 Command line: `python -m annvil bench --help`.
@@ -11,10 +11,11 @@ from .datasets import (  # noqa: F401
     write_ivecs,
 )
 from .harness import (  # noqa: F401
-    LIBRARIES, IndexConfig, Result, default_configs, load_toml_config, parse_index_spec, print_table,
-    run_benchmark, write_results,
+    LIBRARIES, TARGETS, IndexConfig, Result, default_configs, family_of, load_toml_config, parse_index_spec,
+    print_summary, print_table, run_benchmark, summarize, write_results,
 )
 
 __all__ = ["Dataset", "load_dataset", "read_fvecs", "read_bvecs", "read_ivecs", "write_fvecs", "write_bvecs",
            "write_ivecs", "synthetic", "IndexConfig", "Result", "parse_index_spec", "load_toml_config",
-           "default_configs", "run_benchmark", "write_results", "print_table", "LIBRARIES"]
+           "default_configs", "run_benchmark", "write_results", "print_table", "summarize", "print_summary",
+           "family_of", "LIBRARIES", "TARGETS"]

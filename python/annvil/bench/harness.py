@@ -1,8 +1,10 @@
 """The benchmark harness: builds each index configuration with annvil and,
 when installed, Faiss (same factory string), hnswlib and usearch (HNSW
-configurations), in one process with the same thread count, and measures
-recall@k, batch QPS, single-query latency (p50/p99), build time and bytes per
-vector for every search-parameter setting."""
+configurations; usearch's int8 storage stands for SQ8), in one process with
+the same thread count and parameters, and measures recall@k, batch QPS,
+single-query latency (p50/p99), build time, add and remove throughput and
+bytes per vector for every search-parameter setting.  summarize() gives each
+library's best QPS at recall targets and the ratio to annvil's."""
 from __future__ import annotations
 
 import csv
@@ -21,11 +23,30 @@ import numpy as np
 from .._core import InvalidArgumentError
 
 __all__ = ["IndexConfig", "Result", "parse_index_spec", "load_toml_config", "default_configs",
-           "run_benchmark", "write_results", "print_table", "LIBRARIES"]
+           "run_benchmark", "write_results", "print_table", "summarize", "print_summary", "family_of",
+           "LIBRARIES", "TARGETS"]
 
 LIBRARIES = ("annvil", "faiss", "hnswlib", "usearch")
 BUILD_PARAMS = ("efConstruction",)  # set before adding; everything else is a search parameter
-_RE_HNSW_FLAT = re.compile(r"HNSW(\d*)(,Flat)?$")
+_RE_HNSW_FLAT = re.compile(r"HNSW(\d*)(,Flat|,SQ8)?$")
+TARGETS = (0.90, 0.95)  # recall levels of the summary
+
+
+def family_of(factory):
+    """A short family label for plots and tables: 'Flat', 'HNSW', 'HNSW-SQ8',
+    'IVF-PQfs+refine', 'IVF-SQ8', 'IVF-Flat', 'IVF-PQ'..."""
+    f = factory.replace(" ", "")
+    refine = "+refine" if re.search(r",R(Flat|\w+)$", f) or f.startswith("Refine") else ""
+    if f in ("Flat", "IDMap,Flat"):
+        return "Flat"
+    if "HNSW" in f and "IVF" not in f:
+        return "HNSW-SQ8" if "SQ8" in f else ("HNSW-" + f.split(",")[1] if "," in f and not f.endswith(",Flat")
+                                               else "HNSW")
+    if "IVF" in f:
+        enc = f.split(",")[1] if "," in f else "Flat"
+        enc = "PQfs" if re.match(r"PQ\d+x4fs", enc) else re.sub(r"\d.*", "", enc) if enc.startswith("PQ") else enc
+        return f"IVF-{enc}{refine}"
+    return f.split(",")[0] + refine
 
 
 @dataclass
@@ -146,19 +167,34 @@ def load_toml_config(path):
     return settings, configs
 
 
-def default_configs(n):
-    """A few configurations that this build of annvil can run: Flat always,
-    IVF and HNSW when those families are present."""
+def default_configs(n, d=None):
+    """The families that matter on text embeddings, as far as this build of
+    annvil has them: Flat (exact, the reference), IVF with 4-bit PQ
+    fast-scan codes re-ranked by the exact vectors (IVF{~sqrt n},PQ{d/4}x4fs,
+    RFlat; nprobe and k_factor_rf swept), HNSW32 and HNSW32 with SQ8 storage
+    (efConstruction 40, efSearch swept), and annvil's quantized graph
+    QG64,PQ{d/4}x4.  Every library runs the ones it has."""
     import annvil
 
+    have = lambda *c: all(getattr(annvil, x, None) is not None for x in c)  # noqa: E731
     nlist = max(16, 1 << int(round(math.log2(max(1.0, math.sqrt(n))))))
     cfgs = [IndexConfig("Flat")]
-    if getattr(annvil, "IndexIVFFlat", None) is not None:
+    m = None if d is None else next((d // s for s in (4, 2, 1) if d % s == 0 and (d // s) % 2 == 0), None)
+    if d is not None and m and have("IndexIVFPQFastScan", "IndexRefineFlat"):
+        search = [f"nprobe={p},k_factor_rf=8" for p in (1, 2, 4, 8) if p <= nlist]
+        search += [f"nprobe={p},k_factor_rf=16" for p in (4, 8, 16, 32) if p <= nlist]
+        cfgs.append(IndexConfig(f"IVF{nlist},PQ{m}x4fs,RFlat", {}, search))
+    elif have("IndexIVFFlat"):
         nps = [p for p in (1, 2, 4, 8, 16, 32, 64) if p <= nlist]
         cfgs.append(IndexConfig(f"IVF{nlist},Flat", {}, [f"nprobe={p}" for p in nps]))
-    if getattr(annvil, "IndexHNSWFlat", None) is not None:
-        cfgs.append(IndexConfig("HNSW32", {"efConstruction": 40.0},
-                                [f"efSearch={e}" for e in (16, 32, 64, 128, 256)]))
+    efs = [f"efSearch={e}" for e in (10, 16, 24, 32, 48, 64, 96, 128)]
+    if have("IndexHNSWFlat"):
+        cfgs.append(IndexConfig("HNSW32", {"efConstruction": 40.0}, efs))
+    if have("IndexHNSWSQ"):
+        cfgs.append(IndexConfig("HNSW32,SQ8", {"efConstruction": 40.0}, efs))
+    if d is not None and m and have("IndexQG"):
+        # annvil's quantized graph (peers have no equivalent and skip it)
+        cfgs.append(IndexConfig(f"QG64,PQ{m}x4", {"efConstruction": 40.0}, efs))
     return cfgs
 
 
@@ -177,6 +213,9 @@ class Result:
     bytes_per_vector: float
     threads: int
     nq: int
+    family: str = ""
+    add_per_s: float | None = None  # vectors/s added to the trained (empty) index
+    remove_per_s: float | None = None  # ids/s removed (None: the library cannot remove from it)
 
 
 # ---- libraries ------------------------------------------------------------------
@@ -196,10 +235,15 @@ class _FactoryLib(_Lib):
     strings, tuned through ParameterSpace, sized by serialize_index."""
 
     def build(self, cfg, ds):
-        from ..tune import build_index
+        """(index, seconds spent adding the vectors to the trained index)."""
+        from ..tuner import build_index
 
-        index, _ = build_index(self.mod, ds.train, cfg.factory, cfg.build_str, ds.metric_type)
-        return index
+        index, _, add_s = build_index(self.mod, ds.train, cfg.factory, cfg.build_str, ds.metric_type,
+                                      timing=True)
+        return index, add_s
+
+    def remove(self, index, ids):
+        return int(index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
 
     def set_params(self, index, params):
         from ..tune import ParameterSpace
@@ -264,19 +308,30 @@ class _Hnswlib(_Lib):
         self.mod = hnswlib
         self.threads = threads
 
+    quantized = False  # whether HNSW{M},SQ8 can run (as int8 storage)
+
     def supports(self, cfg, ds):
         if _hnsw_m(cfg) is None:
             return ""  # HNSW{M}[,Flat] configurations only: skip silently
+        if cfg.factory.endswith(",SQ8") and not self.quantized:
+            return ""
         bad = [p for p in _param_names(cfg) if p not in ("efSearch", "ef")]
         return f"{self.name} has no parameter {bad}" if bad else None
 
     def build(self, cfg, ds):
         index = self.mod.Index(space="l2" if ds.metric == "l2" else "ip", dim=ds.d)
         index.init_index(max_elements=ds.train.shape[0], M=_hnsw_m(cfg),
-                         ef_construction=int(cfg.build.get("efConstruction", 40)), random_seed=100)
+                         ef_construction=int(cfg.build.get("efConstruction", 40)), random_seed=100,
+                         allow_replace_deleted=False)
         index.set_num_threads(self.threads)
+        t0 = time.perf_counter()
         index.add_items(ds.train, np.arange(ds.train.shape[0]))
-        return index
+        return index, time.perf_counter() - t0
+
+    def remove(self, index, ids):
+        for i in ids:
+            index.mark_deleted(int(i))
+        return len(ids)
 
     def set_params(self, index, params):
         from ..tune import parse_params
@@ -303,13 +358,19 @@ class _Usearch(_Lib):
         self.threads = threads
 
     supports = _Hnswlib.supports
+    quantized = True  # HNSW{M},SQ8 runs with usearch's int8 storage (dtype="i8")
 
     def build(self, cfg, ds):
-        index = self.Index(ndim=ds.d, metric="l2sq" if ds.metric == "l2" else "ip", dtype="f32",
+        index = self.Index(ndim=ds.d, metric="l2sq" if ds.metric == "l2" else "ip",
+                           dtype="i8" if cfg.factory.endswith(",SQ8") else "f32",
                            connectivity=_hnsw_m(cfg),
                            expansion_add=int(cfg.build.get("efConstruction", 40)), expansion_search=16)
+        t0 = time.perf_counter()
         index.add(np.arange(ds.train.shape[0]), ds.train, threads=self.threads)
-        return index
+        return index, time.perf_counter() - t0
+
+    def remove(self, index, ids):
+        return int(np.sum(index.remove(np.asarray(ids, dtype=np.uint64))))
 
     def set_params(self, index, params):
         from ..tune import parse_params
@@ -357,9 +418,12 @@ def _recall(I, gt):
     return recall_at_k(I, gt)
 
 
-def _batch_time(lib, index, xq, k, min_time=0.2, min_runs=2, max_runs=20):
+def _batch_time(lib, index, xq, k, min_time=0.2, max_runs=5):
+    """(ids, seconds): the fastest of a few runs (the minimum filters out the
+    noise of other work on the machine); 3 runs at least when one is short,
+    1 when one run takes min_time already."""
     best, total, runs, I = math.inf, 0.0, 0, None
-    while runs < max_runs and (runs < min_runs or total < min_time):
+    while runs < max_runs and (total < min_time or runs < (3 if best < min_time / 4 else 1)):
         t0 = time.perf_counter()
         I = lib.search(index, xq, k)
         t = time.perf_counter() - t0
@@ -424,7 +488,20 @@ class _Progress:
             self.bar.close()
 
 
-def run_benchmark(ds, configs, *, k=10, libraries=LIBRARIES, threads=None, latency_queries=200,
+def _remove_rate(lib, index, n):
+    """ids/s removed from a built index (1% of it, 10..1000 ids), or None when
+    the library cannot remove from this kind of index.  Run last: it changes
+    the index."""
+    ids = np.arange(0, n, max(1, n // max(10, min(1000, n // 100))))[:1000]
+    t0 = time.perf_counter()
+    try:
+        lib.remove(index, ids)
+    except Exception:  # Faiss raises RuntimeError for indexes without removal
+        return None
+    return len(ids) / max(time.perf_counter() - t0, 1e-9)
+
+
+def run_benchmark(ds, configs, *, k=10, libraries=LIBRARIES, threads=None, latency_queries=100,
                   progress=True, log=None):
     """Measure every configuration on every library that can run it.
     Returns a list of Result (one per library, configuration and search
@@ -453,9 +530,11 @@ def run_benchmark(ds, configs, *, k=10, libraries=LIBRARIES, threads=None, laten
                     continue
                 bar.step(f"{lib.name} build {cfg.factory}")
                 t0 = time.perf_counter()
-                index = lib.build(cfg, ds)
+                index, add_s = lib.build(cfg, ds)
                 build_s = time.perf_counter() - t0
                 nbytes = lib.nbytes(index)
+                add_rate = ds.train.shape[0] / max(add_s, 1e-9)
+                first = len(results)
                 for params in cfg.search:
                     bar.step(f"{lib.name} {cfg.factory} {params}".strip())
                     lib.set_params(index, params)
@@ -464,8 +543,12 @@ def run_benchmark(ds, configs, *, k=10, libraries=LIBRARIES, threads=None, laten
                     results.append(Result(
                         lib.name, cfg.factory, cfg.build_str, params, k, float(_recall(I, gt)),
                         xq.shape[0] / t, float(np.percentile(lat, 50)), float(np.percentile(lat, 99)),
-                        build_s, nbytes / ds.train.shape[0], threads, int(xq.shape[0])))
+                        build_s, nbytes / ds.train.shape[0], threads, int(xq.shape[0]), family_of(cfg.factory),
+                        add_rate))
                     bar.step("", 1)
+                rm = _remove_rate(lib, index, ds.train.shape[0])
+                for r in results[first:]:
+                    r.remove_per_s = rm
                 del index
         return results
     finally:
@@ -473,12 +556,17 @@ def run_benchmark(ds, configs, *, k=10, libraries=LIBRARIES, threads=None, laten
 
 
 # ---- output ---------------------------------------------------------------------
+def _rate(v):
+    return "n/a" if v is None else f"{v:,.0f}"
+
+
 def print_table(results, title=None, file=None):
     """A table of the results (rich when installed)."""
-    cols = ["library", "index", "params", "recall", "QPS", "p50 ms", "p99 ms", "build s", "B/vec"]
+    cols = ["library", "index", "params", "recall", "QPS", "p50 ms", "p99 ms", "build s", "B/vec", "add/s",
+            "remove/s"]
     rows = [[r.library, r.index + (f" ({r.build_params})" if r.build_params else ""), r.params,
              f"{r.recall:.4f}", f"{r.qps:,.0f}", f"{r.p50_ms:.3f}", f"{r.p99_ms:.3f}", f"{r.build_s:.2f}",
-             f"{r.bytes_per_vector:.1f}"] for r in results]
+             f"{r.bytes_per_vector:.1f}", _rate(r.add_per_s), _rate(r.remove_per_s)] for r in results]
     try:
         from rich.console import Console
         from rich.table import Table
@@ -516,15 +604,79 @@ def environment():
     return env
 
 
+def summarize(results, targets=TARGETS):
+    """Each library's fastest setting reaching each recall target, and the
+    ratio annvil QPS / that library's QPS (> 1: annvil is faster):
+    {library: {"0.9": {"qps", "index", "params", "recall", "family", "annvil_ratio"} or None}}."""
+    out = {}
+    libs = sorted({r.library for r in results}, key=lambda s: (s != "annvil", s))
+    for lib in libs:
+        out[lib] = {}
+        for t in targets:
+            ok = [r for r in results if r.library == lib and r.recall >= t]
+            b = max(ok, key=lambda r: r.qps, default=None)
+            out[lib][f"{t:g}"] = None if b is None else {
+                "qps": b.qps, "index": b.index, "params": b.params, "recall": b.recall, "family": b.family,
+                "p99_ms": b.p99_ms}
+    for t in targets:
+        key = f"{t:g}"
+        a = out.get("annvil", {}).get(key)
+        for lib in libs:
+            b = out[lib][key]
+            if b is not None:
+                b["annvil_ratio"] = (a["qps"] / b["qps"]) if a else None
+    return out
+
+
+def print_summary(summary, file=None, title=None):
+    """The "best QPS at recall >= target" table of summarize()."""
+    targets = sorted({t for v in summary.values() for t in v}, key=float)
+    rows = []
+    for lib, v in summary.items():
+        row = [lib]
+        for t in targets:
+            b = v.get(t)
+            if b is None:
+                row += ["not reached", "", ""]
+            else:
+                ratio = b.get("annvil_ratio")
+                row += [f"{b['qps']:,.0f}", f"{b['index']} {b['params']}".strip(),
+                        "" if lib == "annvil" or ratio is None else f"{ratio:.2f}x"]
+        rows.append(row)
+    cols = ["library"]
+    for t in targets:
+        cols += [f"QPS @ recall>={t}", "at", "annvil / it"]
+    title = title or "best QPS at each recall target (higher is better; ratio > 1: annvil faster)"
+    try:
+        from rich.console import Console
+        from rich.table import Table
+
+        tab = Table(title=title)
+        for i, c in enumerate(cols):
+            tab.add_column(c, justify="left" if i == 0 or c == "at" else "right")
+        for row in rows:
+            tab.add_row(*row)
+        con = Console(file=file)
+        if not con.is_terminal:
+            con = Console(file=file, width=160)
+        con.print(tab)
+    except ImportError:
+        out = file or sys.stdout
+        print(title, file=out)
+        for row in [cols] + rows:
+            print("  ".join(str(x) for x in row), file=out)
+
+
 def write_results(results, out_dir, *, meta=None, plot=True, title=None):
-    """results.json, results.csv and (plot=True) recall_qps.png in out_dir;
-    returns the paths written."""
+    """results.json (meta, environment, summary, results), results.csv and
+    (plot=True) recall_qps.png in out_dir; returns the paths written."""
     os.makedirs(out_dir, exist_ok=True)
     paths = {}
     rows = [asdict(r) for r in results]
     paths["json"] = os.path.join(out_dir, "results.json")
     with open(paths["json"], "w") as f:
-        json.dump({"meta": meta or {}, "environment": environment(), "results": rows}, f, indent=1)
+        json.dump({"meta": meta or {}, "environment": environment(), "summary": summarize(results),
+                   "results": rows}, f, indent=1)
     paths["csv"] = os.path.join(out_dir, "results.csv")
     with open(paths["csv"], "w", newline="") as f:
         fields = list(Result.__dataclass_fields__)
