@@ -406,6 +406,8 @@ def test_replica_recovers_snapshot_plus_log(tmp_path):
     assert rep.apply(3, OP_REMOVE, np.array([1]))[0] == "gap"
     rep.checkpoint()
     assert rep.apply(2, OP_REMOVE, np.array([0, 1]))[:2] == ("ok", 2)
+    # a resent write answers with the count of its first application (remove_ids' result)
+    assert rep.apply(2, OP_REMOVE, np.array([0, 1]))[:2] == ("dup", 2)
     assert rep.apply(3, OP_ADD, np.array([100]), x[:1])[0] == "ok"
     with pytest.raises(annvil.InvalidArgumentError):
         rep.apply(4, OP_ADD, np.array([7]), data(1, 1, d=D + 1))
@@ -413,6 +415,7 @@ def test_replica_recovers_snapshot_plus_log(tmp_path):
     del rep  # "crash": nothing is flushed on the way out
     back = ShardReplica(0, 0, tmp_path, None)
     assert back.seq == 3 and back.replayed == 2
+    assert back.apply(3, OP_ADD, np.array([100]), x[:1])[:2] == ("dup", 1)  # recomputed by the replay
     np.testing.assert_array_equal(back.ids(), np.r_[np.arange(2, 50), 100])
     np.testing.assert_array_equal(back.index.reconstruct(100), x[0])
     files = sorted(os.listdir(tmp_path))

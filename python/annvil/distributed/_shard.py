@@ -149,7 +149,7 @@ class ShardReplica:
                     if rseq != self.seq + 1:
                         raise annvil.IndexFileError(
                             f"{wal_path}: record seq {rseq} follows {self.seq} (a write is missing)")
-                    self._apply_to_index(op, ids, x)
+                    self._last = (rseq, self._apply_to_index(op, ids, x))
                     self.seq = rseq
                     self.replayed += 1
                 self.wal = WriteAheadLog(wal_path, sync=self.wal_sync)
@@ -207,7 +207,10 @@ class ShardReplica:
         ("gap", last seq) when earlier writes are missing here."""
         seq = int(seq)
         if seq <= self.seq:
-            return ("dup", 0, self.index.ntotal)
+            # a resent write (the driver retries after a replica died): answer with the
+            # count the first application gave, when it is the last one applied here
+            last = getattr(self, "_last", None)
+            return ("dup", last[1] if last and last[0] == seq else 0, self.index.ntotal)
         if seq != self.seq + 1 or self.index is None:
             return ("gap", self.seq, 0 if self.index is None else self.index.ntotal)
         ids = np.ascontiguousarray(ids, dtype=np.int64)
@@ -226,6 +229,7 @@ class ShardReplica:
             self.wal.truncate(before)  # the index is unchanged (annvil's failed calls leave it so)
             raise
         self.seq = seq
+        self._last = (seq, value)
         self.writes_applied += 1
         return ("ok", value, self.index.ntotal)
 
