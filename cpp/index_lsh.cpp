@@ -1,4 +1,5 @@
 #include "index_lsh.h"
+#include "code_rows.h"
 
 #include <omp.h>
 
@@ -161,20 +162,7 @@ void IndexLSH::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
 }
 
 size_t IndexLSH::remove_ids(const IDSelector& sel) {
-  std::vector<uint8_t> kept;
-  kept.reserve(codes.size());
-  idx_t j = 0;
-  for (idx_t i = 0; i < ntotal; ++i) {
-    if (sel.is_member(i)) continue;
-    kept.insert(kept.end(), codes.data() + size_t(i) * code_size, codes.data() + size_t(i + 1) * code_size);
-    ++j;
-  }
-  size_t removed = size_t(ntotal - j);
-  if (removed) {
-    codes.mut().swap(kept);
-    ntotal = j;
-  }
-  return removed;
+  return remove_code_rows(codes, ntotal, code_size, sel);
 }
 
 void IndexLSH::reset() {

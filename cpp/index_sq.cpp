@@ -1,6 +1,7 @@
 // IndexScalarQuantizer (flat scan over SQ codes; batches decode blocks for the
 // panel kernel) and IndexIVFScalarQuantizer (IVF codec, scanner, io).
 #include "index_sq.h"
+#include "code_rows.h"
 #include "parallel.h"
 
 #include <omp.h>
@@ -250,22 +251,7 @@ void IndexScalarQuantizer::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
 }
 
 size_t IndexScalarQuantizer::remove_ids(const IDSelector& sel) {
-  // ids are positions: the later vectors shift down (Faiss semantics)
-  const size_t cs = sq.code_size;
-  std::vector<uint8_t> kept;
-  kept.reserve(codes.size());
-  idx_t j = 0;
-  for (idx_t i = 0; i < ntotal; ++i) {
-    if (sel.is_member(i)) continue;
-    kept.insert(kept.end(), codes.data() + size_t(i) * cs, codes.data() + size_t(i + 1) * cs);
-    ++j;
-  }
-  size_t removed = size_t(ntotal - j);
-  if (removed) {
-    codes.mut().swap(kept);
-    ntotal = j;
-  }
-  return removed;
+  return remove_code_rows(codes, ntotal, sq.code_size, sel);
 }
 
 void IndexScalarQuantizer::reset() {
