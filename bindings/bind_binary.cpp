@@ -4,12 +4,12 @@
 // converted and checked by python/annvil/binary.py; the checks here only keep
 // a direct call with a wrong shape from reading out of bounds.
 #include "common.h"
-#include "hamming.h"
-#include "index_binary.h"
-#include "index_binary_hash.h"
-#include "index_binary_hnsw.h"
-#include "index_binary_ivf.h"
-#include "io.h"
+#include "distances/hamming.h"
+#include "binary/index_binary.h"
+#include "binary/index_binary_hash.h"
+#include "binary/index_binary_hnsw.h"
+#include "binary/index_binary_ivf.h"
+#include "core/io.h"
 
 namespace annvil_py {
 

@@ -1,6 +1,6 @@
 // Bindings of Faiss's DistanceComputer (index.get_distance_computer()).
 #include "common.h"
-#include "distance_computer.h"
+#include "distances/distance_computer.h"
 
 namespace annvil_py {
 

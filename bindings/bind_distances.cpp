@@ -3,10 +3,10 @@
 #include <omp.h>
 
 #include "common.h"
-#include "distances.h"
-#include "knn.h"
-#include "parallel.h"
-#include "simd.h"
+#include "distances/distances.h"
+#include "distances/knn.h"
+#include "core/parallel.h"
+#include "simd/simd.h"
 
 namespace annvil_py {
 

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "common.h"
-#include "interrupt.h"
+#include "core/interrupt.h"
 
 namespace annvil_py {
 

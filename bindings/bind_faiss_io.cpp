@@ -4,7 +4,7 @@
 // points are what write_index(..., format="faiss") and the binary readers use.
 #include "common.h"
 #include "faiss_io.h"
-#include "index_binary.h"
+#include "binary/index_binary.h"
 
 namespace annvil_py {
 

@@ -2,8 +2,8 @@
 // IndexHNSWFlat, IndexHNSWSQ, IndexHNSWPQ and SearchParametersHNSW.
 #include "common.h"
 #include "index_flat.h"
-#include "index_hnsw.h"
-#include "index_hnsw_quant.h"
+#include "hnsw/index_hnsw.h"
+#include "hnsw/index_hnsw_quant.h"
 #include "index_pq.h"
 #include "index_sq.h"
 

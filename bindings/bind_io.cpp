@@ -1,5 +1,5 @@
 #include "common.h"
-#include "io.h"
+#include "core/io.h"
 
 namespace annvil_py {
 

@@ -1,10 +1,10 @@
 // Bindings of the inverted-file family (IndexIVF, IndexIVFFlat, inverted
 // lists, SearchParametersIVF) and of the scalar quantizer indexes.
 #include "common.h"
-#include "index_ivf.h"
-#include "index_ivf_flat.h"
+#include "ivf/index_ivf.h"
+#include "ivf/index_ivf_flat.h"
 #include "index_sq.h"
-#include "sq.h"
+#include "quant/sq.h"
 
 namespace annvil_py {
 

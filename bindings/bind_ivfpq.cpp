@@ -1,10 +1,10 @@
 // Bindings of IndexIVFPQ and IndexIVFPQFastScan (python/annvil/ivfpq.py adds
 // the docstrings and Faiss-style helpers).
 #include "common.h"
-#include "index_ivf_pq.h"
-#include "index_ivf_pq_fastscan.h"
-#include "ivf_stats.h"
-#include "pq_fastscan.h"
+#include "ivf/index_ivf_pq.h"
+#include "ivf/index_ivf_pq_fastscan.h"
+#include "ivf/ivf_stats.h"
+#include "quant/pq_fastscan.h"
 
 namespace annvil_py {
 

@@ -2,9 +2,9 @@
 // annvil.Clustering / annvil.Kmeans, ClusteringInitialization, and the `cp`
 // attribute of IndexIVF and ProductQuantizer (their k-means settings).
 #include "common.h"
-#include "index_ivf.h"
-#include "kmeans.h"
-#include "pq.h"
+#include "ivf/index_ivf.h"
+#include "quant/kmeans.h"
+#include "quant/pq.h"
 
 namespace annvil_py {
 

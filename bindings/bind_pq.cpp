@@ -5,8 +5,8 @@
 #include "common.h"
 #include "index_pq.h"
 #include "index_refine.h"
-#include "pq.h"
-#include "pq_fastscan.h"
+#include "quant/pq.h"
+#include "quant/pq_fastscan.h"
 
 namespace annvil_py {
 

@@ -1,6 +1,6 @@
 // Bindings of IndexQG (index_qg.h) and SearchParametersQG.
 #include "common.h"
-#include "index_qg.h"
+#include "hnsw/index_qg.h"
 
 namespace annvil_py {
 

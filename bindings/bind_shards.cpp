@@ -3,12 +3,12 @@
 // update_vectors, search_and_return_codes, permute_invlists, quantizer
 // replacement), added to the IndexIVF class bound in bind_ivf.cpp.
 #include "common.h"
-#include "index_ivf.h"
+#include "ivf/index_ivf.h"
 #include "index_shards.h"
-#include "index_hnsw.h"
-#include "multi_index.h"
+#include "hnsw/index_hnsw.h"
+#include "ivf/multi_index.h"
 #include "index_flat.h"
-#include "index_ivf_pq.h"
+#include "ivf/index_ivf_pq.h"
 #include "index_pq.h"
 #include "index_sq.h"
 

@@ -3,7 +3,7 @@
 // `_name` copies with a checked setter; python/annvil/transforms.py turns
 // them into Faiss-style fields that faiss.copy_array_to_vector writes back.
 #include "common.h"
-#include "vector_transform.h"
+#include "quant/vector_transform.h"
 
 namespace annvil_py {
 

@@ -4,8 +4,8 @@
 #include <cstring>
 
 #include "common.h"
-#include "index_ivf.h"
-#include "utils.h"
+#include "ivf/index_ivf.h"
+#include "core/utils.h"
 
 namespace annvil_py {
 

@@ -10,8 +10,8 @@
 
 #include <cstdint>
 
-#include "error.h"
-#include "index.h"
+#include "core/error.h"
+#include "core/index.h"
 
 namespace py = pybind11;
 

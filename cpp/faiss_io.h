@@ -33,7 +33,7 @@
 #include <string>
 #include <vector>
 
-#include "index.h"
+#include "core/index.h"
 
 namespace annvil {
 

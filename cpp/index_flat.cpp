@@ -4,10 +4,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "distances.h"
-#include "io.h"
-#include "knn.h"
-#include "parallel.h"
+#include "distances/distances.h"
+#include "core/io.h"
+#include "distances/knn.h"
+#include "core/parallel.h"
 
 namespace annvil {
 

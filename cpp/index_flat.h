@@ -3,8 +3,8 @@
 // are cached (the panel kernels compute them per base block), so memory is
 // the raw data plus a few bytes.
 #pragma once
-#include "index.h"
-#include "storage.h"
+#include "core/index.h"
+#include "core/storage.h"
 
 namespace annvil {
 

@@ -1,6 +1,6 @@
 #include "index_idmap.h"
 
-#include "io.h"
+#include "core/io.h"
 
 namespace annvil {
 

@@ -5,7 +5,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "index.h"
+#include "core/index.h"
 
 namespace annvil {
 

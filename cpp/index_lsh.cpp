@@ -1,5 +1,5 @@
 #include "index_lsh.h"
-#include "code_rows.h"
+#include "core/code_rows.h"
 
 #include <omp.h>
 
@@ -9,13 +9,13 @@
 #include <numeric>
 #include <queue>
 
-#include "distances.h"
-#include "hamming.h"
-#include "heap.h"
+#include "distances/distances.h"
+#include "distances/hamming.h"
+#include "core/heap.h"
 #include "index_pq.h"
-#include "io.h"
-#include "knn.h"
-#include "parallel.h"
+#include "core/io.h"
+#include "distances/knn.h"
+#include "core/parallel.h"
 
 namespace annvil {
 

@@ -28,9 +28,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "index.h"
-#include "storage.h"
-#include "vector_transform.h"
+#include "core/index.h"
+#include "core/storage.h"
+#include "quant/vector_transform.h"
 
 namespace annvil {
 

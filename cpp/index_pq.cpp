@@ -1,5 +1,5 @@
 #include "index_pq.h"
-#include "parallel.h"
+#include "core/parallel.h"
 
 #include <omp.h>
 
@@ -7,9 +7,9 @@
 #include <cstring>
 #include <limits>
 
-#include "heap.h"
-#include "io.h"
-#include "pq_fastscan.h"
+#include "core/heap.h"
+#include "core/io.h"
+#include "quant/pq_fastscan.h"
 
 namespace annvil {
 

@@ -3,9 +3,9 @@
 // LUTs and byte shuffles, see pq_fastscan.h).  Ids are positions; remove_ids
 // shifts the later vectors down, as in Faiss.
 #pragma once
-#include "index.h"
-#include "pq.h"
-#include "storage.h"
+#include "core/index.h"
+#include "quant/pq.h"
+#include "core/storage.h"
 
 namespace annvil {
 

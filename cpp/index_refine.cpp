@@ -1,5 +1,5 @@
 #include "index_refine.h"
-#include "parallel.h"
+#include "core/parallel.h"
 
 #include <omp.h>
 
@@ -7,11 +7,11 @@
 #include <cstring>
 #include <vector>
 
-#include "distances.h"
-#include "heap.h"
+#include "distances/distances.h"
+#include "core/heap.h"
 #include "index_flat.h"
 #include "index_pq.h"
-#include "io.h"
+#include "core/io.h"
 
 namespace annvil {
 

@@ -2,7 +2,7 @@
 // candidates, then re-rank them with the exact distances of a second, more
 // precise index (IndexRefineFlat: raw float vectors in an IndexFlat).
 #pragma once
-#include "index.h"
+#include "core/index.h"
 
 namespace annvil {
 

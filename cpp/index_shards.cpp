@@ -5,13 +5,13 @@
 
 #include <algorithm>
 
-#include "heap.h"
-#include "index_ivf.h"
-#include "io.h"
-#include "kmeans.h"
+#include "core/heap.h"
+#include "ivf/index_ivf.h"
+#include "core/io.h"
+#include "quant/kmeans.h"
 #include <typeinfo>
-#include "parallel.h"
-#include "utils.h"
+#include "core/parallel.h"
+#include "core/utils.h"
 
 namespace annvil {
 

@@ -25,7 +25,7 @@
 #include <functional>
 #include <vector>
 
-#include "index.h"
+#include "core/index.h"
 
 namespace annvil {
 

@@ -1,8 +1,8 @@
 // IndexScalarQuantizer (flat scan over SQ codes; batches decode blocks for the
 // panel kernel) and IndexIVFScalarQuantizer (IVF codec, scanner, io).
 #include "index_sq.h"
-#include "code_rows.h"
-#include "parallel.h"
+#include "core/code_rows.h"
+#include "core/parallel.h"
 
 #include <omp.h>
 
@@ -10,10 +10,10 @@
 #include <cstring>
 #include <memory>
 
-#include "distances.h"
-#include "heap.h"
-#include "io.h"
-#include "knn.h"
+#include "distances/distances.h"
+#include "core/heap.h"
+#include "core/io.h"
+#include "distances/knn.h"
 
 namespace annvil {
 

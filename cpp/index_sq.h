@@ -2,10 +2,10 @@
 // IndexIVFScalarQuantizer (IVF whose lists hold SQ codes of the residuals
 // x - centroid, or of x itself when by_residual is false).
 #pragma once
-#include "index.h"
-#include "index_ivf.h"
-#include "sq.h"
-#include "storage.h"
+#include "core/index.h"
+#include "ivf/index_ivf.h"
+#include "quant/sq.h"
+#include "core/storage.h"
 
 namespace annvil {
 

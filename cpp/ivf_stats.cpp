@@ -1,7 +1,0 @@
-#include "ivf_stats.h"
-
-namespace annvil {
-
-IndexIVFStats indexIVF_stats;
-
-}  // namespace annvil
