@@ -29,12 +29,13 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_wordnet, median_time, random_data, recall_at, set_faiss_coretype  # noqa: E402
+from common import load_wordnet, random_data, set_faiss_coretype  # noqa: E402
 
 set_faiss_coretype()
 import faiss  # noqa: E402
 
 import annvil  # noqa: E402
+from annvil.eval import intersection_recall, median_time  # noqa: E402
 
 
 def ray_start(cpus):
@@ -77,14 +78,14 @@ def part_scale(args):
         Dgt, gt = faiss.IndexFlatL2(args.d), None
         Dgt.add(xb)
         gt = Dgt.search(xq, k)[1]
-        t_ours = median_time(lambda: ours.search(xq, k), repeats=args.repeats)
-        t_peer = median_time(lambda: peer.search(xq, k), repeats=args.repeats)
-        l_ours = latencies(lambda q: ours.search(q, k), xq, args.lat)
-        l_peer = latencies(lambda q: peer.search(q, k), xq, args.lat)
-        r_single = recall_at(ours.search(xq, k)[1], gt, k)
+        t_ours = median_time(lambda ours=ours: ours.search(xq, k), repeats=args.repeats)
+        t_peer = median_time(lambda peer=peer: peer.search(xq, k), repeats=args.repeats)
+        l_ours = latencies(lambda q, ours=ours: ours.search(q, k), xq, args.lat)
+        l_peer = latencies(lambda q, peer=peer: peer.search(q, k), xq, args.lat)
+        r_single = intersection_recall(ours.search(xq, k)[1], gt, k)
         print(f"{'config':<28}{'QPS':>10}{'vs annvil':>10}{'p50 ms':>9}{'p99 ms':>9}{'recall@10':>11}")
         print(f"{'faiss in-process':<28}{args.nq / t_peer:>10.0f}{t_ours / t_peer:>10.2f}"
-              f"{l_peer[0]:>9.2f}{l_peer[1]:>9.2f}{recall_at(peer.search(xq, k)[1], gt, k):>11.3f}")
+              f"{l_peer[0]:>9.2f}{l_peer[1]:>9.2f}{intersection_recall(peer.search(xq, k)[1], gt, k):>11.3f}")
         print(f"{'annvil in-process':<28}{args.nq / t_ours:>10.0f}{1.0:>10.2f}{l_ours[0]:>9.2f}{l_ours[1]:>9.2f}"
               f"{r_single:>11.3f}")
         for shards in (1, 2, 4):
@@ -99,10 +100,10 @@ def part_scale(args):
                         idx.nprobe = args.nprobe
                     idx.add(xb)
                     setup = time.perf_counter() - t0
-                    t = median_time(lambda: idx.search(xq, k), repeats=args.repeats)
-                    lat = latencies(lambda q: idx.search(q, k), xq, args.lat)
+                    t = median_time(lambda idx=idx: idx.search(xq, k), repeats=args.repeats)
+                    lat = latencies(lambda q, idx=idx: idx.search(q, k), xq, args.lat)
                     Id = idx.search(xq, k)[1]
-                    rec = recall_at(Id, gt, k)
+                    rec = intersection_recall(Id, gt, k)
                     name = f"ray {shards} shard x {replicas} rep"
                     print(f"{name:<28}{args.nq / t:>10.0f}{t_ours / t:>10.2f}{lat[0]:>9.2f}{lat[1]:>9.2f}"
                           f"{rec:>11.3f}   (setup {setup:.1f} s)", flush=True)
@@ -123,7 +124,8 @@ def part_scale(args):
                           f"index's search time{' (target < 20% at 2 shards)' if shards == 2 else ''}")
                     if shards == 2 and replicas == 1:
                         over = t - t_ours
-                        print(f"   end to end at batch {args.nq}, 2 shards vs the single index: {over / args.nq * 1e6:+.1f} "
+                        print(f"   end to end at batch {args.nq}, 2 shards vs the single index: "
+                              f"{over / args.nq * 1e6:+.1f} "
                               f"us/query ({100 * over / t_ours:+.1f}%; negative: the shards ran faster); batch-1 "
                               f"p50 latency {lat[0] - l_ours[0]:+.2f} ms")
                         if mode == "ivf":
@@ -246,8 +248,8 @@ def part_capacity(args):
                 params = annvil.SearchParametersIVF(nprobe=nprobe)
                 if kf is not None:
                     params = annvil.IndexRefineSearchParameters(k_factor=kf, base_index_params=params)
-                ts = median_time(lambda: ours.search(xq, 10, params=params), repeats=3)
-                rec = recall_at(ours.search(xq, 10, params=params)[1], gt, 10)
+                ts = median_time(lambda ours=ours, params=params: ours.search(xq, 10, params=params), repeats=3)
+                rec = intersection_recall(ours.search(xq, 10, params=params)[1], gt, 10)
                 scanned = nprobe / ivf.nlist * len(xb)
                 print(f"   nprobe={nprobe:<3} k_factor={kf!s:<5} recall@10={rec:.3f}  QPS={len(xq) / ts:8.0f}  "
                       f"codes scanned/query={scanned:8.0f}  codes/s/core={scanned * len(xq) / ts / args.threads:.3g}",

@@ -12,14 +12,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (PEAK_GFLOPS_PER_CORE, WORDNET, load_wordnet, median_time, random_data,  # noqa: E402
-                    set_faiss_coretype)
+from common import PEAK_GFLOPS_PER_CORE, WORDNET, load_wordnet, random_data, set_faiss_coretype  # noqa: E402
 
 coretype = set_faiss_coretype()
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 
 import annvil  # noqa: E402
+from annvil.eval import median_time  # noqa: E402
 
 
 def set_threads(n):
@@ -47,14 +47,14 @@ def bench_search(name, xb, xq, metric, threads, batches, k=10):
         for nq in batches:
             if nq == 1:
                 qs = xq[:20]
-                t_ours = median_time(lambda: [ours.search(q[None], k) for q in qs], repeats=3) / len(qs)
-                t_ref = median_time(lambda: [ref.search(q[None], k) for q in qs], repeats=3) / len(qs)
+                t_ours = median_time(lambda qs=qs: [ours.search(q[None], k) for q in qs], repeats=3) / len(qs)
+                t_ref = median_time(lambda qs=qs: [ref.search(q[None], k) for q in qs], repeats=3) / len(qs)
                 unit = lambda t: f"{raw / t / 1e9:7.1f} GB/s"  # noqa: E731
             else:
                 q = xq[:nq]
                 rep = 3 if nq >= 1000 else 7
-                t_ours = median_time(lambda: ours.search(q, k), repeats=rep)
-                t_ref = median_time(lambda: ref.search(q, k), repeats=rep)
+                t_ours = median_time(lambda q=q: ours.search(q, k), repeats=rep)
+                t_ref = median_time(lambda q=q: ref.search(q, k), repeats=rep)
                 flops = 2.0 * nq * xb.shape[0] * d
 
                 def unit(t, flops=flops, nt=nt):

@@ -35,12 +35,9 @@ import time
 import numpy as np
 
 import annvil
+from annvil.eval import intersection_recall
 
 DATA = "/work/shared/data/wordnet-minilm-384"
-
-
-def recall_at(I, gt, k=10):
-    return float(np.mean([len(set(a[:k]) & set(b[:k])) / k for a, b in zip(I, gt)]))
 
 
 # With one thread, times are the process's CPU time: on a shared machine that
@@ -279,8 +276,8 @@ def main():
         for ef in args.ef:
             row = f"{ef:8d} "
             for name in args.libs:
-                dt, I = best_time(lambda: built[name].search(xq, k, ef), args.repeat)
-                r, q = recall_at(np.asarray(I), gt, k), len(xq) / dt
+                dt, I = best_time(lambda built=built, name=name, ef=ef: built[name].search(xq, k, ef), args.repeat)
+                r, q = intersection_recall(np.asarray(I), gt, k), len(xq) / dt
                 curves.setdefault(name, []).append((r, q))
                 row += f"{r:13.4f} {q:12.0f} "
             print(row)
@@ -293,7 +290,8 @@ def main():
             suffix = ours_name[len("annvil"):]
             # a compressed storage is compared with the same storage only
             peers = [nm for nm in args.libs if not nm.startswith("annvil") and
-                     (nm.endswith(suffix) if suffix.startswith(("-sq", "-pq")) else "-sq" not in nm and "-pq" not in nm)]
+                     (nm.endswith(suffix) if suffix.startswith(("-sq", "-pq"))
+                      else "-sq" not in nm and "-pq" not in nm)]
             for name in peers:
                 q = qps_at(curves[name], args.target)
                 if q and ours:
@@ -311,8 +309,9 @@ def main():
                 allowed = np.flatnonzero(mask)
                 gtf = allowed[annvil.knn(xq, xb[allowed], k, annvil.METRIC_INNER_PRODUCT)[1]]
                 params = annvil.SearchParametersHNSW(efSearch=ef, sel=mask)
-                dt, (_, I) = best_time(lambda: idx.search(xq, k, params=params), args.repeat)
-                print(f"  selectivity {frac:5.0%}: recall@10 {recall_at(I, gtf, k):.4f}  QPS {len(xq) / dt:10.0f}")
+                dt, (_, I) = best_time(lambda idx=idx, params=params: idx.search(xq, k, params=params), args.repeat)
+                print(f"  selectivity {frac:5.0%}: recall@10 {intersection_recall(I, gtf, k):.4f}  "
+                      f"QPS {len(xq) / dt:10.0f}")
 
 
 if __name__ == "__main__":

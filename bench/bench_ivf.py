@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+from annvil.eval import intersection_recall
+
 WORDNET = "/work/shared/data/wordnet-minilm-384"
 
 
@@ -40,13 +42,6 @@ def load(args):
         gt = None
         metric = args.metric
     return xb, xq, gt, metric
-
-
-def recall_at(I, gt, k):
-    hits = 0
-    for i in range(len(I)):
-        hits += len(np.intersect1d(I[i, :k], gt[i, :k]))
-    return hits / (len(I) * k)
 
 
 def timed_search(index, xq, k, batch, repeats):
@@ -127,7 +122,7 @@ def main():
         for npb in [int(v) for v in args.nprobe.split(",")]:
             idx.nprobe = npb
             qps, I = timed_search(idx, xq, args.k, args.batch, args.repeats)
-            curve.append((npb, recall_at(I, gt, args.k), qps))
+            curve.append((npb, intersection_recall(I, gt, args.k), qps))
         res[name] = dict(train=t_train, add=t_add, bpv=bpv, curve=curve, centroids=cents)
 
     f, a = res["faiss"], res["annvil"]

@@ -20,12 +20,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")  # before faiss is imported
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-from common import WORDNET, recall_at  # noqa: E402
+from common import WORDNET  # noqa: E402
 
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 
 import annvil  # noqa: E402
+from annvil.eval import intersection_recall  # noqa: E402
 
 DEFAULT_DATA = Path("/work/shared/data/wordnet-minilm-384")
 
@@ -140,9 +141,9 @@ def main():
                     a, f = r_ours, r_ref
                 Ia = a.search(xq, 10)[1]
                 If = f.search(xq, 10)[1]
-                ra, rf = recall_at(Ia, gt, 10), recall_at(If, gt, 10)
-                ta_ = best_time(lambda: a.search(xq, 10), args.repeats)
-                tf_ = best_time(lambda: f.search(xq, 10), args.repeats)
+                ra, rf = intersection_recall(Ia, gt, 10), intersection_recall(If, gt, 10)
+                ta_ = best_time(lambda a=a: a.search(xq, 10), args.repeats)
+                tf_ = best_time(lambda f=f: f.search(xq, 10), args.repeats)
                 qa, qf = len(xq) / ta_, len(xq) / tf_
                 rows.append((nprobe, kf, ra, rf, qa, qf))
                 print(f"{nprobe:>6} {kf:>3} | {ra:7.4f} {rf:8.4f} | {qa:10.0f} {qf:10.0f} {qa / qf:6.2f}", flush=True)

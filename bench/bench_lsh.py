@@ -23,13 +23,10 @@ from common import set_faiss_coretype  # noqa: E402
 set_faiss_coretype()
 
 import annvil  # noqa: E402
+from annvil.eval import intersection_recall  # noqa: E402
 import faiss  # noqa: E402
 
 WORDNET = os.environ.get("ANNVIL_WORDNET", "/work/shared/data/wordnet-minilm-384")
-
-
-def recall(I, gt, k=10):
-    return float(np.mean([len(set(I[i, :k]) & set(gt[i, :k])) / k for i in range(len(I))]))
 
 
 def timed(index, xq, k, repeats):
@@ -84,7 +81,7 @@ def main():
         for nprobe in (int(v) for v in args.nprobe.split(",")):
             idx.nprobe = nprobe
             I, qps = timed(idx, xq, k, args.repeats)
-            row(f"LSHMT{L}x{K} (build {tb:.0f}s)", f"nprobe={nprobe}", recall(I, gt), qps)
+            row(f"LSHMT{L}x{K} (build {tb:.0f}s)", f"nprobe={nprobe}", intersection_recall(I, gt), qps)
             print(f"{'':<22} {'':<14} candidates/query {idx.last_candidates:.0f}", flush=True)
 
     # ---- IndexLSH: Faiss's scheme, alone and re-ranked ----
@@ -100,13 +97,14 @@ def main():
             set_threads(1)
             Ia, qa = timed(a, xq, k, args.repeats)
             If, qf = timed(f, xq, k, args.repeats)
-            row(f"LSH{nbits}rt", "", recall(Ia, gt), qa, recall(If, gt), qf)
+            row(f"LSH{nbits}rt", "", intersection_recall(Ia, gt), qa, intersection_recall(If, gt), qf)
             for kf in (10, 50):
                 ra, rf = annvil.IndexRefineFlat(a, xb), faiss.IndexRefineFlat(f, faiss.swig_ptr(xb))
                 ra.k_factor = rf.k_factor = kf
                 Ia, qa = timed(ra, xq, k, args.repeats)
                 If, qf = timed(rf, xq, k, args.repeats)
-                row(f"LSH{nbits}rt,RFlat", f"k_factor={kf}", recall(Ia, gt), qa, recall(If, gt), qf)
+                row(f"LSH{nbits}rt,RFlat", f"k_factor={kf}", intersection_recall(Ia, gt), qa,
+                    intersection_recall(If, gt), qf)
 
     # ---- IVF-Flat ----
     if "ivf" not in skip:
@@ -124,7 +122,7 @@ def main():
                 ix.nprobe = nprobe
             Ia, qa = timed(pair[0], xq, k, args.repeats)
             If, qf = timed(pair[1], xq, k, args.repeats)
-            row("IVF1024,Flat", f"nprobe={nprobe}", recall(Ia, gt), qa, recall(If, gt), qf)
+            row("IVF1024,Flat", f"nprobe={nprobe}", intersection_recall(Ia, gt), qa, intersection_recall(If, gt), qf)
 
     # ---- HNSW-Flat ----
     if "hnsw" not in skip:
@@ -141,7 +139,7 @@ def main():
                 ix.hnsw.efSearch = ef
             Ia, qa = timed(pair[0], xq, k, args.repeats)
             If, qf = timed(pair[1], xq, k, args.repeats)
-            row("HNSW32,Flat", f"efSearch={ef}", recall(Ia, gt), qa, recall(If, gt), qf)
+            row("HNSW32,Flat", f"efSearch={ef}", intersection_recall(Ia, gt), qa, intersection_recall(If, gt), qf)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from annvil.eval import intersection_recall
+
 
 def load(path, nb, nq, ntrain, seed):
     xb = np.load(os.path.join(path, "train.f16.npy")).astype(np.float32)
@@ -32,10 +34,6 @@ def load(path, nb, nq, ntrain, seed):
     rs = np.random.RandomState(seed)
     xt = xb[rs.choice(len(xb), min(ntrain, len(xb)), replace=False)] if ntrain else xb
     return xb, xq, xt, gt
-
-
-def recall_at(I, gt, k=10):
-    return float(np.mean([len(set(I[i, :k]) & set(gt[i, :k])) / k for i in range(len(I))]))
 
 
 def run(lib, make, xb, xq, xt, gt, k_factors, k, clock, repeats):
@@ -56,7 +54,7 @@ def run(lib, make, xb, xq, xt, gt, k_factors, k, clock, repeats):
             _, I = idx.search(xq, k)
             dt = clock() - t0
             best = dt if best is None else min(best, dt)
-        rows.append((kf, recall_at(I, gt, k), len(xq) / best))
+        rows.append((kf, intersection_recall(I, gt, k), len(xq) / best))
     return t_train, t_add, rows
 
 

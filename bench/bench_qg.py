@@ -32,11 +32,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_wordnet, recall_at, set_faiss_coretype  # noqa: E402
+from common import load_wordnet, set_faiss_coretype  # noqa: E402
 
 set_faiss_coretype()
 
 import annvil  # noqa: E402
+from annvil.eval import intersection_recall  # noqa: E402
 
 TARGETS = (0.90, 0.95, 0.99)
 CLOCK = time.process_time
@@ -77,7 +78,8 @@ def main():
                     help="annvil factory strings, optionally ':efConstruction'")
     ap.add_argument("--libs", nargs="*", default=["annvil", "faiss-ivfpqfs", "faiss-hnsw", "faiss-hnswsq8",
                                                    "hnswlib", "usearch"])
-    ap.add_argument("--ef", type=int, nargs="*", default=[16, 20, 24, 32, 40, 48, 56, 64, 72, 80, 96, 112, 128, 160, 200, 256])
+    ap.add_argument("--ef", type=int, nargs="*",
+                    default=[16, 20, 24, 32, 40, 48, 56, 64, 72, 80, 96, 112, 128, 160, 200, 256])
     args = ap.parse_args()
 
     import faiss
@@ -128,7 +130,8 @@ def main():
 
         ix, bs = cached(cache, key, build, faiss.write_index, faiss.read_index, args.rebuild)
         ivf = faiss.extract_index_ivf(ix)
-        params = [(p, kf) for p in (16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 112, 128, 160, 192, 256, 384, 512) for kf in (2, 4, 8)]
+        params = [(p, kf) for p in (16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 112, 128, 160, 192, 256, 384, 512)
+                  for kf in (2, 4, 8)]
 
         def search(p, ix=ix, ivf=ivf):
             ivf.nprobe = p[0]
@@ -209,8 +212,8 @@ def main():
     # warm-up + recall, then interleaved timing rounds
     for c in conts:
         for p in c.params:
-            c.recall[p] = recall_at(c.search(p), gt, k)
-    for r in range(args.reps):
+            c.recall[p] = intersection_recall(c.search(p), gt, k)
+    for _r in range(args.reps):
         for c in conts:
             for p in c.params:
                 if c.recall[p] < TARGETS[0] - 0.05:

@@ -9,12 +9,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_wordnet, recall_at, set_faiss_coretype  # noqa: E402
+from common import load_wordnet, set_faiss_coretype  # noqa: E402
 
 set_faiss_coretype()
 import faiss  # noqa: E402
 
 import annvil  # noqa: E402
+from annvil.eval import intersection_recall  # noqa: E402
 
 
 def main():
@@ -35,7 +36,7 @@ def main():
             elapsed = time.perf_counter() - t0
             mod.ParameterSpace().set_index_parameter(index, "nprobe", 32)
             _, I = index.search(xq, 10)
-            out[name] = (elapsed, recall_at(I, gt, 10))
+            out[name] = (elapsed, intersection_recall(I, gt, 10))
         (ta, ra), (tf, rf) = out["annvil"], out["faiss"]
         print(f"{desc:18s} train+add annvil {ta:6.2f} s (R@10 {ra:.3f}) | faiss {tf:6.2f} s (R@10 {rf:.3f}) | "
               f"{tf / ta:.2f}x", flush=True)

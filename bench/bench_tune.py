@@ -34,7 +34,8 @@ import numpy as np  # noqa: E402
 
 import annvil  # noqa: E402
 from annvil.bench import load_dataset  # noqa: E402
-from annvil.tune import ParameterSpace, recall_at_k  # noqa: E402
+from annvil.autotune import ParameterSpace  # noqa: E402
+from annvil.eval import recall_at_k  # noqa: E402
 from annvil.tuner import bisect_min, build_index  # noqa: E402
 
 try:
@@ -71,7 +72,7 @@ def sweep_grid(built, xq, gt, k, target, log):
     ps = ParameterSpace()
     for factory, outer, (name, lo, hi), index in built:
         for o in outer:
-            def f(v, o=o):
+            def f(v, o=o, index=index, name=name):
                 ps.set_index_parameters(index, _p({**o, name: v}))
                 return recall_at_k(index.search(xq, k)[1], gt)
 

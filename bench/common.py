@@ -1,6 +1,5 @@
 """Shared benchmark plumbing: datasets, timing, Faiss at its best."""
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,19 +31,3 @@ def load_wordnet(n=None):
 def random_data(n, d, nq, seed=0):
     rng = np.random.default_rng(seed)
     return rng.standard_normal((n, d), dtype=np.float32), rng.standard_normal((nq, d), dtype=np.float32)
-
-
-def median_time(fn, repeats=3, min_time=0.0):
-    """Median wall time of fn() over `repeats` runs after one warm-up."""
-    fn()
-    times = []
-    t_end = time.perf_counter() + min_time
-    while len(times) < repeats or time.perf_counter() < t_end:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
-def recall_at(I, gt, k):
-    return float(np.mean([len(set(I[i, :k]) & set(gt[i, :k])) / k for i in range(len(I))]))

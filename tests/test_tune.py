@@ -6,8 +6,6 @@ has the families.  annvil.tune is run on annvil and, for the strategies, on
 Faiss's classes through its private `_ns` hook (the same tuner must find the
 same kind of answer on either engine)."""
 import json
-import os
-import sys
 
 import numpy as np
 import pytest
@@ -18,7 +16,6 @@ from annvil import (IntersectionCriterion, OneRecallAtRCriterion, OperatingPoint
 from annvil.tuner import bisect_min
 
 faiss = pytest.importorskip("faiss")
-T = sys.modules["annvil.tune"]
 
 HAVE_IVF = getattr(annvil, "IndexIVFFlat", None) is not None
 HAVE_HNSW = getattr(annvil, "IndexHNSWFlat", None) is not None

@@ -271,7 +271,7 @@ from .qg import *  # noqa: E402,F401,F403
 from .binary import *  # noqa: E402,F401,F403
 from .lsh import *  # noqa: E402,F401,F403
 from .factory import *  # noqa: E402,F401,F403
-from .tune import *  # noqa: E402,F401,F403
+from .autotune import *  # noqa: E402,F401,F403
 from .meta import *  # noqa: E402,F401,F403
 from .tuner import *  # noqa: E402,F401,F403
 

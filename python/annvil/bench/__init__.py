@@ -10,10 +10,11 @@ from .datasets import (  # noqa: F401
     Dataset, load_dataset, read_bvecs, read_fvecs, read_ivecs, synthetic, write_bvecs, write_fvecs,
     write_ivecs,
 )
-from .harness import (  # noqa: F401
+from .configs import (  # noqa: F401
     LIBRARIES, TARGETS, IndexConfig, Result, default_configs, family_of, load_toml_config, parse_index_spec,
-    print_summary, print_table, run_benchmark, summarize, write_results,
 )
+from .harness import run_benchmark  # noqa: F401
+from .report import print_summary, print_table, summarize, write_results  # noqa: F401
 
 __all__ = ["Dataset", "load_dataset", "read_fvecs", "read_bvecs", "read_ivecs", "write_fvecs", "write_bvecs",
            "write_ivecs", "synthetic", "IndexConfig", "Result", "parse_index_spec", "load_toml_config",

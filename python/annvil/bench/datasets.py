@@ -15,6 +15,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
@@ -89,7 +90,7 @@ class Dataset:
 
         return METRIC_L2 if self.metric == "l2" else METRIC_INNER_PRODUCT
 
-    def ground_truth(self, k, progress=None):
+    def ground_truth(self, k: int, progress: Callable[[str], object] | None = None) -> np.ndarray:
         """(nq, k) int64 ids of the true k nearest train vectors of each test
         vector: the stored neighbours when they cover k, else computed with
         annvil.knn (cached on disk under cache_dir)."""
@@ -126,7 +127,7 @@ class Dataset:
         self._gt_cache[k] = gt
         return gt
 
-    def subsample(self, n_train=None, n_test=None, seed=0):
+    def subsample(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> Dataset:
         """A smaller copy: the first n_test queries and a seeded random sample
         of n_train base vectors (true neighbours are then recomputed)."""
         train, neighbors, distances = self.train, self.neighbors, self.distances
@@ -145,7 +146,7 @@ class Dataset:
             name += f"-q{n_test}"
         return Dataset(name, train, test, self.metric, neighbors, distances, self.cache_dir, self.source)
 
-    def describe(self):
+    def describe(self) -> str:
         return (f"{self.name}: {self.train.shape[0]} x {self.d} base, {self.test.shape[0]} queries, "
                 f"metric {self.metric}")
 
@@ -195,17 +196,17 @@ def _read_vecs(path, value_dtype, mmap):
     return np.ascontiguousarray(rows[:, 4:]).view(value_dtype).reshape(-1, d)
 
 
-def read_fvecs(path, mmap=False):
+def read_fvecs(path: str | os.PathLike, mmap: bool = False) -> np.ndarray:
     """float32 (n, d) from a .fvecs file."""
     return _read_vecs(path, np.float32, mmap)
 
 
-def read_ivecs(path, mmap=False):
+def read_ivecs(path: str | os.PathLike, mmap: bool = False) -> np.ndarray:
     """int32 (n, d) from a .ivecs file (ground-truth ids)."""
     return _read_vecs(path, np.int32, mmap)
 
 
-def read_bvecs(path, mmap=False):
+def read_bvecs(path: str | os.PathLike, mmap: bool = False) -> np.ndarray:
     """uint8 (n, d) from a .bvecs file."""
     return _read_vecs(path, np.uint8, mmap)
 
@@ -219,15 +220,15 @@ def _write_vecs(path, x, dtype):
     rec.tofile(path)
 
 
-def write_fvecs(path, x):
+def write_fvecs(path: str | os.PathLike, x: Any) -> None:
     _write_vecs(path, x, np.float32)
 
 
-def write_ivecs(path, x):
+def write_ivecs(path: str | os.PathLike, x: Any) -> None:
     _write_vecs(path, x, np.int32)
 
 
-def write_bvecs(path, x):
+def write_bvecs(path: str | os.PathLike, x: Any) -> None:
     _write_vecs(path, x, np.uint8)
 
 
@@ -321,7 +322,8 @@ def _load_npy_dir(folder, metric):
 _RE_SYN = re.compile(r"synthetic-(text|clustered|gaussian)-(\d+)(k|m)?-(\d+)(?:-(\d+)q)?(?:-(ip|angular|l2))?$")
 
 
-def synthetic(kind="clustered", n=20000, d=96, nq=500, seed=0, metric="l2"):
+def synthetic(kind: str = "clustered", n: int = 20000, d: int = 96, nq: int = 500, seed: int = 0,
+              metric: str = "l2") -> Dataset:
     """Seeded synthetic set.  'text': unit-norm vectors that behave like
     sentence embeddings (see _text_like; meant for inner product);
     'clustered': a mixture of sqrt(n)/2 anisotropic Gaussian clusters (what
@@ -365,7 +367,8 @@ def _text_like(rng, total, d, latent=64, noise=0.8):
     return _normalized(x)
 
 
-def load_dataset(spec, *, metric=None, n_train=None, n_test=None, seed=0, cache_dir=None):
+def load_dataset(spec: str | os.PathLike, *, metric: str | int | None = None, n_train: int | None = None,
+                 n_test: int | None = None, seed: int = 0, cache_dir: str | os.PathLike | None = None) -> Dataset:
     """Load a dataset from `spec`: an ann-benchmarks .hdf5 file, a .fvecs /
     .bvecs file (or a TEXMEX directory), a directory in annvil's .npy layout,
     or a synthetic name (SYNTHETIC_HELP).  metric overrides the stored one

@@ -5,6 +5,11 @@ as its marker, every other measured point faint behind, and the recall
 targets of the summary as dashed lines with each library's best QPS there."""
 from __future__ import annotations
 
+import os
+from typing import Any, Sequence
+
+from ..eval import pareto_front
+
 __all__ = ["plot_recall_qps", "pareto_points"]
 
 # one colour per library (annvil first, in a strong colour), one marker per family
@@ -12,10 +17,8 @@ _LIB_COLORS = {"annvil": "#d62728", "faiss": "#1f77b4", "hnswlib": "#2ca02c", "u
 _FAMILY_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">"]
 
 
-def pareto_points(points):
+def pareto_points(points: Any) -> list:
     """(recall, qps) pairs -> the Pareto-optimal ones sorted by recall."""
-    from ..tune import pareto_front
-
     if not points:
         return []
     keep = pareto_front(points, [True, True])
@@ -24,15 +27,14 @@ def pareto_points(points):
 
 def _front(rs):
     """Pareto-optimal results of one library, by increasing recall."""
-    from ..tune import pareto_front
-
     if not rs:
         return []
     keep = pareto_front([(r.recall, r.qps) for r in rs], [True, True])
     return sorted((rs[i] for i in keep), key=lambda r: (r.recall, r.qps))
 
 
-def plot_recall_qps(results, path, *, title=None, targets=None):
+def plot_recall_qps(results: Sequence[Any], path: str | os.PathLike, *, title: str | None = None,
+                    targets: Sequence[float] | None = None) -> str | os.PathLike:
     """Write a PNG of recall@k (x) against batch QPS (y, log) to path."""
     import matplotlib
 
@@ -40,7 +42,7 @@ def plot_recall_qps(results, path, *, title=None, targets=None):
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    from .harness import TARGETS, family_of
+    from .configs import TARGETS, family_of
 
     targets = TARGETS if targets is None else targets
     fig, ax = plt.subplots(figsize=(10, 6.2), dpi=110)

@@ -7,10 +7,14 @@ import html
 import io
 import math
 import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._core import InvalidArgumentError
+from .._core import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from .result import TuneResult
 
 __all__ = ["importances", "plot_front", "plot_importances", "plot_slices", "write_report"]
 
@@ -20,7 +24,7 @@ _ABSENT = "-"  # value of a parameter its family does not have
 
 def _rows(res, objective):
     """(list of {param: value}, list of objective values) to explain."""
-    from .tune import parse_params
+    from ..autotune import parse_params
 
     if objective == "qps":
         recs = [r for r in res.builds if r.get("score") is not None and r.get("stage") == "full"]
@@ -77,7 +81,7 @@ def _fanova(rows, vals, seed=0):
     return dict(optuna.importance.get_param_importances(study, evaluator=ev, normalize=True))
 
 
-def importances(res, objective="qps"):
+def importances(res: TuneResult, objective: str = "qps") -> dict[str, float]:
     """See TuneResult.importances."""
     rows, vals = _rows(res, objective)
     if not rows:
@@ -112,7 +116,7 @@ def _plt():
     return plt
 
 
-def plot_front(res, path, title=None):
+def plot_front(res: TuneResult, path: str | os.PathLike, title: str | None = None) -> Any:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     _draw_front(res, ax, title)
@@ -150,7 +154,7 @@ def _draw_front(res, ax, title=None):
     ax.legend(fontsize=7, loc="lower left")
 
 
-def plot_importances(res, path=None, ax=None):
+def plot_importances(res: TuneResult, path: str | os.PathLike | None = None, ax: Any = None) -> Any:
     plt = _plt()
     own = ax is None
     if own:
@@ -176,10 +180,10 @@ def plot_importances(res, path=None, ax=None):
     return None
 
 
-def plot_slices(res, path):
+def plot_slices(res: TuneResult, path: str | os.PathLike) -> Any:
     """For each parameter: recall (top) and QPS (bottom) of every full-size
     point against the parameter's value, coloured by family."""
-    from .tune import parse_params
+    from ..autotune import parse_params
 
     plt = _plt()
     full = [t for t in res.trials if t.stage == "full"]
@@ -231,7 +235,7 @@ def _sort_key(v):
         return (1, 0.0, v)
 
 
-def write_report(res, path):
+def write_report(res: TuneResult, path: str | os.PathLike) -> str | os.PathLike:
     path = os.fspath(path)
     if path.lower().endswith((".html", ".htm")):
         figs = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from ._core import InvalidArgumentError
+from .._core import InvalidArgumentError
 
 __all__ = ["Family", "FAMILIES", "register_family"]
 
@@ -206,7 +206,7 @@ class QGFamily(HNSWFamily):
 FAMILIES = {f.name: f for f in (IVFFamily, HNSWFamily, QGFamily, FlatFamily)}
 
 
-def register_family(cls):
+def register_family(cls: type[Family]) -> type[Family]:
     """Make a Family subclass known to annvil.tune (families=(..., cls.name))."""
     if not (isinstance(cls, type) and issubclass(cls, Family)) or not cls.name:
         raise InvalidArgumentError("register_family needs a Family subclass with a name")

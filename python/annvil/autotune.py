@@ -1,6 +1,7 @@
-"""Faiss's AutoTune API: ParameterSpace / OperatingPoints / criteria, plus
-recall_at_k and pareto_front.  annvil's own tuner, annvil.tune(), lives in
-tuner.py and builds on these.
+"""Faiss's AutoTune API: ParameterSpace / ParameterRange / OperatingPoints and
+the criteria (AutoTuneCriterion, OneRecallAtRCriterion, IntersectionCriterion).
+annvil's own tuner, annvil.tune(), lives in the tuner/ package and builds on
+these; recall and the Pareto front they use are in eval.py.
 
 ParameterSpace works on annvil and on Faiss indexes alike (it looks at
 attributes, not classes), so the benchmark can sweep both with one code path.
@@ -10,14 +11,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ._core import InvalidArgumentError
+from .eval import one_recall_at_r, pareto_front, recall_at_k
 
 __all__ = [
     "ParameterSpace", "ParameterRange", "OperatingPoint", "OperatingPoints", "AutoTuneCriterion",
-    "OneRecallAtRCriterion", "IntersectionCriterion", "pareto_front",
+    "OneRecallAtRCriterion", "IntersectionCriterion",
+    "pareto_front",  # from eval.py; exported here so that annvil.pareto_front stays
 ]
 
 
@@ -79,7 +83,7 @@ class ParameterSpace:
         self.min_test_duration = 0.0
 
     # ---- ranges ----
-    def add_range(self, name):
+    def add_range(self, name: str) -> ParameterRange:
         for pr in self.parameter_ranges:
             if pr.name == name:
                 return pr
@@ -87,7 +91,7 @@ class ParameterSpace:
         self.parameter_ranges.append(pr)
         return pr
 
-    def n_combinations(self):
+    def n_combinations(self) -> int:
         n = 1
         for pr in self.parameter_ranges:
             n *= len(pr.values)
@@ -104,27 +108,27 @@ class ParameterSpace:
             cno //= len(pr.values)
         return out
 
-    def combination_name(self, cno):
+    def combination_name(self, cno: int) -> str:
         """e.g. 'k_factor_rf=8,nprobe=2' (first parameter varies fastest)."""
         return ",".join(f"{pr.name}={pr.values[j]:g}"
                         for pr, j in zip(self.parameter_ranges, self._digits(cno)))
 
     @property
-    def combinations(self):
+    def combinations(self) -> list[str]:
         """All combination names, in combination-number order."""
         return [self.combination_name(i) for i in range(self.n_combinations())]
 
-    def combination_ge(self, c1, c2):
+    def combination_ge(self, c1: int, c2: int) -> bool:
         """True when every parameter of c1 is at least as expensive as in c2."""
         return all(a >= b for a, b in zip(self._digits(c1), self._digits(c2)))
 
-    def display(self):
+    def display(self) -> None:
         print(f"ParameterSpace, {len(self.parameter_ranges)} parameters, "
               f"{self.n_combinations()} combinations:")
         for pr in self.parameter_ranges:
             print(f"   {pr.name}: [" + ", ".join(f"{v:g}" for v in pr.values) + "]")
 
-    def initialize(self, index):
+    def initialize(self, index: Any) -> None:
         """Reasonable ranges for this index, as Faiss: k_factor_rf 1..64 for a
         refine wrapper, nprobe = powers of two below nlist, efSearch 4..512 for
         HNSW, quantizer_* for the coarse quantizer's own parameters.  (Unlike
@@ -162,7 +166,7 @@ class ParameterSpace:
             self.add_range("efSearch").values.extend(1 << i for i in range(2, 10))
 
     # ---- setting ----
-    def set_index_parameter(self, index, name, value):
+    def set_index_parameter(self, index: Any, name: str, value: float) -> None:
         """Set one parameter; raises InvalidArgumentError when no (sub-)index of
         `index` has it."""
         if not self._set(index, str(name), float(value)):
@@ -213,7 +217,7 @@ class ParameterSpace:
             return True
         return False
 
-    def set_index_parameters(self, index, params):
+    def set_index_parameters(self, index: Any, params: int | str | dict[str, float]) -> None:
         """params: a combination number, or a string 'nprobe=64,k_factor_rf=16'
         (separated by commas or spaces), or a dict {name: value}."""
         if isinstance(params, dict):
@@ -232,7 +236,7 @@ class ParameterSpace:
             self.set_index_parameter(index, name, val)
 
     # ---- exploring ----
-    def explore(self, index, xq, crit):
+    def explore(self, index: Any, xq: Any, crit: AutoTuneCriterion) -> OperatingPoints:
         """Time the search of xq at each combination (in a random order that
         starts with the cheapest and the most expensive, skipping combinations
         that cannot be on the Pareto front given those seen) and return the
@@ -281,7 +285,7 @@ class ParameterSpace:
         return ops
 
 
-def parse_params(text):
+def parse_params(text: str) -> dict[str, float]:
     """'nprobe=64,k_factor_rf=16' -> {'nprobe': 64.0, 'k_factor_rf': 16.0}."""
     out = {}
     for tok in text.replace(" ", ",").split(","):
@@ -343,11 +347,11 @@ class OperatingPoints:
         self.optimal_pts: list[OperatingPoint] = []
         self.clear()
 
-    def clear(self):
+    def clear(self) -> None:
         self.all_pts = _PointList()
         self.optimal_pts = _PointList([OperatingPoint(0.0, 0.0, "", -1)])
 
-    def add(self, perf, t, key="", cno=0):
+    def add(self, perf: float, t: float, key: str = "", cno: int = 0) -> bool:
         """Record a point; True when it is (for now) Pareto-optimal."""
         op = OperatingPoint(float(perf), float(t), str(key), int(cno))
         self.all_pts.append(op)
@@ -378,17 +382,17 @@ class OperatingPoints:
             i -= 1
         return True
 
-    def merge_with(self, other, prefix=""):
+    def merge_with(self, other: OperatingPoints, prefix: str = "") -> int:
         return sum(self.add(op.perf, op.t, prefix + op.key, op.cno) for op in other.all_pts)
 
-    def t_for_perf(self, perf):
+    def t_for_perf(self, perf: float) -> float:
         """Time of the fastest optimal point with at least this perf (1e50 if none)."""
         for op in self.optimal_pts:
             if op.perf >= perf:
                 return op.t
         return 1e50
 
-    def display(self, only_optimal=True):
+    def display(self, only_optimal: bool = True) -> None:
         pts = self.optimal_pts if only_optimal else self.all_pts
         print(f"Tested {len(self.all_pts)} operating points, {len(self.optimal_pts)} ones are Pareto-optimal:")
         opt = {op.cno for op in self.optimal_pts}
@@ -396,12 +400,12 @@ class OperatingPoints:
             star = "*" if (not only_optimal and op.cno in opt) else ""
             print(f"cno={op.cno} key={op.key} perf={op.perf:.4f} t={op.t:.3f} {star}")
 
-    def all_to_gnuplot(self, fname):
+    def all_to_gnuplot(self, fname: str) -> None:
         with open(fname, "w") as f:
             for op in self.all_pts:
                 f.write(f"{op.perf:g} {op.t:g} {op.key}\n")
 
-    def optimal_to_gnuplot(self, fname):
+    def optimal_to_gnuplot(self, fname: str) -> None:
         with open(fname, "w") as f:
             prev = 0.0
             for op in self.optimal_pts:
@@ -413,7 +417,7 @@ class AutoTuneCriterion:
     """Quality measure of a search result against ground truth.  nq queries,
     searched for nnn neighbours."""
 
-    def __init__(self, nq, nnn):
+    def __init__(self, nq: int, nnn: int):
         self.nq, self.nnn = int(nq), int(nnn)
         self.gt_nnn = 0
         self._gt_D = None  # (nq, gt_nnn) arrays; gt_D / gt_I show them as Faiss's vectors
@@ -431,7 +435,7 @@ class AutoTuneCriterion:
         from .compat import Float32Vector
         return None if self._gt_D is None else Float32Vector(self._gt_D)
 
-    def set_groundtruth(self, gt_D, gt_I, gt_nnn=None):
+    def set_groundtruth(self, gt_D: Any, gt_I: Any, gt_nnn: Any = None) -> None:
         """gt_I (nq, gt_nnn) ids of the true neighbours (gt_D may be None).
         Faiss's C++ order (gt_nnn, gt_D, gt_I) is accepted too."""
         if isinstance(gt_D, (int, np.integer)) and gt_nnn is not None:  # C++ argument order
@@ -454,64 +458,29 @@ class AutoTuneCriterion:
             raise InvalidArgumentError(f"results have {I.shape[1]} columns, the criterion needs {self.nnn}")
         return I
 
-    def evaluate(self, D, I):
+    def evaluate(self, D: Any, I: Any) -> float:
         raise NotImplementedError
 
 
 class OneRecallAtRCriterion(AutoTuneCriterion):
     """Fraction of queries whose true nearest neighbour is in the first R results."""
 
-    def __init__(self, nq, R):
+    def __init__(self, nq: int, R: int):
         super().__init__(nq, R)
         self.R = int(R)
 
-    def evaluate(self, D, I):
+    def evaluate(self, D: Any, I: Any) -> float:
         I = self._check(I, 1)
-        return float(np.mean(np.any(I[:, :self.R] == self._gt_I[:, :1], axis=1)))
+        return one_recall_at_r(I, self._gt_I, self.R)
 
 
 class IntersectionCriterion(AutoTuneCriterion):
     """Mean |first R results ∩ true R nearest| / R (recall@R)."""
 
-    def __init__(self, nq, R):
+    def __init__(self, nq: int, R: int):
         super().__init__(nq, R)
         self.R = int(R)
 
-    def evaluate(self, D, I):
+    def evaluate(self, D: Any, I: Any) -> float:
         I = self._check(I, self.R)
         return recall_at_k(I[:, :self.R], self._gt_I[:, :self.R])
-
-
-def recall_at_k(I, gt):
-    """Mean over queries of |I[q] ∩ gt[q]| / gt.shape[1] (ids -1 never match)."""
-    I = np.asarray(I)
-    gt = np.asarray(gt)
-    k = gt.shape[1]
-    if I.shape[0] != gt.shape[0]:
-        raise InvalidArgumentError(f"{I.shape[0]} result rows for {gt.shape[0]} ground-truth rows")
-    hits = 0
-    step = max(1, (1 << 22) // max(1, I.shape[1] * k))
-    for i in range(0, I.shape[0], step):
-        a, g = I[i:i + step], gt[i:i + step]
-        hits += int(((a[:, :, None] == g[:, None, :]) & (a[:, :, None] >= 0)).any(axis=2).sum())
-    return hits / float(gt.shape[0] * k)
-
-
-def pareto_front(points, maximize):
-    """Indices of the Pareto-optimal rows of `points` (n, m): a row is dropped
-    when another is at least as good in every column and better in one.
-    maximize: m booleans (False = smaller is better).  Duplicates all stay."""
-    p = np.asarray(points, dtype=np.float64)
-    if p.size == 0:
-        return []
-    if p.ndim != 2 or p.shape[1] != len(maximize):
-        raise InvalidArgumentError(f"points must be (n, {len(maximize)}), got shape {p.shape}")
-    sign = np.where(np.asarray(maximize, dtype=bool), 1.0, -1.0)
-    q = p * sign  # now larger is better everywhere
-    keep = []
-    for i in range(len(q)):
-        ge = np.all(q >= q[i], axis=1)
-        gt = np.any(q > q[i], axis=1)
-        if not np.any(ge & gt):
-            keep.append(i)
-    return keep
