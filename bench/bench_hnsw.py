@@ -35,7 +35,7 @@ import time
 import numpy as np
 
 import annvil
-from annvil.eval import intersection_recall
+from annvil.eval import best_of, intersection_recall
 
 DATA = "/work/shared/data/wordnet-minilm-384"
 
@@ -44,16 +44,6 @@ DATA = "/work/shared/data/wordnet-minilm-384"
 # is far steadier than wall time (waiting for a core is not counted), and it
 # is the same measure for every library.  With more threads: wall time.
 CLOCK = time.perf_counter
-
-
-def best_time(fn, repeat):
-    out = fn()  # warm-up: thread pool, per-thread buffers, caches
-    best = float("inf")
-    for _ in range(repeat):
-        t = CLOCK()
-        out = fn()
-        best = min(best, CLOCK() - t)
-    return best, out
 
 
 # ---- the four libraries behind one small interface ---------------------------------
@@ -276,7 +266,8 @@ def main():
         for ef in args.ef:
             row = f"{ef:8d} "
             for name in args.libs:
-                dt, I = best_time(lambda built=built, name=name, ef=ef: built[name].search(xq, k, ef), args.repeat)
+                dt, I = best_of(lambda built=built, name=name, ef=ef: built[name].search(xq, k, ef), args.repeat,
+                                clock=CLOCK)
                 r, q = intersection_recall(np.asarray(I), gt, k), len(xq) / dt
                 curves.setdefault(name, []).append((r, q))
                 row += f"{r:13.4f} {q:12.0f} "
@@ -309,7 +300,8 @@ def main():
                 allowed = np.flatnonzero(mask)
                 gtf = allowed[annvil.knn(xq, xb[allowed], k, annvil.METRIC_INNER_PRODUCT)[1]]
                 params = annvil.SearchParametersHNSW(efSearch=ef, sel=mask)
-                dt, (_, I) = best_time(lambda idx=idx, params=params: idx.search(xq, k, params=params), args.repeat)
+                dt, (_, I) = best_of(lambda idx=idx, params=params: idx.search(xq, k, params=params), args.repeat,
+                                     clock=CLOCK)
                 print(f"  selectivity {frac:5.0%}: recall@10 {intersection_recall(I, gtf, k):.4f}  "
                       f"QPS {len(xq) / dt:10.0f}")
 

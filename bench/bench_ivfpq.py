@@ -26,7 +26,7 @@ import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 
 import annvil  # noqa: E402
-from annvil.eval import intersection_recall  # noqa: E402
+from annvil.eval import best_of, intersection_recall  # noqa: E402
 
 DEFAULT_DATA = Path("/work/shared/data/wordnet-minilm-384")
 
@@ -39,16 +39,6 @@ def load(path):
 
 
 CLOCK = time.perf_counter
-
-
-def best_time(fn, repeats):
-    fn()  # warm-up
-    ts = []
-    for _ in range(repeats):
-        t0 = CLOCK()
-        fn()
-        ts.append(CLOCK() - t0)
-    return min(ts)
 
 
 def build(family, xb, nlist, M, metric):
@@ -142,8 +132,8 @@ def main():
                 Ia = a.search(xq, 10)[1]
                 If = f.search(xq, 10)[1]
                 ra, rf = intersection_recall(Ia, gt, 10), intersection_recall(If, gt, 10)
-                ta_ = best_time(lambda a=a: a.search(xq, 10), args.repeats)
-                tf_ = best_time(lambda f=f: f.search(xq, 10), args.repeats)
+                ta_ = best_of(lambda a=a: a.search(xq, 10), args.repeats, clock=CLOCK)[0]
+                tf_ = best_of(lambda f=f: f.search(xq, 10), args.repeats, clock=CLOCK)[0]
                 qa, qf = len(xq) / ta_, len(xq) / tf_
                 rows.append((nprobe, kf, ra, rf, qa, qf))
                 print(f"{nprobe:>6} {kf:>3} | {ra:7.4f} {rf:8.4f} | {qa:10.0f} {qf:10.0f} {qa / qf:6.2f}", flush=True)

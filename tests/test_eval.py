@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import annvil
-from annvil.eval import (Timer, fastest_of, intersection_recall, median_time, one_recall_at_r, pareto_front,
+from annvil.eval import (Timer, best_of, fastest_of, intersection_recall, median_time, one_recall_at_r, pareto_front,
                          recall_at_k, recall_per_query)
 
 faiss = pytest.importorskip("faiss")
@@ -81,3 +81,9 @@ def test_timers():
     assert best >= 0.0019
     n = []
     assert median_time(lambda: n.append(0), repeats=3) >= 0 and len(n) == 4  # one warm-up + 3
+    runs = []
+    best, out = best_of(lambda: runs.append(0) or len(runs), 3)
+    assert out == 4 and best >= 0  # a warm-up, then 3 timed runs
+    ticks = iter(range(100))
+    best, out = best_of(lambda: None, 2, warmup=False, clock=lambda: next(ticks) ** 2)
+    assert best == 1  # clock readings 0,1 then 4,9: the fastest run took 1 tick
