@@ -24,6 +24,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "python", "annvil", "_core.pyi")
 
 
+EXCEPTIONS = """class AnnvilError(RuntimeError): ...
+class InvalidArgumentError(AnnvilError, ValueError): ...
+class InvalidTypeError(AnnvilError, TypeError): ...
+class NotTrainedError(AnnvilError): ...
+class IndexFileError(AnnvilError, ValueError): ...
+"""
+
+
 def _run_stubgen(tmp):
     subprocess.run([sys.executable, "-m", "pybind11_stubgen", "annvil._core", "-o", tmp,
                     "--numpy-array-remove-parameters", "--ignore-all-errors"], check=True)
@@ -91,6 +99,7 @@ def _insert(stub, members):
         have = {getattr(b, "name", None) for b in node.body}
         have |= {t.id for b in node.body if isinstance(b, ast.AnnAssign) for t in [b.target]
                  if isinstance(t, ast.Name)}
+        have |= {t.id for b in node.body if isinstance(b, ast.Assign) for t in b.targets if isinstance(t, ast.Name)}
         add = [ln for ln in members[node.name] if ln.split("(")[0].split(":")[0].split()[-1] not in have]
         lines[node.end_lineno:node.end_lineno] = add
     return "\n".join(lines)
@@ -117,6 +126,12 @@ def main():
                   lambda m: (f"def __init__(self{', ' if m.group(2) else ''}{m.group(2)}) -> None:\n"
                              f'{m.group(1)}"""\n'), stub)
     stub = stub.replace("annvil._core.", "")
+    # the exception classes are created by the bindings (bind_errors.cpp) with module "annvil"
+    stub = re.sub(r"from annvil import \w+Error\n", "", stub)
+    stub = stub.replace("\nclass ", "\n" + EXCEPTIONS + "class ", 1)
+    # pybind11 writes `params: SearchParameters = None` for nullable arguments
+    stub = re.sub(r"(\w+): ((?!None\b)[\w.]+) = None\b", r"\1: \2 | None = None", stub)
+    stub = stub.replace(") -> ...:", ") -> typing.Any:")
     # annotations written in python/annvil name the module's classes as _core.X (np as _np in __init__)
     stub = re.sub(r"(?<![\w.])_core\.", "", stub)
     stub = re.sub(r"(?<![\w.])_np\.", "np.", stub)

@@ -187,7 +187,7 @@ def write_index(index: Index, path: str | _os.PathLike | object, format: str = "
     if faiss_fmt:
         _core.faiss_write_index(index, _os.fsdecode(path))
         return
-    _core.write_index(index, _os.fspath(path))
+    _core.write_index(index, _os.fsdecode(path))
 
 
 def read_index(path: str | _os.PathLike | object, io_flags: int = 0, *, mmap: bool = False,
@@ -208,7 +208,7 @@ def read_index(path: str | _os.PathLike | object, io_flags: int = 0, *, mmap: bo
                 or bool(int(io_flags) & IO_FLAG_MMAP_IFC))
     if verify is None:
         verify = not use_mmap
-    return _core.read_index(_os.fspath(path), use_mmap, bool(verify))
+    return _core.read_index(_os.fsdecode(path), use_mmap, bool(verify))
 
 
 def serialize_index(index: Index, format: str = "annvil") -> _np.ndarray:

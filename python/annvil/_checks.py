@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 from . import _core
 from ._core import InvalidArgumentError, InvalidTypeError
 
-__all__ = ["ArrayLike", "as_matrix", "as_ids", "check_k", "check_int", "check_out"]
+__all__ = ["ArrayLike", "as_matrix", "as_ids", "check_k", "check_int", "check_out", "check_params"]
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 # k beyond this cannot be a real request (Faiss's own limit for CPU heaps is int32)
@@ -145,3 +145,11 @@ def check_out(arr: object, shape: tuple[int, ...], dtype: npt.DTypeLike, what: s
     if not arr.flags.writeable:
         raise InvalidArgumentError(f"{what} is read-only")
     return arr
+
+
+def check_params(params: object) -> object:
+    """A search's `params`: None or a SearchParameters (pybind11 would raise a
+    bare TypeError listing the raw overloads)."""
+    if params is not None and not isinstance(params, _core.SearchParameters):
+        raise InvalidArgumentError(f"params must be a SearchParameters object, got {type(params).__name__}")
+    return params

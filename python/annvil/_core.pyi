@@ -4,16 +4,16 @@ Do not edit by hand."""
 from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
-from annvil import AnnvilError
-from annvil import IndexFileError
-from annvil import InvalidArgumentError
-from annvil import InvalidTypeError
-from annvil import NotTrainedError
 import collections.abc
 import numpy
 import numpy.typing
 import typing
 __all__: list[str] = ['AnnvilError', 'CenteringTransform', 'ClusteringInitMethod_AFK_MC2', 'ClusteringInitMethod_KMEANS_PLUS_PLUS', 'ClusteringInitMethod_RANDOM', 'ClusteringParameters', 'CodePackerPQ4', 'DistanceComputer', 'FORMAT_VERSION', 'HAVE_CUDA', 'HNSW', 'HNSWStats', 'HadamardRotation', 'IDSelector', 'IDSelectorAll', 'IDSelectorAnd', 'IDSelectorNot', 'IDSelectorOr', 'IDSelectorRange', 'IDSelectorXOr', 'ITQMatrix', 'ITQTransform', 'Index', 'IndexBinary', 'IndexBinaryFlat', 'IndexBinaryFromFloat', 'IndexBinaryHNSW', 'IndexBinaryHash', 'IndexBinaryHashStats', 'IndexBinaryIDMap', 'IndexBinaryIDMap2', 'IndexBinaryIVF', 'IndexBinaryMultiHash', 'IndexFileError', 'IndexFlat', 'IndexFlat1D', 'IndexFlatIP', 'IndexFlatL2', 'IndexHNSW', 'IndexHNSWCodes', 'IndexHNSWFlat', 'IndexHNSWPQ', 'IndexHNSWSQ', 'IndexIDMap', 'IndexIDMap2', 'IndexIVF', 'IndexIVFFlat', 'IndexIVFPQ', 'IndexIVFPQFastScan', 'IndexIVFScalarQuantizer', 'IndexIVFStats', 'IndexLSH', 'IndexLSHMultiTable', 'IndexPQ', 'IndexPQFastScan', 'IndexPreTransform', 'IndexQG', 'IndexRefine', 'IndexRefineFlat', 'IndexRefineSearchParameters', 'IndexReplicas', 'IndexScalarQuantizer', 'IndexShards', 'IndexShardsIVF', 'InvalidArgumentError', 'InvalidTypeError', 'InvertedLists', 'LinearTransform', 'METRIC_BrayCurtis', 'METRIC_Canberra', 'METRIC_GOWER', 'METRIC_INNER_PRODUCT', 'METRIC_Jaccard', 'METRIC_JensenShannon', 'METRIC_L1', 'METRIC_L2', 'METRIC_Linf', 'METRIC_Lp', 'METRIC_NaNEuclidean', 'MatrixStats', 'MultiIndexQuantizer', 'MultiIndexQuantizer2', 'NormalizationTransform', 'NotTrainedError', 'OPQMatrix', 'PCAMatrix', 'ProductQuantizer', 'RandomRotationMatrix', 'RemapDimensionsTransform', 'ScalarQuantizer', 'ScalarQuantizer_QT_4bit', 'ScalarQuantizer_QT_4bit_uniform', 'ScalarQuantizer_QT_6bit', 'ScalarQuantizer_QT_8bit', 'ScalarQuantizer_QT_8bit_direct', 'ScalarQuantizer_QT_8bit_direct_signed', 'ScalarQuantizer_QT_8bit_uniform', 'ScalarQuantizer_QT_bf16', 'ScalarQuantizer_QT_fp16', 'SearchParameters', 'SearchParametersHNSW', 'SearchParametersIVF', 'SearchParametersLSHMultiTable', 'SearchParametersQG', 'VectorTransform', 'deserialize_index', 'deserialize_index_binary', 'detected_simd_level', 'faiss_deserialize_index', 'faiss_deserialize_index_binary', 'faiss_read_index', 'faiss_read_index_binary', 'faiss_serialize_index', 'faiss_serialize_index_binary', 'faiss_write_index', 'faiss_write_index_binary', 'get_num_gpus', 'hnsw_stats', 'indexBinaryHash_stats', 'indexIVF_stats', 'is_faiss_data', 'is_similarity_metric', 'matrix_qr', 'omp_get_max_threads', 'omp_set_num_threads', 'read_index', 'read_index_binary', 'serialize_index', 'serialize_index_binary', 'serialize_index_bytes', 'set_simd_level', 'simd_level', 'write_index', 'write_index_binary']
+class AnnvilError(RuntimeError): ...
+class InvalidArgumentError(AnnvilError, ValueError): ...
+class InvalidTypeError(AnnvilError, TypeError): ...
+class NotTrainedError(AnnvilError): ...
+class IndexFileError(AnnvilError, ValueError): ...
 class IDSelector:
     thisown = ...
     def is_member(self, id: typing.SupportsInt | typing.SupportsIndex) -> bool:
@@ -21,7 +21,6 @@ class IDSelector:
     @property
     def this(self):
         ...
-    thisown: typing.Any
 class IDSelectorRange(IDSelector):
     assume_sorted: bool
     def __init__(self, imin: typing.SupportsInt | typing.SupportsIndex, imax: typing.SupportsInt | typing.SupportsIndex, assume_sorted: bool = False) -> None:
@@ -72,7 +71,7 @@ class IDSelectorXOr(IDSelector):
         ...
 class SearchParameters:
     thisown = ...
-    def __init__(self, *, sel: object = None) -> None:
+    def __init__(self, *, sel: object | None = None) -> None:
         """
         """
     def __setattr__(self, name: str, value: typing.Any) -> None:
@@ -90,7 +89,6 @@ class SearchParameters:
     @property
     def this(self):
         ...
-    thisown: typing.Any
 class Index:
     is_trained: bool
     thisown = ...
@@ -107,7 +105,7 @@ class Index:
         ...
     def _add_with_ids(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> None:
         ...
-    def _range_search(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], radius: typing.SupportsFloat | typing.SupportsIndex, params: SearchParameters = None) -> tuple:
+    def _range_search(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], radius: typing.SupportsFloat | typing.SupportsIndex, params: SearchParameters | None = None) -> tuple:
         ...
     def _reconstruct(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
         ...
@@ -119,9 +117,9 @@ class Index:
         ...
     def _sa_encode(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.uint8]:
         ...
-    def _search(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, params: SearchParameters = None) -> tuple:
+    def _search(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, params: SearchParameters | None = None) -> tuple:
         ...
-    def _search_and_reconstruct(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, params: SearchParameters = None) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.float32]]:
+    def _search_and_reconstruct(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, params: SearchParameters | None = None) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.float32]]:
         ...
     def _train(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> None:
         ...
@@ -252,7 +250,6 @@ class Index:
     @property
     def type_tag(self) -> str:
         ...
-    thisown: typing.Any
 class IndexFlat(Index):
     def __init__(self, d: typing.SupportsInt | typing.SupportsIndex, metric: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
         ...
@@ -383,7 +380,6 @@ class ClusteringParameters:
     @property
     def this(self):
         ...
-    thisown: typing.Any
 class _Clustering(ClusteringParameters):
     def __init__(self, d: typing.SupportsInt | typing.SupportsIndex, k: typing.SupportsInt | typing.SupportsIndex, cp: ClusteringParameters) -> None:
         ...
@@ -391,7 +387,7 @@ class _Clustering(ClusteringParameters):
         ...
     def set_centroids(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> None:
         ...
-    def train(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weights: typing.Any = None) -> None:
+    def train(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weights: typing.Any | None = None) -> None:
         ...
     @property
     def centroids(self) -> numpy.typing.NDArray[numpy.float32]:
@@ -444,7 +440,6 @@ class _ClusteringInitialization:
     @property
     def this(self):
         ...
-    thisown: typing.Any
 class ProductQuantizer:
     assign_index = None
     cp: ClusteringParameters
@@ -570,7 +565,6 @@ class ProductQuantizer:
     @property
     def transposed_centroids(self) -> numpy.typing.NDArray[numpy.float32]:
         ...
-    thisown: typing.Any
 class IndexPQ(Index):
     pq: ProductQuantizer
     def __init__(self, d: typing.SupportsInt | typing.SupportsIndex, M: typing.SupportsInt | typing.SupportsIndex, nbits: typing.SupportsInt | typing.SupportsIndex = 8, metric: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
@@ -608,7 +602,7 @@ class IndexPQFastScan(Index):
         ...
     def _quantized_lut(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> tuple[numpy.typing.NDArray[numpy.uint8], float, float]:
         ...
-    def get_CodePacker(self) -> ...:
+    def get_CodePacker(self) -> typing.Any:
         ...
     @property
     def M(self) -> int:
@@ -672,7 +666,7 @@ class IndexRefine(Index):
         ...
 class IndexRefineSearchParameters(SearchParameters):
     base_index_params: SearchParameters
-    def __init__(self, *, k_factor: typing.SupportsFloat | typing.SupportsIndex = 0.0, base_index_params: SearchParameters = None, sel: object = None) -> None:
+    def __init__(self, *, k_factor: typing.SupportsFloat | typing.SupportsIndex = 0.0, base_index_params: SearchParameters | None = None, sel: object | None = None) -> None:
         """
         """
     @property
@@ -688,7 +682,7 @@ class IndexRefineSearchParameters(SearchParameters):
     def sel(self, arg1: typing.Any) -> None:
         ...
 class IndexRefineFlat(IndexRefine):
-    def __init__(self, base_index: Index, xb: typing.Any = None) -> None:
+    def __init__(self, base_index: Index, xb: typing.Any | None = None) -> None:
         ...
 class VectorTransform:
     is_trained: bool
@@ -735,7 +729,6 @@ class VectorTransform:
     @property
     def type_tag(self) -> str:
         ...
-    thisown: typing.Any
 class LinearTransform(VectorTransform):
     have_bias: bool
     is_orthonormal: bool
@@ -1073,7 +1066,7 @@ class IndexPreTransform(Index):
         ...
 class SearchParametersIVF(SearchParameters):
     quantizer_params: SearchParameters
-    def __init__(self, *, nprobe: typing.SupportsInt | typing.SupportsIndex = 0, max_codes: typing.SupportsInt | typing.SupportsIndex = 0, sel: object = None, quantizer_params: SearchParameters = None) -> None:
+    def __init__(self, *, nprobe: typing.SupportsInt | typing.SupportsIndex = 0, max_codes: typing.SupportsInt | typing.SupportsIndex = 0, sel: object | None = None, quantizer_params: SearchParameters | None = None) -> None:
         """
         
         Per-call IVF search parameters; nprobe=0 / max_codes=0 keep the index's values; quantizer_params (e.g. SearchParametersHNSW) go to the coarse quantizer's search.
@@ -1172,7 +1165,6 @@ class InvertedLists:
     @property
     def this(self):
         ...
-    thisown: typing.Any
 class IndexIVF(Index):
     PARALLEL_MODE_NO_HEAP_INIT: typing.ClassVar[int] = 1024
     SUBSET_TYPE_ELEMENT_RANGE: typing.ClassVar[int] = 2
@@ -1189,15 +1181,15 @@ class IndexIVF(Index):
         ...
     def _get_invlist_range(self, arg0: typing.SupportsInt | typing.SupportsIndex, arg1: typing.SupportsInt | typing.SupportsIndex) -> InvertedLists:
         ...
-    def _locate_results(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], labels: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], params: SearchParameters = None) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64]]:
+    def _locate_results(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], labels: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], params: SearchParameters | None = None) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64]]:
         ...
     def _permute_invlists(self, perm: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> None:
         ...
-    def _range_search_preassigned(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], radius: typing.SupportsFloat | typing.SupportsIndex, assign: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], centroid_dis: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], params: SearchParameters = None) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64]]:
+    def _range_search_preassigned(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], radius: typing.SupportsFloat | typing.SupportsIndex, assign: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], centroid_dis: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], params: SearchParameters | None = None) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64]]:
         ...
-    def _search_and_return_codes(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, include_listnos: bool = False, params: SearchParameters = None) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.uint8]]:
+    def _search_and_return_codes(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, include_listnos: bool = False, params: SearchParameters | None = None) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.uint8]]:
         ...
-    def _search_preassigned(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, assign: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], centroid_dis: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], params: SearchParameters = None) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64]]:
+    def _search_preassigned(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, assign: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], centroid_dis: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], params: SearchParameters | None = None) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.int64]]:
         ...
     def _set_invlist_range(self, arg0: typing.SupportsInt | typing.SupportsIndex, arg1: typing.SupportsInt | typing.SupportsIndex, arg2: InvertedLists) -> None:
         ...
@@ -1312,8 +1304,6 @@ class IndexIVF(Index):
     @quantizer.setter
     def quantizer(self, arg1: Index) -> None:
         ...
-    parallel_mode: typing.Any
-    quantizer_trains_alone: typing.Any
 class IndexIVFFlat(IndexIVF):
     def __init__(self, quantizer: Index, d: typing.SupportsInt | typing.SupportsIndex, nlist: typing.SupportsInt | typing.SupportsIndex, metric: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
         ...
@@ -1369,7 +1359,6 @@ class ScalarQuantizer:
     @trained.setter
     def trained(self, arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> None:
         ...
-    thisown: typing.Any
 class IndexScalarQuantizer(Index):
     sq: ScalarQuantizer
     def __init__(self, d: typing.SupportsInt | typing.SupportsIndex, qtype: typing.SupportsInt | typing.SupportsIndex = 0, metric: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
@@ -1537,7 +1526,6 @@ class IndexIVFStats:
     @property
     def this(self):
         ...
-    thisown: typing.Any
 class CodePackerPQ4:
     thisown = ...
     def __init__(self, M: typing.SupportsInt | typing.SupportsIndex, bbs: typing.SupportsInt | typing.SupportsIndex) -> None:
@@ -1558,7 +1546,6 @@ class CodePackerPQ4:
     @property
     def this(self):
         ...
-    thisown: typing.Any
 class HNSW:
     thisown = ...
     def get_neighbors(self, node: typing.SupportsInt | typing.SupportsIndex, level: typing.SupportsInt | typing.SupportsIndex = 0) -> numpy.typing.NDArray[numpy.int64]:
@@ -1624,7 +1611,6 @@ class HNSW:
     @property
     def this(self):
         ...
-    thisown: typing.Any
 class HNSWStats:
     """
     Faiss's HNSWStats: counters of every HNSW search in this process
@@ -1655,9 +1641,8 @@ class HNSWStats:
     @property
     def this(self):
         ...
-    thisown: typing.Any
 class SearchParametersHNSW(SearchParameters):
-    def __init__(self, *, efSearch: object = None, sel: object = None) -> None:
+    def __init__(self, *, efSearch: object | None = None, sel: object | None = None) -> None:
         """
         """
     @property
@@ -1787,7 +1772,7 @@ class IndexShards(Index):
     """
     successive_ids: bool
     threaded: bool
-    def __init__(self, d: typing.Any = None, threaded: typing.Any = None, successive_ids: typing.Any = None) -> None:
+    def __init__(self, d: typing.Any | None = None, threaded: typing.Any | None = None, successive_ids: typing.Any | None = None) -> None:
         ...
     def addIndex(self, index: Index) -> None:
         ...
@@ -1830,7 +1815,7 @@ class IndexReplicas(Index):
     Faiss's IndexReplicas: copies of one database; a search splits the queries between the replicas
     """
     threaded: bool
-    def __init__(self, d: typing.Any = None, threaded: typing.Any = None, _unused: typing.Any = None) -> None:
+    def __init__(self, d: typing.Any | None = None, threaded: typing.Any | None = None, _unused: typing.Any | None = None) -> None:
         ...
     def addIndex(self, index: Index) -> None:
         ...
@@ -1855,7 +1840,7 @@ class IndexReplicas(Index):
     def own_indices(self, arg1: bool) -> None:
         ...
 class SearchParametersQG(SearchParametersHNSW):
-    def __init__(self, *, efSearch: object = None, sel: object = None) -> None:
+    def __init__(self, *, efSearch: object | None = None, sel: object | None = None) -> None:
         """
         """
 class IndexQG(IndexHNSW):
@@ -1906,7 +1891,7 @@ class IndexBinary:
         ...
     def _add_with_ids(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> None:
         ...
-    def _range_search(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], radius: typing.SupportsInt | typing.SupportsIndex, params: SearchParameters = None) -> tuple:
+    def _range_search(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], radius: typing.SupportsInt | typing.SupportsIndex, params: SearchParameters | None = None) -> tuple:
         ...
     def _reconstruct(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.uint8]:
         ...
@@ -1914,7 +1899,7 @@ class IndexBinary:
         ...
     def _remove_ids(self, arg0: IDSelector) -> int:
         ...
-    def _search(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], k: typing.SupportsInt | typing.SupportsIndex, params: SearchParameters = None) -> tuple[numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.int64]]:
+    def _search(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], k: typing.SupportsInt | typing.SupportsIndex, params: SearchParameters | None = None) -> tuple[numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.int64]]:
         ...
     def _train(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8]) -> None:
         ...
@@ -1979,7 +1964,6 @@ class IndexBinary:
     @property
     def this(self):
         ...
-    thisown: typing.Any
 class IndexBinaryFlat(IndexBinary):
     use_heap: bool
     def __init__(self, d: typing.SupportsInt | typing.SupportsIndex) -> None:
@@ -2022,9 +2006,9 @@ class IndexBinaryIVF(IndexBinary):
         ...
     def _add_preassigned(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], arg2: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> None:
         ...
-    def _range_search_preassigned(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], radius: typing.SupportsInt | typing.SupportsIndex, assign: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], params: SearchParameters = None) -> tuple:
+    def _range_search_preassigned(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], radius: typing.SupportsInt | typing.SupportsIndex, assign: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], params: SearchParameters | None = None) -> tuple:
         ...
-    def _search_preassigned(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], k: typing.SupportsInt | typing.SupportsIndex, assign: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], params: SearchParameters = None) -> tuple[numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.int64]]:
+    def _search_preassigned(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], k: typing.SupportsInt | typing.SupportsIndex, assign: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], params: SearchParameters | None = None) -> tuple[numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.int64]]:
         ...
     def add_preassigned(self, x, list_nos, ids = None):
         """
@@ -2077,7 +2061,6 @@ class IndexBinaryIVF(IndexBinary):
     @property
     def quantizer(self) -> IndexBinary:
         ...
-    own_invlists: typing.Any
 class IndexBinaryHNSW(IndexBinary):
     def __init__(self, d: typing.SupportsInt | typing.SupportsIndex, M: typing.SupportsInt | typing.SupportsIndex = 32) -> None:
         ...
@@ -2115,7 +2098,6 @@ class IndexBinaryHashStats:
     @property
     def this(self):
         ...
-    thisown: typing.Any
 class IndexBinaryHash(IndexBinary):
     def __init__(self, d: typing.SupportsInt | typing.SupportsIndex, b: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
@@ -2192,7 +2174,7 @@ class IndexLSH(Index):
     def train_thresholds(self) -> bool:
         ...
 class SearchParametersLSHMultiTable(SearchParameters):
-    def __init__(self, *, nprobe: typing.SupportsInt | typing.SupportsIndex = 0, sel: object = None) -> None:
+    def __init__(self, *, nprobe: typing.SupportsInt | typing.SupportsIndex = 0, sel: object | None = None) -> None:
         """
         """
     @property
@@ -2282,7 +2264,6 @@ class MatrixStats:
     @property
     def this(self):
         ...
-    thisown: typing.Any
 class DistanceComputer:
     """
     Faiss's DistanceComputer: distances from one query to stored vectors, computed as the index's search computes them
@@ -2329,10 +2310,10 @@ def _hamming_knn(arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], ar
 def _hammings(arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8]) -> numpy.typing.NDArray[numpy.int32]:
     ...
 @typing.overload
-def _heap_addn(val: numpy.typing.NDArray[numpy.float32], ids: numpy.typing.NDArray[numpy.int64], keep_max: bool, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], xids: typing.Any = None, subset: typing.Any = None, id0: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+def _heap_addn(val: numpy.typing.NDArray[numpy.float32], ids: numpy.typing.NDArray[numpy.int64], keep_max: bool, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], xids: typing.Any | None = None, subset: typing.Any | None = None, id0: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
     ...
 @typing.overload
-def _heap_addn(val: numpy.typing.NDArray[numpy.int32], ids: numpy.typing.NDArray[numpy.int64], keep_max: bool, x: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], xids: typing.Any = None, subset: typing.Any = None, id0: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+def _heap_addn(val: numpy.typing.NDArray[numpy.int32], ids: numpy.typing.NDArray[numpy.int64], keep_max: bool, x: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], xids: typing.Any | None = None, subset: typing.Any | None = None, id0: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
     ...
 @typing.overload
 def _heap_heapify(val: numpy.typing.NDArray[numpy.float32], ids: numpy.typing.NDArray[numpy.int64], keep_max: bool) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._checks import NAN_METRICS, ArrayLike, as_ids, as_matrix, check_int, check_k, check_out
+from ._checks import NAN_METRICS, ArrayLike, as_ids, as_matrix, check_int, check_k, check_out, check_params
 from ._core import InvalidArgumentError
 from ._selectors import IDSelector, IDSelectorBatch, as_selector
 
@@ -40,13 +40,6 @@ def add_with_ids(self, x: ArrayLike, ids: ArrayLike) -> None:
     self._add_with_ids(x, ids)
 
 
-def _check_params(params):
-    if params is not None and not isinstance(params, _core.SearchParameters):
-        raise InvalidArgumentError(
-            f"params must be a SearchParameters object, got {type(params).__name__}")
-    return params
-
-
 def search(self, x: ArrayLike, k: int, params: _core.SearchParameters | None = None, D: np.ndarray | None = None,
            I: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """k nearest neighbours of each query: (D float32 (n, k), I int64 (n, k)).
@@ -60,7 +53,7 @@ def search(self, x: ArrayLike, k: int, params: _core.SearchParameters | None = N
         check_out(D, (x.shape[0], k), np.float32, "D")
     if I is not None:
         check_out(I, (x.shape[0], k), np.int64, "I")
-    Dr, Ir = self._search(x, k, _check_params(params))
+    Dr, Ir = self._search(x, k, check_params(params))
     if D is not None:
         D[...] = Dr
         Dr = D
@@ -81,7 +74,7 @@ def range_search(self, x: ArrayLike, thresh: float,
     D[lims[i]:lims[i+1]], I[lims[i]:lims[i+1]] (L2: distance < thresh; inner
     product: similarity > thresh)."""
     x = as_matrix(x, self.d, "queries", allow_nan=_nan_ok(self))
-    return self._range_search(x, float(thresh), _check_params(params))
+    return self._range_search(x, float(thresh), check_params(params))
 
 
 def reconstruct(self, key: int, x: np.ndarray | None = None) -> np.ndarray:
@@ -177,7 +170,7 @@ def search_and_reconstruct(self, x: ArrayLike, k: int, params: _core.SearchParam
     (D (n, k), I (n, k), R (n, k, d)); rows of R for label -1 are NaN."""
     x = as_matrix(x, self.d, "queries")
     k = check_k(k)
-    Dr, Ir, Rr = self._search_and_reconstruct(x, k, _check_params(params))
+    Dr, Ir, Rr = self._search_and_reconstruct(x, k, check_params(params))
     for given, got in ((D, Dr), (I, Ir), (R, Rr)):
         if given is not None:
             given[...] = got

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _core
 from ._core import METRIC_INNER_PRODUCT, METRIC_L2, InvalidArgumentError, InvalidTypeError
-from ._checks import ArrayLike
+from ._checks import ArrayLike, check_k
 from .compat import ptr_array
 
 __all__ = ["rand", "randn", "randint", "lrand", "rand_smooth_vectors", "byte_rand", "float_rand", "float_randn",
@@ -107,9 +107,7 @@ def _topk(array, k, keep_max):
     array = np.ascontiguousarray(array, dtype=np.float32)
     if array.ndim != 2:
         raise InvalidArgumentError(f"kmin/kmax need a 2-D array, got shape {array.shape}")
-    k = int(k)
-    if k <= 0:
-        raise InvalidArgumentError(f"k must be positive, got {k}")
+    k = check_k(k)
     m = array.shape[0]
     D = np.empty((m, k), np.float32)
     I = np.empty((m, k), np.int64)

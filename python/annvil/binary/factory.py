@@ -39,6 +39,7 @@ def index_binary_factory(d: int, description: str) -> IndexBinary:
     else:
         raise InvalidArgumentError(f"index_binary_factory: cannot parse '{description}'")
     m = None
+    index: IndexBinary
     if body == "BFlat":
         index = IndexBinaryFlat(d)
     elif (m := re.fullmatch(r"BIVF([0-9]+)", body)):

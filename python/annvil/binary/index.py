@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from .. import _core
-from .._checks import ArrayLike, as_ids, check_int, check_k
+from .._checks import ArrayLike, as_ids, check_int, check_k, check_params
 from .._core import IndexBinary, IndexBinaryIVF, InvalidArgumentError, InvalidTypeError
 from .._index_methods import strict_setattr
 from .._selectors import IDSelector, IDSelectorBatch, as_selector
@@ -37,12 +37,6 @@ def as_codes(x: ArrayLike, code_size: int | None = None, what: str = "x") -> np.
             f"{what} has {arr.shape[1]} bytes per vector, but the index has code_size={code_size} "
             f"(d={code_size * 8} bits)")
     return np.ascontiguousarray(arr, dtype=np.uint8)
-
-
-def _check_params(params):
-    if params is not None and not isinstance(params, _core.SearchParameters):
-        raise InvalidArgumentError(f"params must be a SearchParameters object, got {type(params).__name__}")
-    return params
 
 
 def _check_radius(radius):
@@ -80,7 +74,7 @@ def _search(self, x: ArrayLike, k: int, params: _core.SearchParameters | None = 
     I int64 (n, k)); missing results are (INT32_MAX, -1), as in Faiss."""
     x = as_codes(x, self.code_size, "queries")
     k = check_k(k)
-    Dr, Ir = self._search(x, k, _check_params(params))
+    Dr, Ir = self._search(x, k, check_params(params))
     if D is not None:
         D[...] = Dr
         Dr = D
@@ -101,7 +95,7 @@ def _range_search(self, x: ArrayLike, thresh: float,
     results of query i are D[lims[i]:lims[i+1]], I[lims[i]:lims[i+1]]."""
     x = as_codes(x, self.code_size, "queries")
     radius = _check_radius(thresh)
-    return self._range_search(x, radius, _check_params(params))
+    return self._range_search(x, radius, check_params(params))
 
 
 def _reconstruct(self, key: int, x: np.ndarray | None = None) -> np.ndarray:
@@ -160,7 +154,7 @@ def _ivf_search_preassigned(self, x, k, assign, centroid_dis=None, params=None, 
     x = as_codes(x, self.code_size, "queries")
     k = check_k(k)
     assign = np.ascontiguousarray(assign, dtype=np.int64).reshape(x.shape[0], -1)
-    Dr, Ir = self._search_preassigned(x, k, assign, _check_params(params))
+    Dr, Ir = self._search_preassigned(x, k, assign, check_params(params))
     if D is not None:
         D[...] = Dr
         Dr = D
@@ -173,7 +167,7 @@ def _ivf_search_preassigned(self, x, k, assign, centroid_dis=None, params=None, 
 def _ivf_range_search_preassigned(self, x, thresh, assign, centroid_dis=None, params=None):
     x = as_codes(x, self.code_size, "queries")
     assign = np.ascontiguousarray(assign, dtype=np.int64).reshape(x.shape[0], -1)
-    return self._range_search_preassigned(x, _check_radius(thresh), assign, _check_params(params))
+    return self._range_search_preassigned(x, _check_radius(thresh), assign, check_params(params))
 
 
 def _ivf_add_preassigned(self, x, list_nos, ids=None):

@@ -6,7 +6,7 @@ from typing import Callable
 import numpy as np
 
 from .._checks import ArrayLike, check_int, check_k
-from .._core import IndexBinary, InvalidArgumentError, InvalidTypeError
+from .._core import IndexBinary, InvalidArgumentError, InvalidTypeError, SearchParameters
 from .index import as_codes
 
 
@@ -91,7 +91,7 @@ class IndexBinaryShards(_IndexBinaryCollection):
         for j, idx in enumerate(self._indexes):
             idx.add(x[j * n // m:(j + 1) * n // m])
 
-    def search(self, x: ArrayLike, k: int, params: object = None, D: np.ndarray | None = None,
+    def search(self, x: ArrayLike, k: int, params: SearchParameters | None = None, D: np.ndarray | None = None,
                I: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         from ..utils import merge_knn_results
         x = as_codes(x, self.code_size, "queries")
@@ -137,7 +137,7 @@ class IndexBinaryReplicas(_IndexBinaryCollection):
         for idx in self._indexes:
             idx.add(x)
 
-    def search(self, x: ArrayLike, k: int, params: object = None, D: np.ndarray | None = None,
+    def search(self, x: ArrayLike, k: int, params: SearchParameters | None = None, D: np.ndarray | None = None,
                I: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         x = as_codes(x, self.code_size, "queries")
         k = check_k(k)
