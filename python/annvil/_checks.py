@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 from . import _core
 from ._core import InvalidArgumentError, InvalidTypeError
 
-__all__ = ["ArrayLike", "as_matrix", "as_ids", "check_k", "check_int", "check_out", "check_params"]
+__all__ = ["ArrayLike", "as_matrix", "as_ids", "check_k", "check_int", "check_out", "check_params", "into"]
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 # k beyond this cannot be a real request (Faiss's own limit for CPU heaps is int32)
@@ -153,3 +153,11 @@ def check_params(params: object) -> object:
     if params is not None and not isinstance(params, _core.SearchParameters):
         raise InvalidArgumentError(f"params must be a SearchParameters object, got {type(params).__name__}")
     return params
+
+
+def into(out: np.ndarray | None, result: np.ndarray) -> np.ndarray:
+    """`result`, copied into the caller's array `out` (Faiss's D=, I= arguments) when one is given."""
+    if out is None:
+        return result
+    out[...] = result
+    return out

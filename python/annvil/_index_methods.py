@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._checks import NAN_METRICS, ArrayLike, as_ids, as_matrix, check_int, check_k, check_out, check_params
+from ._checks import NAN_METRICS, ArrayLike, as_ids, as_matrix, check_int, check_k, check_out, check_params, into
 from ._core import InvalidArgumentError
 from ._selectors import IDSelector, IDSelectorBatch, as_selector
 
@@ -54,13 +54,7 @@ def search(self, x: ArrayLike, k: int, params: _core.SearchParameters | None = N
     if I is not None:
         check_out(I, (x.shape[0], k), np.int64, "I")
     Dr, Ir = self._search(x, k, check_params(params))
-    if D is not None:
-        D[...] = Dr
-        Dr = D
-    if I is not None:
-        I[...] = Ir
-        Ir = I
-    return Dr, Ir
+    return into(D, Dr), into(I, Ir)
 
 
 def assign(self, x: ArrayLike, k: int, labels: np.ndarray | None = None) -> np.ndarray:

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from .. import _core
-from .._checks import ArrayLike, as_ids, check_int, check_k, check_params
+from .._checks import ArrayLike, as_ids, check_int, check_k, check_params, into
 from .._core import IndexBinary, IndexBinaryIVF, InvalidArgumentError, InvalidTypeError
 from .._index_methods import strict_setattr
 from .._selectors import IDSelector, IDSelectorBatch, as_selector
@@ -75,13 +75,7 @@ def _search(self, x: ArrayLike, k: int, params: _core.SearchParameters | None = 
     x = as_codes(x, self.code_size, "queries")
     k = check_k(k)
     Dr, Ir = self._search(x, k, check_params(params))
-    if D is not None:
-        D[...] = Dr
-        Dr = D
-    if I is not None:
-        I[...] = Ir
-        Ir = I
-    return Dr, Ir
+    return into(D, Dr), into(I, Ir)
 
 
 def _assign(self, x: ArrayLike, k: int, labels: np.ndarray | None = None) -> np.ndarray:
@@ -155,13 +149,7 @@ def _ivf_search_preassigned(self, x, k, assign, centroid_dis=None, params=None, 
     k = check_k(k)
     assign = np.ascontiguousarray(assign, dtype=np.int64).reshape(x.shape[0], -1)
     Dr, Ir = self._search_preassigned(x, k, assign, check_params(params))
-    if D is not None:
-        D[...] = Dr
-        Dr = D
-    if I is not None:
-        I[...] = Ir
-        Ir = I
-    return Dr, Ir
+    return into(D, Dr), into(I, Ir)
 
 
 def _ivf_range_search_preassigned(self, x, thresh, assign, centroid_dis=None, params=None):

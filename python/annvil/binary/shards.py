@@ -5,7 +5,7 @@ from typing import Callable
 
 import numpy as np
 
-from .._checks import ArrayLike, check_int, check_k
+from .._checks import ArrayLike, check_int, check_k, into
 from .._core import IndexBinary, InvalidArgumentError, InvalidTypeError, SearchParameters
 from .index import as_codes
 
@@ -107,13 +107,7 @@ class IndexBinaryShards(_IndexBinaryCollection):
             Ds.append(Dj)
             Is.append(Ij)
         Dr, Ir = merge_knn_results(np.stack(Ds), np.stack(Is))
-        if D is not None:
-            D[...] = Dr
-            Dr = D
-        if I is not None:
-            I[...] = Ir
-            Ir = I
-        return Dr, Ir
+        return into(D, Dr), into(I, Ir)
 
 
 class IndexBinaryReplicas(_IndexBinaryCollection):
@@ -151,10 +145,4 @@ class IndexBinaryReplicas(_IndexBinaryCollection):
             i0, i1 = j * n // m, (j + 1) * n // m
             if i1 > i0:
                 Dr[i0:i1], Ir[i0:i1] = idx.search(x[i0:i1], k, params)
-        if D is not None:
-            D[...] = Dr
-            Dr = D
-        if I is not None:
-            I[...] = Ir
-            Ir = I
-        return Dr, Ir
+        return into(D, Dr), into(I, Ir)
