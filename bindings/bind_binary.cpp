@@ -126,7 +126,8 @@ void init_binary(py::module_& m) {
         return out;
       })
       .def("_reconstruct_n", [](const IndexBinary& self, int64_t i0, int64_t ni) {
-        ANNVIL_CHECK(ni >= 0, "ni must be non-negative");
+        ANNVIL_CHECK(i0 >= 0 && ni >= 0 && i0 + ni <= self.ntotal, "reconstruct_n(", i0, ", ", ni,
+                     ") is out of range: codes [0, ntotal=", self.ntotal, ") are stored");
         py::array_t<uint8_t> out({ni, int64_t(self.code_size)});
         uint8_t* op = out.mutable_data();
         {

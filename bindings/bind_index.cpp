@@ -27,6 +27,7 @@ py::tuple search_raw(const Index& self, const FloatArray& x, int64_t k, const Se
 
 py::tuple range_search_raw(const Index& self, const FloatArray& x, float radius, const SearchParameters* params) {
   int64_t n = rows_of(x, self.d, "queries");
+  ANNVIL_CHECK(std::isfinite(radius), "radius must be finite, got ", radius);
   self.check_trained();
   RangeSearchResult res;
   const float* xp = x.data();
@@ -179,6 +180,8 @@ void init_index(py::module_& m) {
         return out;
       })
       .def("_reconstruct_n", [](const Index& self, int64_t i0, int64_t ni) {
+        ANNVIL_CHECK(i0 >= 0 && ni >= 0 && i0 + ni <= self.ntotal, "reconstruct_n(", i0, ", ", ni,
+                     ") is out of range: vectors [0, ntotal=", self.ntotal, ") are stored");
         py::array_t<float> out({ni, int64_t(self.d)});
         float* op = out.mutable_data();
         reading(self, [&] { self.reconstruct_n(i0, ni, op); });
@@ -190,6 +193,7 @@ void init_index(py::module_& m) {
       .def("sa_code_size", &Index::sa_code_size, "bytes of one standalone code (sa_encode)")
       .def("_sa_encode", [](const Index& self, const FloatArray& x) {
         int64_t n = rows_of(x, self.d, "vectors");
+        self.check_trained();
         const int64_t cs = int64_t(self.sa_code_size());
         py::array_t<uint8_t> out({n, cs});
         uint8_t* op = out.mutable_data();
@@ -201,6 +205,7 @@ void init_index(py::module_& m) {
         const int64_t cs = int64_t(self.sa_code_size());
         if (codes.ndim() != 2 || codes.shape(1) != cs)
           ANNVIL_THROW(value, "codes must be a (n, ", cs, ") uint8 array (sa_code_size() bytes per row)");
+        self.check_trained();
         int64_t n = codes.shape(0);
         py::array_t<float> out({n, int64_t(self.d)});
         float* op = out.mutable_data();
@@ -212,6 +217,7 @@ void init_index(py::module_& m) {
         const int64_t cs = int64_t(self.sa_code_size());
         if (codes.ndim() != 2 || codes.shape(1) != cs)
           ANNVIL_THROW(value, "codes must be a (n, ", cs, ") uint8 array (sa_code_size() bytes per row)");
+        self.check_trained();
         int64_t n = codes.shape(0);
         IdArray idarr;
         const int64_t* idp = nullptr;

@@ -162,6 +162,7 @@ void init_ivf(py::module_& m) {
            [](const IndexIVF& self, const FloatArray& x, float radius, const IdArray& keys, const FloatArray& cdis,
               const SearchParameters* params) {
              int64_t n = rows_of(x, self.d, "queries");
+             ANNVIL_CHECK(std::isfinite(radius), "radius must be finite, got ", radius);
              self.check_trained();
              if (keys.ndim() != 2 || keys.shape(0) != n) ANNVIL_THROW(value, "assign must be (n, nprobe)");
              int64_t np = keys.shape(1);

@@ -506,13 +506,13 @@ def test_shards_and_replicas():
     ref.add(xb)
     Dref, Iref = ref.search(xq, 10)
     shards = annvil.IndexBinaryShards(32)
-    for i in range(4):
+    for _ in range(4):
         shards.add_shard(annvil.IndexBinaryFlat(32))
     shards.add(xb)
     D, I = shards.search(xq, 10)
     np.testing.assert_array_equal(D, Dref)
     rep = annvil.IndexBinaryReplicas(False)
-    for i in range(3):
+    for _ in range(3):
         sub = annvil.IndexBinaryFlat(32)
         sub.add(xb)
         rep.addIndex(sub)

@@ -307,7 +307,7 @@ def test_callback_writer_reader_round_trip():
     a, b = annvil.read_index(r), annvil.read_index(annvil.BufferedIOReader(r, 5))
     for c in (a, b):
         np.testing.assert_array_equal(c.reconstruct_n(0, 40), ix.reconstruct_n(0, 40))
-    with pytest.raises(Exception):
+    with pytest.raises(TypeError):
         annvil.write_index(ix, annvil.PyCallbackIOWriter("not callable"))
 
 

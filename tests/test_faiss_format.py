@@ -3,7 +3,6 @@ faiss-cpu and read by annvil give Faiss's search results (and are written
 back byte for byte), files written by annvil with format="faiss" are read by
 faiss-cpu with the same results; unsupported types are named; truncated and
 corrupted files raise IndexFileError."""
-import os
 
 import numpy as np
 import pytest
@@ -286,7 +285,8 @@ def test_binary_both_ways(tmp_path, bdata, key):
             full = d < d[-1]
             assert set(a[full]) == set(b[full])
     b0 = faiss.serialize_index_binary(fi)
-    if "HNSW" not in key and "Hash" not in key:  # (hash tables: in the order of the map)  # IndexBinaryIVF's hnsw quantizer is float-side in Faiss
+    # hash tables: in the order of the map; IndexBinaryIVF's hnsw quantizer is float-side in Faiss
+    if "HNSW" not in key and "Hash" not in key:
         assert np.array_equal(annvil.serialize_index_binary(ai, format="faiss"), b0)
     # annvil -> Faiss
     ai = _bin_index(annvil, key, bdata)
@@ -339,7 +339,7 @@ def test_truncated_and_mutated_files(data, key):
     with pytest.raises(annvil.IndexFileError, match="trailing"):
         annvil.deserialize_index(np.concatenate([buf, np.zeros(3, np.uint8)]))
     rng = np.random.RandomState(hash(key) % 2 ** 31)
-    for trial in range(150):
+    for _trial in range(150):
         b = buf.copy()
         for _ in range(rng.randint(1, 4)):
             pos = rng.randint(0, n) if rng.rand() < 0.5 else rng.randint(0, min(n, 400))

@@ -303,7 +303,7 @@ def test_bad_input(data):
         with pytest.raises(annvil.InvalidArgumentError, match="dimension"):
             idx.train(xb[:, :16])
     idx = annvil.IndexIVFPQ(annvil.IndexFlatL2(D_), D_, NLIST, 8, 8)
-    with pytest.raises(annvil.InvalidArgumentError, match="2\\*\\*nbits=256"):
+    with pytest.raises(annvil.InvalidArgumentError, match="2\\^nbits=256"):
         idx.train(xb[:100])
     assert not idx.is_trained and idx.quantizer.ntotal == 0
     idx.train(xb[:2000])

@@ -112,7 +112,8 @@ def test_direct_types(qtype):
         np.testing.assert_allclose(D, Dref, rtol=1e-6)
 
 
-@pytest.mark.parametrize("qtype", [SQ.QT_4bit, SQ.QT_6bit, SQ.QT_bf16, SQ.QT_4bit_uniform], ids=["4bit", "6bit", "bf16", "4u"])
+@pytest.mark.parametrize("qtype", [SQ.QT_4bit, SQ.QT_6bit, SQ.QT_bf16, SQ.QT_4bit_uniform],
+                         ids=["4bit", "6bit", "bf16", "4u"])
 @pytest.mark.parametrize("metric", METRICS, ids=["L2", "IP"])
 def test_hnsw_sq_new_types_vs_faiss(data, qtype, metric):
     xb, xq = data

@@ -23,9 +23,10 @@ namespace annvil {
 Clustering::Clustering(int d_, int k_, const ClusteringParameters& cp) : ClusteringParameters(cp), d(d_), k(k_) {
   ANNVIL_CHECK(d_ > 0, "dimension must be positive, got ", d_);
   ANNVIL_CHECK(k_ > 0, "number of centroids k must be positive, got ", k_);
-  ANNVIL_CHECK(niter >= 0, "niter must be non-negative");
-  ANNVIL_CHECK(nredo >= 1, "nredo must be at least 1");
-  ANNVIL_CHECK(max_points_per_centroid > 0, "max_points_per_centroid must be positive");
+  ANNVIL_CHECK(niter >= 0, "niter must be non-negative, got ", niter);
+  ANNVIL_CHECK(nredo >= 1, "nredo must be at least 1, got ", nredo);
+  ANNVIL_CHECK(max_points_per_centroid > 0, "max_points_per_centroid must be at least 1, got ",
+               max_points_per_centroid);
 }
 
 void assign_to_centroids(idx_t n, const float* x, int k, const float* centroids, int d, MetricType metric,

@@ -233,7 +233,7 @@ inline uint8_t saturate_u8(float v) {
 }  // namespace
 
 void ScalarQuantizer::compute_codes(const float* x, uint8_t* codes, size_t n) const {
-  if (!is_trained()) ANNVIL_THROW(not_trained, "the scalar quantizer is not trained");
+  if (!is_trained()) ANNVIL_THROW(not_trained, "ScalarQuantizer is not trained: call train(x) first");
   const Kind k = kind();
   for (size_t i = 0; i < n; ++i) {
     const float* xi = x + i * d;
@@ -313,7 +313,7 @@ void ScalarQuantizer::affine(float* off, float* scale) const {
 }
 
 void ScalarQuantizer::decode(const uint8_t* codes, float* x, size_t n) const {
-  if (!is_trained()) ANNVIL_THROW(not_trained, "the scalar quantizer is not trained");
+  if (!is_trained()) ANNVIL_THROW(not_trained, "ScalarQuantizer is not trained: call train(x) first");
   const Kind k = kind();
   const bool uni = uniform();
   const float L = float(levels());
@@ -346,7 +346,7 @@ void ScalarQuantizer::decode(const uint8_t* codes, float* x, size_t n) const {
 
 void ScalarQuantizer::decode_fast(size_t n, const uint8_t* codes, size_t stride, const float* offset,
                                   float* out) const {
-  if (!is_trained()) ANNVIL_THROW(not_trained, "the scalar quantizer is not trained");
+  if (!is_trained()) ANNVIL_THROW(not_trained, "ScalarQuantizer is not trained: call train(x) first");
   const SQKernels& K = sq_kernels();
   const Kind k = kind();
   if (k == Kind::f16) {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os as _os
 import sys as _sys
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 import numpy as _np
 
@@ -113,8 +114,13 @@ def _normalized(x):
     return x
 
 
+if _TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+
 # ---- functions -------------------------------------------------------------------
-def knn(xq, xb, k, metric=METRIC_L2, metric_arg=0.0):
+def knn(xq: ArrayLike, xb: ArrayLike, k: int, metric: int | str = METRIC_L2,
+        metric_arg: float = 0.0) -> tuple[_np.ndarray, _np.ndarray]:
     """Exact k nearest neighbours of xq among xb: (D (nq, k), I (nq, k)).
 
     metric: METRIC_L2 (squared distances), METRIC_INNER_PRODUCT, 'cosine'
@@ -131,7 +137,8 @@ def knn(xq, xb, k, metric=METRIC_L2, metric_arg=0.0):
     return _core._knn(xq, xb, k, m, float(metric_arg))
 
 
-def pairwise_distances(xq, xb, metric=METRIC_L2, metric_arg=0.0):
+def pairwise_distances(xq: ArrayLike, xb: ArrayLike, metric: int | str = METRIC_L2,
+                       metric_arg: float = 0.0) -> _np.ndarray:
     """Full (nq, nb) matrix of distances (squared for L2) or similarities under
     `metric` (metric_arg: the p of METRIC_Lp, distances without the 1/p root)."""
     m, norm = _metric(metric)
@@ -143,7 +150,7 @@ def pairwise_distances(xq, xb, metric=METRIC_L2, metric_arg=0.0):
     return _core._pairwise_distances(xq, xb, m, float(metric_arg))
 
 
-def normalize_L2(x):
+def normalize_L2(x: _np.ndarray) -> None:
     """Normalise the rows of a float32 C-contiguous 2-D array in place (as Faiss)."""
     if not isinstance(x, _np.ndarray) or x.dtype != _np.float32 or not x.flags.c_contiguous:
         raise InvalidTypeError("normalize_L2 works in place: x must be a C-contiguous float32 numpy array")
@@ -153,7 +160,7 @@ def normalize_L2(x):
     _core._normalize_rows(x)
 
 
-def fvec_norms_L2sqr(x):
+def fvec_norms_L2sqr(x: ArrayLike) -> _np.ndarray:
     return _core._norms_sqr(_as_matrix(x, None, "x", allow_1d=False))
 
 
@@ -164,7 +171,7 @@ def _check_format(format):
     return format == "faiss"
 
 
-def write_index(index, path, format="annvil"):
+def write_index(index: Index, path: str | _os.PathLike | object, format: str = "annvil") -> None:
     """Write index to path atomically (temporary file, fsync, rename).
 
     format="faiss" writes Faiss's own file format, which faiss.read_index
@@ -180,10 +187,11 @@ def write_index(index, path, format="annvil"):
     if faiss_fmt:
         _core.faiss_write_index(index, _os.fsdecode(path))
         return
-    _core.write_index(index, _os.fspath(path))
+    _core.write_index(index, _os.fsdecode(path))
 
 
-def read_index(path, io_flags=0, *, mmap=False, verify=None):
+def read_index(path: str | _os.PathLike | object, io_flags: int = 0, *, mmap: bool = False,
+               verify: bool | None = None) -> Index:
     """Read an index written by write_index, or a Faiss index file (recognised
     by its type code; see docs/notes/faissio.md for the types covered).
 
@@ -200,10 +208,10 @@ def read_index(path, io_flags=0, *, mmap=False, verify=None):
                 or bool(int(io_flags) & IO_FLAG_MMAP_IFC))
     if verify is None:
         verify = not use_mmap
-    return _core.read_index(_os.fspath(path), use_mmap, bool(verify))
+    return _core.read_index(_os.fsdecode(path), use_mmap, bool(verify))
 
 
-def serialize_index(index, format="annvil"):
+def serialize_index(index: Index, format: str = "annvil") -> _np.ndarray:
     """The index file bytes as a uint8 numpy array (format="faiss": Faiss's format)."""
     if not isinstance(index, Index):
         raise InvalidTypeError(f"serialize_index needs an annvil index, got {type(index).__name__}")
@@ -212,7 +220,7 @@ def serialize_index(index, format="annvil"):
     return _core.serialize_index(index)
 
 
-def deserialize_index(data):
+def deserialize_index(data: ArrayLike | bytes) -> Index:
     """Inverse of serialize_index (accepts a uint8 array or bytes, in annvil's
     or Faiss's format)."""
     if isinstance(data, (bytes, bytearray, memoryview)):
@@ -223,19 +231,19 @@ def deserialize_index(data):
     return _core.deserialize_index(_np.ascontiguousarray(arr.ravel()))
 
 
-def downcast_index(index):
+def downcast_index(index: Index) -> Index:
     """Identity: annvil returns the most derived index type already."""
     return index
 
 
-def clone_index(index):
+def clone_index(index: Index) -> Index:
     """A deep copy of any annvil index (through its serialized form)."""
     if not isinstance(index, Index):
         raise InvalidTypeError(f"clone_index needs an annvil index, got {type(index).__name__}")
     return deserialize_index(serialize_index(index))
 
 
-def get_mem_usage_kb():
+def get_mem_usage_kb() -> int:
     """Resident memory of this process in kB (Linux: VmRSS), 0 when unknown."""
     try:
         with open("/proc/self/status") as f:
@@ -247,7 +255,7 @@ def get_mem_usage_kb():
     return 0
 
 
-def is_cuda_available():
+def is_cuda_available() -> bool:
     return bool(_core.HAVE_CUDA) and _core.get_num_gpus() > 0
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import ArrayLike
 
 from . import _core
 from ._core import InvalidArgumentError, InvalidTypeError
 
-__all__ = ["as_matrix", "as_ids", "check_k", "check_int", "check_out"]
+__all__ = ["ArrayLike", "as_matrix", "as_ids", "check_k", "check_int", "check_out", "check_params", "into"]
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 # k beyond this cannot be a real request (Faiss's own limit for CPU heaps is int32)
@@ -38,7 +40,8 @@ def _as_array(x, what):
 NAN_METRICS = (24, 25)
 
 
-def as_matrix(x, d=None, what="x", *, allow_1d=True, allow_nan=False):
+def as_matrix(x: ArrayLike, d: int | None = None, what: str = "x", *, allow_1d: bool = True,
+              allow_nan: bool = False) -> np.ndarray:
     """x as a C-contiguous float32 (n, d) array, checked to be finite
     (allow_nan: NaN is accepted as a missing value, infinity still is not)."""
     arr = _as_array(x, what)
@@ -85,7 +88,7 @@ def _norm_overflow_nan(arr):
     return int(bad[0]) if bad.size else -1
 
 
-def as_ids(ids, n=None, what="ids"):
+def as_ids(ids: ArrayLike, n: int | None = None, what: str = "ids") -> np.ndarray:
     """ids as a C-contiguous int64 1-D array of length n."""
     arr = _as_array(ids, what)
     if arr.ndim == 0:
@@ -104,7 +107,7 @@ def as_ids(ids, n=None, what="ids"):
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
-def check_int(v, what, *, minimum=None):
+def check_int(v: object, what: str, *, minimum: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise InvalidTypeError(f"{what} must be an integer, got {type(v).__name__}")
     v = int(v)
@@ -120,7 +123,7 @@ class InvalidKError(InvalidArgumentError, AssertionError):
     `assert`, and client code (and Faiss's tests) catch that."""
 
 
-def check_k(k):
+def check_k(k: object) -> int:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise InvalidTypeError(f"k must be an integer, got {type(k).__name__}")
     if int(k) < 1:
@@ -130,7 +133,7 @@ def check_k(k):
     return int(k)
 
 
-def check_out(arr, shape, dtype, what):
+def check_out(arr: object, shape: tuple[int, ...], dtype: npt.DTypeLike, what: str) -> np.ndarray:
     """A caller-supplied output array (Faiss's D=, I=, x= arguments): a numpy
     array of exactly `shape` whose dtype can hold `dtype` values."""
     if not isinstance(arr, np.ndarray):
@@ -142,3 +145,19 @@ def check_out(arr, shape, dtype, what):
     if not arr.flags.writeable:
         raise InvalidArgumentError(f"{what} is read-only")
     return arr
+
+
+def check_params(params: object) -> object:
+    """A search's `params`: None or a SearchParameters (pybind11 would raise a
+    bare TypeError listing the raw overloads)."""
+    if params is not None and not isinstance(params, _core.SearchParameters):
+        raise InvalidArgumentError(f"params must be a SearchParameters object, got {type(params).__name__}")
+    return params
+
+
+def into(out: np.ndarray | None, result: np.ndarray) -> np.ndarray:
+    """`result`, copied into the caller's array `out` (Faiss's D=, I= arguments) when one is given."""
+    if out is None:
+        return result
+    out[...] = result
+    return out

@@ -3,52 +3,45 @@ base class.  They convert and check arguments once (see _checks) and call the
 raw C++ methods (`_add`, `_search`...), which release the GIL."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import _core
-from ._checks import NAN_METRICS, as_ids, as_matrix, check_int, check_k, check_out
-from ._core import InvalidArgumentError, NotTrainedError
+from ._checks import NAN_METRICS, ArrayLike, as_ids, as_matrix, check_int, check_k, check_out, check_params, into
+from ._core import InvalidArgumentError
 from ._selectors import IDSelector, IDSelectorBatch, as_selector
 
-
-def _require_trained(index):
-    if not index.is_trained:
-        raise NotTrainedError(
-            f"{type(index).__name__} is not trained: call index.train(x) before add() or search()")
+# Checks that need only the index (trained, k > 0, id and range bounds) are the
+# C++ core's and the bindings' (Index::check_trained, check_k, ...): they raise
+# the same annvil exception whatever the entry point.  This layer converts
+# arrays (dtype, shape, finiteness: _checks) and checks Python types only.
 
 
 def _nan_ok(index):
     return index.metric_type in NAN_METRICS
 
 
-def train(self, x):
+def train(self, x: ArrayLike) -> None:
     """Train the index on representative vectors x (n, d)."""
     self._train(as_matrix(x, self.d, "training vectors", allow_nan=_nan_ok(self)))
 
 
-def add(self, x):
+def add(self, x: ArrayLike) -> None:
     """Add vectors x (n, d); their ids are ntotal, ntotal + 1, ..."""
     x = as_matrix(x, self.d, "x", allow_nan=_nan_ok(self))
-    _require_trained(self)
     self._add(x)
 
 
-def add_with_ids(self, x, ids):
+def add_with_ids(self, x: ArrayLike, ids: ArrayLike) -> None:
     """Add vectors x (n, d) under the given int64 ids."""
     x = as_matrix(x, self.d, "x", allow_nan=_nan_ok(self))
     ids = as_ids(ids, x.shape[0])
-    _require_trained(self)
     self._add_with_ids(x, ids)
 
 
-def _check_params(params):
-    if params is not None and not isinstance(params, _core.SearchParameters):
-        raise InvalidArgumentError(
-            f"params must be a SearchParameters object, got {type(params).__name__}")
-    return params
-
-
-def search(self, x, k, params=None, D=None, I=None):
+def search(self, x: ArrayLike, k: int, params: _core.SearchParameters | None = None, D: np.ndarray | None = None,
+           I: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """k nearest neighbours of each query: (D float32 (n, k), I int64 (n, k)).
 
     Missing results (k > ntotal, filtered out) are -1 with +FLT_MAX (L2) or
@@ -56,39 +49,29 @@ def search(self, x, k, params=None, D=None, I=None):
     """
     x = as_matrix(x, self.d, "queries", allow_nan=_nan_ok(self))
     k = check_k(k)
-    _require_trained(self)
     if D is not None:
         check_out(D, (x.shape[0], k), np.float32, "D")
     if I is not None:
         check_out(I, (x.shape[0], k), np.int64, "I")
-    Dr, Ir = self._search(x, k, _check_params(params))
-    if D is not None:
-        D[...] = Dr
-        Dr = D
-    if I is not None:
-        I[...] = Ir
-        Ir = I
-    return Dr, Ir
+    Dr, Ir = self._search(x, k, check_params(params))
+    return into(D, Dr), into(I, Ir)
 
 
-def assign(self, x, k, labels=None):
+def assign(self, x: ArrayLike, k: int, labels: np.ndarray | None = None) -> np.ndarray:
     """Ids of the k nearest neighbours (the I of search)."""
     return self.search(x, k, I=labels)[1]
 
 
-def range_search(self, x, thresh, params=None):
+def range_search(self, x: ArrayLike, thresh: float,
+                 params: _core.SearchParameters | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All neighbours within thresh: (lims, D, I); results of query i are
     D[lims[i]:lims[i+1]], I[lims[i]:lims[i+1]] (L2: distance < thresh; inner
     product: similarity > thresh)."""
     x = as_matrix(x, self.d, "queries", allow_nan=_nan_ok(self))
-    thresh = float(thresh)
-    if not np.isfinite(thresh):
-        raise InvalidArgumentError(f"radius must be finite, got {thresh}")
-    _require_trained(self)
-    return self._range_search(x, thresh, _check_params(params))
+    return self._range_search(x, float(thresh), check_params(params))
 
 
-def reconstruct(self, key, x=None):
+def reconstruct(self, key: int, x: np.ndarray | None = None) -> np.ndarray:
     """The stored (or decoded) vector with id `key`."""
     key = check_int(key, "key")
     if x is not None:
@@ -100,14 +83,12 @@ def reconstruct(self, key, x=None):
     return out
 
 
-def reconstruct_n(self, n0=0, ni=-1, x=None):
+def reconstruct_n(self, n0: int = 0, ni: int = -1, x: np.ndarray | None = None) -> np.ndarray:
     """Vectors n0 .. n0 + ni - 1 as an (ni, d) array (ni = -1: up to ntotal)."""
     n0 = check_int(n0, "n0", minimum=0)
     ni = check_int(ni, "ni")
     if ni < 0:
         ni = self.ntotal - n0
-    if n0 + ni > self.ntotal:
-        raise InvalidArgumentError(f"reconstruct_n({n0}, {ni}) goes past ntotal={self.ntotal}")
     if x is not None:
         check_out(x, (ni, self.d), np.float32, "x")
     out = self._reconstruct_n(n0, ni)
@@ -117,7 +98,7 @@ def reconstruct_n(self, n0=0, ni=-1, x=None):
     return out
 
 
-def reconstruct_batch(self, keys, x=None):
+def reconstruct_batch(self, keys: ArrayLike, x: np.ndarray | None = None) -> np.ndarray:
     keys = as_ids(keys)
     out = np.stack([self.reconstruct(int(k)) for k in keys]) if len(keys) else np.zeros((0, self.d), np.float32)
     if x is not None:
@@ -126,7 +107,7 @@ def reconstruct_batch(self, keys, x=None):
     return out
 
 
-def remove_ids(self, x):
+def remove_ids(self, x: IDSelector | ArrayLike) -> int:
     """Remove the vectors whose ids are selected (IDSelector, id array or
     boolean mask); returns how many were removed."""
     if not isinstance(x, IDSelector):
@@ -150,10 +131,9 @@ def _as_codes(self, codes):
     return np.ascontiguousarray(arr)
 
 
-def sa_encode(self, x, codes=None):
+def sa_encode(self, x: ArrayLike, codes: np.ndarray | None = None) -> np.ndarray:
     """Standalone codes (n, sa_code_size()) uint8 of vectors x (n, d), in Faiss's layout."""
     x = as_matrix(x, self.d, "x")
-    _require_trained(self)
     out = self._sa_encode(x)
     if codes is not None:
         codes[...] = out.reshape(codes.shape)
@@ -161,9 +141,8 @@ def sa_encode(self, x, codes=None):
     return out
 
 
-def sa_decode(self, codes, x=None):
+def sa_decode(self, codes: ArrayLike, x: np.ndarray | None = None) -> np.ndarray:
     """Vectors (n, d) float32 decoded from standalone codes (n, sa_code_size())."""
-    _require_trained(self)
     out = self._sa_decode(_as_codes(self, codes))
     if x is not None:
         x[...] = out
@@ -171,23 +150,21 @@ def sa_decode(self, codes, x=None):
     return out
 
 
-def add_sa_codes(self, codes, ids=None):
+def add_sa_codes(self, codes: ArrayLike, ids: ArrayLike | None = None) -> None:
     """Add vectors given as standalone codes (sa_encode's output), with their
     ids where the index stores ids (IndexIDMap needs them)."""
-    _require_trained(self)
-    codes = _as_codes(self, codes)
-    if ids is not None:
-        ids = as_ids(ids, codes.shape[0])
-    self._add_sa_codes(codes, ids)
+    arr = _as_codes(self, codes)
+    self._add_sa_codes(arr, None if ids is None else as_ids(ids, arr.shape[0]))
 
 
-def search_and_reconstruct(self, x, k, params=None, D=None, I=None, R=None):
+def search_and_reconstruct(self, x: ArrayLike, k: int, params: _core.SearchParameters | None = None,
+                           D: np.ndarray | None = None, I: np.ndarray | None = None,
+                           R: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """search(), plus the stored (decoded) vector of every result:
     (D (n, k), I (n, k), R (n, k, d)); rows of R for label -1 are NaN."""
     x = as_matrix(x, self.d, "queries")
     k = check_k(k)
-    _require_trained(self)
-    Dr, Ir, Rr = self._search_and_reconstruct(x, k, _check_params(params))
+    Dr, Ir, Rr = self._search_and_reconstruct(x, k, check_params(params))
     for given, got in ((D, Dr), (I, Ir), (R, Rr)):
         if given is not None:
             given[...] = got
@@ -202,7 +179,8 @@ def __reduce__(self):
 
 
 def __repr__(self):
-    return f"<annvil.{type(self).__name__} d={self.d} ntotal={self.ntotal} metric={'L2' if self.metric_type == 1 else 'IP'}>"
+    metric = "L2" if self.metric_type == 1 else "IP"
+    return f"<annvil.{type(self).__name__} d={self.d} ntotal={self.ntotal} metric={metric}>"
 
 
 # ---- attributes: unknown names raise, as in Faiss ----------------------------------
@@ -213,7 +191,7 @@ def __repr__(self):
 _ALWAYS_SETTABLE = frozenset(("this", "thisown", "referenced_objects", "own_fields", "own_invlists"))
 
 
-def strict_setattr(self, name, value):
+def strict_setattr(self, name: str, value: object) -> None:
     if name in _ALWAYS_SETTABLE or name.startswith("_") or hasattr(type(self), name):
         object.__setattr__(self, name, value)
         return
@@ -236,7 +214,7 @@ def _get_own_fields(self):
     return self.__dict__.get("own_fields", True)
 
 
-def params_setattr(self, name, value):
+def params_setattr(self, name: str, value: object) -> None:
     """SearchParameters: as strict_setattr; object-valued fields (sel,
     quantizer_params...) also keep the Python object referenced while it is
     assigned (one reference per field, released on reassignment or None)."""
@@ -261,7 +239,7 @@ def _keep_init_refs(init):
     return __init__
 
 
-def attach_params(cls):
+def attach_params(cls: Any) -> None:
     """Faiss's attribute rules on SearchParameters (subclasses inherit
     __setattr__; each class's constructor keeps its object arguments)."""
     cls.__setattr__ = params_setattr
@@ -269,12 +247,12 @@ def attach_params(cls):
     cls.thisown = property(lambda self: True, lambda self, v: None)
 
 
-def keep_constructor_refs(cls):
+def keep_constructor_refs(cls: Any) -> None:
     if "__init__" in cls.__dict__:
         cls.__init__ = _keep_init_refs(cls.__dict__["__init__"])
 
 
-def attach(cls):
+def attach(cls: Any) -> None:
     for name, fn in [("train", train), ("add", add), ("add_with_ids", add_with_ids), ("search", search),
                      ("assign", assign), ("range_search", range_search), ("reconstruct", reconstruct),
                      ("reconstruct_n", reconstruct_n), ("reconstruct_batch", reconstruct_batch),

@@ -73,7 +73,7 @@ class IDSelectorBitmap(_core._IDSelectorBitmap):
         super().__init__(np.ascontiguousarray(bits))
 
 
-def as_selector(obj):
+def as_selector(obj: object) -> _core.IDSelector | None:
     """An IDSelector from a selector, a boolean mask over ids or an array of ids."""
     if obj is None or isinstance(obj, IDSelector):
         return obj

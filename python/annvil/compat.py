@@ -386,7 +386,8 @@ class _CVar:
         values[name] = type(values[name])(value)
 
     def __dir__(self):
-        return sorted(object.__getattribute__(self, "_values")) + ["indexIVF_stats", "indexBinaryHash_stats", "hnsw_stats"]
+        stats = ["indexIVF_stats", "indexBinaryHash_stats", "hnsw_stats"]
+        return sorted(object.__getattribute__(self, "_values")) + stats
 
 
 cvar = _CVar()

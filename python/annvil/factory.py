@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import sys
 
-from ._core import METRIC_INNER_PRODUCT, METRIC_L2, InvalidArgumentError
+from ._core import METRIC_INNER_PRODUCT, METRIC_L2, Index, InvalidArgumentError
 
 __all__ = ["index_factory"]
 
@@ -517,7 +517,7 @@ def _build(d, description, metric, ns, check_dims=True):
     return b.build(d, _split(description, b), int(metric))
 
 
-def index_factory(d, description, metric=METRIC_L2):
+def index_factory(d: int, description: str, metric: int = METRIC_L2) -> Index:
     """Build an (untrained, empty) index from a Faiss factory string.
 
     d: vector dimension; description: e.g. "IVF1024,PQ16x4fs,RFlat";
@@ -542,13 +542,13 @@ class _AnyClass:
         return _AnyClass()
 
 
-def check_description(description, d=None):
+def check_description(description: str, d: int | None = None) -> None:
     """Raise InvalidArgumentError when `description` is outside the factory
     grammar (whether or not this build has the classes it needs)."""
     _build(d or 1 << 12, description, METRIC_L2, _AnyClass(), check_dims=d is not None)
 
 
-def supported_classes(ns=None):
+def supported_classes(ns: object = None) -> list[str]:
     """Names of the factory's index classes present in this build."""
     ns = ns or sys.modules[__package__]
     return [n for n in _ALL_CLASSES if getattr(ns, n, None) is not None]

@@ -105,9 +105,7 @@ def _range_search_preassigned(self, x, thresh, assign, centroid_dis=None, params
     import numpy as np
     from ._checks import as_matrix
     x = as_matrix(x, self.d, "queries")
-    thresh = float(thresh)
-    if not np.isfinite(thresh):
-        raise _core.InvalidArgumentError(f"radius must be finite, got {thresh}")
+    thresh = float(thresh)  # the bindings check it is finite
     assign = np.ascontiguousarray(assign, dtype=np.int64)
     if centroid_dis is None:
         centroid_dis = np.zeros(assign.shape, np.float32)
@@ -142,15 +140,11 @@ def _sq_train(self, x):
 
 def _sq_compute_codes(self, x):
     """Codes of x (n, d) as a (n, code_size) uint8 array."""
-    if not self.is_trained:
-        raise _core.NotTrainedError("ScalarQuantizer is not trained: call train(x) first")
     return self._compute_codes(_as_matrix(x, self.d, "x"))
 
 
 def _sq_decode(self, codes):
     """Vectors (n, d) decoded from (n, code_size) uint8 codes."""
-    if not self.is_trained:
-        raise _core.NotTrainedError("ScalarQuantizer is not trained: call train(x) first")
     c = _np.asarray(codes)
     if c.dtype != _np.uint8:
         raise _core.InvalidTypeError(f"codes must be uint8, got {c.dtype}")

@@ -22,7 +22,7 @@ import numpy as _np
 
 from . import _core
 from ._core import IndexIVFPQ, IndexIVFPQFastScan, CodePackerPQ4, IndexIVFStats  # noqa: F401
-from ._core import InvalidArgumentError, SearchParametersIVF
+from ._core import SearchParametersIVF
 
 __all__ = ["IndexIVFPQ", "IndexIVFPQFastScan", "CodePackerPQ4", "IndexIVFStats", "indexIVF_stats", "cvar",
            "quantize_LUT_and_bias", "AlignedTable_to_array", "IVFSearchParameters"]
@@ -63,24 +63,6 @@ def AlignedTable_to_array(t):
     return _np.array(t, copy=True)
 
 
-def _pq_train_check(self, x):
-    """Train the coarse quantizer (unless it already holds nlist centroids),
-    then the product quantizer on the residuals of (a subsample of) x."""
-    from ._checks import as_matrix
-    x = as_matrix(x, self.d, "training vectors")
-    n = x.shape[0]
-    q = self.quantizer
-    if not (q.is_trained and q.ntotal == self.nlist) and n < self.nlist:
-        raise InvalidArgumentError(
-            f"{type(self).__name__} training needs at least nlist={self.nlist} vectors, got {n}: "
-            "pass more training vectors or use fewer lists")
-    if n < self.pq.ksub:
-        raise InvalidArgumentError(
-            f"{type(self).__name__} with nbits={self.pq.nbits} needs at least 2**nbits={self.pq.ksub} "
-            f"training vectors, got {n}: pass more training vectors or lower nbits")
-    self._train(x)
-
-
 def _repr(self):
     return (f"<annvil.{type(self).__name__} d={self.d} nlist={self.nlist} M={self.pq.M} nbits={self.pq.nbits} "
             f"ntotal={self.ntotal} metric={'L2' if self.metric_type == _core.METRIC_L2 else 'IP'} "
@@ -88,7 +70,6 @@ def _repr(self):
 
 
 for _cls in (IndexIVFPQ, IndexIVFPQFastScan):
-    _cls.train = _pq_train_check
     _cls.__repr__ = _repr
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._checks import as_matrix, check_int
+from ._checks import ArrayLike, as_matrix, check_int
 from ._core import (  # noqa: F401
     ClusteringInitMethod_AFK_MC2,
     ClusteringInitMethod_KMEANS_PLUS_PLUS,
@@ -66,7 +66,7 @@ class Clustering:
     attribute; train(x, index[, weights]) fills `centroids` (k * d floats)
     and `iteration_stats`."""
 
-    def __init__(self, d, k, cp=None):
+    def __init__(self, d: int, k: int, cp: ClusteringParameters | None = None) -> None:
         object.__setattr__(self, "d", check_int(d, "d", minimum=1))
         object.__setattr__(self, "k", check_int(k, "k", minimum=1))
         object.__setattr__(self, "cp", _copy_cp(cp) if cp is not None else ClusteringParameters())
@@ -115,7 +115,7 @@ class Clustering:
             index.add(cent)
         return cent
 
-    def train(self, x, index=None, weights=None):
+    def train(self, x: ArrayLike, index: _core.Index | None = None, weights: ArrayLike | None = None) -> np.ndarray:
         """Cluster x (n, d); index (IndexFlatL2 / IndexFlatIP...) sets the
         metric and holds the centroids afterwards."""
         return self._run(as_matrix(x, self.d, "training vectors"), index, weights)
@@ -231,7 +231,7 @@ class Kmeans:
     Any ClusteringParameters field can be passed as a keyword argument.
     """
 
-    def __init__(self, d, k, **kwargs):
+    def __init__(self, d: int, k: int, **kwargs: object) -> None:
         self.d = check_int(d, "d", minimum=1)
         self.k = check_int(k, "k", minimum=1)
         self.gpu = kwargs.pop("gpu", False)  # accepted for compatibility; training runs on the CPU
@@ -243,23 +243,18 @@ class Kmeans:
             if key in ("niter", "nredo", "min_points_per_centroid", "max_points_per_centroid", "seed"):
                 value = check_int(value, key)
             setattr(self.cp, key, value)
-        if self.cp.niter < 0:
-            raise _core.InvalidArgumentError(f"niter must be non-negative, got {self.cp.niter}")
-        if self.cp.nredo < 1:
-            raise _core.InvalidArgumentError(f"nredo must be at least 1, got {self.cp.nredo}")
-        if self.cp.max_points_per_centroid < 1:
-            raise _core.InvalidArgumentError("max_points_per_centroid must be at least 1")
-        self.centroids = None
-        self.obj = None
-        self.iteration_stats = []
-        self.index = None
+        _core._Clustering(self.d, self.k, self.cp)  # the core checks niter, nredo... now, not at train()
+        self.centroids: np.ndarray | None = None
+        self.obj: np.ndarray | None = None
+        self.iteration_stats: list[dict] = []
+        self.index: _core.Index | None = None
 
     def __getattr__(self, name):
         if name != "cp" and name in _CP_FIELDS:
             return getattr(self.cp, name)
         raise AttributeError(f"'Kmeans' object has no attribute '{name}'")
 
-    def train(self, x, weights=None, init_centroids=None):
+    def train(self, x: ArrayLike, weights: ArrayLike | None = None, init_centroids: ArrayLike | None = None) -> float:
         """Cluster x (n, d); returns the final objective."""
         x = as_matrix(x, self.d, "training vectors")
         clus = Clustering(self.d, self.k, self.cp)
@@ -274,7 +269,7 @@ class Kmeans:
         self.index = index
         return float(self.obj[-1]) if len(self.obj) else 0.0
 
-    def assign(self, x):
+    def assign(self, x: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """(D, I): distance to and id of the nearest centroid of each row."""
         if self.index is None:
             raise _core.NotTrainedError("Kmeans is not trained: call train(x) first")

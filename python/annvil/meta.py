@@ -33,7 +33,8 @@ from ._core import (  # noqa: F401
 )
 from .compat import ptr_array
 
-__all__ = ["MultiIndexQuantizer", "MultiIndexQuantizer2", "IndexShards", "IndexReplicas", "IndexShardsIVF", "ArrayInvertedLists", "downcast_InvertedLists",
+__all__ = ["MultiIndexQuantizer", "MultiIndexQuantizer2", "IndexShards", "IndexReplicas", "IndexShardsIVF",
+           "ArrayInvertedLists", "downcast_InvertedLists",
            "check_compatible_for_merge", "merge_into", "search_centroid", "search_and_return_centroids",
            "get_invlist_range", "set_invlist_range", "search_with_parameters", "range_search_with_parameters",
            "shard_ivf_index_centroids", "matrix_bucket_sort_inplace", "memcpy"]
@@ -126,8 +127,6 @@ def _ivf_search_and_return_codes(self, x, k, *, include_listnos=False, params=No
     code_size [+ list number bytes when include_listnos, sa_decode's layout]))."""
     x = as_matrix(x, self.d, "queries")
     k = check_k(k)
-    if not self.is_trained:
-        raise _core.NotTrainedError("the index is not trained")
     return self._search_and_return_codes(x, k, bool(include_listnos), params)
 
 

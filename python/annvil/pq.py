@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._checks import as_matrix
+from ._checks import ArrayLike, as_matrix
 from .compat import FieldArray, ptr_array
 from ._core import (  # noqa: F401  (re-exported)
     IndexPQ,
@@ -24,7 +24,7 @@ from ._core import (  # noqa: F401  (re-exported)
     IndexRefineSearchParameters,
     ProductQuantizer,
 )
-from ._core import InvalidArgumentError, InvalidTypeError, NotTrainedError
+from ._core import InvalidArgumentError, InvalidTypeError
 
 __all__ = [
     "ProductQuantizer",
@@ -37,29 +37,18 @@ __all__ = [
 
 
 # ---- ProductQuantizer ----------------------------------------------------------------
-def _pq_train(self, x):
+def _pq_train(self, x: ArrayLike) -> None:
     """Train the sub-space codebooks on x (n, d); needs n >= ksub = 2**nbits."""
-    x = as_matrix(x, self.d, "training vectors")
-    if x.shape[0] < self.ksub:
-        raise InvalidArgumentError(
-            f"ProductQuantizer with nbits={self.nbits} needs at least ksub={self.ksub} training vectors, "
-            f"got {x.shape[0]}")
-    self._train(x)
+    self._train(as_matrix(x, self.d, "training vectors"))  # the core checks n >= ksub
 
 
-def _pq_require_trained(self):
-    if not self.is_trained:
-        raise NotTrainedError("ProductQuantizer is not trained: call train(x) first")
-
-
-def _pq_compute_codes(self, x):
+def _pq_compute_codes(self, x: ArrayLike) -> np.ndarray:
     """Codes of x (n, d) as uint8 (n, code_size), Faiss's bit layout."""
     x = as_matrix(x, self.d, "vectors")
-    _pq_require_trained(self)
     return self._compute_codes(x)
 
 
-def _pq_decode(self, codes):
+def _pq_decode(self, codes: ArrayLike) -> np.ndarray:
     """Reconstructions (n, d) float32 of uint8 codes (n, code_size)."""
     c = np.asarray(codes)
     if c.dtype != np.uint8:
@@ -68,7 +57,6 @@ def _pq_decode(self, codes):
         c = c.reshape(1, -1)
     if c.ndim != 2 or c.shape[1] != self.code_size:
         raise InvalidArgumentError(f"codes must have shape (n, {self.code_size}), got {c.shape}")
-    _pq_require_trained(self)
     return self._decode(np.ascontiguousarray(c))
 
 
@@ -79,21 +67,19 @@ def _pq_tables(self, metric, x, rest, what):
         n = int(x)
         xs = ptr_array(rest[0], np.float32, n * self.d, "x").reshape(n, self.d)
         out = ptr_array(rest[1], np.float32, n * self.M * self.ksub, "tables", writable=True)
-        _pq_require_trained(self)
         out[...] = self._compute_tables(np.ascontiguousarray(xs), metric).ravel()
         return None
     x = as_matrix(x, self.d, "queries")
-    _pq_require_trained(self)
     return self._compute_tables(x, metric)
 
 
-def _pq_compute_distance_tables(self, x, *rest):
+def _pq_compute_distance_tables(self, x: ArrayLike, *rest: object) -> np.ndarray | None:
     """Squared L2 distances of each query's sub-vectors to every centroid: (n, M, ksub).
     Faiss's pointer form compute_distance_tables(n, x_ptr, out_ptr) is accepted."""
     return _pq_tables(self, _core.METRIC_L2, x, rest, "compute_distance_tables")
 
 
-def _pq_compute_inner_prod_tables(self, x, *rest):
+def _pq_compute_inner_prod_tables(self, x: ArrayLike, *rest: object) -> np.ndarray | None:
     """Inner products of each query's sub-vectors with every centroid: (n, M, ksub).
     Faiss's pointer form compute_inner_prod_tables(n, x_ptr, out_ptr) is accepted."""
     return _pq_tables(self, _core.METRIC_INNER_PRODUCT, x, rest, "compute_inner_prod_tables")
@@ -109,7 +95,6 @@ def _pq_codes_with_assign_index(self, x, codes=None, n=None):
         raise InvalidArgumentError("compute_codes_with_assign_index needs pq.assign_index (an index of d=dsub)")
     if index.d != self.dsub:
         raise InvalidArgumentError(f"assign_index has d={index.d}, expected dsub={self.dsub}")
-    _pq_require_trained(self)
     if n is not None:
         xs = ptr_array(x, np.float32, int(n) * self.d, "x").reshape(int(n), self.d)
     else:
@@ -142,7 +127,7 @@ ProductQuantizer.centroids = property(_pq_centroids_get, _pq_centroids_set,
 ProductQuantizer.compute_codes_with_assign_index = _pq_codes_with_assign_index
 
 
-def _pq_get_centroids(self, m, i):
+def _pq_get_centroids(self, m: int, i: int) -> np.ndarray:
     return self.centroids.reshape(self.M, self.ksub, self.dsub)[m, i].copy()
 
 

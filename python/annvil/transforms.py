@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._checks import as_matrix
+from ._checks import ArrayLike, as_matrix
 from ._core import (  # noqa: F401  (re-exported)
     CenteringTransform,
     HadamardRotation,
@@ -34,7 +34,7 @@ from ._core import (  # noqa: F401  (re-exported)
     VectorTransform,
     matrix_qr as _matrix_qr,
 )
-from ._core import InvalidArgumentError, NotTrainedError
+from ._core import InvalidArgumentError
 from .compat import FieldArray, ptr_array
 
 __all__ = [
@@ -72,8 +72,12 @@ for _cls, _name, _doc in [
         (HadamardRotation, "signs2", "second sign-flip vector (d_out)"),
         (HadamardRotation, "signs3", "third sign-flip vector (d_out)")]:
     setattr(_cls, _name, _field(_name, _doc))
+def _read_only(raw: str) -> property:
+    return property(lambda self: getattr(self, raw))
+
+
 for _n in ("signs1", "signs2", "signs3"):  # read-only: fixed by the seed
-    setattr(HadamardRotation, _n, property(lambda self, _r="_" + _n: getattr(self, _r)))
+    setattr(HadamardRotation, _n, _read_only("_" + _n))
 
 
 def _vt_train(self, x):
@@ -81,19 +85,15 @@ def _vt_train(self, x):
     self._train(as_matrix(x, self.d_in, "training vectors"))
 
 
-def _vt_apply(self, x):
+def _vt_apply(self, x: ArrayLike) -> np.ndarray:
     """x (n, d_in) -> transformed (n, d_out) float32."""
     x = as_matrix(x, self.d_in, "vectors")
-    if not self.is_trained:
-        raise NotTrainedError(f"{type(self).__name__} is not trained: call train(x) first")
     return self._apply(x)
 
 
-def _vt_reverse(self, xt):
+def _vt_reverse(self, xt: ArrayLike) -> np.ndarray:
     """Transformed vectors (n, d_out) -> (n, d_in) (exact for orthonormal transforms)."""
     xt = as_matrix(xt, self.d_out, "transformed vectors")
-    if not self.is_trained:
-        raise NotTrainedError(f"{type(self).__name__} is not trained: call train(x) first")
     return self._reverse_transform(xt)
 
 
@@ -164,13 +164,9 @@ def _pt_chain(self):
     return _Chain(self._chain)
 
 
-def _pt_apply_chain(self, x):
+def _pt_apply_chain(self, x: ArrayLike) -> np.ndarray:
     """x (n, d) through every transform of the chain: (n, index.d)."""
-    x = as_matrix(x, self.d, "vectors")
-    for t in self._chain:
-        if not t.is_trained:
-            raise NotTrainedError(f"{type(t).__name__} in the chain is not trained: call train(x) first")
-    return self._apply_chain(x)
+    return self._apply_chain(as_matrix(x, self.d, "vectors"))  # each transform checks it is trained
 
 
 IndexPreTransform.chain = property(_pt_chain)

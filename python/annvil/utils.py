@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _core
 from ._core import METRIC_INNER_PRODUCT, METRIC_L2, InvalidArgumentError, InvalidTypeError
+from ._checks import ArrayLike, check_k
 from .compat import ptr_array
 
 __all__ = ["rand", "randn", "randint", "lrand", "rand_smooth_vectors", "byte_rand", "float_rand", "float_randn",
@@ -41,19 +42,19 @@ def _seed(seed):
 
 
 # ---- random data -------------------------------------------------------------------
-def rand(n, seed=12345):
+def rand(n: int | tuple[int, ...], seed: int = 12345) -> np.ndarray:
     """Uniform float32 values in [0, 1] of shape n (int or tuple), Faiss's generator."""
     shape, size = _shape(n)
     return _core._float_rand(size, _seed(seed)).reshape(shape)
 
 
-def randn(n, seed=12345):
+def randn(n: int | tuple[int, ...], seed: int = 12345) -> np.ndarray:
     """Standard normal float32 values of shape n, Faiss's generator."""
     shape, size = _shape(n)
     return _core._float_randn(size, _seed(seed)).reshape(shape)
 
 
-def randint(n, seed=12345, vmax=None):
+def randint(n: int | tuple[int, ...], seed: int = 12345, vmax: int | None = None) -> np.ndarray:
     """int64 values of shape n, in [0, vmax) (or [0, 2^62) without vmax)."""
     shape, size = _shape(n)
     if vmax is None:
@@ -67,7 +68,7 @@ def randint(n, seed=12345, vmax=None):
 lrand = randint
 
 
-def rand_smooth_vectors(n, d, seed=1234):
+def rand_smooth_vectors(n: int, d: int, seed: int = 1234) -> np.ndarray:
     """n x d float32 vectors of low intrinsic dimension (compressible), as Faiss's."""
     return _core._rand_smooth_vectors(int(n), int(d), _seed(seed))
 
@@ -106,9 +107,7 @@ def _topk(array, k, keep_max):
     array = np.ascontiguousarray(array, dtype=np.float32)
     if array.ndim != 2:
         raise InvalidArgumentError(f"kmin/kmax need a 2-D array, got shape {array.shape}")
-    k = int(k)
-    if k <= 0:
-        raise InvalidArgumentError(f"k must be positive, got {k}")
+    k = check_k(k)
     m = array.shape[0]
     D = np.empty((m, k), np.float32)
     I = np.empty((m, k), np.int64)
@@ -118,12 +117,12 @@ def _topk(array, k, keep_max):
     return D, I
 
 
-def kmin(array, k):
+def kmin(array: ArrayLike, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k smallest values of each row and their column indices: (D, I)."""
     return _topk(array, k, False)
 
 
-def kmax(array, k):
+def kmax(array: ArrayLike, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k largest values of each row and their column indices: (D, I)."""
     return _topk(array, k, True)
 
@@ -223,7 +222,7 @@ class float_minheap_array_t(_HeapArray):
     _keep_max = True
 
 
-def merge_knn_results(Dall, Iall, keep_max=False):
+def merge_knn_results(Dall: np.ndarray, Iall: np.ndarray, keep_max: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Merge sorted per-shard results Dall, Iall (nshard, nq, k) into the k best
     (nq, k).  Dall may be float32 or int32."""
     Dall = np.asarray(Dall)
@@ -244,7 +243,7 @@ def ranklist_intersection_size(k1, v1, k2, v2):
     return int(_core._ranklist_intersection_size(a, b))
 
 
-def eval_intersection(I1, I2):
+def eval_intersection(I1: ArrayLike, I2: ArrayLike) -> int:
     """Sum over rows of the size of the intersection of I1[i] and I2[i]."""
     I1 = np.ascontiguousarray(I1, dtype=np.int64)
     I2 = np.ascontiguousarray(I2, dtype=np.int64)
@@ -359,7 +358,7 @@ def pairwise_indexed_inner_product(d, n, x, ix, y, iy, dis):
     _pairwise_indexed(d, n, x, ix, y, iy, dis, METRIC_INNER_PRODUCT)
 
 
-def is_similarity_metric(metric):
+def is_similarity_metric(metric: int) -> bool:
     """True for metrics where larger is better (inner product, Jaccard)."""
     return int(metric) in (METRIC_INNER_PRODUCT, 23)  # 23: Faiss's METRIC_Jaccard
 
