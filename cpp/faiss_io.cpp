@@ -36,24 +36,8 @@ namespace {
 IndexPtr read_idmap(FReader& r, bool map2) {
   FHeader hd = read_header(r);
   IndexPtr sub = read_index_nonnull(r, "IDMap inner index");
-  if (sub->d != hd.d) r.corrupt("IDMap dimension differs from its index");
-  const idx_t sub_n = sub->ntotal;
-  sub->ntotal = 0;  // the constructor wants an empty index
-  std::shared_ptr<IndexIDMap> idx = build("IndexIDMap", [&]() -> std::shared_ptr<IndexIDMap> {
-    if (map2) return std::make_shared<IndexIDMap2>(sub);
-    return std::make_shared<IndexIDMap>(sub);
-  });
-  sub->ntotal = sub_n;
-  r.vec(idx->id_map, "IDMap ids");
-  if (idx->id_map.size() != size_t(sub_n) || hd.ntotal != sub_n) r.corrupt("IDMap size does not match its index");
-  idx->ntotal = hd.ntotal;
-  idx->is_trained = hd.is_trained;
-  if (map2) {
-    auto* m2 = static_cast<IndexIDMap2*>(idx.get());
-    m2->construct_rev_map();
-    if (m2->rev_map.size() != m2->id_map.size()) r.corrupt("IndexIDMap2 with duplicate ids");
-  }
-  return idx;
+  return read_idmap_of<IndexIDMap, IndexIDMap2>(r, sub, hd.d, hd.ntotal, hd.is_trained, map2, "IndexIDMap",
+                                                "IndexIDMap2");
 }
 
 IndexPtr read_refine(FReader& r) {

@@ -221,24 +221,8 @@ IndexBinaryPtr read_binary(FReader& r) {
     const bool map2 = h == fourcc("IBM2");
     BHeader hd = read_bheader(r);
     IndexBinaryPtr sub = read_binary_nonnull(r, "binary IDMap inner index");
-    if (sub->d != hd.d) r.corrupt("IDMap dimension differs from its index");
-    const idx_t sub_n = sub->ntotal;
-    sub->ntotal = 0;
-    std::shared_ptr<IndexBinaryIDMap> idx = build("IndexBinaryIDMap", [&]() -> std::shared_ptr<IndexBinaryIDMap> {
-      if (map2) return std::make_shared<IndexBinaryIDMap2>(sub);
-      return std::make_shared<IndexBinaryIDMap>(sub);
-    });
-    sub->ntotal = sub_n;
-    r.vec(idx->id_map, "IDMap ids");
-    if (idx->id_map.size() != size_t(sub_n) || hd.ntotal != sub_n) r.corrupt("IDMap size does not match its index");
-    idx->ntotal = hd.ntotal;
-    idx->is_trained = hd.is_trained;
-    if (map2) {
-      auto* m2 = static_cast<IndexBinaryIDMap2*>(idx.get());
-      m2->construct_rev_map();
-      if (m2->rev_map.size() != m2->id_map.size()) r.corrupt("IndexBinaryIDMap2 with duplicate ids");
-    }
-    return idx;
+    return read_idmap_of<IndexBinaryIDMap, IndexBinaryIDMap2>(r, sub, hd.d, hd.ntotal, hd.is_trained, map2,
+                                                            "IndexBinaryIDMap", "IndexBinaryIDMap2");
   }
   if (h == fourcc("IBwF")) {
     BHeader hd = read_bheader(r);

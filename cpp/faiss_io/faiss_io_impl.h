@@ -235,6 +235,33 @@ void write_faiss_hnsw(FWriter& w, const HNSW& g);
 IndexPtr read_hnsw(FReader& r, uint32_t h);
 bool write_hnsw_family(FWriter& w, const Index& idx);
 
+// The common part of Faiss's IDMap readers, float (IndexIDMap{,2}) and binary
+// (IndexBinaryIDMap{,2}): `sub` (d, ntotal checked against the header) wrapped
+// in a Map or Map2 (named cls / cls2 in errors), the ids read, and for Map2
+// the reverse map built (no duplicate ids).
+template <class Map, class Map2, class SubPtr>
+std::shared_ptr<Map> read_idmap_of(FReader& r, SubPtr sub, int d, idx_t ntotal, bool is_trained, bool map2,
+                                   const char* cls, const char* cls2) {
+  if (sub->d != d) r.corrupt("IDMap dimension differs from its index");
+  const idx_t sub_n = sub->ntotal;
+  sub->ntotal = 0;  // the constructor wants an empty index
+  std::shared_ptr<Map> idx = build(cls, [&]() -> std::shared_ptr<Map> {
+    if (map2) return std::make_shared<Map2>(sub);
+    return std::make_shared<Map>(sub);
+  });
+  sub->ntotal = sub_n;
+  r.vec(idx->id_map, "IDMap ids");
+  if (idx->id_map.size() != size_t(sub_n) || ntotal != sub_n) r.corrupt("IDMap size does not match its index");
+  idx->ntotal = ntotal;
+  idx->is_trained = is_trained;
+  if (map2) {
+    auto* m2 = static_cast<Map2*>(idx.get());
+    m2->construct_rev_map();
+    if (m2->rev_map.size() != m2->id_map.size()) r.corrupt(std::string(cls2) + " with duplicate ids");
+  }
+  return idx;
+}
+
 // ---- files (faiss_io.cpp) -------------------------------------------------------------------
 std::shared_ptr<std::vector<uint8_t>> read_whole_file(const std::string& path);
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
