@@ -1,5 +1,5 @@
-// Bindings of the vector transforms (Faiss's VectorTransform family) and
-// IndexPreTransform.  Vector fields (A, b, mean, PCAMat...) are bound as
+// Bindings of the vector transforms (Faiss's VectorTransform family); then
+// IndexPreTransform (bind_pretransform.cpp) and matrix_qr (bind_linalg.cpp).  Vector fields (A, b, mean, PCAMat...) are bound as
 // `_name` copies with a checked setter; python/annvil/transforms.py turns
 // them into Faiss-style fields that faiss.copy_array_to_vector writes back.
 #include "common.h"
@@ -248,30 +248,8 @@ void init_transform(py::module_& m) {
       .def_property_readonly("_signs2", [](const HadamardRotation& s) { return copy_vec(s.signs2); })
       .def_property_readonly("_signs3", [](const HadamardRotation& s) { return copy_vec(s.signs3); });
 
-  m.def("matrix_qr", [](int m_, int n_, py::array_t<float, py::array::c_style> a) {
-    ANNVIL_CHECK(a.size() >= int64_t(m_) * n_, "matrix_qr: the array holds ", a.size(), " values, m*n=",
-                 int64_t(m_) * n_, " needed");
-    matrix_qr(m_, n_, a.mutable_data());
-  }, py::arg("m"), py::arg("n"), py::arg("a"), "Faiss's matrix_qr: orthonormalise n vectors of m floats in place");
-
-  py::class_<IndexPreTransform, Index, std::shared_ptr<IndexPreTransform>>(m, "IndexPreTransform", py::dynamic_attr())
-      .def(py::init<VectorTransformPtr, IndexPtr>(), py::arg("ltrans"), py::arg("index"))
-      .def(py::init<IndexPtr>(), py::arg("index"))
-      .def_readonly("index", &IndexPreTransform::index)
-      .def_property_readonly("_chain", [](const IndexPreTransform& s) { return s.chain; })
-      .def("prepend_transform", &IndexPreTransform::prepend_transform, py::arg("ltrans"))
-      .def("_apply_chain", [](const IndexPreTransform& self, const FloatArray& x) {
-        int64_t n = rows_of(x, self.d, "vectors");
-        std::vector<float> out;
-        const float* xp = x.data();
-        {
-          py::gil_scoped_release release;
-          out = self.apply_chain(n, xp);
-        }
-        py::array_t<float> a({n, int64_t(self.index->d)});
-        std::copy(out.begin(), out.end(), a.mutable_data());
-        return a;
-      });
+  init_linalg(m);
+  init_pretransform(m);
 }
 
 }  // namespace annvil_py

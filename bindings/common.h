@@ -77,6 +77,8 @@ void init_io(py::module_& m);
 void init_faiss_io(py::module_& m);  // Faiss's file format (bind_faiss_io.cpp)
 void init_pq(py::module_& m);
 void init_transform(py::module_& m);  // called by init_pq
+void init_linalg(py::module_& m);      // called by init_transform
+void init_pretransform(py::module_& m);  // called by init_transform
 void init_ivf(py::module_& m);
 void init_ivfpq(py::module_& m);
 void init_hnsw(py::module_& m);

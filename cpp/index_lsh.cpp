@@ -11,7 +11,7 @@
 
 #include "distances/distances.h"
 #include "distances/hamming.h"
-#include "core/heap.h"
+#include "core/topk.h"
 #include "index_pq.h"
 #include "core/io.h"
 #include "distances/knn.h"

@@ -12,7 +12,7 @@ namespace annvil {
 struct TopK;
 
 // Sort a filled heap and write one result row (k entries): D as distances
-// (keys for L2, negated keys for inner product), padding -1 / missing_result_distance() (heap.h).
+// (keys for L2, negated keys for inner product), padding -1 / missing_result_distance() (topk.h).
 void pq_finalize_row(TopK& heap, size_t k, MetricType metric, float* D, idx_t* I);
 
 struct IndexPQ : Index {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "distances/distances.h"
-#include "core/heap.h"
+#include "core/topk.h"
 #include "index_flat.h"
 #include "index_pq.h"
 #include "core/io.h"

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "core/heap.h"
+#include "core/topk.h"
 #include "ivf/index_ivf.h"
 #include "core/io.h"
 #include "quant/kmeans.h"
@@ -39,6 +39,41 @@ void check_member(const Index& owner, const Index& member, const char* what) {
   ANNVIL_CHECK(owner.d == 0 || member.d == owner.d, "the ", what, " has d=", member.d, ", expected d=", owner.d);
 }
 
+// add_shard / add_replica: checks m (what: "shard" or "replica") against the
+// owner and the members, takes d and the metric from the first member, and
+// appends it.  same_ntotal: every member must hold as many vectors as the first.
+void add_member(Index& owner, std::vector<IndexPtr>& members, IndexPtr m, const char* what, bool same_ntotal) {
+  ANNVIL_CHECK(m != nullptr, what, " must be an index, got None");
+  check_member(owner, *m, what);
+  for (auto& s : members) ANNVIL_CHECK(s != m, "this index is a ", what, " already");
+  if (members.empty()) {
+    owner.d = m->d;
+    owner.metric_type = m->metric_type;
+    owner.metric_arg = m->metric_arg;
+  } else {
+    ANNVIL_CHECK(m->metric_type == owner.metric_type, "the ", what, "'s metric differs from the other ", what, "s'");
+    if (same_ntotal)
+      ANNVIL_CHECK(m->ntotal == members[0]->ntotal, "the ", what, " holds ", m->ntotal, " vectors, the others ",
+                   members[0]->ntotal, ": ", what, "s must hold the same data");
+  }
+  members.push_back(std::move(m));
+}
+
+// remove_shard / remove_replica (fn: the caller's name, for the message)
+void remove_member(std::vector<IndexPtr>& members, const Index* m, const char* fn, const char* what) {
+  auto it = std::find_if(members.begin(), members.end(), [&](const IndexPtr& s) { return s.get() == m; });
+  ANNVIL_CHECK(it != members.end(), fn, ": this index is not a ", what);
+  members.erase(it);
+}
+
+// f(member) for every member under its write lock (run_members' threading)
+void each_locked(const std::vector<IndexPtr>& members, bool threaded, const std::function<void(Index&)>& f) {
+  run_members(members.size(), threaded, [&](size_t s) {
+    auto lock = members[s]->lock.write();
+    f(*members[s]);
+  });
+}
+
 // the blocks [i0, i1) of n rows split over m members
 inline idx_t block_start(idx_t n, size_t m, size_t s) { return idx_t(size_t(n) * s / m); }
 
@@ -60,31 +95,17 @@ IndexShards::IndexShards(int d_, bool threaded_, bool successive_ids_)
   d = d_;
 }
 
-void IndexShards::check_shard(const Index& shard) const { check_member(*this, shard, "shard"); }
-
 void IndexShards::check_nonempty() const {
   ANNVIL_CHECK(!shards.empty(), type_tag(), " has no shard: call add_shard() first");
 }
 
 void IndexShards::add_shard(IndexPtr shard) {
-  ANNVIL_CHECK(shard != nullptr, "shard must be an index, got None");
-  check_shard(*shard);
-  for (auto& s : shards) ANNVIL_CHECK(s != shard, "this index is a shard already");
-  if (shards.empty()) {
-    d = shard->d;
-    metric_type = shard->metric_type;
-    metric_arg = shard->metric_arg;
-  } else {
-    ANNVIL_CHECK(shard->metric_type == metric_type, "the shard's metric differs from the other shards'");
-  }
-  shards.push_back(std::move(shard));
+  add_member(*this, shards, std::move(shard), "shard", false);
   sync_with_shards();
 }
 
 void IndexShards::remove_shard(const Index* shard) {
-  auto it = std::find_if(shards.begin(), shards.end(), [&](const IndexPtr& s) { return s.get() == shard; });
-  ANNVIL_CHECK(it != shards.end(), "remove_shard: this index is not a shard");
-  shards.erase(it);
+  remove_member(shards, shard, "remove_shard", "shard");
   sync_with_shards();
 }
 
@@ -113,10 +134,7 @@ std::vector<idx_t> IndexShards::id_offsets() const {
 
 void IndexShards::train(idx_t n, const float* x) {
   check_nonempty();
-  for_each_shard([&](size_t s) {
-    auto lock = shards[s]->lock.write();
-    shards[s]->train(n, x);
-  });
+  each_locked(shards, threaded, [&](Index& s) { s.train(n, x); });
   sync_with_shards();
 }
 
@@ -232,10 +250,7 @@ void IndexShards::reconstruct(idx_t key, float* out) const {
 }
 
 void IndexShards::reset() {
-  for_each_shard([&](size_t s) {
-    auto lock = shards[s]->lock.write();
-    shards[s]->reset();
-  });
+  each_locked(shards, threaded, [](Index& s) { s.reset(); });
   sync_with_shards();
 }
 
@@ -256,26 +271,12 @@ IndexReplicas::IndexReplicas(int d_, bool threaded_) : Index(d_ > 0 ? d_ : 1, ME
 }
 
 void IndexReplicas::add_replica(IndexPtr r) {
-  ANNVIL_CHECK(r != nullptr, "replica must be an index, got None");
-  check_member(*this, *r, "replica");
-  for (auto& s : replicas) ANNVIL_CHECK(s != r, "this index is a replica already");
-  if (replicas.empty()) {
-    d = r->d;
-    metric_type = r->metric_type;
-    metric_arg = r->metric_arg;
-  } else {
-    ANNVIL_CHECK(r->metric_type == metric_type, "the replica's metric differs from the other replicas'");
-    ANNVIL_CHECK(r->ntotal == replicas[0]->ntotal, "the replica holds ", r->ntotal,
-                 " vectors, the others ", replicas[0]->ntotal, ": replicas must hold the same data");
-  }
-  replicas.push_back(std::move(r));
+  add_member(*this, replicas, std::move(r), "replica", true);
   sync_with_replicas();
 }
 
 void IndexReplicas::remove_replica(const Index* r) {
-  auto it = std::find_if(replicas.begin(), replicas.end(), [&](const IndexPtr& s) { return s.get() == r; });
-  ANNVIL_CHECK(it != replicas.end(), "remove_replica: this index is not a replica");
-  replicas.erase(it);
+  remove_member(replicas, r, "remove_replica", "replica");
   sync_with_replicas();
 }
 
@@ -289,29 +290,29 @@ void IndexReplicas::sync_with_replicas() {
   is_trained = replicas[0]->is_trained;
 }
 
+void IndexReplicas::check_nonempty() const {
+  ANNVIL_CHECK(!replicas.empty(), "IndexReplicas has no replica: call add_replica() first");
+}
+
 void IndexReplicas::for_each_replica(const std::function<void(size_t)>& f) const {
   run_members(replicas.size(), threaded, f);
 }
 
 void IndexReplicas::train(idx_t n, const float* x) {
-  ANNVIL_CHECK(!replicas.empty(), "IndexReplicas has no replica: call add_replica() first");
-  for_each_replica([&](size_t s) {
-    auto lock = replicas[s]->lock.write();
-    replicas[s]->train(n, x);
-  });
+  check_nonempty();
+  each_locked(replicas, threaded, [&](Index& r) { r.train(n, x); });
   sync_with_replicas();
 }
 
 void IndexReplicas::add(idx_t n, const float* x) { add_with_ids(n, x, nullptr); }
 
 void IndexReplicas::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
-  ANNVIL_CHECK(!replicas.empty(), "IndexReplicas has no replica: call add_replica() first");
-  for_each_replica([&](size_t s) {
-    auto lock = replicas[s]->lock.write();
+  check_nonempty();
+  each_locked(replicas, threaded, [&](Index& r) {
     if (ids)
-      replicas[s]->add_with_ids(n, x, ids);
+      r.add_with_ids(n, x, ids);
     else
-      replicas[s]->add(n, x);
+      r.add(n, x);
   });
   sync_with_replicas();
 }
@@ -319,7 +320,7 @@ void IndexReplicas::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
 void IndexReplicas::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
                            const SearchParameters* params) const {
   check_k(k);
-  ANNVIL_CHECK(!replicas.empty(), "IndexReplicas has no replica: call add_replica() first");
+  check_nonempty();
   const size_t m = replicas.size();
   for_each_replica([&](size_t s) {
     const idx_t i0 = block_start(n, m, s), i1 = block_start(n, m, s + 1);
@@ -333,7 +334,7 @@ void IndexReplicas::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
 
 void IndexReplicas::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
                                  const SearchParameters* params) const {
-  ANNVIL_CHECK(!replicas.empty(), "IndexReplicas has no replica: call add_replica() first");
+  check_nonempty();
   const size_t m = replicas.size();
   std::vector<RangeSearchResult> parts(m);
   for_each_replica([&](size_t s) {
@@ -357,16 +358,13 @@ void IndexReplicas::range_search(idx_t n, const float* x, float radius, RangeSea
 }
 
 void IndexReplicas::reconstruct(idx_t key, float* out) const {
-  ANNVIL_CHECK(!replicas.empty(), "IndexReplicas has no replica: call add_replica() first");
+  check_nonempty();
   auto lock = replicas[0]->lock.read();
   replicas[0]->reconstruct(key, out);
 }
 
 void IndexReplicas::reset() {
-  for_each_replica([&](size_t s) {
-    auto lock = replicas[s]->lock.write();
-    replicas[s]->reset();
-  });
+  each_locked(replicas, threaded, [](Index& r) { r.reset(); });
   sync_with_replicas();
 }
 

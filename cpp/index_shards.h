@@ -63,7 +63,6 @@ struct IndexShards : Index {
   std::vector<idx_t> id_offsets() const;
 
  protected:
-  void check_shard(const Index& shard) const;
   void check_nonempty() const;
   // f(s) for every shard s, in parallel when threaded; the first exception is re-thrown
   void for_each_shard(const std::function<void(size_t)>& f) const;
@@ -96,6 +95,7 @@ struct IndexReplicas : Index {
   void write_payload(Writer& w) const override;
 
  private:
+  void check_nonempty() const;
   void for_each_replica(const std::function<void(size_t)>& f) const;
 };
 

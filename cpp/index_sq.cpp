@@ -11,7 +11,7 @@
 #include <memory>
 
 #include "distances/distances.h"
-#include "core/heap.h"
+#include "core/topk.h"
 #include "core/io.h"
 #include "distances/knn.h"
 

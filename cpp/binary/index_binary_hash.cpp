@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/heap.h"
+#include "core/topk.h"
 #include "core/io.h"
 #include "core/parallel.h"
 

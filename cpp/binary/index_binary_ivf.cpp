@@ -8,7 +8,7 @@
 #include <chrono>
 #include <cstring>
 
-#include "core/heap.h"
+#include "core/topk.h"
 #include "core/io.h"
 #include "ivf/ivf_stats.h"
 #include "core/parallel.h"

@@ -8,7 +8,7 @@
 #include <limits>
 
 #include "distances/hamming_impl.h"
-#include "core/heap.h"
+#include "core/topk.h"
 #include "core/parallel.h"
 #include "simd/simd.h"
 

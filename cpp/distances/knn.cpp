@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "distances/distances.h"
-#include "core/heap.h"
+#include "core/topk.h"
 
 namespace annvil {
 
@@ -173,21 +173,6 @@ void knn_direct(size_t nq, const float* xq, size_t nb, const float* xb, size_t d
   for (int t = 1; t < nt; ++t) heaps[0].merge_from(heaps[t]);
   heaps[0].finalize(metric, nullptr, D, I);
 }
-
-// k = 1 without a selector: the kernel keeps the running minimum itself.
-struct Top1Sink : PanelSink {
-  alignas(64) float b[64];
-  int64_t r[64];
-  Top1Sink() {
-    best = b;
-    best_row = r;
-    for (int j = 0; j < 64; ++j) {
-      b[j] = std::numeric_limits<float>::infinity();
-      r[j] = -1;
-    }
-  }
-  void push(int, float, int64_t) override {}
-};
 
 void knn_top1(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, MetricType metric, float* D, idx_t* I,
               const idx_t* labels, bool split_queries, int nt) {
@@ -371,25 +356,6 @@ void knn_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d,
   heaps[0].finalize(metric, l2 ? qnorms.data() : nullptr, D, I);
 }
 
-namespace {
-
-struct RangeSink : PanelSink {
-  alignas(64) float thr[64];
-  std::vector<std::pair<float, idx_t>>* out = nullptr;  // one vector per panel column
-  const idx_t* labels = nullptr;
-  const IDSelector* sel = nullptr;
-  RangeSink() {
-    thresholds = thr;
-    for (float& v : thr) v = -std::numeric_limits<float>::infinity();
-  }
-  void push(int j, float key, int64_t row) override {
-    idx_t label = labels ? labels[row] : row;
-    if (sel && !sel->is_member(label)) return;
-    out[j].emplace_back(key, label);
-  }
-};
-
-}  // namespace
 
 void range_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, float radius, MetricType metric,
                  RangeSearchResult* result, const IDSelector* sel, const idx_t* labels, float metric_arg) {

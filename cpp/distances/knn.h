@@ -1,5 +1,5 @@
 // Exact k-NN, range search and distance matrices over row-major float32 data,
-// built on the panel kernels of distances.h and the heaps of heap.h.  The full
+// built on the panel kernels of distances.h and the heaps of topk.h.  The full
 // distance matrix is never materialised by knn/range: blocks of base rows are
 // scanned against packed query panels and candidates go straight to heaps.
 #pragma once
@@ -11,7 +11,7 @@
 namespace annvil {
 
 // D, I: nq * k.  `labels` (nb entries) maps rows to returned ids (identity if
-// null); `sel` filters on the label.  Missing results: -1 and missing_result_distance() (+-FLT_MAX, heap.h).
+// null); `sel` filters on the label.  Missing results: -1 and missing_result_distance() (+-FLT_MAX, topk.h).
 // Every metric of metric.h; metric_arg is p for METRIC_Lp.
 void knn_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, size_t k, MetricType metric,
                float* D, idx_t* I, const IDSelector* sel = nullptr, const idx_t* labels = nullptr,

@@ -9,7 +9,7 @@
 #include <exception>
 #include <limits>
 
-#include "core/heap.h"
+#include "core/topk.h"
 #include "hnsw/hnsw_codes.h"
 #include "core/io.h"
 #include "distances/knn.h"

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <limits>
 
-#include "core/heap.h"
+#include "core/topk.h"
 #include "core/io.h"
 #include "core/parallel.h"
 #include "simd/simd.h"

@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/heap.h"
+#include "core/topk.h"
 #include "core/index.h"
 #include "ivf/invlists.h"
 #include "ivf/ivf_stats.h"

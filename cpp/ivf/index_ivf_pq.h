@@ -22,7 +22,7 @@
 // and only those that can beat the current threshold, given a bound on the
 // rounding error, are re-scored with the float table, so results are those
 // of the float scan.  Large k collects approximate keys and re-scores the
-// survivors once at the end (ApproxReservoir in the .cpp).
+// survivors once at the end (ApproxReservoir, core/topk.h).
 //
 // IndexIVFPQFastScan (index_ivf_pq_fastscan.h) reuses the training and the
 // precomputed table defined here.
@@ -36,9 +36,10 @@
 #include <mutex>
 #include <vector>
 
-#include "core/heap.h"
+#include "core/topk.h"
 #include "ivf/index_ivf.h"
 #include "quant/pq.h"
+#include "quant/pq_tables.h"
 
 namespace annvil {
 
@@ -61,46 +62,16 @@ void ivfpq_train_pq(const IndexIVF& ivf, idx_t n, const float* x, ProductQuantiz
 // caller refreshes its derived tables.
 void ivfpq_train(IndexIVF& ivf, ProductQuantizer& pq, bool& skip_encoder_training, idx_t n, const float* x);
 
-// Codebooks of a ProductQuantizer laid out for the kernels of
-// index_ivf_pq_kernels.h: transposed centroids ct (M * dsub * ksub) and their
-// squared norms (M * ksub).
-struct PQCodebooks {
-  std::vector<float> ct, norms;
-  uint64_t fingerprint = 0;
-  void build(const ProductQuantizer& pq);
-};
-// A cheap fingerprint of the centroids (shape and a sample of values), used
-// to notice that a PQ was retrained or its centroids were replaced.
-uint64_t pq_fingerprint(const ProductQuantizer& pq);
-
-// out: M * ksub.  <x_m, c_{m,j}>, and |x_m - c_{m,j}|^2.
-void pq_ip_table(const ProductQuantizer& pq, const PQCodebooks& cb, const float* x, float* out);
-void pq_l2_table(const ProductQuantizer& pq, const PQCodebooks& cb, const float* x, float* out);
 // A scanner's per-query tables (qtab, ltab: M * ksub each); returns the LUT to
 // use: qtab (L2 distances, or negated inner products), or ltab for L2 with
 // residuals, which set_list fills per list (qtab then holds <x, r> when the
 // precomputed table is used).
 const float* ivfpq_query_tables(const ProductQuantizer& pq, const PQCodebooks& cb, const float* q, bool l2,
                                 bool residual, bool precomputed, float* qtab, float* ltab);
-// Codes of n vectors (x: n * d, codes: n * code_size), nearest centroid per sub-space.
-void pq_encode(const ProductQuantizer& pq, const PQCodebooks& cb, idx_t n, const float* x, uint8_t* codes);
 // Codes of n vectors for an IVF index with this pq: residuals to the lists'
 // centroids when ivf.by_residual; entries with list_nos[i] < 0 get zero codes.
 void ivfpq_encode(const IndexIVF& ivf, const ProductQuantizer& pq, const PQCodebooks& cb, idx_t n, const float* x,
                   const idx_t* list_nos, uint8_t* codes);
-
-// Thread-safe lazily (re)built PQCodebooks of an index's pq.
-class PQCodebookCache {
- public:
-  PQCodebookCache() = default;
-  PQCodebookCache(const PQCodebookCache&) {}
-  PQCodebookCache& operator=(const PQCodebookCache&) { return *this; }
-  std::shared_ptr<const PQCodebooks> get(const ProductQuantizer& pq) const;
-
- private:
-  mutable std::mutex mu_;
-  mutable std::shared_ptr<const PQCodebooks> cb_;
-};
 
 // The nprobe nearest lists of n queries (dis, keys: n * nprobe, best first),
 // as quantizer.search would give them.  For a flat quantizer the full
@@ -120,49 +91,6 @@ inline float ivfpq_list_bias(MetricType metric, bool by_residual, bool precomput
   if (metric == METRIC_INNER_PRODUCT) return -coarse_dis;
   return precomputed ? coarse_dis : 0.f;
 }
-
-// out[i] = sum_m lut[m * ksub + code_i[m]] for n codes with nbits = 8
-// (code_size = M bytes each).  lut: M * 256 floats.
-void pq8_code_sums(const uint8_t* codes, size_t n, size_t M, const float* lut, float* out);
-// same with a uint16 table and exact integer sums
-void pq8_code_sums_u16(const uint8_t* codes, size_t n, size_t M, const uint16_t* lut, uint32_t* out);
-
-// Top-k collector for large k (as Faiss's reservoir handler): candidates
-// below the threshold are appended in O(1); when the buffer is full the k
-// best (by key, then id) are selected and the threshold drops to the k-th.
-struct TopKReservoir {
-  size_t k = 0, cap = 0, n = 0;
-  float thr = std::numeric_limits<float>::infinity();
-  std::vector<std::pair<float, idx_t>> buf;
-  void init(size_t k_) {
-    k = k_;
-    cap = k + std::max<size_t>(16, k / 2);
-    buf.resize(cap);
-    n = 0;
-    thr = std::numeric_limits<float>::infinity();
-  }
-  float threshold() const { return thr; }
-  // returns true when the threshold changed
-  bool push(float key, idx_t id) {
-    buf[n++] = {key, id};
-    if (n < cap) return false;
-    std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.begin() + n);
-    n = k;
-    thr = buf[k - 1].first;
-    return true;
-  }
-  // the k best into an empty heap's storage, unordered: only valid when the
-  // heap is next sorted (TopKArray::finalize) or merged from, not pushed to
-  void fill_unordered(TopK& h) {
-    if (n > k) std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.begin() + n);
-    const size_t c = std::min(n, k);
-    for (size_t i = 0; i < c; ++i) {
-      h.keys[i] = buf[i].first;
-      h.ids[i] = buf[i].second;
-    }
-    h.size = c;
-  }
-};
 
 // ---- IndexIVFPQ ------------------------------------------------------------------
 struct IndexIVFPQ : IndexIVF {

@@ -25,6 +25,7 @@
 #include "ivf/index_ivf.h"
 #include "ivf/index_ivf_pq.h"
 #include "quant/pq.h"
+#include "quant/pq_tables.h"
 
 namespace annvil {
 

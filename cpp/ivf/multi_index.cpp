@@ -7,7 +7,7 @@
 #include <queue>
 #include <tuple>
 
-#include "core/heap.h"
+#include "core/topk.h"
 #include "core/io.h"
 #include "core/parallel.h"
 

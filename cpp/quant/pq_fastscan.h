@@ -185,45 +185,6 @@ void pq4_scan(const uint8_t* blocks, size_t n, size_t M, const uint8_t* lut_q, c
                  [&](size_t, uint32_t acc, size_t i) { consider(acc, i); });
 }
 
-// Top-k collector for uint16 sums: candidates are appended to a buffer and,
-// when it fills, an nth_element pass keeps the k best and tightens the
-// threshold.  Cheaper than a heap when k is large (a heap pays log k per
-// accepted candidate); ranks by (sum, id) like TopK, ids below 2^48.
-struct PQ4Reservoir {
-  size_t k = 0, cap = 0, n = 0;
-  uint32_t threshold = 0x10000;  // candidates must be strictly below
-  std::vector<uint64_t> buf;     // sum << 48 | id
-
-  void reset(size_t k_) {
-    k = k_;
-    cap = std::max<size_t>(4 * k_, 64);
-    buf.resize(cap);
-    n = 0;
-    threshold = 0x10000;
-  }
-  void push(uint32_t sum, int64_t id) {
-    buf[n++] = (uint64_t(sum) << 48) | uint64_t(id);
-    if (n == cap) shrink();
-  }
-  void shrink() {
-    if (n <= k) return;
-    std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.begin() + n);
-    n = k;
-    // buf[k - 1] is now the k-th best; later ids are larger, so a tie loses
-    threshold = uint32_t(buf[k - 1] >> 48);
-  }
-  // sorted best first; returns how many (<= k)
-  size_t finish(uint32_t* sums, int64_t* ids) {
-    if (n > k) shrink();
-    std::sort(buf.begin(), buf.begin() + n);
-    for (size_t i = 0; i < n; ++i) {
-      sums[i] = uint32_t(buf[i] >> 48);
-      ids[i] = int64_t(buf[i] & ((uint64_t(1) << 48) - 1));
-    }
-    return n;
-  }
-};
-
 namespace detail {
 // masks may be null (no threshold test)
 void pq4_accumulate_scalar(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,

@@ -12,7 +12,7 @@
 #include <limits>
 #include <vector>
 
-#include "core/heap.h"
+#include "core/topk.h"
 #include "index_pq.h"
 #include "core/parallel.h"
 #include "quant/pq_fastscan.h"

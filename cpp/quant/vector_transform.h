@@ -5,17 +5,18 @@
 // (a trained rotation that makes the sub-spaces of a product quantizer fit
 // the data better), NormalizationTransform (rows scaled to unit L2 norm),
 // CenteringTransform, RemapDimensionsTransform (select / pad dimensions),
-// HadamardRotation, and IndexPreTransform, which chains transforms in front
-// of any index.
+// HadamardRotation.  IndexPreTransform, which chains transforms in front of
+// any index, is in index_pretransform.h.
 //
 // The dense linear algebra they need (Householder QR, a symmetric
-// eigensolver, the polar factor) is here too: annvil links no LAPACK.
+// eigensolver, the polar factor) is in linalg.h: annvil links no LAPACK.
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/index.h"
+#include "quant/linalg.h"
 
 namespace annvil {
 
@@ -227,66 +228,6 @@ struct NormalizationTransform : VectorTransform {
   void check_identical(const VectorTransform& other) const override;
   std::string type_tag() const override { return "L2Norm"; }
   void write_payload(Writer& w) const override;
-};
-
-// Polar factor of a (rows x cols) row-major matrix: the closest matrix with
-// orthonormal rows or columns, U V^T from a one-sided Jacobi SVD.
-void polar_factor(int rows, int cols, const double* a, double* out);
-
-// Faiss's matrix_qr: a holds n vectors of m floats (n <= m), replaced by
-// the orthonormal Q of their QR decomposition (LAPACK geqrf + orgqr,
-// Householder reflectors with beta = -sign(alpha) |x|), computed in double.
-void matrix_qr(int m, int n, float* a);
-
-// Eigen-decomposition of the symmetric n x n matrix a (row-major, both
-// triangles): Householder tridiagonalisation then implicit QL.  On return
-// w holds the eigenvalues in increasing order and row j of `a` the unit
-// eigenvector of w[j].
-void symmetric_eigen(int n, double* a, double* w);
-
-struct IndexPreTransform : Index {
-  std::vector<VectorTransformPtr> chain;
-  IndexPtr index;
-
-  explicit IndexPreTransform(IndexPtr index);
-  IndexPreTransform(VectorTransformPtr vt, IndexPtr index);
-  void prepend_transform(VectorTransformPtr vt);
-
-  void train(idx_t n, const float* x) override;
-  void add(idx_t n, const float* x) override;
-  void add_with_ids(idx_t n, const float* x, const idx_t* ids) override;
-  void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
-              const SearchParameters* params = nullptr) const override;
-  void range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
-                    const SearchParameters* params = nullptr) const override;
-  void reconstruct(idx_t key, float* out) const override;
-  void reconstruct_n(idx_t i0, idx_t ni, float* out) const override;
-  size_t remove_ids(const IDSelector& sel) override;
-  bool remove_ids_shifts() const override { return index->remove_ids_shifts(); }
-  void reset() override;
-  size_t memory_usage() const override;
-
-  // codes of the wrapped index for the transformed vectors (as Faiss)
-  size_t sa_code_size() const override { return index->sa_code_size(); }
-  void sa_encode(idx_t n, const float* x, uint8_t* codes) const override;
-  void sa_decode(idx_t n, const uint8_t* codes, float* x) const override;
-  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
-  // identical transform chains (same types and parameters), compatible indexes
-  void check_compatible_for_merge(const Index& other) const override;
-  void merge_from(Index& other, idx_t add_id = 0) override;
-  void search_and_reconstruct(idx_t n, const float* x, idx_t k, float* D, idx_t* I, float* recons,
-                              const SearchParameters* params = nullptr) const override;
-
-  // n * d -> n * index->d through the whole chain
-  std::vector<float> apply_chain(idx_t n, const float* x) const;
-  // n * index->d -> n * d
-  void reverse_chain(idx_t n, const float* xt, float* x) const;
-
-  std::string type_tag() const override { return "PreTransform"; }
-  void write_payload(Writer& w) const override;
-
- private:
-  void refresh();
 };
 
 }  // namespace annvil
