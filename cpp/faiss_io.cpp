@@ -29,8 +29,10 @@
 #include "ivf/index_ivf_pq.h"
 #include "ivf/index_ivf_pq_fastscan.h"
 #include "index_pq.h"
+#include "index_pq_fastscan.h"
 #include "index_refine.h"
 #include "index_sq.h"
+#include "ivf/index_ivf_sq.h"
 #include "core/io.h"
 #include "quant/pq.h"
 #include "quant/pq_fastscan.h"
@@ -254,10 +256,10 @@ class FReader {
   }
   // n elements into a Storage: a view of the mapped file when aligned
   template <class T>
-  void storage_elems(Storage<T>& s, size_t n, const char* what) {
+  void storage_elems(Storage<T>& s, size_t n, const char* what, size_t align = alignof(T)) {
     if (n > (n_ - pos_) / sizeof(T)) corrupt(std::string("array larger than the file: ") + what);
     const uint8_t* p = raw(n * sizeof(T), what);
-    if (mapped_ && reinterpret_cast<uintptr_t>(p) % alignof(T) == 0) {
+    if (mapped_ && reinterpret_cast<uintptr_t>(p) % align == 0) {
       s.set_view(reinterpret_cast<const T*>(p), n, keep_);
     } else {
       auto& v = s.mut();
@@ -816,7 +818,7 @@ IndexPtr read_flat(FReader& r, uint32_t h) {
   // stored as a count of 4-byte words (code_size / 4 per vector)
   const size_t n = r.vec_count<float>("flat vectors");
   if (n != size_t(hd.ntotal) * size_t(hd.d)) r.corrupt("flat storage size does not match ntotal * d");
-  r.storage_elems(idx->xb, n, "flat vectors");
+  r.storage_elems(idx->codes, n * sizeof(float), "flat vectors", alignof(float));
   idx->ntotal = hd.ntotal;
   return idx;
 }
@@ -1029,7 +1031,7 @@ IndexPtr read_hnsw(FReader& r, uint32_t h) {
     auto* fl = dynamic_cast<IndexFlat*>(storage.get());
     if (!fl) r.corrupt("IndexHNSWFlat storage is not an IndexFlat");
     idx = build("IndexHNSWFlat", [&] { return std::make_shared<IndexHNSWFlat>(hd.d, M, hd.metric); });
-    idx->xb = fl->xb;  // shares a mapped view, or copies
+    idx->xb.assign_bytes_of(fl->codes);  // shares a mapped view, or copies
   } else if (h == fourcc("IHNs")) {
     auto* sq = dynamic_cast<IndexScalarQuantizer*>(storage.get());
     if (!sq) r.corrupt("IndexHNSWSQ storage is not an IndexScalarQuantizer");
@@ -1132,7 +1134,7 @@ void write_flat_storage(FWriter& w, const Index& like, const float* xb, size_t n
 // An index of the same header fields as `like` (for HNSW storage)
 void write_index(FWriter& w, const Index& idx) {
   if (auto* p = dynamic_cast<const IndexFlat*>(&idx)) {
-    write_flat_storage(w, idx, p->xb.data(), p->xb.size(), idx.ntotal);
+    write_flat_storage(w, idx, p->get_xb(), size_t(idx.ntotal) * size_t(idx.d), idx.ntotal);
   } else if (auto* p = dynamic_cast<const IndexIDMap*>(&idx)) {
     w.tag(dynamic_cast<const IndexIDMap2*>(&idx) ? "IxM2" : "IxMp");
     write_header(w, idx);
