@@ -1,3 +1,4 @@
+// Bindings of IndexFlat and its metric / 1-D variants (index_flat.h).
 #include "common.h"
 #include "index_flat.h"
 
@@ -6,7 +7,7 @@ namespace annvil_py {
 using namespace annvil;
 
 void init_flat(py::module_& m) {
-  py::class_<IndexFlat, Index, std::shared_ptr<IndexFlat>>(m, "IndexFlat", py::dynamic_attr())
+  py::class_<IndexFlat, IndexFlatCodes, std::shared_ptr<IndexFlat>>(m, "IndexFlat", py::dynamic_attr())
       .def(py::init([](int d, int metric) { return std::make_shared<IndexFlat>(d, MetricType(metric)); }),
            py::arg("d"), py::arg("metric") = int(METRIC_L2))
       .def("get_xb", [](py::object self) {
@@ -24,7 +25,6 @@ void init_flat(py::module_& m) {
         py::detail::array_proxy(a.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
         return a;
       })
-      .def_property_readonly("code_size", &IndexFlat::sa_code_size)
       .def("_compute_distance_subset", [](const IndexFlat& self, const FloatArray& x, const IdArray& labels) {
         int64_t n = rows_of(x, self.d, "queries");
         if (labels.ndim() != 2 || labels.shape(0) != n) ANNVIL_THROW(value, "labels must be (n, k)");

@@ -37,9 +37,9 @@ std::shared_ptr<Index> storage_copy(const IndexHNSW& self) {
   } else {
     auto idx = std::make_shared<IndexFlat>(self.d, self.metric_type);
     idx->metric_arg = self.metric_arg;
-    std::vector<float>& xb = idx->xb.mut();
-    xb.resize(size_t(self.ntotal) * size_t(self.d));
-    self.reconstruct_n(0, self.ntotal, xb.data());
+    std::vector<uint8_t>& xb = idx->codes.mut();
+    xb.resize(size_t(self.ntotal) * idx->code_size);
+    self.reconstruct_n(0, self.ntotal, reinterpret_cast<float*>(xb.data()));
     out = idx;
   }
   out->ntotal = self.ntotal;

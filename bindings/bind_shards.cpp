@@ -11,6 +11,7 @@
 #include "ivf/index_ivf_pq.h"
 #include "index_pq.h"
 #include "index_sq.h"
+#include "ivf/index_ivf_sq.h"
 
 namespace annvil {
 void hnsw_permute_entries(IndexHNSW& idx, const idx_t* perm);  // hnsw_permute.cpp
@@ -325,19 +326,7 @@ void init_ivf_extra(py::module_& m) {
         ANNVIL_CHECK(perm.ndim() == 1 && perm.shape(0) == self.ntotal, "perm must hold ntotal=", self.ntotal,
                      " entries");
         const int64_t* pp = perm.data();
-        writing(self, [&] {
-          const size_t n = size_t(self.ntotal), d = size_t(self.d);
-          std::vector<char> seen(n, 0);
-          for (size_t i = 0; i < n; ++i) {
-            ANNVIL_CHECK(pp[i] >= 0 && size_t(pp[i]) < n && !seen[size_t(pp[i])],
-                         "perm must be a permutation of 0 .. ntotal-1 (entry ", i, " = ", pp[i], ")");
-            seen[size_t(pp[i])] = 1;
-          }
-          std::vector<float> nx(n * d);
-          const float* old = self.xb.data();
-          for (size_t i = 0; i < n; ++i) std::copy(old + size_t(pp[i]) * d, old + size_t(pp[i] + 1) * d, nx.data() + i * d);
-          self.xb.mut().swap(nx);
-        });
+        writing(self, [&] { self.permute_entries(pp); });
       },
       py::arg("perm"));
 

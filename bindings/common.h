@@ -70,16 +70,20 @@ void def_selector_property(Cls& cls) {
 void init_errors(py::module_& m);
 void init_index(py::module_& m);
 void init_distances(py::module_& m);
+void init_flat_codes(py::module_& m);  // IndexFlatCodes, before its subclasses
 void init_flat(py::module_& m);
 void init_idmap(py::module_& m);
 void init_kmeans(py::module_& m);
 void init_io(py::module_& m);
 void init_faiss_io(py::module_& m);  // Faiss's file format (bind_faiss_io.cpp)
 void init_pq(py::module_& m);
-void init_transform(py::module_& m);  // called by init_pq
-void init_linalg(py::module_& m);      // called by init_transform
+void init_pq_fastscan(py::module_& m);
+void init_refine(py::module_& m);
+void init_transform(py::module_& m);
+void init_linalg(py::module_& m);        // called by init_transform
 void init_pretransform(py::module_& m);  // called by init_transform
 void init_ivf(py::module_& m);
+void init_sq(py::module_& m);  // after init_ivf (IndexIVFScalarQuantizer)
 void init_ivfpq(py::module_& m);
 void init_hnsw(py::module_& m);
 void init_qg(py::module_& m);

@@ -7,11 +7,16 @@ PYBIND11_MODULE(_core, m) {
   annvil_py::init_errors(m);
   annvil_py::init_distances(m);
   annvil_py::init_index(m);
+  annvil_py::init_flat_codes(m);
   annvil_py::init_flat(m);
   annvil_py::init_idmap(m);
   annvil_py::init_kmeans(m);
   annvil_py::init_pq(m);
+  annvil_py::init_pq_fastscan(m);
+  annvil_py::init_refine(m);
+  annvil_py::init_transform(m);
   annvil_py::init_ivf(m);
+  annvil_py::init_sq(m);
   annvil_py::init_ivfpq(m);
   annvil_py::init_hnsw(m);
   annvil_py::init_ivf_extra(m);

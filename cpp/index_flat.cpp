@@ -11,104 +11,45 @@
 
 namespace annvil {
 
-IndexFlat::IndexFlat(int d_, MetricType metric) : Index(d_, metric, /*extra_metrics=*/true) {}
-
-void IndexFlat::add(idx_t n, const float* x) {
-  ANNVIL_CHECK(n >= 0, "n must be non-negative");
-  auto& v = xb.mut();
-  v.insert(v.end(), x, x + size_t(n) * d);
-  ntotal += n;
-}
+IndexFlat::IndexFlat(int d_, MetricType metric)
+    : IndexFlatCodes(d_, metric, sizeof(float) * size_t(d_ > 0 ? d_ : 0), /*extra_metrics=*/true) {}
 
 void IndexFlat::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {
   check_k(k);
-  knn_exact(size_t(n), x, size_t(ntotal), xb.data(), size_t(d), size_t(k), metric_type, D, I,
+  knn_exact(size_t(n), x, size_t(ntotal), get_xb(), size_t(d), size_t(k), metric_type, D, I,
             params ? params->sel : nullptr, nullptr, metric_arg);
 }
 
 void IndexFlat::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
                              const SearchParameters* params) const {
-  range_exact(size_t(n), x, size_t(ntotal), xb.data(), size_t(d), radius, metric_type, result,
+  range_exact(size_t(n), x, size_t(ntotal), get_xb(), size_t(d), radius, metric_type, result,
               params ? params->sel : nullptr, nullptr, metric_arg);
 }
 
-void IndexFlat::reconstruct(idx_t key, float* out) const {
-  ANNVIL_CHECK(key >= 0 && key < ntotal, "id ", key, " out of range [0, ", ntotal, ")");
-  std::memcpy(out, xb.data() + size_t(key) * d, sizeof(float) * d);
+size_t IndexFlat::memory_usage() const { return sizeof(*this) + codes.capacity_bytes(); }
+
+// ---- the codec: the raw float32 bytes ---------------------------------------------------
+void IndexFlat::encode_vectors(idx_t n, const float* x, uint8_t* out) const {
+  std::memcpy(out, x, code_size * size_t(n));
 }
 
-void IndexFlat::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
-  ANNVIL_CHECK(i0 >= 0 && ni >= 0 && i0 + ni <= ntotal, "range [", i0, ", ", i0 + ni, ") out of [0, ", ntotal, ")");
-  std::memcpy(out, xb.data() + size_t(i0) * d, sizeof(float) * d * size_t(ni));
+void IndexFlat::decode_vectors(idx_t n, const uint8_t* in, float* x) const {
+  std::memcpy(x, in, code_size * size_t(n));
 }
 
-size_t IndexFlat::remove_ids(const IDSelector& sel) {
-  // ids are positions: removing shifts the later vectors down (Faiss semantics)
-  idx_t j = 0;
-  const float* src = xb.data();
-  std::vector<float> kept;
-  bool any = false;
-  for (idx_t i = 0; i < ntotal; ++i)
-    if (sel.is_member(i)) {
-      any = true;
-      break;
-    }
-  if (!any) return 0;
-  kept.reserve(size_t(ntotal) * d);
-  for (idx_t i = 0; i < ntotal; ++i) {
-    if (sel.is_member(i)) continue;
-    kept.insert(kept.end(), src + size_t(i) * d, src + size_t(i + 1) * d);
-    ++j;
+void IndexFlat::permute_entries(const idx_t* perm) {
+  const size_t n = size_t(ntotal);
+  std::vector<char> seen(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    ANNVIL_CHECK(perm[i] >= 0 && size_t(perm[i]) < n && !seen[size_t(perm[i])],
+                 "perm must be a permutation of 0 .. ntotal-1 (entry ", i, " = ", perm[i], ")");
+    seen[size_t(perm[i])] = 1;
   }
-  size_t removed = size_t(ntotal - j);
-  xb.mut().swap(kept);
-  ntotal = j;
-  return removed;
-}
-
-void IndexFlat::reset() {
-  xb.clear();
-  ntotal = 0;
-}
-
-size_t IndexFlat::memory_usage() const { return sizeof(*this) + xb.capacity_bytes(); }
-
-// ---- standalone codes: the raw float32 bytes -------------------------------------------
-size_t IndexFlat::sa_code_size() const { return sizeof(float) * size_t(d); }
-
-void IndexFlat::sa_encode(idx_t n, const float* x, uint8_t* codes) const {
-  ANNVIL_CHECK(n >= 0, "n must be non-negative");
-  if (n) std::memcpy(codes, x, sa_code_size() * size_t(n));
-}
-
-void IndexFlat::sa_decode(idx_t n, const uint8_t* codes, float* x) const {
-  ANNVIL_CHECK(n >= 0, "n must be non-negative");
-  if (n) std::memcpy(x, codes, sa_code_size() * size_t(n));
-}
-
-void IndexFlat::add_sa_codes(idx_t n, const uint8_t* codes, const idx_t*) {
-  ANNVIL_CHECK(n >= 0, "n must be non-negative");
-  auto& v = xb.mut();
-  const size_t old = v.size();
-  v.resize(old + size_t(n) * d);
-  if (n) std::memcpy(v.data() + old, codes, sa_code_size() * size_t(n));
-  ntotal += n;
-}
-
-void IndexFlat::check_compatible_for_merge(const Index& other) const {
-  check_same_kind(other);
-  if (!dynamic_cast<const IndexFlat*>(&other))
-    ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
-}
-
-void IndexFlat::merge_from(Index& other, idx_t add_id) {
-  ANNVIL_CHECK(add_id == 0, "merge_from: add_id must be 0 for ", type_tag(), " (its ids are positions)");
-  check_compatible_for_merge(other);
-  auto& o = static_cast<IndexFlat&>(other);
-  auto& v = xb.mut();
-  v.insert(v.end(), o.xb.data(), o.xb.data() + o.xb.size());
-  ntotal += o.ntotal;
-  o.reset();
+  std::vector<uint8_t> permuted(n * code_size);
+  const uint8_t* old = codes.data();
+  for (size_t i = 0; i < n; ++i)
+    std::memcpy(permuted.data() + i * code_size, old + size_t(perm[i]) * code_size, code_size);
+  codes.mut().swap(permuted);
 }
 
 void IndexFlat::compute_distance_subset(idx_t n, const float* x, idx_t nl, const idx_t* labels, float* out) const {
@@ -122,7 +63,7 @@ void IndexFlat::compute_distance_subset(idx_t n, const float* x, idx_t nl, const
         continue;
       }
       const float* q = x + size_t(i) * d;
-      const float* y = xb.data() + size_t(l) * d;
+      const float* y = get_xb() + size_t(l) * d;
       out[i * nl + j] = fx                          ? fx(q, y, d, metric_arg)
                         : metric_type == METRIC_L2 ? K.l2sqr(q, y, d)
                                                    : K.inner_product(q, y, d);
@@ -131,7 +72,7 @@ void IndexFlat::compute_distance_subset(idx_t n, const float* x, idx_t nl, const
 
 void IndexFlat::write_payload(Writer& w) const {
   write_index_header(w, *this);
-  w.write_storage(xb);
+  w.write_storage(codes);  // the same bytes as the float array of format version 1
 }
 
 namespace {
@@ -149,8 +90,8 @@ IndexPtr read_flat(Reader& r) {
   auto idx = make_flat<T>(h);
   if (idx->metric_type != h.metric) r.corrupt("metric does not match the flat index type");
   idx->metric_arg = h.metric_arg;
-  r.read_storage(idx->xb);
-  if (idx->xb.size() != size_t(h.ntotal) * size_t(h.d)) r.corrupt("flat storage size does not match ntotal * d");
+  r.read_storage(idx->codes);
+  if (idx->codes.size() != size_t(h.ntotal) * idx->code_size) r.corrupt("flat storage size does not match ntotal * d");
   idx->ntotal = h.ntotal;
   return idx;
 }

@@ -1,44 +1,39 @@
 // Exact search over raw float32 vectors (Faiss's IndexFlat / IndexFlatL2 /
-// IndexFlatIP).  Storage is the vectors themselves, n * d floats: no norms
+// IndexFlatIP).  Storage is the vectors themselves, n * d floats held as the
+// codes of IndexFlatCodes (index_flat_codes.h): no norms
 // are cached (the panel kernels compute them per base block), so memory is
 // the raw data plus a few bytes.
 #pragma once
-#include "core/index.h"
-#include "core/storage.h"
+#include "index_flat_codes.h"
 
 namespace annvil {
 
-struct IndexFlat : Index {
-  Storage<float> xb;  // ntotal * d
-
+// codes: the vectors themselves, code_size = 4 d bytes per vector, read in
+// place as floats (get_xb()).
+struct IndexFlat : IndexFlatCodes {
   IndexFlat(int d, MetricType metric = METRIC_L2);
 
-  void add(idx_t n, const float* x) override;
   void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
               const SearchParameters* params = nullptr) const override;
   void range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
                     const SearchParameters* params = nullptr) const override;
-  void reconstruct(idx_t key, float* out) const override;
-  void reconstruct_n(idx_t i0, idx_t ni, float* out) const override;
-  size_t remove_ids(const IDSelector& sel) override;
-  void reset() override;
   size_t memory_usage() const override;
-  // standalone codes: sa_code_size() bytes per vector (see index.h)
-  size_t sa_code_size() const override;
-  void sa_encode(idx_t n, const float* x, uint8_t* codes) const override;
-  void sa_decode(idx_t n, const uint8_t* codes, float* x) const override;
-  void add_sa_codes(idx_t n, const uint8_t* codes, const idx_t* ids) override;
-  // same type, d, metric and add_id must be 0 (ids are positions)
-  void check_compatible_for_merge(const Index& other) const override;
-  void merge_from(Index& other, idx_t add_id = 0) override;
 
   // distances from query i to the listed base rows: out[i * nl + j]
   void compute_distance_subset(idx_t n, const float* x, idx_t nl, const idx_t* labels, float* out) const;
+  // Faiss's permute_entries: new vector i = old vector perm[i]; perm: ntotal
+  // ids, checked to be a permutation
+  void permute_entries(const idx_t* perm);
 
-  const float* get_xb() const { return xb.data(); }
+  // ntotal * d floats
+  const float* get_xb() const { return reinterpret_cast<const float*>(codes.data()); }
 
   std::string type_tag() const override { return "Flat"; }
   void write_payload(Writer& w) const override;
+
+ protected:
+  void encode_vectors(idx_t n, const float* x, uint8_t* out) const override;
+  void decode_vectors(idx_t n, const uint8_t* in, float* x) const override;
 };
 
 struct IndexFlatL2 : IndexFlat {

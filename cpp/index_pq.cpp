@@ -9,7 +9,6 @@
 
 #include "core/topk.h"
 #include "core/io.h"
-#include "quant/pq_fastscan.h"
 
 namespace annvil {
 
@@ -87,23 +86,15 @@ void scan_adc(const ProductQuantizer& pq, const uint8_t* codes, size_t n, const 
 }  // namespace
 
 // ---------------------------------------------------------------- IndexPQ
-IndexPQ::IndexPQ(int d_, size_t M, size_t nbits, MetricType metric) : Index(d_, metric), pq(size_t(d_), M, nbits) {
+IndexPQ::IndexPQ(int d_, size_t M, size_t nbits, MetricType metric)
+    : IndexFlatCodes(d_, metric, 0), pq(size_t(d_), M, nbits) {
+  code_size = pq.code_size;
   is_trained = false;
 }
 
 void IndexPQ::train(idx_t n, const float* x) {
   pq.train(n, x);
   is_trained = true;
-}
-
-void IndexPQ::add(idx_t n, const float* x) {
-  check_trained();
-  if (n <= 0) return;
-  std::vector<uint8_t> c(size_t(n) * pq.code_size);
-  pq.compute_codes(n, x, c.data());
-  auto& v = codes.mut();
-  v.insert(v.end(), c.begin(), c.end());
-  ntotal += n;
 }
 
 void IndexPQ::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {
@@ -199,38 +190,9 @@ void IndexPQ::range_search(idx_t n, const float* x, float radius, RangeSearchRes
   }
 }
 
-void IndexPQ::reconstruct(idx_t key, float* out) const {
-  ANNVIL_CHECK(key >= 0 && key < ntotal, "id ", key, " out of range [0, ", ntotal, ")");
-  pq.decode(1, codes.data() + size_t(key) * pq.code_size, out);
-}
+void IndexPQ::encode_vectors(idx_t n, const float* x, uint8_t* out) const { pq.compute_codes(n, x, out); }
 
-void IndexPQ::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
-  ANNVIL_CHECK(i0 >= 0 && ni >= 0 && i0 + ni <= ntotal, "range [", i0, ", ", i0 + ni, ") out of [0, ", ntotal, ")");
-  pq.decode(ni, codes.data() + size_t(i0) * pq.code_size, out);
-}
-
-size_t IndexPQ::remove_ids(const IDSelector& sel) {
-  const size_t cs = pq.code_size;
-  std::vector<uint8_t> kept;
-  kept.reserve(size_t(ntotal) * cs);
-  const uint8_t* src = codes.data();
-  idx_t j = 0;
-  for (idx_t i = 0; i < ntotal; ++i) {
-    if (sel.is_member(i)) continue;
-    kept.insert(kept.end(), src + size_t(i) * cs, src + size_t(i + 1) * cs);
-    ++j;
-  }
-  size_t removed = size_t(ntotal - j);
-  if (removed == 0) return 0;
-  codes.mut().swap(kept);
-  ntotal = j;
-  return removed;
-}
-
-void IndexPQ::reset() {
-  codes.clear();
-  ntotal = 0;
-}
+void IndexPQ::decode_vectors(idx_t n, const uint8_t* in, float* x) const { pq.decode(n, in, x); }
 
 size_t IndexPQ::memory_usage() const {
   return sizeof(*this) + codes.capacity_bytes() + pq.centroids.capacity() * sizeof(float);
@@ -242,159 +204,7 @@ void IndexPQ::write_payload(Writer& w) const {
   w.write_storage(codes);
 }
 
-// ---------------------------------------------------------------- fast-scan
-IndexPQFastScan::IndexPQFastScan(int d_, size_t M, size_t nbits, MetricType metric, size_t bbs_)
-    : Index(d_, metric), pq(size_t(d_), M, nbits), bbs(bbs_) {
-  ANNVIL_CHECK(nbits == 4, "IndexPQFastScan only supports nbits=4, got ", nbits, " (use IndexPQ for other widths)");
-  ANNVIL_CHECK(bbs_ > 0 && bbs_ % kBlockSize == 0, "IndexPQFastScan bbs must be a positive multiple of 32, got ", bbs_);
-  is_trained = false;
-}
-
-IndexPQFastScan::IndexPQFastScan(const IndexPQ& orig, size_t bbs_)
-    : IndexPQFastScan(orig.d, orig.pq.M, orig.pq.nbits, orig.metric_type, bbs_) {
-  pq = orig.pq;
-  is_trained = orig.is_trained;
-  if (orig.ntotal > 0) {
-    auto& v = codes.mut();
-    v.assign(pq4_codes_bytes(size_t(orig.ntotal), pq.M, bbs), 0);
-    pq4_pack_codes(orig.codes.data(), size_t(orig.ntotal), pq.M, v.data());
-    ntotal = orig.ntotal;
-  }
-}
-
-void IndexPQFastScan::train(idx_t n, const float* x) {
-  pq.train(n, x);
-  is_trained = true;
-}
-
-void IndexPQFastScan::add_indices(idx_t n, const uint8_t* idx) {
-  auto& v = codes.mut();
-  v.resize(pq4_codes_bytes(size_t(ntotal + n), pq.M, bbs), 0);
-  pq4_pack_indices(idx, size_t(n), pq.M, size_t(ntotal), v.data());
-  ntotal += n;
-}
-
-void IndexPQFastScan::add(idx_t n, const float* x) {
-  check_trained();
-  if (n <= 0) return;
-  std::vector<uint16_t> idx16(size_t(n) * pq.M);
-  pq.compute_code_indices(n, x, idx16.data());
-  std::vector<uint8_t> idx(idx16.begin(), idx16.end());
-  add_indices(n, idx.data());
-}
-
-void IndexPQFastScan::compute_float_lut(const float* x, float* lut) const {
-  if (metric_type == METRIC_L2) {
-    pq.compute_distance_table(x, lut);
-  } else {
-    pq.compute_inner_prod_table(x, lut);
-    for (size_t i = 0; i < pq.M * pq.ksub; ++i) lut[i] = -lut[i];
-  }
-}
-
-void IndexPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
-                             const SearchParameters* params) const {
-  check_trained();
-  check_k(k);
-  const IDSelector* sel = params ? params->sel : nullptr;
-  ANNVIL_CHECK(implem == 0 || (implem >= 1 && implem <= 4) || (implem >= 12 && implem <= 15),
-               "IndexPQFastScan implem ", implem, " does not exist (0: auto, 1-4: reference scans, 12-15: SIMD)");
-  if (implem >= 1 && implem <= 4) {
-    search_reference(n, x, k, D, I, sel);
-    return;
-  }
-  // queries go in batches that share each chunk of codes (see pq4_scan_multi)
-  constexpr idx_t kBatch = 8;
-  const idx_t nbatch = (n + kBatch - 1) / kBatch;
-  ParallelErrors perr;
-#pragma omp parallel if (nbatch > 1)
-  {
-    std::vector<float> lut(pq.M * pq.ksub);
-    std::vector<QuantizedLUT> qluts(kBatch);
-    std::vector<PQ4Reservoir> res(kBatch);
-    std::vector<uint32_t> sums(static_cast<size_t>(k));
-#pragma omp for schedule(dynamic, 1)
-    for (idx_t bi = 0; bi < nbatch; ++bi) ANNVIL_OMP_TRY(perr) {
-      const idx_t q0 = bi * kBatch, nqb = std::min(kBatch, n - q0);
-      const uint8_t* lut_ptrs[kBatch];
-      uint32_t thr[kBatch];
-      for (idx_t j = 0; j < nqb; ++j) {
-        compute_float_lut(x + size_t(q0 + j) * d, lut.data());
-        pq4_quantize_lut(lut.data(), pq.M, qluts[size_t(j)]);
-        lut_ptrs[j] = qluts[size_t(j)].q.data();
-        res[size_t(j)].reset(size_t(k));
-        thr[j] = res[size_t(j)].threshold;
-      }
-      pq4_scan_multi(codes.data(), size_t(ntotal), pq.M, size_t(nqb), lut_ptrs, thr,
-                     [&](size_t j, uint32_t acc, size_t i) {
-                       if (sel && !sel->is_member(idx_t(i))) return;
-                       res[j].push(acc, idx_t(i));
-                       thr[j] = res[j].threshold;
-                     });
-      const bool l2 = metric_type == METRIC_L2;
-      for (idx_t j = 0; j < nqb; ++j) {
-        float* Dq = D + size_t(q0 + j) * k;
-        idx_t* Iq = I + size_t(q0 + j) * k;
-        size_t got = res[size_t(j)].finish(sums.data(), Iq);
-        for (size_t i = 0; i < got; ++i) {
-          float v = qluts[size_t(j)].to_float(sums[i]);  // back to float distances
-          Dq[i] = l2 ? v : -v;
-        }
-        for (size_t i = got; i < size_t(k); ++i) {
-          Dq[i] = l2 ? missing_result_distance(METRIC_L2) : missing_result_distance(METRIC_INNER_PRODUCT);
-          Iq[i] = -1;
-        }
-      }
-    } ANNVIL_OMP_CATCH(perr)
-  }
-  perr.rethrow();
-}
-
-void IndexPQFastScan::reconstruct(idx_t key, float* out) const {
-  ANNVIL_CHECK(key >= 0 && key < ntotal, "id ", key, " out of range [0, ", ntotal, ")");
-  std::vector<uint8_t> c(pq.code_size);
-  pq4_unpack_codes(codes.data(), pq.M, size_t(key), 1, c.data());
-  pq.decode(1, c.data(), out);
-}
-
-size_t IndexPQFastScan::remove_ids(const IDSelector& sel) {
-  const size_t M = pq.M;
-  std::vector<uint8_t> idx;
-  idx.reserve(size_t(ntotal) * M);
-  idx_t j = 0;
-  for (idx_t i = 0; i < ntotal; ++i) {
-    if (sel.is_member(i)) continue;
-    for (size_t m = 0; m < M; ++m) idx.push_back(pq4_get_packed_element(codes.data(), M, size_t(i), m));
-    ++j;
-  }
-  size_t removed = size_t(ntotal - j);
-  if (removed == 0) return 0;
-  codes.clear();
-  ntotal = 0;
-  add_indices(j, idx.data());
-  return removed;
-}
-
-void IndexPQFastScan::reset() {
-  codes.clear();
-  ntotal = 0;
-}
-
-size_t IndexPQFastScan::memory_usage() const {
-  return sizeof(*this) + codes.capacity_bytes() + pq.centroids.capacity() * sizeof(float);
-}
-
-void IndexPQFastScan::write_payload(Writer& w) const {
-  write_index_header(w, *this);
-  pq.write(w);
-  w.write<uint64_t>(bbs);
-  w.write<int32_t>(implem);
-  w.write<int32_t>(qbs);
-  w.write_storage(codes);
-}
-
-// ---- standalone codes and merging ------------------------------------------------------
-namespace {
+// ---- merging ------------------------------------------------------------------------
 void check_same_pq(const ProductQuantizer& a, const ProductQuantizer& b) {
   ANNVIL_CHECK(a.M == b.M && a.nbits == b.nbits && a.code_size == b.code_size,
                "cannot merge PQ indexes with different M or nbits");
@@ -402,90 +212,12 @@ void check_same_pq(const ProductQuantizer& a, const ProductQuantizer& b) {
                "cannot merge PQ indexes trained differently: their codes decode differently "
                "(train one index and clone it)");
 }
-}  // namespace
-
-size_t IndexPQ::sa_code_size() const { return pq.code_size; }
-
-void IndexPQ::sa_encode(idx_t n, const float* x, uint8_t* out) const {
-  ANNVIL_CHECK(n >= 0, "n must be non-negative");
-  check_trained();
-  if (n) pq.compute_codes(n, x, out);
-}
-
-void IndexPQ::sa_decode(idx_t n, const uint8_t* c, float* x) const {
-  ANNVIL_CHECK(n >= 0, "n must be non-negative");
-  check_trained();
-  if (n) pq.decode(n, c, x);
-}
-
-void IndexPQ::add_sa_codes(idx_t n, const uint8_t* c, const idx_t*) {
-  ANNVIL_CHECK(n >= 0, "n must be non-negative");
-  check_trained();
-  auto& v = codes.mut();
-  v.insert(v.end(), c, c + size_t(n) * pq.code_size);
-  ntotal += n;
-}
 
 void IndexPQ::check_compatible_for_merge(const Index& other) const {
-  check_same_kind(other);
+  IndexFlatCodes::check_compatible_for_merge(other);
   auto* o = dynamic_cast<const IndexPQ*>(&other);
   if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
   check_same_pq(pq, o->pq);
-}
-
-void IndexPQ::merge_from(Index& other, idx_t add_id) {
-  ANNVIL_CHECK(add_id == 0, "merge_from: add_id must be 0 for ", type_tag(), " (its ids are positions)");
-  check_compatible_for_merge(other);
-  auto& o = static_cast<IndexPQ&>(other);
-  auto& v = codes.mut();
-  v.insert(v.end(), o.codes.data(), o.codes.data() + o.codes.size());
-  ntotal += o.ntotal;
-  o.reset();
-}
-
-size_t IndexPQFastScan::sa_code_size() const { return pq.code_size; }
-
-void IndexPQFastScan::sa_encode(idx_t n, const float* x, uint8_t* out) const {
-  ANNVIL_CHECK(n >= 0, "n must be non-negative");
-  check_trained();
-  if (n) pq.compute_codes(n, x, out);
-}
-
-void IndexPQFastScan::sa_decode(idx_t n, const uint8_t* c, float* x) const {
-  ANNVIL_CHECK(n >= 0, "n must be non-negative");
-  check_trained();
-  if (n) pq.decode(n, c, x);
-}
-
-void IndexPQFastScan::add_sa_codes(idx_t n, const uint8_t* c, const idx_t*) {
-  ANNVIL_CHECK(n >= 0, "n must be non-negative");
-  check_trained();
-  if (n == 0) return;
-  const size_t M = pq.M;
-  std::vector<uint8_t> idx(size_t(n) * M);
-  for (idx_t i = 0; i < n; ++i)
-    for (size_t m = 0; m < M; ++m)
-      idx[size_t(i) * M + m] = uint8_t(ProductQuantizer::read_index(c + size_t(i) * pq.code_size, m, pq.nbits));
-  add_indices(n, idx.data());
-}
-
-void IndexPQFastScan::check_compatible_for_merge(const Index& other) const {
-  check_same_kind(other);
-  auto* o = dynamic_cast<const IndexPQFastScan*>(&other);
-  if (!o) ANNVIL_THROW(type, "cannot merge a ", other.type_tag(), " into a ", type_tag());
-  check_same_pq(pq, o->pq);
-}
-
-void IndexPQFastScan::merge_from(Index& other, idx_t) {
-  // add_id is accepted and ignored, as in Faiss: the ids are positions
-  check_compatible_for_merge(other);
-  auto& o = static_cast<IndexPQFastScan&>(other);
-  const size_t M = pq.M;
-  std::vector<uint8_t> idx(size_t(o.ntotal) * M);
-  for (idx_t i = 0; i < o.ntotal; ++i)
-    for (size_t m = 0; m < M; ++m) idx[size_t(i) * M + m] = pq4_get_packed_element(o.codes.data(), M, size_t(i), m);
-  add_indices(o.ntotal, idx.data());
-  o.reset();
 }
 
 // ---------------------------------------------------------------- io
@@ -502,27 +234,7 @@ IndexPtr read_pq(Reader& r) {
   idx->is_trained = h.is_trained;
   return idx;
 }
-IndexPtr read_pq_fastscan(Reader& r) {
-  IndexHeader h = read_header_fields(r);
-  ProductQuantizer pq = ProductQuantizer::read(r);
-  if (pq.d != size_t(h.d) || pq.nbits != 4) r.corrupt("bad PQ of a fast-scan index");
-  uint64_t bbs = r.read<uint64_t>();
-  if (bbs == 0 || bbs % IndexPQFastScan::kBlockSize != 0 || bbs > (uint64_t(1) << 20))
-    r.corrupt("unsupported fast-scan block size");
-  const int32_t implem = r.read<int32_t>(), qbs = r.read<int32_t>();
-  auto idx = std::make_shared<IndexPQFastScan>(h.d, pq.M, 4, h.metric, bbs);
-  idx->pq = std::move(pq);
-  idx->implem = implem;
-  idx->qbs = qbs;
-  r.read_storage(idx->codes);
-  if (idx->codes.size() != pq4_codes_bytes(size_t(h.ntotal), idx->pq.M, size_t(bbs)))
-    r.corrupt("fast-scan code array size does not match ntotal");
-  idx->ntotal = h.ntotal;
-  idx->is_trained = h.is_trained;
-  return idx;
-}
 ANNVIL_REGISTER_INDEX("PQ", read_pq);
-ANNVIL_REGISTER_INDEX("PQFastScan", read_pq_fastscan);
 }  // namespace
 
 }  // namespace annvil

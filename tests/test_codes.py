@@ -239,3 +239,194 @@ def test_boolean_selectors_match_faiss(data):
         assert members == [i for i in range(1000) if sf[name].is_member(i)], name
     with pytest.raises(TypeError):
         annvil.IDSelectorAnd(sa["array"], None)
+
+
+# ---- IndexFlatCodes: the behaviour the four code-array indexes share ----------------------------
+FLAT_CODES_KEYS = ["Flat", "SQ8", "SQ4", "PQ6", "PQ6x4fs"]
+
+
+def _trained(key, xt, metric=annvil.METRIC_L2):
+    index = annvil.index_factory(D_, key, metric)
+    index.train(xt)
+    return index
+
+
+def test_flat_codes_isinstance_as_faiss():
+    for make in (lambda m: m.IndexFlat(D_), lambda m: m.IndexFlatL2(D_), lambda m: m.IndexFlatIP(D_),
+                 lambda m: m.IndexFlat1D(), lambda m: m.IndexPQ(D_, 6, 8),
+                 lambda m: m.IndexScalarQuantizer(D_, 0), lambda m: m.IndexPQFastScan(D_, 6, 4),
+                 lambda m: m.IndexHNSWFlat(D_, 16)):
+        a, f = make(annvil), make(faiss)
+        assert isinstance(a, annvil.IndexFlatCodes) == isinstance(f, faiss.IndexFlatCodes), type(a).__name__
+    assert issubclass(annvil.IndexScalarQuantizer, annvil.IndexFlatCodes)
+    assert annvil.IndexFlat(D_).code_size == faiss.IndexFlat(D_).code_size == 4 * D_
+    with pytest.raises(TypeError):
+        annvil.IndexFlatCodes()
+
+
+@pytest.mark.parametrize("key", FLAT_CODES_KEYS)
+@pytest.mark.parametrize("metric", [annvil.METRIC_L2, annvil.METRIC_INNER_PRODUCT])
+def test_flat_codes_merge_from(data, key, metric):
+    xt, xb, xq = data
+    whole = _trained(key, xt, metric)
+    a, b = annvil.clone_index(whole), annvil.clone_index(whole)
+    whole.add(xb)
+    a.add(xb[:700])
+    b.add(xb[700:])
+    a.merge_from(b)
+    assert a.ntotal == len(xb) and b.ntotal == 0
+    np.testing.assert_array_equal(a.reconstruct_n(0, a.ntotal), whole.reconstruct_n(0, whole.ntotal))
+    Da, Ia = a.search(xq, 7)
+    Dw, Iw = whole.search(xq, 7)
+    np.testing.assert_array_equal(Ia, Iw)
+    np.testing.assert_allclose(Da, Dw, rtol=1e-5)
+    b.add(xb[:3])  # the emptied index is usable
+    assert b.ntotal == 3
+
+
+@pytest.mark.parametrize("key", ["Flat", "SQ8"])
+def test_flat_codes_merge_from_equals_faiss(data, key):
+    xt, xb, _ = data
+    out = []
+    for lib in (annvil, faiss):
+        a, b = lib.index_factory(D_, key), lib.index_factory(D_, key)
+        a.train(xt)
+        b.train(xt)
+        a.add(xb[:500])
+        b.add(xb[500:900])
+        a.merge_from(b)
+        out.append((a.ntotal, b.ntotal, lib.vector_to_array(a.codes).ravel()))
+    assert out[0][:2] == out[1][:2]
+    np.testing.assert_array_equal(out[0][2], out[1][2])
+
+
+@pytest.mark.parametrize("key", FLAT_CODES_KEYS)
+def test_flat_codes_merge_errors(data, key):
+    xt, xb, _ = data
+    a = _trained(key, xt)
+    a.add(xb[:10])
+    with pytest.raises(ValueError):
+        a.merge_from(a)
+    with pytest.raises(TypeError):
+        a.merge_from(annvil.IndexIDMap(annvil.IndexFlatL2(D_)))
+    if key != "Flat":  # trained on other data: the codes would decode differently
+        other = _trained(key, xt[::-1].copy() * 3)
+        other.add(xb[:5])
+        with pytest.raises(ValueError):
+            a.merge_from(other)
+        assert a.ntotal == 10 and other.ntotal == 5
+    b = annvil.clone_index(a)
+    if key.endswith("fs"):  # Faiss's fast-scan accepts and ignores add_id
+        a.merge_from(b, 5)
+        assert a.ntotal == 20 and b.ntotal == 0
+    else:
+        with pytest.raises(ValueError):
+            a.merge_from(b, 5)
+        assert a.ntotal == 10 and b.ntotal == 10
+
+
+@pytest.mark.parametrize("key", FLAT_CODES_KEYS)
+def test_flat_codes_remove_ids_shifts(data, key):
+    xt, xb, xq = data
+    index = _trained(key, xt)
+    index.add(xb[:300])
+    before = index.reconstruct_n(0, 300)
+    removed = np.r_[0, 5, 31, 32, 33, 150:170, 299].astype("int64")
+    assert index.remove_ids(removed) == len(removed)
+    keep = np.setdiff1d(np.arange(300), removed)
+    assert index.ntotal == len(keep)
+    np.testing.assert_array_equal(index.reconstruct_n(0, index.ntotal), before[keep])
+    assert index.remove_ids(np.array([1000], "int64")) == 0  # nothing selected: nothing changes
+    np.testing.assert_array_equal(index.reconstruct(3), before[keep[3]])
+    # the search sees the compacted ids
+    ref = _trained(key, xt)
+    ref.add(before[keep] if key == "Flat" else xb[:300][keep])
+    np.testing.assert_array_equal(index.search(xq, 5)[1], ref.search(xq, 5)[1])
+    index.reset()
+    assert index.ntotal == 0 and index.search(xq[:1], 2)[1].tolist() == [[-1, -1]]
+
+
+@pytest.mark.parametrize("key", ["Flat", "SQ8", "SQfp16"])
+def test_flat_codes_remove_ids_equals_faiss(data, key):
+    xt, xb, _ = data
+    out = []
+    for lib in (annvil, faiss):
+        index = lib.index_factory(D_, key)
+        index.train(xt)
+        index.add(xb[:200])
+        n = index.remove_ids(lib.IDSelectorRange(20, 90))
+        out.append((n, index.ntotal, lib.vector_to_array(index.codes).ravel()))
+    assert out[0][:2] == out[1][:2]
+    np.testing.assert_array_equal(out[0][2], out[1][2])
+
+
+@pytest.mark.parametrize("key", FLAT_CODES_KEYS)
+@pytest.mark.parametrize("n", [1, 11, 77])
+def test_flat_codes_reconstruct_is_decode_of_encode(data, key, n):
+    xt, xb, _ = data
+    index = _trained(key, xt)
+    index.add(xb[:100])
+    codes = index.sa_encode(xb[:100])
+    assert codes.shape == (100, index.sa_code_size())
+    dec = index.sa_decode(codes)
+    np.testing.assert_array_equal(index.reconstruct_n(13, n), dec[13:13 + n])
+    np.testing.assert_array_equal(index.reconstruct(13 + n - 1), dec[13 + n - 1])
+    np.testing.assert_array_equal(index.reconstruct_n(0, 0).shape, (0, D_))
+    with pytest.raises(ValueError):
+        index.reconstruct(100)
+    with pytest.raises(ValueError):
+        index.reconstruct_n(95, 10)
+    if not key.endswith("fs"):  # fast-scan codes are packed by block, not rows
+        np.testing.assert_array_equal(np.asarray(index.codes).reshape(100, -1), codes)
+
+
+@pytest.mark.parametrize("key", [k for k in FLAT_CODES_KEYS if k != "Flat"])
+def test_flat_codes_untrained_add_raises(data, key):
+    xt, xb, _ = data
+    index = annvil.index_factory(D_, key)
+    assert not index.is_trained
+    with pytest.raises(RuntimeError):
+        index.add(xb[:3])
+    with pytest.raises(RuntimeError):
+        index.sa_encode(xb[:3])
+    assert index.ntotal == 0
+
+
+@pytest.mark.parametrize("key", FLAT_CODES_KEYS)
+def test_flat_codes_mmap_copy_on_write(data, key, tmp_path):
+    xt, xb, xq = data
+    index = _trained(key, xt)
+    index.add(xb[:400])
+    path = str(tmp_path / "x.annvil")
+    annvil.write_index(index, path)
+    raw = open(path, "rb").read()
+    mapped = annvil.read_index(path, mmap=True)
+    assert isinstance(mapped, type(index))
+    np.testing.assert_array_equal(mapped.search(xq, 5)[1], index.search(xq, 5)[1])
+    assert mapped.remove_ids(np.arange(10, dtype="int64")) == 10
+    mapped.add(xb[400:450])
+    other = annvil.clone_index(index)
+    mapped.merge_from(other)
+    assert mapped.ntotal == 400 - 10 + 50 + 400
+    np.testing.assert_array_equal(mapped.reconstruct_n(0, 390), index.reconstruct_n(10, 390))
+    assert open(path, "rb").read() == raw  # the file is never written through the mapping
+
+
+def test_flat_faiss_file_mmap_and_hnsw_storage(data, tmp_path):
+    """Faiss files: the flat vectors (and HNSW-Flat's storage) are used in place."""
+    _, xb, xq = data
+    flat, hnsw = faiss.IndexFlatL2(D_), faiss.IndexHNSWFlat(D_, 16)
+    flat.add(xb)
+    hnsw.add(xb)
+    faiss.write_index(flat, str(tmp_path / "flat.faiss"))
+    faiss.write_index(hnsw, str(tmp_path / "hnsw.faiss"))
+    for mmap in (False, True):
+        m = annvil.read_index(str(tmp_path / "flat.faiss"), mmap=mmap)
+        assert isinstance(m, annvil.IndexFlatL2) and m.code_size == 4 * D_
+        np.testing.assert_array_equal(m.get_xb(), xb)
+        np.testing.assert_array_equal(m.search(xq, 4)[1], flat.search(xq, 4)[1])
+        h = annvil.read_index(str(tmp_path / "hnsw.faiss"), mmap=mmap)
+        np.testing.assert_array_equal(h.reconstruct_n(0, len(xb)), xb)
+        storage = h.storage  # a copy, as an IndexFlat (bind_hnsw.cpp)
+        assert isinstance(storage, annvil.IndexFlat) and storage.ntotal == len(xb)
+        np.testing.assert_array_equal(storage.get_xb(), xb)

@@ -67,6 +67,26 @@ class Storage {
     huge_ = nullptr;
     if (n == 0) view_ = nullptr;
   }
+  // The elements of `src` (another element type, e.g. the bytes of
+  // IndexFlat's codes as floats): a view of the same memory when src is a
+  // view, as a copy of the Storage would be, else a copy.  src must hold a
+  // whole number of T, suitably aligned.
+  template <class U>
+  void assign_bytes_of(const Storage<U>& src) {
+    const size_t n = src.size() * sizeof(U) / sizeof(T);
+    if (src.view_) {
+      own_.clear();
+      own_.shrink_to_fit();
+      view_ = n ? reinterpret_cast<const T*>(src.view_) : nullptr;
+      view_n_ = n;
+      keep_ = src.keep_;
+      huge_ = src.huge_;
+    } else {
+      clear();
+      own_.resize(n);
+      if (n) std::memcpy(static_cast<void*>(own_.data()), static_cast<const void*>(src.data()), n * sizeof(T));
+    }
+  }
   void clear() {
     view_ = nullptr;
     view_n_ = 0;
@@ -118,6 +138,8 @@ class Storage {
   size_t capacity_bytes() const { return view_ ? 0 : own_.capacity() * sizeof(T); }
 
  private:
+  template <class U>
+  friend class Storage;
   bool unique_huge() const { return keep_.use_count() == 1; }
   static size_t round_huge(size_t bytes) {
     return (bytes + HugeBuffer::kHuge - 1) / HugeBuffer::kHuge * HugeBuffer::kHuge;

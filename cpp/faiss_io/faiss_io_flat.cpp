@@ -6,6 +6,7 @@
 
 #include "index_flat.h"
 #include "index_pq.h"
+#include "index_pq_fastscan.h"
 #include "index_sq.h"
 #include "quant/pq_fastscan.h"
 
@@ -26,7 +27,7 @@ IndexPtr read_flat(FReader& r, uint32_t h) {
   // stored as a count of 4-byte words (code_size / 4 per vector)
   const size_t n = r.vec_count<float>("flat vectors");
   if (n != size_t(hd.ntotal) * size_t(hd.d)) r.corrupt("flat storage size does not match ntotal * d");
-  r.storage_elems(idx->xb, n, "flat vectors");
+  r.storage_elems(idx->codes, n * sizeof(float), "flat vectors", alignof(float));
   idx->ntotal = hd.ntotal;
   return idx;
 }
@@ -105,7 +106,7 @@ void write_flat_storage(FWriter& w, const Index& like, const float* xb, size_t n
 // IndexFlat, IndexScalarQuantizer, IndexPQ, IndexPQFastScan
 bool write_flat_family(FWriter& w, const Index& idx) {
   if (auto* p = dynamic_cast<const IndexFlat*>(&idx)) {
-    write_flat_storage(w, idx, p->xb.data(), p->xb.size(), idx.ntotal);
+    write_flat_storage(w, idx, p->get_xb(), size_t(idx.ntotal) * size_t(idx.d), idx.ntotal);
   } else if (auto* p = dynamic_cast<const IndexScalarQuantizer*>(&idx)) {
     w.tag("IxSQ");
     write_header(w, idx);

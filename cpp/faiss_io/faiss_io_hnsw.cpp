@@ -153,7 +153,7 @@ IndexPtr read_hnsw(FReader& r, uint32_t h) {
     auto* fl = dynamic_cast<IndexFlat*>(storage.get());
     if (!fl) r.corrupt("IndexHNSWFlat storage is not an IndexFlat");
     idx = build("IndexHNSWFlat", [&] { return std::make_shared<IndexHNSWFlat>(hd.d, M, hd.metric); });
-    idx->xb = fl->xb;  // shares a mapped view, or copies
+    idx->xb.assign_bytes_of(fl->codes);  // shares a mapped view, or copies
   } else if (h == fourcc("IHNs")) {
     auto* sq = dynamic_cast<IndexScalarQuantizer*>(storage.get());
     if (!sq) r.corrupt("IndexHNSWSQ storage is not an IndexScalarQuantizer");

@@ -103,12 +103,13 @@ class FReader {
     v.resize(n);
     if (n) std::memcpy(v.data(), p, n * sizeof(T));
   }
-  // n elements into a Storage: a view of the mapped file when aligned
+  // n elements into a Storage: a view of the mapped file when aligned to
+  // `align` (a byte Storage holding floats asks for float alignment)
   template <class T>
-  void storage_elems(Storage<T>& s, size_t n, const char* what) {
+  void storage_elems(Storage<T>& s, size_t n, const char* what, size_t align = alignof(T)) {
     if (n > (n_ - pos_) / sizeof(T)) corrupt(std::string("array larger than the file: ") + what);
     const uint8_t* p = raw(n * sizeof(T), what);
-    if (mapped_ && reinterpret_cast<uintptr_t>(p) % alignof(T) == 0) {
+    if (mapped_ && reinterpret_cast<uintptr_t>(p) % align == 0) {
       s.set_view(reinterpret_cast<const T*>(p), n, keep_);
     } else {
       auto& v = s.mut();

@@ -10,6 +10,7 @@
 #include "ivf/index_ivf_flat.h"
 #include "ivf/index_ivf_pq.h"
 #include "ivf/index_ivf_pq_fastscan.h"
+#include "ivf/index_ivf_sq.h"
 #include "quant/pq_fastscan.h"
 
 namespace annvil {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/topk.h"
-#include "index_pq.h"
+#include "index_pq_fastscan.h"
 #include "core/parallel.h"
 #include "quant/pq_fastscan.h"
 

@@ -68,7 +68,7 @@ __version__ = "0.1.0"
 
 _index_methods.attach(Index)
 from . import _compat_b  # noqa: E402,F401  (Faiss surface details, second batch)
-from ._compat_b import IndexFlatCodes  # noqa: E402,F401
+from ._core import IndexFlatCodes  # noqa: E402,F401  (the C++ base of IndexFlat, IndexPQ, IndexScalarQuantizer)
 
 # Faiss's IO flags; IO_FLAG_MMAP has Faiss's value so drop-in code passes it as is.
 IO_FLAG_READ_ONLY = 2

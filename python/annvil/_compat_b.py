@@ -64,21 +64,3 @@ def get_distance_computer(self):
 _core.Index.get_distance_computer = get_distance_computer
 # Faiss's IndexFlatCodes::get_FlatCodesDistanceComputer: the same computer
 _core.Index.get_FlatCodesDistanceComputer = get_distance_computer
-
-
-class _FlatCodesMeta(type):
-    def __instancecheck__(cls, obj):
-        return isinstance(obj, (_core.IndexFlat, _core.IndexPQ, _core.IndexScalarQuantizer))
-
-    def __subclasscheck__(cls, sub):
-        return issubclass(sub, (_core.IndexFlat, _core.IndexPQ, _core.IndexScalarQuantizer))
-
-
-class IndexFlatCodes(metaclass=_FlatCodesMeta):
-    """Faiss's base class of the indexes that store one code per vector in a
-    flat array (IndexFlat, IndexPQ, IndexScalarQuantizer here), for isinstance
-    checks; it cannot be instantiated."""
-
-    def __new__(cls, *args, **kwargs):
-        raise TypeError("IndexFlatCodes is an abstract base class: build IndexFlat, IndexPQ or "
-                        "IndexScalarQuantizer")

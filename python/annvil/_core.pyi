@@ -8,7 +8,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['AnnvilError', 'CenteringTransform', 'ClusteringInitMethod_AFK_MC2', 'ClusteringInitMethod_KMEANS_PLUS_PLUS', 'ClusteringInitMethod_RANDOM', 'ClusteringParameters', 'CodePackerPQ4', 'DistanceComputer', 'FORMAT_VERSION', 'HAVE_CUDA', 'HNSW', 'HNSWStats', 'HadamardRotation', 'IDSelector', 'IDSelectorAll', 'IDSelectorAnd', 'IDSelectorNot', 'IDSelectorOr', 'IDSelectorRange', 'IDSelectorXOr', 'ITQMatrix', 'ITQTransform', 'Index', 'IndexBinary', 'IndexBinaryFlat', 'IndexBinaryFromFloat', 'IndexBinaryHNSW', 'IndexBinaryHash', 'IndexBinaryHashStats', 'IndexBinaryIDMap', 'IndexBinaryIDMap2', 'IndexBinaryIVF', 'IndexBinaryMultiHash', 'IndexFileError', 'IndexFlat', 'IndexFlat1D', 'IndexFlatIP', 'IndexFlatL2', 'IndexHNSW', 'IndexHNSWCodes', 'IndexHNSWFlat', 'IndexHNSWPQ', 'IndexHNSWSQ', 'IndexIDMap', 'IndexIDMap2', 'IndexIVF', 'IndexIVFFlat', 'IndexIVFPQ', 'IndexIVFPQFastScan', 'IndexIVFScalarQuantizer', 'IndexIVFStats', 'IndexLSH', 'IndexLSHMultiTable', 'IndexPQ', 'IndexPQFastScan', 'IndexPreTransform', 'IndexQG', 'IndexRefine', 'IndexRefineFlat', 'IndexRefineSearchParameters', 'IndexReplicas', 'IndexScalarQuantizer', 'IndexShards', 'IndexShardsIVF', 'InvalidArgumentError', 'InvalidTypeError', 'InvertedLists', 'LinearTransform', 'METRIC_BrayCurtis', 'METRIC_Canberra', 'METRIC_GOWER', 'METRIC_INNER_PRODUCT', 'METRIC_Jaccard', 'METRIC_JensenShannon', 'METRIC_L1', 'METRIC_L2', 'METRIC_Linf', 'METRIC_Lp', 'METRIC_NaNEuclidean', 'MatrixStats', 'MultiIndexQuantizer', 'MultiIndexQuantizer2', 'NormalizationTransform', 'NotTrainedError', 'OPQMatrix', 'PCAMatrix', 'ProductQuantizer', 'RandomRotationMatrix', 'RemapDimensionsTransform', 'ScalarQuantizer', 'ScalarQuantizer_QT_4bit', 'ScalarQuantizer_QT_4bit_uniform', 'ScalarQuantizer_QT_6bit', 'ScalarQuantizer_QT_8bit', 'ScalarQuantizer_QT_8bit_direct', 'ScalarQuantizer_QT_8bit_direct_signed', 'ScalarQuantizer_QT_8bit_uniform', 'ScalarQuantizer_QT_bf16', 'ScalarQuantizer_QT_fp16', 'SearchParameters', 'SearchParametersHNSW', 'SearchParametersIVF', 'SearchParametersLSHMultiTable', 'SearchParametersQG', 'VectorTransform', 'deserialize_index', 'deserialize_index_binary', 'detected_simd_level', 'faiss_deserialize_index', 'faiss_deserialize_index_binary', 'faiss_read_index', 'faiss_read_index_binary', 'faiss_serialize_index', 'faiss_serialize_index_binary', 'faiss_write_index', 'faiss_write_index_binary', 'get_num_gpus', 'hnsw_stats', 'indexBinaryHash_stats', 'indexIVF_stats', 'is_faiss_data', 'is_similarity_metric', 'matrix_qr', 'omp_get_max_threads', 'omp_set_num_threads', 'read_index', 'read_index_binary', 'serialize_index', 'serialize_index_binary', 'serialize_index_bytes', 'set_simd_level', 'simd_level', 'write_index', 'write_index_binary']
+__all__: list[str] = ['AnnvilError', 'CenteringTransform', 'ClusteringInitMethod_AFK_MC2', 'ClusteringInitMethod_KMEANS_PLUS_PLUS', 'ClusteringInitMethod_RANDOM', 'ClusteringParameters', 'CodePackerPQ4', 'DistanceComputer', 'FORMAT_VERSION', 'HAVE_CUDA', 'HNSW', 'HNSWStats', 'HadamardRotation', 'IDSelector', 'IDSelectorAll', 'IDSelectorAnd', 'IDSelectorNot', 'IDSelectorOr', 'IDSelectorRange', 'IDSelectorXOr', 'ITQMatrix', 'ITQTransform', 'Index', 'IndexBinary', 'IndexBinaryFlat', 'IndexBinaryFromFloat', 'IndexBinaryHNSW', 'IndexBinaryHash', 'IndexBinaryHashStats', 'IndexBinaryIDMap', 'IndexBinaryIDMap2', 'IndexBinaryIVF', 'IndexBinaryMultiHash', 'IndexFileError', 'IndexFlat', 'IndexFlat1D', 'IndexFlatCodes', 'IndexFlatIP', 'IndexFlatL2', 'IndexHNSW', 'IndexHNSWCodes', 'IndexHNSWFlat', 'IndexHNSWPQ', 'IndexHNSWSQ', 'IndexIDMap', 'IndexIDMap2', 'IndexIVF', 'IndexIVFFlat', 'IndexIVFPQ', 'IndexIVFPQFastScan', 'IndexIVFScalarQuantizer', 'IndexIVFStats', 'IndexLSH', 'IndexLSHMultiTable', 'IndexPQ', 'IndexPQFastScan', 'IndexPreTransform', 'IndexQG', 'IndexRefine', 'IndexRefineFlat', 'IndexRefineSearchParameters', 'IndexReplicas', 'IndexScalarQuantizer', 'IndexShards', 'IndexShardsIVF', 'InvalidArgumentError', 'InvalidTypeError', 'InvertedLists', 'LinearTransform', 'METRIC_BrayCurtis', 'METRIC_Canberra', 'METRIC_GOWER', 'METRIC_INNER_PRODUCT', 'METRIC_Jaccard', 'METRIC_JensenShannon', 'METRIC_L1', 'METRIC_L2', 'METRIC_Linf', 'METRIC_Lp', 'METRIC_NaNEuclidean', 'MatrixStats', 'MultiIndexQuantizer', 'MultiIndexQuantizer2', 'NormalizationTransform', 'NotTrainedError', 'OPQMatrix', 'PCAMatrix', 'ProductQuantizer', 'RandomRotationMatrix', 'RemapDimensionsTransform', 'ScalarQuantizer', 'ScalarQuantizer_QT_4bit', 'ScalarQuantizer_QT_4bit_uniform', 'ScalarQuantizer_QT_6bit', 'ScalarQuantizer_QT_8bit', 'ScalarQuantizer_QT_8bit_direct', 'ScalarQuantizer_QT_8bit_direct_signed', 'ScalarQuantizer_QT_8bit_uniform', 'ScalarQuantizer_QT_bf16', 'ScalarQuantizer_QT_fp16', 'SearchParameters', 'SearchParametersHNSW', 'SearchParametersIVF', 'SearchParametersLSHMultiTable', 'SearchParametersQG', 'VectorTransform', 'deserialize_index', 'deserialize_index_binary', 'detected_simd_level', 'faiss_deserialize_index', 'faiss_deserialize_index_binary', 'faiss_read_index', 'faiss_read_index_binary', 'faiss_serialize_index', 'faiss_serialize_index_binary', 'faiss_write_index', 'faiss_write_index_binary', 'get_num_gpus', 'hnsw_stats', 'indexBinaryHash_stats', 'indexIVF_stats', 'is_faiss_data', 'is_similarity_metric', 'matrix_qr', 'omp_get_max_threads', 'omp_set_num_threads', 'read_index', 'read_index_binary', 'serialize_index', 'serialize_index_binary', 'serialize_index_bytes', 'set_simd_level', 'simd_level', 'write_index', 'write_index_binary']
 class AnnvilError(RuntimeError): ...
 class InvalidArgumentError(AnnvilError, ValueError): ...
 class InvalidTypeError(AnnvilError, TypeError): ...
@@ -250,7 +250,14 @@ class Index:
     @property
     def type_tag(self) -> str:
         ...
-class IndexFlat(Index):
+class IndexFlatCodes(Index):
+    @property
+    def code_size(self) -> int:
+        ...
+    @property
+    def codes(self) -> numpy.typing.NDArray[numpy.uint8]:
+        ...
+class IndexFlat(IndexFlatCodes):
     def __init__(self, d: typing.SupportsInt | typing.SupportsIndex, metric: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
         ...
     def _compute_distance_subset(self, arg0: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.float32]:
@@ -271,9 +278,6 @@ class IndexFlat(Index):
         """
         Faiss's norm cache: nothing to do in annvil (results are unchanged).
         """
-    @property
-    def code_size(self) -> int:
-        ...
     @property
     def codes(self) -> numpy.typing.NDArray[numpy.uint8]:
         ...
@@ -565,15 +569,9 @@ class ProductQuantizer:
     @property
     def transposed_centroids(self) -> numpy.typing.NDArray[numpy.float32]:
         ...
-class IndexPQ(Index):
+class IndexPQ(IndexFlatCodes):
     pq: ProductQuantizer
     def __init__(self, d: typing.SupportsInt | typing.SupportsIndex, M: typing.SupportsInt | typing.SupportsIndex, nbits: typing.SupportsInt | typing.SupportsIndex = 8, metric: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
-        ...
-    @property
-    def code_size(self) -> int:
-        ...
-    @property
-    def codes(self) -> numpy.typing.NDArray[numpy.uint8]:
         ...
     @property
     def do_polysemous_training(self):
@@ -1359,15 +1357,9 @@ class ScalarQuantizer:
     @trained.setter
     def trained(self, arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> None:
         ...
-class IndexScalarQuantizer(Index):
+class IndexScalarQuantizer(IndexFlatCodes):
     sq: ScalarQuantizer
     def __init__(self, d: typing.SupportsInt | typing.SupportsIndex, qtype: typing.SupportsInt | typing.SupportsIndex = 0, metric: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
-        ...
-    @property
-    def code_size(self) -> int:
-        ...
-    @property
-    def codes(self) -> numpy.typing.NDArray[numpy.uint8]:
         ...
 class IndexIVFScalarQuantizer(IndexIVF):
     by_residual: bool
