@@ -56,8 +56,8 @@ inline void decode(const uint16_t* x, size_t n, float* out) {
 }  // namespace
 
 const HnswF16Kernels& ANNVIL_ISA_FN(hnsw_f16_kernels_)() {
-  static const HnswF16Kernels k{detail::ANNVIL_ISA_FN(sq_kernels_)().f16_dot, detail::ANNVIL_ISA_FN(sq_kernels_)().f16_l2,
-                                ip_hh, l2_hh, encode_exact, decode};
+  const SQKernels& sq = detail::ANNVIL_ISA_FN(sq_kernels_)();
+  static const HnswF16Kernels k{sq.f16_dot, sq.f16_l2, ip_hh, l2_hh, encode_exact, decode};
   return k;
 }
 

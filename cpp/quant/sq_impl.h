@@ -76,7 +76,9 @@ float f16_l2(const float* q, const uint16_t* h, size_t d) {
 // each query chunk loaded once for the four.
 template <bool L2, class Load>
 void ny4(const float* a, const float* b, const uint8_t* c, size_t stride, size_t d, size_t n, float* out) {
-  auto chunk = [&](const float* x, size_t p, size_t r) { return r == V::W ? V::loadu(x + p) : V::load_partial(x + p, r); };
+  auto chunk = [&](const float* x, size_t p, size_t r) {
+    return r == V::W ? V::loadu(x + p) : V::load_partial(x + p, r);
+  };
   auto code = [&](const uint8_t* cc, size_t p, size_t r) {
     return r == V::W ? Load::full(cc, p) : Load::partial(cc, p, r);
   };
@@ -146,8 +148,8 @@ void u8_decode(const float* a, const float* b, const uint8_t* c, size_t d, float
   for (; i + V::W <= d; i += V::W) V::storeu(out + i, V::fmadd(V::loadu(b + i), V::loadu8(c + i), V::loadu(a + i)));
   if (i < d) {
     const size_t r = d - i;
-    V::store_partial(out + i, V::fmadd(V::load_partial(b + i, r), V::loadu8_partial(c + i, r), V::load_partial(a + i, r)),
-                     r);
+    typename V::reg v = V::fmadd(V::load_partial(b + i, r), V::loadu8_partial(c + i, r), V::load_partial(a + i, r));
+    V::store_partial(out + i, v, r);
   }
 }
 

@@ -57,7 +57,9 @@ struct V : avx2::X86Lane {  // half_to_float, float_to_half_exact, popcount64
   static reg loadu8_partial(const uint8_t* c, size_t n) {
     return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(lane_mask(n), c)));
   }
-  static reg loadh(const uint16_t* h) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h))); }
+  static reg loadh(const uint16_t* h) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h)));
+  }
   static reg loadh_partial(const uint16_t* h, size_t n) {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lane_mask(n), h));
   }
