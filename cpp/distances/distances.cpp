@@ -1,33 +1,23 @@
 // Run-time choice of the kernel table, and helpers common to every level.
 #include "distances/distances.h"
 
-#include <atomic>
 #include <cstring>
 
 #include "core/error.h"
+#include "simd/dispatch.h"
 
 namespace annvil {
 
 namespace {
-std::atomic<const Kernels*>& active() {
-  static std::atomic<const Kernels*> table{&kernels_for(simd_level())};
-  return table;
+const KernelDispatch<Kernels>& dispatch() {
+  static const KernelDispatch<Kernels> d(&detail::kernels_scalar(), ANNVIL_ISA_TABLE(detail::kernels_avx2),
+                                         ANNVIL_ISA_TABLE(detail::kernels_avx512));
+  return d;
 }
 }  // namespace
 
-const Kernels& kernels_for(SimdLevel level) {
-  switch (level) {
-#if defined(ANNVIL_X86)
-    case SimdLevel::avx512: return detail::kernels_avx512();
-    case SimdLevel::avx2: return detail::kernels_avx2();
-#endif
-    default: return detail::kernels_scalar();
-  }
-}
-
-const Kernels& kernels() { return *active().load(std::memory_order_relaxed); }
-
-void detail::select_kernels(SimdLevel level) { active().store(&kernels_for(level)); }
+const Kernels& kernels() { return dispatch().get(); }
+const Kernels& kernels_for(SimdLevel level) { return dispatch().for_level(level); }
 
 ExtraDistFn extra_distance_fn(const Kernels& K, MetricType metric) {
   int slot = extra_metric_slot(metric);

@@ -1,8 +1,10 @@
 // Float32 distance kernels: the one place where SIMD lives for float vectors.
 //
 // Each instruction set has its own translation unit (distances_scalar.cpp,
-// distances_avx2.cpp, distances_avx512.cpp) compiled with its own flags; they
-// fill a `Kernels` table and `kernels()` returns the one chosen at run time.
+// distances_avx2.cpp, distances_avx512.cpp) compiled with its own flags; the
+// SIMD ones instantiate one body (distances_impl.h, distances_extra_impl.h)
+// over their ops header (simd/ops_<isa>.h).  Each fills a `Kernels` table and
+// `kernels()` returns the one chosen at run time (simd/dispatch.h).
 //
 // The batched kernels use the outer-product ("GEMM micro-kernel") form: a
 // *panel* of NR queries is packed dimension-major (panel[p * NR + j] = q_j[p]),
@@ -74,7 +76,6 @@ const Kernels& kernels_for(SimdLevel level);
 void pack_panel(const float* xq, size_t nq, size_t d, int nr, float* panel);
 
 namespace detail {
-void select_kernels(SimdLevel level);
 const Kernels& kernels_scalar();
 const Kernels& kernels_avx2();
 const Kernels& kernels_avx512();

@@ -1,8 +1,8 @@
 // Kernel bodies of the extra metrics (metric.h: L1, Linf, Lp, Canberra,
 // BrayCurtis, JensenShannon, Jaccard, NaNEuclidean, Gower), written once and
-// instantiated by every per-ISA translation unit (distances_scalar.cpp,
-// distances_avx2.cpp, distances_avx512.cpp) inside its anonymous namespace,
-// after it has defined its vector-ops struct `V`.
+// instantiated by every per-ISA translation unit (distances_scalar.cpp, and
+// distances_avx2.cpp / distances_avx512.cpp through distances_impl.h) inside
+// its anonymous namespace, after `V` (simd/ops_<isa>.h).
 //
 // Required from the includer, beyond what distances_impl.h needs:
 //   V::mul, V::div, V::abs, V::max, V::min (lane-wise), V::reduce_max.

@@ -1,13 +1,27 @@
-// Kernel bodies shared by the SIMD levels.  Included only by the per-ISA
-// translation units (distances_avx2.cpp, distances_avx512.cpp), each of which
-// defines a vector-ops struct `V` and the panel geometry before including
-// this file inside an anonymous namespace, so each copy gets its own flags.
+// Kernel bodies shared by the SIMD levels, over the vector ops `V`
+// (simd/ops_<isa>.h).  Compiled by distances_avx2.cpp and distances_avx512.cpp
+// (simd/isa.h), each with its own flags; each defines ANNVIL_PANEL_MR (the
+// panel's base rows per block, the one per-ISA tuning: it is bounded by the
+// register count) before including this file, which defines
+// detail::kernels_<isa>() with the extra metrics of distances_extra_impl.h.
+// The scalar reference (distances_scalar.cpp) has its own loops.
 //
-// Required from the includer:
-//   struct V { using reg; static constexpr int W;  zero, load (aligned),
-//              loadu, load_partial(p, n), set1, add, sub, fmadd(a,b,c)=a*b+c,
-//              store, reduce, lt_mask(a, b) -> bitmask of lanes a < b };
-//   constexpr int NR (= 2 * V::W), MR.
+// Used from `V`: reg, W, zero, load (aligned), loadu, load_partial(p, n), set1,
+// add, sub, fmadd(a,b,c)=a*b+c, store, storeu, reduce, lt_mask(a, b) (bitmask
+// of lanes a < b), ireg, iset1, istoreu, update_min.
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "distances/distances.h"
+#include "simd/isa.h"
+
+namespace annvil {
+namespace {
+
+using V = simd::ANNVIL_ISA::V;
+constexpr int NR = 2 * V::W;  // queries per panel: two registers
+constexpr int MR = ANNVIL_PANEL_MR;
 
 // ---- one query against one or several rows ---------------------------------
 inline float ip_one(const float* x, const float* y, size_t d) {
@@ -278,3 +292,16 @@ void panel_products_simd(const float* panel, size_t d, const float* base, size_t
     });
   }
 }
+
+#include "distances/distances_extra_impl.h"
+
+}  // namespace
+
+const Kernels& detail::ANNVIL_ISA_FN(kernels_)() {
+  static const Kernels k{SimdLevel::ANNVIL_ISA, NR,         l2_simd,         ip_simd,
+                         l2sqr_ny_simd,         ip_ny_simd, norms_simd,      scan_panel_simd,
+                         scan_panel_top1_simd,  panel_products_simd,         ANNVIL_EXTRA_KERNELS};
+  return k;
+}
+
+}  // namespace annvil

@@ -1,10 +1,14 @@
 // Portable reference kernels (compiled for baseline x86-64 / any CPU).
-// Also the oracle the SIMD levels are tested against.
+// Also the oracle the SIMD levels are tested against.  The plain distances and
+// the panel kernels keep their own reference loops (four accumulators, NR = 8,
+// MR = 4: a one-lane V would serialise them); the extra metrics share the
+// bodies of distances_extra_impl.h over simd/ops_scalar.h.
 #include <cmath>
 #include <limits>
 #include <cstring>
 
 #include "distances/distances.h"
+#include "simd/ops_scalar.h"
 
 namespace annvil {
 namespace {
@@ -102,24 +106,9 @@ void panel_products_ref(const float* panel, size_t d, const float* base, size_t 
   }
 }
 
-// One-lane vector ops, so that the shared kernel bodies of the extra metrics
-// (distances_extra_impl.h) run here too, as the reference.
-struct V {
-  using reg = float;
-  static constexpr int W = 1;
-  static reg zero() { return 0.f; }
-  static reg loadu(const float* p) { return *p; }
-  static reg load_partial(const float* p, size_t n) { return n ? *p : 0.f; }
-  static reg add(reg a, reg b) { return a + b; }
-  static reg sub(reg a, reg b) { return a - b; }
-  static reg mul(reg a, reg b) { return a * b; }
-  static reg div(reg a, reg b) { return a / b; }
-  static reg abs(reg a) { return std::fabs(a); }
-  static reg max(reg a, reg b) { return std::fmax(a, b); }
-  static reg min(reg a, reg b) { return std::fmin(a, b); }
-  static float reduce(reg v) { return v; }
-  static float reduce_max(reg v) { return v; }
-};
+// The extra metrics run the shared bodies (distances_extra_impl.h) over the
+// one-lane ops, as the reference.
+using V = simd::scalar::V;
 
 #include "distances/distances_extra_impl.h"
 

@@ -1,4 +1,4 @@
-// Hamming kernels at the baseline ISA, the run-time choice between them, and
+// The run-time choice between the Hamming kernels (hamming_impl.h) and
 // the search / counting functions built on the one-query-to-many kernel.
 #include "distances/hamming.h"
 
@@ -7,23 +7,17 @@
 #include <algorithm>
 #include <limits>
 
-#include "distances/hamming_impl.h"
 #include "core/topk.h"
 #include "core/parallel.h"
-#include "simd/simd.h"
+#include "simd/dispatch.h"
 
 namespace annvil {
 
-const HammingKernels& hamming_kernels_scalar() {
-  static const HammingKernels k{&hamming_impl::distance, &hamming_impl::to_many};
-  return k;
-}
-
 const HammingKernels& hamming_kernels() {
-#if defined(ANNVIL_X86)
-  if (simd_level() != SimdLevel::scalar) return hamming_kernels_avx2();
-#endif
-  return hamming_kernels_scalar();
+  // no AVX-512 table: that level falls back to the AVX2 one (hamming_impl.h)
+  static const KernelDispatch<HammingKernels> d(&hamming_kernels_scalar(), ANNVIL_ISA_TABLE(hamming_kernels_avx2),
+                                                nullptr);
+  return d.get();
 }
 
 namespace {

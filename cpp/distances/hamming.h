@@ -7,8 +7,9 @@
 // contiguous codes (hamming_kernels().to_many).  It has fast paths for codes of
 // 4, 8, 16, 32 and 64 bytes (32 ... 512 bits: the query is held in registers,
 // the loop is unrolled) and a 64-bit-word loop for any other size.  It is
-// compiled twice: at the baseline ISA (popcount without the POPCNT
-// instruction) and in hamming_avx2.cpp with POPCNT, chosen at run time with
+// written once (hamming_impl.h) and compiled twice: hamming_scalar.cpp at the
+// baseline ISA (popcount without the POPCNT instruction) and hamming_avx2.cpp
+// with POPCNT, chosen at run time (simd/dispatch.h) with
 // the rest of the kernels (simd.h).  Top-k, range and counting functions are
 // built on it here, block by block, so they need no per-ISA code.
 #pragma once

@@ -1,17 +1,4 @@
-// The Hamming kernel compiled for AVX2-class CPUs (this file's flags give
-// the compiler the POPCNT instruction; the baseline build has to emulate it).
-#include "distances/hamming.h"
-
-#if defined(ANNVIL_X86)
-#pragma GCC target("popcnt")
-#endif
+// The Hamming kernel for AVX2-class CPUs (POPCNT): hamming_impl.h over simd/ops_avx2.h.
+#include "simd/ops_avx2.h"
+#define ANNVIL_ISA avx2
 #include "distances/hamming_impl.h"
-
-namespace annvil {
-
-const HammingKernels& hamming_kernels_avx2() {
-  static const HammingKernels k{&hamming_impl::distance, &hamming_impl::to_many};
-  return k;
-}
-
-}  // namespace annvil

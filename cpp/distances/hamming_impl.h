@@ -1,16 +1,22 @@
-// The Hamming kernel body, written once and compiled by each ISA file
-// (hamming.cpp at the baseline, hamming_avx2.cpp with POPCNT): include it
-// and take the address of the two functions.  Everything here has internal
-// linkage (an anonymous namespace), so the two compilations never merge.
-// Codes are read as unaligned 64-bit words (memcpy compiles to plain loads).
-#pragma once
+// The Hamming kernel body, written once over the vector ops `V` (its
+// popcount64) and compiled by each ISA file (simd/isa.h): hamming_scalar.cpp
+// at the baseline (popcount emulated), hamming_avx2.cpp with the POPCNT
+// instruction; defines hamming_kernels_<isa>().  Everything else has internal
+// linkage, so the compilations never merge.  Codes are read as unaligned 64-bit words (memcpy compiles to plain
+// loads).  No AVX-512 file: with no vector popcount in the baseline AVX-512
+// set, the AVX2 table (scalar POPCNT) serves that level too.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
+#include "distances/hamming.h"
+#include "simd/isa.h"
+
 namespace annvil {
 namespace {
-namespace hamming_impl {
+
+using V = simd::ANNVIL_ISA::V;
+
 
 inline uint64_t load64(const uint8_t* p) {
   uint64_t v;
@@ -22,13 +28,13 @@ inline uint32_t load32(const uint8_t* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
-inline int pop64(uint64_t v) { return __builtin_popcountll(v); }
+inline int pop64(uint64_t v) { return V::popcount64(v); }
 
 inline int distance_any(const uint8_t* a, const uint8_t* b, size_t n) {
   int s = 0;
   size_t i = 0;
   for (; i + 8 <= n; i += 8) s += pop64(load64(a + i) ^ load64(b + i));
-  for (; i < n; ++i) s += __builtin_popcount(unsigned(a[i] ^ b[i]));
+  for (; i < n; ++i) s += pop64(uint64_t(a[i] ^ b[i]));
   return s;
 }
 
@@ -47,12 +53,12 @@ void to_many_words(const uint8_t* q, const uint8_t* codes, size_t n, int32_t* ou
 
 inline void to_many_4(const uint8_t* q, const uint8_t* codes, size_t n, int32_t* out) {
   const uint32_t qw = load32(q);
-  for (size_t j = 0; j < n; ++j) out[j] = __builtin_popcount(qw ^ load32(codes + 4 * j));
+  for (size_t j = 0; j < n; ++j) out[j] = pop64(uint64_t(qw ^ load32(codes + 4 * j)));
 }
 
 inline int distance(const uint8_t* a, const uint8_t* b, size_t n) {
   switch (n) {
-    case 4: return __builtin_popcount(load32(a) ^ load32(b));
+    case 4: return pop64(uint64_t(load32(a) ^ load32(b)));
     case 8: return pop64(load64(a) ^ load64(b));
     case 16: return pop64(load64(a) ^ load64(b)) + pop64(load64(a + 8) ^ load64(b + 8));
     case 32:
@@ -74,6 +80,11 @@ inline void to_many(const uint8_t* q, const uint8_t* codes, size_t n, size_t cod
   }
 }
 
-}  // namespace hamming_impl
 }  // namespace
+
+const HammingKernels& ANNVIL_ISA_FN(hamming_kernels_)() {
+  static const HammingKernels k{&distance, &to_many};
+  return k;
+}
+
 }  // namespace annvil

@@ -3,6 +3,7 @@
 #include "core/parallel.h"
 #include "hnsw/hnsw_codes.h"
 #include "core/io.h"
+#include "simd/dispatch.h"
 
 #include <algorithm>
 #include <cmath>
@@ -232,93 +233,11 @@ void insert_one(HNSW& g, const Space& sp, HnswScratch& B, int32_t q, std::atomic
 
 }  // namespace
 
-// ---- half-precision kernels: scalar reference and dispatch ----------------------
-namespace {
-
-float half_to_float_sw(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-  if (exp == 0) {  // zero or subnormal: man * 2^-24
-    float v = float(man) * (1.0f / 16777216.0f);
-    return sign ? -v : v;
-  }
-  uint32_t bits = exp == 31 ? (sign | 0x7f800000u | (man << 13)) : (sign | ((exp + 112) << 23) | (man << 13));
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-// exact float -> half, or false when v has no exact half representation
-bool float_to_half_exact_sw(float v, uint16_t* out) {
-  uint32_t b;
-  std::memcpy(&b, &v, 4);
-  const uint32_t sign = (b >> 31) << 15, exp = (b >> 23) & 0xffu, man = b & 0x7fffffu;
-  if (exp == 0 && man == 0) {
-    *out = uint16_t(sign);
-    return true;
-  }
-  if (exp == 0 || exp == 255) return false;  // float subnormals, inf, nan
-  const int e = int(exp) - 127;
-  if (e > 15 || e < -24) return false;
-  if (e >= -14) {  // normal half: the 13 low mantissa bits must be zero
-    if (man & 0x1fffu) return false;
-    *out = uint16_t(sign | uint32_t(e + 15) << 10 | (man >> 13));
-    return true;
-  }
-  // subnormal half: value = m * 2^-24 with m = (1.man) * 2^(e + 24) an integer
-  const uint32_t full = 0x800000u | man;
-  const int shift = -(e + 1);  // 14 .. 23
-  if (full & ((1u << shift) - 1)) return false;
-  *out = uint16_t(sign | (full >> shift));
-  return true;
-}
-
-float ip_fh_sw(const float* x, const uint16_t* y, size_t d) {
-  float s = 0;
-  for (size_t p = 0; p < d; ++p) s += x[p] * half_to_float_sw(y[p]);
-  return s;
-}
-float l2_fh_sw(const float* x, const uint16_t* y, size_t d) {
-  float s = 0;
-  for (size_t p = 0; p < d; ++p) {
-    float t = x[p] - half_to_float_sw(y[p]);
-    s += t * t;
-  }
-  return s;
-}
-float ip_hh_sw(const uint16_t* x, const uint16_t* y, size_t d) {
-  float s = 0;
-  for (size_t p = 0; p < d; ++p) s += half_to_float_sw(x[p]) * half_to_float_sw(y[p]);
-  return s;
-}
-float l2_hh_sw(const uint16_t* x, const uint16_t* y, size_t d) {
-  float s = 0;
-  for (size_t p = 0; p < d; ++p) {
-    float t = half_to_float_sw(x[p]) - half_to_float_sw(y[p]);
-    s += t * t;
-  }
-  return s;
-}
-bool encode_exact_sw(const float* x, size_t n, uint16_t* out) {
-  for (size_t i = 0; i < n; ++i)
-    if (!float_to_half_exact_sw(x[i], out + i)) return false;
-  return true;
-}
-void decode_sw(const uint16_t* x, size_t n, float* out) {
-  for (size_t i = 0; i < n; ++i) out[i] = half_to_float_sw(x[i]);
-}
-
-}  // namespace
-
+// ---- half-precision kernels: the table of the active level ------------------------
 const HnswF16Kernels& hnsw_f16_kernels() {
-  static const HnswF16Kernels scalar{ip_fh_sw, l2_fh_sw, ip_hh_sw, l2_hh_sw, encode_exact_sw, decode_sw};
-  switch (kernels().level) {
-#if defined(ANNVIL_X86)
-    case SimdLevel::avx512: return hnsw_f16_kernels_avx512();
-    case SimdLevel::avx2: return hnsw_f16_kernels_avx2();
-#endif
-    default: return scalar;
-  }
+  static const KernelDispatch<HnswF16Kernels> d(&hnsw_f16_kernels_scalar(), ANNVIL_ISA_TABLE(hnsw_f16_kernels_avx2),
+                                                ANNVIL_ISA_TABLE(hnsw_f16_kernels_avx512));
+  return d.get();
 }
 
 const float* FlatSpace::query_of(int32_t id, std::vector<float>& buf) const {

@@ -44,6 +44,7 @@ struct HnswF16Kernels {
   void (*decode)(const uint16_t* x, size_t n, float* out);
 };
 const HnswF16Kernels& hnsw_f16_kernels();  // for the active SIMD level
+const HnswF16Kernels& hnsw_f16_kernels_scalar();
 const HnswF16Kernels& hnsw_f16_kernels_avx2();
 const HnswF16Kernels& hnsw_f16_kernels_avx512();
 

@@ -54,17 +54,7 @@ const float* SQSpace::prepare(const float* x, std::vector<float>& buf) const {
   if (fp16 || bf16) return x;
   buf.resize(d + 1);
   float* a = buf.data();
-  if (ip) {
-    double c = 0;
-    for (size_t i = 0; i < d; ++i) {
-      a[i] = x[i] * dec_b[i];
-      c += double(x[i]) * dec_a[i];
-    }
-    a[d] = float(c);
-  } else {
-    for (size_t i = 0; i < d; ++i) a[i] = x[i] - dec_a[i];
-    a[d] = 0;
-  }
+  a[d] = sq_query_tables(d, dec_a, dec_b, !ip, x, a);
   return a;
 }
 
@@ -85,17 +75,7 @@ const float* SQSpace::query_of(int32_t id, std::vector<float>& buf) const {
   decode(id, x);
   if (fp16 || bf16) return x;
   float* a = buf.data();
-  if (ip) {
-    double c = 0;
-    for (size_t i = 0; i < d; ++i) {
-      a[i] = x[i] * dec_b[i];
-      c += double(x[i]) * dec_a[i];
-    }
-    a[d] = float(c);
-  } else {
-    for (size_t i = 0; i < d; ++i) a[i] = x[i] - dec_a[i];
-    a[d] = 0;
-  }
+  a[d] = sq_query_tables(d, dec_a, dec_b, !ip, x, a);
   return a;
 }
 

@@ -1,5 +1,6 @@
-// ScalarQuantizer codec (training, encoding, decoding), portable half
-// precision conversion, the scalar kernels and the run-time kernel choice.
+// ScalarQuantizer codec (training, encoding, decoding), the query tables of
+// the distance computers and the run-time kernel choice (the kernels are
+// sq_impl.h, compiled by sq_scalar.cpp / sq_avx2.cpp / sq_avx512.cpp).
 #include "quant/sq.h"
 
 #include <algorithm>
@@ -8,58 +9,11 @@
 #include <limits>
 
 #include "distances/distances.h"
-#include "simd/simd.h"
+#include "simd/dispatch.h"
 
 namespace annvil {
 
-// ---- half precision, portable ------------------------------------------------------
-uint16_t float_to_half(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000u;
-  uint32_t ax = x & 0x7fffffffu;
-  if (ax >= 0x7f800000u) return uint16_t(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0u));  // inf / nan
-  if (ax >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // rounds to beyond the largest half: inf
-  if (ax < 0x38800000u) {  // half subnormal or zero: round |f| * 2^24 to an integer, ties up
-    float af;
-    std::memcpy(&af, &ax, 4);
-    float s = af * 16777216.f;  // exact (power of two scaling)
-    uint32_t v = uint32_t(std::floor(double(s) + 0.5));
-    return uint16_t(sign | v);
-  }
-  // normal: rebias the exponent and round the mantissa from 23 to 10 bits
-  uint32_t e = (ax >> 23) - 127 + 15;
-  uint32_t mant = ax & 0x7fffffu;
-  uint32_t h = (e << 10) | (mant >> 13);
-  uint32_t rest = mant & 0x1fffu;
-  // ties round up in magnitude, as Faiss's SQ encoder does (not to even), so
-  // that codes match Faiss's byte for byte; a carry into the exponent is right
-  if (rest >= 0x1000u) ++h;
-  return uint16_t(sign | h);
-}
-
-float half_to_float(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000u) << 16;
-  uint32_t e = (h >> 10) & 0x1fu;
-  uint32_t m = h & 0x3ffu;
-  uint32_t x;
-  if (e == 0) {
-    if (m == 0) {
-      x = sign;
-    } else {
-      float v = float(m) / 16777216.f;
-      std::memcpy(&x, &v, 4);
-      x |= sign;
-    }
-  } else if (e == 31) {
-    x = sign | 0x7f800000u | (m << 13);
-  } else {
-    x = sign | ((e - 15 + 127) << 23) | (m << 13);
-  }
-  float f;
-  std::memcpy(&f, &x, 4);
-  return f;
-}
+// half precision: the portable converter is simd/ops_scalar.h's (via sq.h)
 
 uint16_t float_to_bf16(float f) {
   uint32_t x;
@@ -74,67 +28,11 @@ float bf16_to_float(uint16_t h) {
   return f;
 }
 
-// ---- scalar kernels -------------------------------------------------------------------
-namespace {
-float u8_dot_scalar(const float* a, const uint8_t* c, size_t d) {
-  float s = 0;
-  for (size_t i = 0; i < d; ++i) s += a[i] * float(c[i]);
-  return s;
-}
-float u8_l2_scalar(const float* a, const float* b, const uint8_t* c, size_t d) {
-  float s = 0;
-  for (size_t i = 0; i < d; ++i) {
-    float t = a[i] - b[i] * float(c[i]);
-    s += t * t;
-  }
-  return s;
-}
-float f16_dot_scalar(const float* q, const uint16_t* h, size_t d) {
-  float s = 0;
-  for (size_t i = 0; i < d; ++i) s += q[i] * half_to_float(h[i]);
-  return s;
-}
-float f16_l2_scalar(const float* q, const uint16_t* h, size_t d) {
-  float s = 0;
-  for (size_t i = 0; i < d; ++i) {
-    float t = q[i] - half_to_float(h[i]);
-    s += t * t;
-  }
-  return s;
-}
-void u8_decode_scalar(const float* a, const float* b, const uint8_t* c, size_t d, float* out) {
-  for (size_t i = 0; i < d; ++i) out[i] = a[i] + b[i] * float(c[i]);
-}
-void f16_decode_scalar(const float* a, const uint16_t* h, size_t d, float* out) {
-  for (size_t i = 0; i < d; ++i) out[i] = (a ? a[i] : 0.f) + half_to_float(h[i]);
-}
-void u8_dot_ny_scalar(const float* a, const uint8_t* c, size_t stride, size_t d, size_t n, float* out) {
-  for (size_t i = 0; i < n; ++i) out[i] = u8_dot_scalar(a, c + i * stride, d);
-}
-void u8_l2_ny_scalar(const float* a, const float* b, const uint8_t* c, size_t stride, size_t d, size_t n,
-                     float* out) {
-  for (size_t i = 0; i < n; ++i) out[i] = u8_l2_scalar(a, b, c + i * stride, d);
-}
-void f16_dot_ny_scalar(const float* q, const uint8_t* c, size_t stride, size_t d, size_t n, float* out) {
-  for (size_t i = 0; i < n; ++i) out[i] = f16_dot_scalar(q, reinterpret_cast<const uint16_t*>(c + i * stride), d);
-}
-void f16_l2_ny_scalar(const float* q, const uint8_t* c, size_t stride, size_t d, size_t n, float* out) {
-  for (size_t i = 0; i < n; ++i) out[i] = f16_l2_scalar(q, reinterpret_cast<const uint16_t*>(c + i * stride), d);
-}
-const SQKernels kScalar{u8_dot_scalar,    u8_l2_scalar,     f16_dot_scalar,    f16_l2_scalar,
-                        u8_dot_ny_scalar, u8_l2_ny_scalar,  f16_dot_ny_scalar, f16_l2_ny_scalar,
-                        u8_decode_scalar, f16_decode_scalar};
-}  // namespace
-
+// ---- the kernel table of the active level -----------------------------------------------
 const SQKernels& sq_kernels() {
-  switch (simd_level()) {
-    case SimdLevel::avx512:
-      return detail::sq_kernels_avx512();
-    case SimdLevel::avx2:
-      return detail::sq_kernels_avx2();
-    default:
-      return kScalar;
-  }
+  static const KernelDispatch<SQKernels> d(&detail::sq_kernels_scalar(), ANNVIL_ISA_TABLE(detail::sq_kernels_avx2),
+                                           ANNVIL_ISA_TABLE(detail::sq_kernels_avx512));
+  return d.get();
 }
 
 // ---- the codec ---------------------------------------------------------------------------
@@ -391,7 +289,21 @@ SQDistanceComputer::SQDistanceComputer(const ScalarQuantizer& s, MetricType metr
     off.resize(s.d);
     scale.resize(s.d);
     s.affine(off.data(), scale.data());
+    b = scale;  // the L2 kernel's b_i = scale_i, the same for every query
   }
+}
+
+float sq_query_tables(size_t d, const float* off, const float* scale, bool l2, const float* x, float* a) {
+  if (l2) {
+    for (size_t p = 0; p < d; ++p) a[p] = x[p] - off[p];
+    return 0.f;
+  }
+  double cst = 0;
+  for (size_t p = 0; p < d; ++p) {
+    a[p] = x[p] * scale[p];
+    cst += double(x[p]) * off[p];
+  }
+  return float(cst);
 }
 
 void SQDistanceComputer::set_query(const float* x) {
@@ -400,17 +312,7 @@ void SQDistanceComputer::set_query(const float* x) {
     std::copy(x, x + d, q.begin());
     return;
   }
-  double cst = 0;
-  for (size_t p = 0; p < d; ++p) {
-    if (l2) {
-      a[p] = x[p] - off[p];
-      b[p] = scale[p];
-    } else {
-      a[p] = x[p] * scale[p];
-      cst += double(x[p]) * off[p];
-    }
-  }
-  c0 = float(cst);
+  c0 = sq_query_tables(d, off.data(), scale.data(), l2, x, a.data());
 }
 
 namespace {

@@ -19,8 +19,8 @@
 // and distances are computed on the codes without decoding to a float vector:
 //   <q, x>    = sum_i q_i off_i  +  sum_i (q_i scale_i) c_i
 //   |q - x|^2 = sum_i (a_i - scale_i c_i)^2,      a_i = q_i - off_i
-// so a query is turned once into tables and the kernels (sq_avx2.cpp /
-// sq_avx512.cpp / scalar here) only widen bytes to floats and multiply-add.
+// so a query is turned once into tables (sq_query_tables) and the kernels
+// (sq_impl.h, one body for every ISA) only widen bytes to floats and multiply-add.
 // 4- and 6-bit codes are unpacked to one byte per component first (a block
 // at a time) and then go through the same byte kernels; bf16 codes are
 // widened to floats (a shift) and go through the float kernels of distances.h.
@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "core/index.h"
+#include "simd/ops_scalar.h"
 
 namespace annvil {
 
@@ -86,6 +87,15 @@ struct ScalarQuantizer {
 uint16_t float_to_bf16(float f);  // rounded half up in magnitude, as Faiss's encode_bf16
 float bf16_to_float(uint16_t h);
 
+// The query tables of the integer kinds (see the header), the one query
+// preparation of SQDistanceComputer and HNSW's SQSpace.  off, scale: the
+// affine decoder (d floats each, ScalarQuantizer::affine); x: the query (d);
+// a: d floats out.
+//   L2: a_i = x_i - off_i                   (the kernel's b is `scale`)
+//   IP: a_i = x_i scale_i, returns <x, off> (summed in double)
+// Returns 0 for L2.
+float sq_query_tables(size_t d, const float* off, const float* scale, bool l2, const float* x, float* a);
+
 // Per-query distance evaluation on codes.  key() is "smaller is better": the
 // L2 distance, or the negated inner product.
 struct SQDistanceComputer {
@@ -129,10 +139,11 @@ struct SQKernels {
 };
 const SQKernels& sq_kernels();
 
-uint16_t float_to_half(float f);  // rounded half up in magnitude (as Faiss's encode_fp16), saturating to inf
-float half_to_float(uint16_t h);
+// float_to_half (rounded half up in magnitude, as Faiss's encode_fp16) and
+// half_to_float are simd/ops_scalar.h's, the one portable fp16 converter.
 
 namespace detail {
+const SQKernels& sq_kernels_scalar();
 const SQKernels& sq_kernels_avx2();
 const SQKernels& sq_kernels_avx512();
 }  // namespace detail

@@ -1,6 +1,6 @@
 // The one kernel dispatcher.  Every SIMD kernel family is a table of function
 // pointers (a struct), compiled once per instruction set from one body
-// (cpp/simd/ops_*.h + the family's *-inl.h).  A family declares its tables and
+// (cpp/simd/ops_*.h + the family's *_impl.h; simd/isa.h).  A family declares its tables and
 // one KernelDispatch; every call site reads the active table through it:
 //
 //   // sq.h

@@ -5,7 +5,6 @@
 #include <mutex>
 #include <vector>
 
-#include "distances/distances.h"
 #include "simd/dispatch.h"
 #include "core/error.h"
 
@@ -90,7 +89,6 @@ void set_simd_level(SimdLevel level) {
   ANNVIL_CHECK(static_cast<int>(level) <= static_cast<int>(detected_simd_level()), "this CPU does not support ",
                simd_level_name(level), " (best available: ", simd_level_name(detected_simd_level()), ")");
   detail::select_all_dispatch(level);
-  detail::select_kernels(level);
 }
 
 }  // namespace annvil
