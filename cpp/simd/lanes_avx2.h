@@ -62,20 +62,17 @@ struct PQF32x {
   static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
   static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
-  static float reduce_min(reg v) {
+  // lanes folded left to right with op
+  template <class Op>
+  static float reduce(reg v, Op op) {
     alignas(32) float t[kLanes];
     _mm256_store_ps(t, v);
     float r = t[0];
-    for (size_t i = 1; i < kLanes; ++i) r = std::min(r, t[i]);
+    for (size_t i = 1; i < kLanes; ++i) r = op(r, t[i]);
     return r;
   }
-  static float reduce_max(reg v) {
-    alignas(32) float t[kLanes];
-    _mm256_store_ps(t, v);
-    float r = t[0];
-    for (size_t i = 1; i < kLanes; ++i) r = std::max(r, t[i]);
-    return r;
-  }
+  static float reduce_min(reg v) { return reduce(v, [](float a, float b) { return std::min(a, b); }); }
+  static float reduce_max(reg v) { return reduce(v, [](float a, float b) { return std::max(a, b); }); }
   // truncated to uint16; lanes must lie in [0, 65535] (the signed conversion is then exact)
   static void store_u16(uint16_t* p, reg v) {
     const __m256i iv = _mm256_cvttps_epi32(v);
