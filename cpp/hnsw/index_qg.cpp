@@ -10,20 +10,15 @@
 #include "core/topk.h"
 #include "core/io.h"
 #include "core/parallel.h"
-#include "simd/simd.h"
+#include "simd/dispatch.h"
 
 namespace annvil {
 
 namespace detail {
-QGScanFn qg_scan_fn() {
-#if defined(ANNVIL_X86)
-  switch (simd_level()) {
-    case SimdLevel::avx512: return &qg_scan_avx512;
-    case SimdLevel::avx2: return &qg_scan_avx2;
-    default: break;
-  }
-#endif
-  return &pq4_accumulate_scalar;
+const QGKernels& qg_kernels() {
+  static const KernelDispatch<QGKernels> d(&qg_kernels_scalar(), ANNVIL_ISA_TABLE(qg_kernels_avx2),
+                                           ANNVIL_ISA_TABLE(qg_kernels_avx512));
+  return d.get();
 }
 }  // namespace detail
 

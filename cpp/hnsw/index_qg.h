@@ -96,13 +96,19 @@ struct IndexQG : IndexHNSW {
 namespace detail {
 // Fast-scan sums of one vertex block (ngroups 32-vector blocks, M2 =
 // pq4_M2(M)) with the threshold test; the dispatch is hoisted out of the walk.
+// One table per instruction set, all compiled from quant/pq_fastscan-inl.h
+// (fastscan::accumulate_blocks: each LUT register is loaded once for a tile
+// of groups); sums are bit-identical to pq4_accumulate.
 using QGScanFn = void (*)(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
                           uint16_t tmax, uint32_t* masks);
-QGScanFn qg_scan_fn();
-void qg_scan_avx2(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
-                  uint16_t tmax, uint32_t* masks);
-void qg_scan_avx512(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
-                    uint16_t tmax, uint32_t* masks);
+struct QGKernels {
+  QGScanFn scan;
+};
+const QGKernels& qg_kernels();  // for the active simd_level()
+const QGKernels& qg_kernels_scalar();
+const QGKernels& qg_kernels_avx2();
+const QGKernels& qg_kernels_avx512();
+inline QGScanFn qg_scan_fn() { return qg_kernels().scan; }
 }  // namespace detail
 
 }  // namespace annvil

@@ -16,7 +16,7 @@
 #include "ivf/index_ivf_pq_kernels.h"
 #include "core/io.h"
 #include "distances/knn.h"
-#include "simd/simd.h"
+#include "simd/dispatch.h"
 #include "core/utils.h"
 
 namespace annvil {
@@ -88,14 +88,9 @@ const IVFPQKernels& ivfpq_kernels_scalar() {
 }
 
 const IVFPQKernels& ivfpq_kernels() {
-#if defined(ANNVIL_X86)
-  switch (simd_level()) {
-    case SimdLevel::avx512: return ivfpq_kernels_avx512();
-    case SimdLevel::avx2: return ivfpq_kernels_avx2();
-    default: break;
-  }
-#endif
-  return ivfpq_kernels_scalar();
+  static const KernelDispatch<IVFPQKernels> d(&ivfpq_kernels_scalar(), ANNVIL_ISA_TABLE(ivfpq_kernels_avx2),
+                                              ANNVIL_ISA_TABLE(ivfpq_kernels_avx512));
+  return d.get();
 }
 }  // namespace detail
 

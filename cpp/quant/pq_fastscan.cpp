@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "simd/simd.h"
+#include "simd/dispatch.h"
 
 namespace annvil {
 
@@ -196,57 +196,21 @@ void quantize_LUT_and_bias(size_t nprobe, size_t M, size_t ksub, bool lut_is_3d,
 }
 
 namespace detail {
-void pq4_accumulate_scalar(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
-                           uint16_t tmax, uint32_t* masks) {
-  const size_t bb = M2 * 16;
-  for (size_t b = 0; b < nblocks; ++b) {
-    const uint8_t* blk = blocks + b * bb;
-    uint32_t acc[32] = {0};
-    for (size_t m = 0; m < M2; ++m) {
-      const uint8_t* src = blk + (m >> 1) * 32 + (m & 1) * 16;
-      const uint8_t* t = lut_q + m * 16;
-      for (size_t j = 0; j < 16; ++j) {
-        acc[j] += t[src[j] & 15];
-        acc[j + 16] += t[src[j] >> 4];
-      }
-    }
-    uint32_t mask = 0;
-    for (size_t j = 0; j < 32; ++j) {
-      out[b * 32 + j] = uint16_t(acc[j]);
-      mask |= uint32_t(uint16_t(acc[j]) <= tmax) << j;
-    }
-    if (masks) masks[b] = mask;
-  }
+const PQ4Kernels& pq4_kernels() {
+  static const KernelDispatch<PQ4Kernels> d(&pq4_kernels_scalar(), ANNVIL_ISA_TABLE(pq4_kernels_avx2),
+                                            ANNVIL_ISA_TABLE(pq4_kernels_avx512));
+  return d.get();
 }
 }  // namespace detail
 
 void pq4_accumulate_masked(const uint8_t* blocks, size_t nblocks, size_t M, const uint8_t* lut_q, uint16_t* out,
                            uint16_t tmax, uint32_t* masks) {
-  const size_t M2 = pq4_M2(M);
-#if defined(ANNVIL_X86)
-  switch (simd_level()) {
-    case SimdLevel::avx512: detail::pq4_accumulate_avx512(blocks, nblocks, M2, lut_q, out, tmax, masks); return;
-    case SimdLevel::avx2: detail::pq4_accumulate_avx2(blocks, nblocks, M2, lut_q, out, tmax, masks); return;
-    default: break;
-  }
-#endif
-  detail::pq4_accumulate_scalar(blocks, nblocks, M2, lut_q, out, tmax, masks);
+  detail::pq4_kernels().accumulate(blocks, nblocks, pq4_M2(M), lut_q, out, tmax, masks);
 }
 
 void pq4_accumulate_multi(const uint8_t* blocks, size_t nblocks, size_t M, size_t nq, const uint8_t* const* luts,
                           uint16_t* const* out, const uint16_t* tmax, uint32_t* const* masks) {
-  const size_t M2 = pq4_M2(M);
-#if defined(ANNVIL_X86)
-  switch (simd_level()) {
-    case SimdLevel::avx512:
-      detail::pq4_accumulate_multi_avx512(blocks, nblocks, M2, nq, luts, out, tmax, masks);
-      return;
-    case SimdLevel::avx2: detail::pq4_accumulate_multi_avx2(blocks, nblocks, M2, nq, luts, out, tmax, masks); return;
-    default: break;
-  }
-#endif
-  for (size_t q = 0; q < nq; ++q)
-    detail::pq4_accumulate_scalar(blocks, nblocks, M2, luts[q], out[q], tmax[q], masks ? masks[q] : nullptr);
+  detail::pq4_kernels().accumulate_multi(blocks, nblocks, pq4_M2(M), nq, luts, out, tmax, masks);
 }
 
 void pq4_accumulate(const uint8_t* blocks, size_t nblocks, size_t M, const uint8_t* lut_q, uint16_t* out) {

@@ -186,18 +186,18 @@ void pq4_scan(const uint8_t* blocks, size_t n, size_t M, const uint8_t* lut_q, c
 }
 
 namespace detail {
-// masks may be null (no threshold test)
-void pq4_accumulate_scalar(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
-                           uint16_t tmax, uint32_t* masks);
-void pq4_accumulate_avx2(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
-                         uint16_t tmax, uint32_t* masks);
-void pq4_accumulate_avx512(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
-                           uint16_t tmax, uint32_t* masks);
-void pq4_accumulate_multi_avx2(const uint8_t* blocks, size_t nblocks, size_t M2, size_t nq, const uint8_t* const* luts,
-                               uint16_t* const* out, const uint16_t* tmax, uint32_t* const* masks);
-void pq4_accumulate_multi_avx512(const uint8_t* blocks, size_t nblocks, size_t M2, size_t nq,
-                                 const uint8_t* const* luts, uint16_t* const* out, const uint16_t* tmax,
-                                 uint32_t* const* masks);
+// The accumulation kernels, one table per instruction set, all compiled from
+// quant/pq_fastscan-inl.h (M2 = pq4_M2(M); masks may be null: no threshold test).
+struct PQ4Kernels {
+  void (*accumulate)(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
+                     uint16_t tmax, uint32_t* masks);
+  void (*accumulate_multi)(const uint8_t* blocks, size_t nblocks, size_t M2, size_t nq, const uint8_t* const* luts,
+                           uint16_t* const* out, const uint16_t* tmax, uint32_t* const* masks);
+};
+const PQ4Kernels& pq4_kernels();  // for the active simd_level()
+const PQ4Kernels& pq4_kernels_scalar();
+const PQ4Kernels& pq4_kernels_avx2();
+const PQ4Kernels& pq4_kernels_avx512();
 }  // namespace detail
 
 }  // namespace annvil

@@ -1,0 +1,106 @@
+// Integer SIMD lanes, AVX-512BW: one 512-bit register = four 128-bit lanes,
+// i.e. two sub-quantizer pairs of the fast-scan layout per register (the
+// vocabulary is described in lanes_scalar.h).  Include only from translation
+// units compiled with -mavx512bw (the *_avx512.cpp files).
+#pragma once
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+namespace annvil {
+namespace simd {
+namespace avx512 {
+
+#include "simd/lanes_x86_128-inl.h"
+
+struct U8x {
+  using reg = __m512i;
+  static constexpr size_t kBytes = 64;
+  static reg load(const uint8_t* p) { return _mm512_loadu_si512(p); }
+  // 32 bytes into the low half, the high half zero: the odd last pair of a
+  // fast-scan block (M2 % 4 == 2) without reading past it; a zero LUT half
+  // then adds nothing
+  static reg load_low_half(const uint8_t* p) {
+    return _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static reg splat(uint8_t v) { return _mm512_set1_epi8(char(v)); }
+  static reg bit_and(reg a, reg b) { return _mm512_and_si512(a, b); }
+  static reg shuffle(reg lut, reg idx) { return _mm512_shuffle_epi8(lut, idx); }
+};
+
+struct U16x {
+  using reg = __m512i;
+  static reg zero() { return _mm512_setzero_si512(); }
+  static reg add(reg a, reg b) { return _mm512_add_epi16(a, b); }
+  static reg sub(reg a, reg b) { return _mm512_sub_epi16(a, b); }
+  template <int S>
+  static reg srli(reg a) {
+    return _mm512_srli_epi16(a, S);
+  }
+  template <int S>
+  static reg slli(reg a) {
+    return _mm512_slli_epi16(a, S);
+  }
+  // the sum of the four 128-bit lanes
+  static U16x8::reg fold(reg v) {
+    const __m256i h = _mm256_add_epi16(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+    return _mm_add_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+  }
+};
+
+struct IntLanes {
+  using U8 = U8x;
+  using U16 = U16x;
+  using U16h = U16x8;
+  static constexpr size_t kBytes = U8x::kBytes;
+  static constexpr int kRegisters = 32;
+};
+
+// The float ops of the IVF-PQ table kernels (ivf/index_ivf_pq_kernels-inl.h),
+// 16 float / int32 lanes.  Named apart from the float vocabulary of
+// ops_avx512.h; they can fold into it.
+struct PQF32x {
+  using reg = __m512;
+  static constexpr size_t kLanes = 16;
+  static reg zero() { return _mm512_setzero_ps(); }
+  static reg splat(float v) { return _mm512_set1_ps(v); }
+  static reg load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
+  static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
+  static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+  static float reduce_min(reg v) { return _mm512_reduce_min_ps(v); }
+  static float reduce_max(reg v) { return _mm512_reduce_max_ps(v); }
+  // truncated to uint16; lanes must lie in [0, 65535]
+  static void store_u16(uint16_t* p, reg v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtusepi32_epi16(_mm512_cvttps_epu32(v)));
+  }
+};
+
+struct PQI32x {
+  using reg = __m512i;
+  static reg zero() { return _mm512_setzero_si512(); }
+  static reg splat(int32_t v) { return _mm512_set1_epi32(v); }
+  static reg iota() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+  static reg add(reg a, reg b) { return _mm512_add_epi32(a, b); }
+  static void store(int32_t* p, reg v) { _mm512_storeu_si512(p, v); }
+};
+
+struct PQFloatLanes {
+  using F32 = PQF32x;
+  using I32 = PQI32x;
+  // lanes where a < best (ordered, quiet): best = a, besti = idx (mask
+  // registers: no blend through a vector compare as in AVX2)
+  static void keep_less(__m512 a, __m512i idx, __m512& best, __m512i& besti) {
+    const __mmask16 c = _mm512_cmp_ps_mask(a, best, _CMP_LT_OQ);
+    best = _mm512_mask_mov_ps(best, c, a);
+    besti = _mm512_mask_mov_epi32(besti, c, idx);
+  }
+};
+
+}  // namespace avx512
+}  // namespace simd
+}  // namespace annvil
