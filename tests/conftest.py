@@ -50,3 +50,31 @@ def assert_same_knn(xq, xb, D, I, Dref, Iref, metric_l2=True, rtol=1e-4):
     for row in I:
         r = row[row >= 0]
         assert len(np.unique(r)) == len(r)
+
+
+def subspace_data(seed=0, n=5000, nq=300, d=32, intrinsic=16):
+    """(xb, xq) near a random low-dimensional subspace (more realistic than iid
+    Gaussians, so recall numbers mean something)."""
+    rs = np.random.RandomState(seed)
+    basis = rs.randn(intrinsic, d).astype(np.float32)
+
+    def mk(m):
+        return (rs.randn(m, intrinsic).astype(np.float32) @ basis + 0.3 * rs.randn(m, d)).astype(np.float32)
+
+    return mk(n), mk(nq)
+
+
+def subspace_gt(xb, xq, k=10):
+    """Exact top-k ids of xq in xb, by metric: {METRIC_L2: ..., METRIC_INNER_PRODUCT: ...}."""
+    import annvil
+    return {m: annvil.knn(xq, xb, k, m)[1] for m in (annvil.METRIC_L2, annvil.METRIC_INNER_PRODUCT)}
+
+
+@pytest.fixture(scope="module")
+def faiss_one_thread():
+    """Faiss single-threaded for the module (its threaded PQ training differs run to run)."""
+    import faiss
+    n = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    yield
+    faiss.omp_set_num_threads(n)

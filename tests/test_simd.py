@@ -37,7 +37,7 @@ def test_levels_agree(rng, restore_level, d, nq):
                           annvil.knn(xq, xb, 1), annvil.knn(xq, xb, 1, annvil.METRIC_INNER_PRODUCT),
                           annvil.pairwise_distances(xq, xb)]
     ref = results["scalar"]
-    for level, res in results.items():
+    for res in results.values():
         for (D, I), (Dr, Ir) in zip(res[:4], ref[:4]):
             np.testing.assert_allclose(D, Dr, rtol=1e-4, atol=1e-4)
             assert (I == Ir).mean() > 0.99
@@ -96,7 +96,7 @@ def test_float_distances_every_level(rng, d, n):
                     [annvil.pairwise_distances(pq, pb, m) for m in extra] +
                     [annvil.knn(xq, xb, min(n, 3), m) for m in metrics])
     ref = res["scalar"]
-    for level, r in res.items():
+    for r in res.values():
         for a, b in zip(r[:7], ref[:7]):
             close(a, b, d)
         for (D, _), (Dr, _) in zip(r[7:], ref[7:]):
@@ -125,8 +125,8 @@ def test_sq_distances_every_level(rng, qtype, d, n):
         # k = n: every code's distance.  One query runs the distance computer
         # (four codes at a time); 40 queries decode blocks of codes (the SIMD
         # decoders) for the panel kernels, at every level.
-        res = per_level(lambda: (index.search(xq[:1], n)[0], index.search(xq, n)[0]))
-        for level, (D1, D40) in res.items():
+        res = per_level(lambda index=index: (index.search(xq[:1], n)[0], index.search(xq, n)[0]))
+        for D1, D40 in res.values():
             np.testing.assert_allclose(D1, res["scalar"][0], rtol=1e-5, atol=2e-6 * d * scale)
             np.testing.assert_allclose(D40, res["scalar"][1], rtol=1e-5, atol=2e-6 * d * scale)
             np.testing.assert_allclose(D1, D40[:1], rtol=1e-5, atol=2e-6 * d * scale)
@@ -152,7 +152,7 @@ def test_hnsw_sq_single_code_kernels_every_level(rng, qtype, d):
         index.add(xt)
         return index.search(xq, 5)
 
-    for level, (D, I) in per_level(run).items():
+    for D, I in per_level(run).values():
         assert (I >= 0).all()
         np.testing.assert_allclose(D, np.take_along_axis(exact, I, 1), rtol=1e-5, atol=2e-6 * d * scale)
 
@@ -171,7 +171,7 @@ def test_hnsw_f16_every_level(rng, d, metric):
         assert index.is_f16
         return index.search(xq, 5), index.reconstruct_n(0, 77)
 
-    for level, ((D, I), R) in per_level(run).items():
+    for (D, I), R in per_level(run).values():
         np.testing.assert_array_equal(R, xb)  # the half decoder is exact
         assert (I >= 0).all()
         close(D, np.take_along_axis(exact, I, 1), d)
@@ -194,6 +194,6 @@ def test_hamming_every_level(rng, code_size, n):
         index.add(xb)
         return index.search(xq, n)
 
-    for level, (D, I) in per_level(run).items():
+    for D, I in per_level(run).values():
         np.testing.assert_array_equal(D, ref)  # integers: exact at every level
         np.testing.assert_array_equal(np.take_along_axis(popcount_ref(xq, xb), I, 1), D)
