@@ -78,3 +78,28 @@ def faiss_one_thread():
     faiss.omp_set_num_threads(1)
     yield
     faiss.omp_set_num_threads(n)
+
+
+SIMD_LEVELS = ["scalar", "avx2", "avx512"]
+
+
+def supported_simd_levels():
+    """The SIMD levels this CPU and build can run, lowest (scalar) first."""
+    import annvil
+    best = SIMD_LEVELS.index(annvil.detected_simd_level())
+    return SIMD_LEVELS[: best + 1]
+
+
+def per_level(fn):
+    """{level: fn()} at every supported SIMD level, scalar first; the level in
+    use is restored afterwards."""
+    import annvil
+    old = annvil.simd_level()
+    out = {}
+    try:
+        for level in supported_simd_levels():
+            annvil.set_simd_level(level)
+            out[level] = fn()
+    finally:
+        annvil.set_simd_level(old)
+    return out

@@ -6,25 +6,7 @@ import numpy as np
 import pytest
 
 import annvil
-
-
-def simd_levels():
-    best = annvil.detected_simd_level()
-    return [lv for lv in ("scalar", "avx2", "avx512") if lv == "scalar" or lv == best or
-            (lv == "avx2" and best == "avx512")]
-
-
-def at_levels(fn):
-    """fn() at every level, scalar first"""
-    old = annvil.simd_level()
-    out = {}
-    try:
-        for lv in simd_levels():
-            annvil.set_simd_level(lv)
-            out[lv] = fn()
-    finally:
-        annvil.set_simd_level(old)
-    return out
+from conftest import per_level
 
 
 def data(n, d, nq=13, seed=3):
@@ -59,19 +41,19 @@ def test_pq_fastscan_levels(n, d, M, metric):
     ipq.train(np.vstack([xb, data(300, d, seed=9)[0]]))
     ipq.add(xb)
     fs = annvil.IndexPQFastScan(ipq)
-    codes = at_levels(lambda: (ipq.sa_encode(xq),))
+    codes = per_level(lambda: (ipq.sa_encode(xq),))
     assert_same(codes)
     for k in (1, 7, n + 5):
         for implem, qbs in ((0, 0), (12, 0x223), (14, 0)):
             fs.implem, fs.qbs = implem, qbs
-            out = at_levels(lambda k=k: fs.search(xq, k))
+            out = per_level(lambda k=k: fs.search(xq, k))
             assert_same(out)
             assert (out["scalar"][1][:, n:] == -1).all()
     # the raw uint16 sums, with the query's LUT and with any bytes at all
     lut = fs._quantized_lut(xq[:1])[0]
     raw = np.random.RandomState(n).randint(0, 256, size=lut.shape).astype(np.uint8)
     for t in (lut, raw):
-        assert_same(at_levels(lambda t=t: (np.asarray(fs._accumulate(t)),)))
+        assert_same(per_level(lambda t=t: (np.asarray(fs._accumulate(t)),)))
 
 
 @pytest.mark.parametrize("n,d,M", SIZES)
@@ -85,7 +67,7 @@ def test_ivfpq_fastscan_levels(n, d, M, by_residual):
     ix.add(xb)
     ix.nprobe = 3
     for k in (1, 9, n + 3):
-        out = at_levels(lambda k=k: ix.search(xq, k))
+        out = per_level(lambda k=k: ix.search(xq, k))
         # AVX-512 quantises the LUTs with its own lut_to_u8 (no M / 2 margin
         # on the uint16 cap, unlike pq4_quantize_lut), so its sums may differ
         # by a rounding step: that level is held to the same neighbours
@@ -115,7 +97,7 @@ def test_ivfpq_table_kernels_levels(n, d, M):
     ix.add(xb)
     ix.nprobe = 4
     for k in (1, 10, n + 2):
-        out = at_levels(lambda k=k: ix.search(xq, k))
+        out = per_level(lambda k=k: ix.search(xq, k))
         Ds, Is = out["scalar"]
         for D, I in out.values():
             np.testing.assert_allclose(D, Ds, rtol=1e-4, atol=1e-4)
@@ -130,5 +112,5 @@ def test_qg_levels(n, d, pq_M):
     ix.train(xb)
     ix.add(xb)
     for k in (1, 10, n + 4):
-        out = at_levels(lambda k=k: ix.search(xq, k, params=annvil.SearchParametersQG(efSearch=max(40, k))))
+        out = per_level(lambda k=k: ix.search(xq, k, params=annvil.SearchParametersQG(efSearch=max(40, k))))
         assert_close(out)

@@ -3,13 +3,9 @@ import numpy as np
 import pytest
 
 import annvil
+from conftest import SIMD_LEVELS, per_level, supported_simd_levels
 
-LEVELS = ["scalar", "avx2", "avx512"]
-
-
-def supported():
-    best = LEVELS.index(annvil.detected_simd_level())
-    return LEVELS[: best + 1]
+LEVELS = SIMD_LEVELS
 
 
 @pytest.fixture
@@ -30,7 +26,7 @@ def test_levels_agree(rng, restore_level, d, nq):
     xb = rng.standard_normal((611, d)).astype(np.float32)
     xq = rng.standard_normal((nq, d)).astype(np.float32)
     results = {}
-    for level in supported():
+    for level in supported_simd_levels():
         annvil.set_simd_level(level)
         assert annvil.simd_level() == level
         results[level] = [annvil.knn(xq, xb, 5), annvil.knn(xq, xb, 5, annvil.METRIC_INNER_PRODUCT),
@@ -62,19 +58,6 @@ def test_unsupported_level_rejected(restore_level):
 # outside the tolerances, which only allow float32 reassociation.
 DIMS = [1, 3, 17, 97, 384, 768]
 ROWS = [1, 11, 77]
-
-
-def per_level(fn):
-    """fn() at every supported level; the scalar result first."""
-    old = annvil.simd_level()
-    out = {}
-    try:
-        for level in supported():
-            annvil.set_simd_level(level)
-            out[level] = fn()
-    finally:
-        annvil.set_simd_level(old)
-    return out
 
 
 def close(a, b, d):

@@ -96,7 +96,7 @@ struct IndexQG : IndexHNSW {
 namespace detail {
 // Fast-scan sums of one vertex block (ngroups 32-vector blocks, M2 =
 // pq4_M2(M)) with the threshold test; the dispatch is hoisted out of the walk.
-// One table per instruction set, all compiled from quant/pq_fastscan-inl.h
+// One table per instruction set, all compiled from quant/pq_fastscan_impl.h
 // (fastscan::accumulate_blocks: each LUT register is loaded once for a tile
 // of groups); sums are bit-identical to pq4_accumulate.
 using QGScanFn = void (*)(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,

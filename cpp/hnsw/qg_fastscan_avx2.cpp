@@ -1,9 +1,9 @@
 // Scan of one IndexQG vertex block, AVX2 (compiled with -mavx2): the body of
-// quant/pq_fastscan-inl.h over simd/lanes_avx2.h.
+// quant/pq_fastscan_impl.h over simd/lanes_avx2.h.
 #include "simd/lanes_avx2.h"
 
 #include "hnsw/index_qg.h"
-#include "quant/pq_fastscan-inl.h"
+#include "quant/pq_fastscan_impl.h"
 
 namespace annvil {
 namespace detail {

@@ -1,9 +1,9 @@
 // Scan of one IndexQG vertex block, AVX-512BW (compiled with -mavx512bw): the body of
-// quant/pq_fastscan-inl.h over simd/lanes_avx512.h.
+// quant/pq_fastscan_impl.h over simd/lanes_avx512.h.
 #include "simd/lanes_avx512.h"
 
 #include "hnsw/index_qg.h"
-#include "quant/pq_fastscan-inl.h"
+#include "quant/pq_fastscan_impl.h"
 
 namespace annvil {
 namespace detail {

@@ -1,9 +1,9 @@
 // Scan of one IndexQG vertex block, portable (no intrinsics; the scalar level and non-x86 builds): the body of
-// quant/pq_fastscan-inl.h over simd/lanes_scalar.h.
+// quant/pq_fastscan_impl.h over simd/lanes_scalar.h.
 #include "simd/lanes_scalar.h"
 
 #include "hnsw/index_qg.h"
-#include "quant/pq_fastscan-inl.h"
+#include "quant/pq_fastscan_impl.h"
 
 namespace annvil {
 namespace detail {

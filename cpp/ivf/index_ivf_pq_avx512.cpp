@@ -1,14 +1,14 @@
 // AVX-512 kernels of index_ivf_pq_kernels.h (16 centroids per register):
-// the bodies of ivf/index_ivf_pq_kernels-inl.h over simd/lanes_avx512.h, plus
+// the bodies of ivf/index_ivf_pq_kernels_impl.h over simd/ops_avx512.h, plus
 // two kernels only AVX-512 has (the AVX2 table leaves them null): 16-bit code
 // sums through 16-lane gathers, and the fast-scan LUT quantiser on one
 // 16-float row per register.
-#include "simd/lanes_avx512.h"
+#include "simd/ops_avx512.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "ivf/index_ivf_pq_kernels-inl.h"
+#include "ivf/index_ivf_pq_kernels_impl.h"
 
 namespace annvil {
 namespace detail {
@@ -81,7 +81,7 @@ void lut_to_u8(const float* t, size_t M, uint8_t* out, float* scale, float* bias
 }  // namespace
 
 const IVFPQKernels& ivfpq_kernels_avx512() {
-  using L = simd::avx512::PQFloatLanes;
+  using L = simd::avx512::V;
   static const IVFPQKernels k{&ivfpq::ip_table<L>, &ivfpq::madd<L>, &ivfpq::assign<L>, &ivfpq::lut_to_u16<L>,
                               &sums_u16, &lut_to_u8};
   return k;

@@ -187,7 +187,7 @@ void pq4_scan(const uint8_t* blocks, size_t n, size_t M, const uint8_t* lut_q, c
 
 namespace detail {
 // The accumulation kernels, one table per instruction set, all compiled from
-// quant/pq_fastscan-inl.h (M2 = pq4_M2(M); masks may be null: no threshold test).
+// quant/pq_fastscan_impl.h (M2 = pq4_M2(M); masks may be null: no threshold test).
 struct PQ4Kernels {
   void (*accumulate)(const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* lut_q, uint16_t* out,
                      uint16_t tmax, uint32_t* masks);

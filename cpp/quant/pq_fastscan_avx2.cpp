@@ -1,8 +1,8 @@
 // Fast-scan accumulation, AVX2 (compiled with -mavx2): the body of
-// quant/pq_fastscan-inl.h over simd/lanes_avx2.h.
+// quant/pq_fastscan_impl.h over simd/lanes_avx2.h.
 #include "simd/lanes_avx2.h"
 
-#include "quant/pq_fastscan-inl.h"
+#include "quant/pq_fastscan_impl.h"
 #include "quant/pq_fastscan.h"
 
 namespace annvil {

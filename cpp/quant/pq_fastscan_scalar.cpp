@@ -1,8 +1,8 @@
 // Fast-scan accumulation, portable (no intrinsics; the scalar level and non-x86 builds): the body of
-// quant/pq_fastscan-inl.h over simd/lanes_scalar.h.
+// quant/pq_fastscan_impl.h over simd/lanes_scalar.h.
 #include "simd/lanes_scalar.h"
 
-#include "quant/pq_fastscan-inl.h"
+#include "quant/pq_fastscan_impl.h"
 #include "quant/pq_fastscan.h"
 
 namespace annvil {

@@ -13,7 +13,7 @@ namespace annvil {
 namespace simd {
 namespace avx512 {
 
-#include "simd/lanes_x86_128-inl.h"
+#include "simd/lanes_x86_128_impl.h"
 
 struct U8x {
   using reg = __m512i;
@@ -56,49 +56,6 @@ struct IntLanes {
   using U16h = U16x8;
   static constexpr size_t kBytes = U8x::kBytes;
   static constexpr int kRegisters = 32;
-};
-
-// The float ops of the IVF-PQ table kernels (ivf/index_ivf_pq_kernels-inl.h),
-// 16 float / int32 lanes.  Named apart from the float vocabulary of
-// ops_avx512.h; they can fold into it.
-struct PQF32x {
-  using reg = __m512;
-  static constexpr size_t kLanes = 16;
-  static reg zero() { return _mm512_setzero_ps(); }
-  static reg splat(float v) { return _mm512_set1_ps(v); }
-  static reg load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
-  static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
-  static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
-  static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
-  static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
-  static float reduce_min(reg v) { return _mm512_reduce_min_ps(v); }
-  static float reduce_max(reg v) { return _mm512_reduce_max_ps(v); }
-  // truncated to uint16; lanes must lie in [0, 65535]
-  static void store_u16(uint16_t* p, reg v) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtusepi32_epi16(_mm512_cvttps_epu32(v)));
-  }
-};
-
-struct PQI32x {
-  using reg = __m512i;
-  static reg zero() { return _mm512_setzero_si512(); }
-  static reg splat(int32_t v) { return _mm512_set1_epi32(v); }
-  static reg iota() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
-  static reg add(reg a, reg b) { return _mm512_add_epi32(a, b); }
-  static void store(int32_t* p, reg v) { _mm512_storeu_si512(p, v); }
-};
-
-struct PQFloatLanes {
-  using F32 = PQF32x;
-  using I32 = PQI32x;
-  // lanes where a < best (ordered, quiet): best = a, besti = idx (mask
-  // registers: no blend through a vector compare as in AVX2)
-  static void keep_less(__m512 a, __m512i idx, __m512& best, __m512i& besti) {
-    const __mmask16 c = _mm512_cmp_ps_mask(a, best, _CMP_LT_OQ);
-    best = _mm512_mask_mov_ps(best, c, a);
-    besti = _mm512_mask_mov_epi32(besti, c, idx);
-  }
 };
 
 }  // namespace avx512

@@ -1,6 +1,6 @@
 // Integer SIMD lanes, portable emulation: the register of lanes_avx2.h (32
 // bytes = two 128-bit lanes) as a plain array, each op the lane-wise C++ of
-// the instruction it stands for, so the fast-scan bodies (quant/pq_fastscan-inl.h)
+// the instruction it stands for, so the fast-scan bodies (quant/pq_fastscan_impl.h)
 // compile unchanged for the scalar level and give bit-identical sums.
 //
 // Vocabulary (the same in lanes_avx2.h and lanes_avx512.h):

@@ -68,9 +68,23 @@ struct V : X86Lane {
     s = _mm_max_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  static float reduce_min(reg v) {
+    __m128 s = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_min_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_min_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  // truncated to uint16; lanes must lie in [0, 65535] (the signed conversion is then exact)
+  static void store_u16(uint16_t* p, reg v) {
+    const __m256i iv = _mm256_cvttps_epi32(v);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                     _mm_packus_epi32(_mm256_castsi256_si128(iv), _mm256_extracti128_si256(iv, 1)));
+  }
   static uint32_t lt_mask(reg a, reg b) { return uint32_t(_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ))); }
   static ireg iset1(int v) { return _mm256_set1_epi32(v); }
   static void istoreu(int32_t* p, ireg v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+  static ireg iota() { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }  // lane i holds i
+  static ireg iadd(ireg a, ireg b) { return _mm256_add_epi32(a, b); }
   // best = min(best, cand) lane-wise (strict: ties keep best), idx follows
   static void update_min(reg& best, ireg& idx, reg cand, ireg cidx) {
     reg m = _mm256_cmp_ps(cand, best, _CMP_LT_OQ);

@@ -41,9 +41,16 @@ struct V : avx2::X86Lane {  // half_to_float, float_to_half_exact, popcount64
   static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
   static float reduce(reg v) { return _mm512_reduce_add_ps(v); }
   static float reduce_max(reg v) { return _mm512_reduce_max_ps(v); }
+  static float reduce_min(reg v) { return _mm512_reduce_min_ps(v); }
+  // truncated to uint16; lanes must lie in [0, 65535]
+  static void store_u16(uint16_t* p, reg v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtusepi32_epi16(_mm512_cvttps_epu32(v)));
+  }
   static uint32_t lt_mask(reg a, reg b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
   static ireg iset1(int v) { return _mm512_set1_epi32(v); }
   static void istoreu(int32_t* p, ireg v) { _mm512_storeu_si512(p, v); }
+  static ireg iota() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+  static ireg iadd(ireg a, ireg b) { return _mm512_add_epi32(a, b); }
   // best = min(best, cand) lane-wise (strict: ties keep best), idx follows
   static void update_min(reg& best, ireg& idx, reg cand, ireg cidx) {
     __mmask16 m = _mm512_cmp_ps_mask(cand, best, _CMP_LT_OQ);

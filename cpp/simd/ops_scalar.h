@@ -123,9 +123,13 @@ struct V {
   static reg min(reg a, reg b) { return std::fmin(a, b); }
   static float reduce(reg v) { return v; }
   static float reduce_max(reg v) { return v; }
+  static float reduce_min(reg v) { return v; }
+  static void store_u16(uint16_t* p, reg v) { *p = uint16_t(int32_t(v)); }  // truncated; v in [0, 65535]
   static uint32_t lt_mask(reg a, reg b) { return a < b ? 1u : 0u; }
   static ireg iset1(int v) { return v; }
   static void istoreu(int32_t* p, ireg v) { *p = v; }
+  static ireg iota() { return 0; }
+  static ireg iadd(ireg a, ireg b) { return a + b; }
   static void update_min(reg& best, ireg& idx, reg cand, ireg cidx) {
     if (cand < best) {
       best = cand;
