@@ -22,8 +22,7 @@ using I32Array = py::array_t<int32_t, py::array::c_style>;
 // rows of an (n, code_size) uint8 matrix, checked
 int64_t code_rows(const ByteArray& x, int64_t code_size, const char* what) {
   if (x.ndim() != 2) ANNVIL_THROW(value, what, " must be a 2-D uint8 array, got ", x.ndim(), " dimensions");
-  if (x.shape(1) != code_size)
-    ANNVIL_THROW(value, what, " has ", x.shape(1), " bytes per code, expected ", code_size);
+  if (x.shape(1) != code_size) ANNVIL_THROW(value, what, " has ", x.shape(1), " bytes per code, expected ", code_size);
   return x.shape(0);
 }
 
@@ -66,28 +65,31 @@ void init_binary(py::module_& m) {
       .def_property_readonly("metric_type", [](const IndexBinary& i) { return int(i.metric_type); })
       .def_readwrite("is_trained", &IndexBinary::is_trained)
       .def_readwrite("verbose", &IndexBinary::verbose)
-      .def("_train", [](IndexBinary& self, const ByteArray& x) {
-        const int64_t n = code_rows(x, self.code_size, "training vectors");
-        const uint8_t* xp = x.data();
-        py::gil_scoped_release release;
-        self.train(n, xp);
-      })
-      .def("_add", [](IndexBinary& self, const ByteArray& x) {
-        const int64_t n = code_rows(x, self.code_size, "vectors");
-        self.check_trained();
-        const uint8_t* xp = x.data();
-        py::gil_scoped_release release;
-        self.add(n, xp);
-      })
-      .def("_add_with_ids", [](IndexBinary& self, const ByteArray& x, const IdArray& ids) {
-        const int64_t n = code_rows(x, self.code_size, "vectors");
-        if (length_of(ids, "ids") != n) ANNVIL_THROW(value, "got ", ids.shape(0), " ids for ", n, " vectors");
-        self.check_trained();
-        const uint8_t* xp = x.data();
-        const int64_t* idp = ids.data();
-        py::gil_scoped_release release;
-        self.add_with_ids(n, xp, idp);
-      })
+      .def("_train",
+           [](IndexBinary& self, const ByteArray& x) {
+             const int64_t n = code_rows(x, self.code_size, "training vectors");
+             const uint8_t* xp = x.data();
+             py::gil_scoped_release release;
+             self.train(n, xp);
+           })
+      .def("_add",
+           [](IndexBinary& self, const ByteArray& x) {
+             const int64_t n = code_rows(x, self.code_size, "vectors");
+             self.check_trained();
+             const uint8_t* xp = x.data();
+             py::gil_scoped_release release;
+             self.add(n, xp);
+           })
+      .def("_add_with_ids",
+           [](IndexBinary& self, const ByteArray& x, const IdArray& ids) {
+             const int64_t n = code_rows(x, self.code_size, "vectors");
+             if (length_of(ids, "ids") != n) ANNVIL_THROW(value, "got ", ids.shape(0), " ids for ", n, " vectors");
+             self.check_trained();
+             const uint8_t* xp = x.data();
+             const int64_t* idp = ids.data();
+             py::gil_scoped_release release;
+             self.add_with_ids(n, xp, idp);
+           })
       .def(
           "_search",
           [](const IndexBinary& self, const ByteArray& x, int64_t k, const SearchParameters* params) {
@@ -120,30 +122,34 @@ void init_binary(py::module_& m) {
             return range_result(res);
           },
           py::arg("x"), py::arg("radius"), py::arg("params") = nullptr)
-      .def("_reconstruct", [](const IndexBinary& self, int64_t key) {
-        py::array_t<uint8_t> out(self.code_size);
-        self.reconstruct(key, out.mutable_data());
-        return out;
-      })
-      .def("_reconstruct_n", [](const IndexBinary& self, int64_t i0, int64_t ni) {
-        ANNVIL_CHECK(i0 >= 0 && ni >= 0 && i0 + ni <= self.ntotal, "reconstruct_n(", i0, ", ", ni,
-                     ") is out of range: codes [0, ntotal=", self.ntotal, ") are stored");
-        py::array_t<uint8_t> out({ni, int64_t(self.code_size)});
-        uint8_t* op = out.mutable_data();
-        {
-          py::gil_scoped_release release;
-          self.reconstruct_n(i0, ni, op);
-        }
-        return out;
-      })
-      .def("_remove_ids", [](IndexBinary& self, const IDSelector& sel) {
-        py::gil_scoped_release release;
-        return self.remove_ids(sel);
-      })
-      .def("reset", [](IndexBinary& self) {
-        py::gil_scoped_release release;
-        self.reset();
-      })
+      .def("_reconstruct",
+           [](const IndexBinary& self, int64_t key) {
+             py::array_t<uint8_t> out(self.code_size);
+             self.reconstruct(key, out.mutable_data());
+             return out;
+           })
+      .def("_reconstruct_n",
+           [](const IndexBinary& self, int64_t i0, int64_t ni) {
+             ANNVIL_CHECK(i0 >= 0 && ni >= 0 && i0 + ni <= self.ntotal, "reconstruct_n(", i0, ", ", ni,
+                          ") is out of range: codes [0, ntotal=", self.ntotal, ") are stored");
+             py::array_t<uint8_t> out({ni, int64_t(self.code_size)});
+             uint8_t* op = out.mutable_data();
+             {
+               py::gil_scoped_release release;
+               self.reconstruct_n(i0, ni, op);
+             }
+             return out;
+           })
+      .def("_remove_ids",
+           [](IndexBinary& self, const IDSelector& sel) {
+             py::gil_scoped_release release;
+             return self.remove_ids(sel);
+           })
+      .def("reset",
+           [](IndexBinary& self) {
+             py::gil_scoped_release release;
+             self.reset();
+           })
       .def("memory_usage", &IndexBinary::memory_usage)
       .def_property_readonly("_type_tag", &IndexBinary::type_tag);
 
@@ -162,7 +168,7 @@ void init_binary(py::module_& m) {
 
   // ---- ids ----
   py::class_<IndexBinaryIDMap, IndexBinary, std::shared_ptr<IndexBinaryIDMap>>(m, "IndexBinaryIDMap",
-                                                                                py::dynamic_attr())
+                                                                               py::dynamic_attr())
       .def(py::init<IndexBinaryPtr>(), py::arg("index"))
       .def_readonly("index", &IndexBinaryIDMap::index)
       .def_property_readonly("id_map", [](const IndexBinaryIDMap& self) {
@@ -176,7 +182,7 @@ void init_binary(py::module_& m) {
       .def("construct_rev_map", &IndexBinaryIDMap2::construct_rev_map);
 
   py::class_<IndexBinaryFromFloat, IndexBinary, std::shared_ptr<IndexBinaryFromFloat>>(m, "IndexBinaryFromFloat",
-                                                                                        py::dynamic_attr())
+                                                                                       py::dynamic_attr())
       .def(py::init<IndexPtr>(), py::arg("index"))
       .def_readonly("index", &IndexBinaryFromFloat::index);
 
@@ -204,68 +210,77 @@ void init_binary(py::module_& m) {
       .def_property_readonly("direct_map_type", [](const IndexBinaryIVF& s) { return s.direct_map_type; })
       .def("make_direct_map", &IndexBinaryIVF::make_direct_map, py::arg("new_maintain_direct_map") = true)
       .def("set_direct_map_type", &IndexBinaryIVF::set_direct_map_type, py::arg("type"))
-      .def("get_list_size", [](const IndexBinaryIVF& s, int64_t l) {
-        ANNVIL_CHECK(l >= 0, "list number must be non-negative");
-        return s.get_list_size(size_t(l));
-      })
-      .def("merge_from", [](IndexBinaryIVF& self, IndexBinaryIVF& other, int64_t add_id) {
-        py::gil_scoped_release release;
-        self.merge_from(other, add_id);
-      }, py::arg("other"), py::arg("add_id") = 0)
-      .def("_search_preassigned", [](const IndexBinaryIVF& self, const ByteArray& x, int64_t k, const IdArray& keys,
-                                     const SearchParameters* params) {
-        const int64_t n = code_rows(x, self.code_size, "queries");
-        self.check_k(k);
-        self.check_trained();
-        if (keys.ndim() != 2 || keys.shape(0) != n) ANNVIL_THROW(value, "assign must be an (n, nprobe) array");
-        const size_t np = size_t(keys.shape(1));
-        size_t np_ignored, mc;
-        self.resolve_params(params, &np_ignored, &mc);
-        py::array_t<int32_t> D({n, k});
-        py::array_t<int64_t> I({n, k});
-        int32_t* dp = D.mutable_data();
-        int64_t* ip = I.mutable_data();
-        const uint8_t* xp = x.data();
-        const int64_t* kp = keys.data();
-        {
-          py::gil_scoped_release release;
-          self.search_preassigned(n, xp, k, kp, np, mc, params ? params->sel : nullptr, dp, ip);
-        }
-        return py::make_tuple(D, I);
-      }, py::arg("x"), py::arg("k"), py::arg("assign"), py::arg("params") = nullptr)
-      .def("_range_search_preassigned", [](const IndexBinaryIVF& self, const ByteArray& x, int radius,
-                                           const IdArray& keys, const SearchParameters* params) {
-        const int64_t n = code_rows(x, self.code_size, "queries");
-        self.check_trained();
-        if (keys.ndim() != 2 || keys.shape(0) != n) ANNVIL_THROW(value, "assign must be an (n, nprobe) array");
-        const size_t np = size_t(keys.shape(1));
-        size_t np_ignored, mc;
-        self.resolve_params(params, &np_ignored, &mc);
-        BinaryRangeResult res;
-        const uint8_t* xp = x.data();
-        const int64_t* kp = keys.data();
-        {
-          py::gil_scoped_release release;
-          self.range_search_preassigned(n, xp, radius, kp, np, mc, params ? params->sel : nullptr, &res);
-        }
-        return range_result(res);
-      }, py::arg("x"), py::arg("radius"), py::arg("assign"), py::arg("params") = nullptr)
-      .def("_add_preassigned", [](IndexBinaryIVF& self, const ByteArray& x, const IdArray& list_nos,
-                                  const IdArray& ids) {
-        const int64_t n = code_rows(x, self.code_size, "vectors");
-        if (length_of(list_nos, "list_nos") != n || length_of(ids, "ids") != n)
-          ANNVIL_THROW(value, "list_nos and ids need one entry per vector");
-        self.check_trained();
-        const uint8_t* xp = x.data();
-        const int64_t* lp = list_nos.data();
-        const int64_t* ip = ids.data();
-        py::gil_scoped_release release;
-        self.add_preassigned(n, xp, lp, ip);
-      });
+      .def("get_list_size",
+           [](const IndexBinaryIVF& s, int64_t l) {
+             ANNVIL_CHECK(l >= 0, "list number must be non-negative");
+             return s.get_list_size(size_t(l));
+           })
+      .def(
+          "merge_from",
+          [](IndexBinaryIVF& self, IndexBinaryIVF& other, int64_t add_id) {
+            py::gil_scoped_release release;
+            self.merge_from(other, add_id);
+          },
+          py::arg("other"), py::arg("add_id") = 0)
+      .def(
+          "_search_preassigned",
+          [](const IndexBinaryIVF& self, const ByteArray& x, int64_t k, const IdArray& keys,
+             const SearchParameters* params) {
+            const int64_t n = code_rows(x, self.code_size, "queries");
+            self.check_k(k);
+            self.check_trained();
+            if (keys.ndim() != 2 || keys.shape(0) != n) ANNVIL_THROW(value, "assign must be an (n, nprobe) array");
+            const size_t np = size_t(keys.shape(1));
+            size_t np_ignored, mc;
+            self.resolve_params(params, &np_ignored, &mc);
+            py::array_t<int32_t> D({n, k});
+            py::array_t<int64_t> I({n, k});
+            int32_t* dp = D.mutable_data();
+            int64_t* ip = I.mutable_data();
+            const uint8_t* xp = x.data();
+            const int64_t* kp = keys.data();
+            {
+              py::gil_scoped_release release;
+              self.search_preassigned(n, xp, k, kp, np, mc, params ? params->sel : nullptr, dp, ip);
+            }
+            return py::make_tuple(D, I);
+          },
+          py::arg("x"), py::arg("k"), py::arg("assign"), py::arg("params") = nullptr)
+      .def(
+          "_range_search_preassigned",
+          [](const IndexBinaryIVF& self, const ByteArray& x, int radius, const IdArray& keys,
+             const SearchParameters* params) {
+            const int64_t n = code_rows(x, self.code_size, "queries");
+            self.check_trained();
+            if (keys.ndim() != 2 || keys.shape(0) != n) ANNVIL_THROW(value, "assign must be an (n, nprobe) array");
+            const size_t np = size_t(keys.shape(1));
+            size_t np_ignored, mc;
+            self.resolve_params(params, &np_ignored, &mc);
+            BinaryRangeResult res;
+            const uint8_t* xp = x.data();
+            const int64_t* kp = keys.data();
+            {
+              py::gil_scoped_release release;
+              self.range_search_preassigned(n, xp, radius, kp, np, mc, params ? params->sel : nullptr, &res);
+            }
+            return range_result(res);
+          },
+          py::arg("x"), py::arg("radius"), py::arg("assign"), py::arg("params") = nullptr)
+      .def("_add_preassigned",
+           [](IndexBinaryIVF& self, const ByteArray& x, const IdArray& list_nos, const IdArray& ids) {
+             const int64_t n = code_rows(x, self.code_size, "vectors");
+             if (length_of(list_nos, "list_nos") != n || length_of(ids, "ids") != n)
+               ANNVIL_THROW(value, "list_nos and ids need one entry per vector");
+             self.check_trained();
+             const uint8_t* xp = x.data();
+             const int64_t* lp = list_nos.data();
+             const int64_t* ip = ids.data();
+             py::gil_scoped_release release;
+             self.add_preassigned(n, xp, lp, ip);
+           });
 
   // ---- HNSW ----
-  py::class_<IndexBinaryHNSW, IndexBinary, std::shared_ptr<IndexBinaryHNSW>>(m, "IndexBinaryHNSW",
-                                                                              py::dynamic_attr())
+  py::class_<IndexBinaryHNSW, IndexBinary, std::shared_ptr<IndexBinaryHNSW>>(m, "IndexBinaryHNSW", py::dynamic_attr())
       .def(py::init<int, int>(), py::arg("d"), py::arg("M") = 32)
       .def_property_readonly(
           "hnsw", [](IndexBinaryHNSW& s) -> HNSW& { return s.hnsw; }, py::return_value_policy::reference_internal)
@@ -278,11 +293,12 @@ void init_binary(py::module_& m) {
   py::class_<IndexBinaryHashStats>(m, "IndexBinaryHashStats",
                                    "Faiss's IndexBinaryHashStats: counters of every binary hash-index search")
       .def_property_readonly("nq", [](const IndexBinaryHashStats& s) { return s.nq.load(); })
-      .def_property_readonly("n0", [](const IndexBinaryHashStats& s) { return s.n0.load(); }, "hash-table lookups")
-      .def_property_readonly("nlist", [](const IndexBinaryHashStats& s) { return s.nlist.load(); },
-                             "non-empty buckets visited")
-      .def_property_readonly("ndis", [](const IndexBinaryHashStats& s) { return s.ndis.load(); },
-                             "distances computed")
+      .def_property_readonly(
+          "n0", [](const IndexBinaryHashStats& s) { return s.n0.load(); }, "hash-table lookups")
+      .def_property_readonly(
+          "nlist", [](const IndexBinaryHashStats& s) { return s.nlist.load(); }, "non-empty buckets visited")
+      .def_property_readonly(
+          "ndis", [](const IndexBinaryHashStats& s) { return s.ndis.load(); }, "distances computed")
       .def("reset", &IndexBinaryHashStats::reset);
   m.attr("indexBinaryHash_stats") = py::cast(&indexBinaryHash_stats, py::return_value_policy::reference);
 
@@ -298,7 +314,7 @@ void init_binary(py::module_& m) {
           [nflip_setter](IndexBinaryHash& s, int v) { nflip_setter(s.nflip, v); })
       .def("hashtable_size", &IndexBinaryHash::hashtable_size);
   py::class_<IndexBinaryMultiHash, IndexBinary, std::shared_ptr<IndexBinaryMultiHash>>(m, "IndexBinaryMultiHash",
-                                                                                        py::dynamic_attr())
+                                                                                       py::dynamic_attr())
       .def(py::init<int, int, int>(), py::arg("d"), py::arg("nhash"), py::arg("b"))
       .def_readonly("b", &IndexBinaryMultiHash::b)
       .def_readonly("nhash", &IndexBinaryMultiHash::nhash)
@@ -404,29 +420,41 @@ void init_binary(py::module_& m) {
   });
 
   // ---- files ----
-  m.def("write_index_binary", [](const IndexBinary& index, const std::string& path) {
-    py::gil_scoped_release release;
-    write_index_binary_file(index, path);
-  }, py::arg("index"), py::arg("path"));
-  m.def("read_index_binary", [](const std::string& path, bool mmap, bool verify) {
-    py::gil_scoped_release release;
-    return read_index_binary_file(path, mmap, verify);
-  }, py::arg("path"), py::arg("mmap") = false, py::arg("verify") = true);
-  m.def("serialize_index_binary", [](const IndexBinary& index) {
-    std::vector<uint8_t> buf;
-    {
-      py::gil_scoped_release release;
-      buf = serialize_index_binary(index);
-    }
-    return bytes_array(buf);
-  }, py::arg("index"));
-  m.def("deserialize_index_binary", [](const ByteArray& data) {
-    if (data.ndim() != 1) ANNVIL_THROW(value, "serialized index must be a 1-D uint8 array");
-    const uint8_t* p = data.data();
-    const size_t n = size_t(data.shape(0));
-    py::gil_scoped_release release;
-    return deserialize_index_binary(p, n);
-  }, py::arg("data"));
+  m.def(
+      "write_index_binary",
+      [](const IndexBinary& index, const std::string& path) {
+        py::gil_scoped_release release;
+        write_index_binary_file(index, path);
+      },
+      py::arg("index"), py::arg("path"));
+  m.def(
+      "read_index_binary",
+      [](const std::string& path, bool mmap, bool verify) {
+        py::gil_scoped_release release;
+        return read_index_binary_file(path, mmap, verify);
+      },
+      py::arg("path"), py::arg("mmap") = false, py::arg("verify") = true);
+  m.def(
+      "serialize_index_binary",
+      [](const IndexBinary& index) {
+        std::vector<uint8_t> buf;
+        {
+          py::gil_scoped_release release;
+          buf = serialize_index_binary(index);
+        }
+        return bytes_array(buf);
+      },
+      py::arg("index"));
+  m.def(
+      "deserialize_index_binary",
+      [](const ByteArray& data) {
+        if (data.ndim() != 1) ANNVIL_THROW(value, "serialized index must be a 1-D uint8 array");
+        const uint8_t* p = data.data();
+        const size_t n = size_t(data.shape(0));
+        py::gil_scoped_release release;
+        return deserialize_index_binary(p, n);
+      },
+      py::arg("data"));
 }
 
 }  // namespace annvil_py

@@ -19,44 +19,52 @@ void check_metric(int metric) {
 }  // namespace
 
 void init_distances(py::module_& m) {
-  m.def("simd_level", [] { return std::string(simd_level_name(simd_level())); },
-        "The SIMD path the kernels use now: 'avx512', 'avx2' or 'scalar'.");
+  m.def(
+      "simd_level", [] { return std::string(simd_level_name(simd_level())); },
+      "The SIMD path the kernels use now: 'avx512', 'avx2' or 'scalar'.");
   m.def("detected_simd_level", [] { return std::string(simd_level_name(detected_simd_level())); });
-  m.def("set_simd_level", [](const std::string& name) { set_simd_level(parse_simd_level(name)); }, py::arg("level"),
-        "Force a SIMD level (at most what the CPU supports); for tests and benchmarks.");
+  m.def(
+      "set_simd_level", [](const std::string& name) { set_simd_level(parse_simd_level(name)); }, py::arg("level"),
+      "Force a SIMD level (at most what the CPU supports); for tests and benchmarks.");
   m.def("omp_set_num_threads", [](int n) { omp_set_num_threads(n < 1 ? 1 : n); }, py::arg("n"));
   m.def("omp_get_max_threads", [] { return omp_get_max_threads(); });
 
-  m.def("_knn", [](const FloatArray& xq, const FloatArray& xb, int64_t k, int metric, float metric_arg) {
-    check_metric(metric);
-    int64_t d = xq.shape(1);
-    int64_t nq = rows_of(xq, d, "queries"), nb = rows_of(xb, d, "database");
-    ANNVIL_CHECK(k > 0, "k must be positive, got ", k);
-    py::array_t<float> D({nq, k});
-    py::array_t<int64_t> I({nq, k});
-    float* dp = D.mutable_data();
-    int64_t* ip = I.mutable_data();
-    const float *qp = xq.data(), *bp = xb.data();
-    {
-      py::gil_scoped_release release;
-      knn_exact(size_t(nq), qp, size_t(nb), bp, size_t(d), size_t(k), MetricType(metric), dp, ip, nullptr, nullptr,
-                metric_arg);
-    }
-    return py::make_tuple(D, I);
-  }, py::arg("xq"), py::arg("xb"), py::arg("k"), py::arg("metric"), py::arg("metric_arg") = 0.f);
-  m.def("_pairwise_distances", [](const FloatArray& xq, const FloatArray& xb, int metric, float metric_arg) {
-    check_metric(metric);
-    int64_t d = xq.shape(1);
-    int64_t nq = rows_of(xq, d, "queries"), nb = rows_of(xb, d, "database");
-    py::array_t<float> out({nq, nb});
-    float* op = out.mutable_data();
-    const float *qp = xq.data(), *bp = xb.data();
-    {
-      py::gil_scoped_release release;
-      pairwise_distances(size_t(nq), qp, size_t(nb), bp, size_t(d), MetricType(metric), op, metric_arg);
-    }
-    return out;
-  }, py::arg("xq"), py::arg("xb"), py::arg("metric"), py::arg("metric_arg") = 0.f);
+  m.def(
+      "_knn",
+      [](const FloatArray& xq, const FloatArray& xb, int64_t k, int metric, float metric_arg) {
+        check_metric(metric);
+        int64_t d = xq.shape(1);
+        int64_t nq = rows_of(xq, d, "queries"), nb = rows_of(xb, d, "database");
+        ANNVIL_CHECK(k > 0, "k must be positive, got ", k);
+        py::array_t<float> D({nq, k});
+        py::array_t<int64_t> I({nq, k});
+        float* dp = D.mutable_data();
+        int64_t* ip = I.mutable_data();
+        const float *qp = xq.data(), *bp = xb.data();
+        {
+          py::gil_scoped_release release;
+          knn_exact(size_t(nq), qp, size_t(nb), bp, size_t(d), size_t(k), MetricType(metric), dp, ip, nullptr, nullptr,
+                    metric_arg);
+        }
+        return py::make_tuple(D, I);
+      },
+      py::arg("xq"), py::arg("xb"), py::arg("k"), py::arg("metric"), py::arg("metric_arg") = 0.f);
+  m.def(
+      "_pairwise_distances",
+      [](const FloatArray& xq, const FloatArray& xb, int metric, float metric_arg) {
+        check_metric(metric);
+        int64_t d = xq.shape(1);
+        int64_t nq = rows_of(xq, d, "queries"), nb = rows_of(xb, d, "database");
+        py::array_t<float> out({nq, nb});
+        float* op = out.mutable_data();
+        const float *qp = xq.data(), *bp = xb.data();
+        {
+          py::gil_scoped_release release;
+          pairwise_distances(size_t(nq), qp, size_t(nb), bp, size_t(d), MetricType(metric), op, metric_arg);
+        }
+        return out;
+      },
+      py::arg("xq"), py::arg("xb"), py::arg("metric"), py::arg("metric_arg") = 0.f);
   m.def("_inject_parallel_fault", &arm_parallel_fault, py::arg("n"),
         "test hook: the n-th parallel loop iteration from now throws (0 disarms)");
   m.def("_find_non_finite", [](const FloatArray& x) {

@@ -42,13 +42,27 @@ void init_errors(py::module_& m) {
     } catch (const annvil::Error& e) {
       PyObject* cls = g_base;
       switch (e.kind()) {
-        case annvil::ErrorKind::value: cls = g_value; break;
-        case annvil::ErrorKind::type: cls = g_type; break;
-        case annvil::ErrorKind::not_trained: cls = g_not_trained; break;
-        case annvil::ErrorKind::file_format: cls = g_file; break;
-        case annvil::ErrorKind::io: cls = PyExc_OSError; break;
-        case annvil::ErrorKind::interrupted: cls = PyExc_KeyboardInterrupt; break;
-        default: cls = g_base; break;
+        case annvil::ErrorKind::value:
+          cls = g_value;
+          break;
+        case annvil::ErrorKind::type:
+          cls = g_type;
+          break;
+        case annvil::ErrorKind::not_trained:
+          cls = g_not_trained;
+          break;
+        case annvil::ErrorKind::file_format:
+          cls = g_file;
+          break;
+        case annvil::ErrorKind::io:
+          cls = PyExc_OSError;
+          break;
+        case annvil::ErrorKind::interrupted:
+          cls = PyExc_KeyboardInterrupt;
+          break;
+        default:
+          cls = g_base;
+          break;
       }
       // messages may quote bytes from a corrupt file: decode leniently
       const char* msg = e.what();

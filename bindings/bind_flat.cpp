@@ -8,23 +8,25 @@ using namespace annvil;
 
 void init_flat(py::module_& m) {
   py::class_<IndexFlat, IndexFlatCodes, std::shared_ptr<IndexFlat>>(m, "IndexFlat", py::dynamic_attr())
-      .def(py::init([](int d, int metric) { return std::make_shared<IndexFlat>(d, MetricType(metric)); }),
-           py::arg("d"), py::arg("metric") = int(METRIC_L2))
-      .def("get_xb", [](py::object self) {
-        // a read-only view of the stored vectors, (ntotal, d), sharing memory
-        const IndexFlat& idx = self.cast<const IndexFlat&>();
-        py::array_t<float> a({int64_t(idx.ntotal), int64_t(idx.d)}, idx.get_xb(), self);
-        py::detail::array_proxy(a.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
-        return a;
-      })
-      .def_property_readonly("codes", [](py::object self) {
-        // Faiss's IndexFlat.codes: the stored vectors as bytes, (ntotal, 4 d), a read-only view
-        const IndexFlat& idx = self.cast<const IndexFlat&>();
-        py::array_t<uint8_t> a({int64_t(idx.ntotal), int64_t(idx.sa_code_size())},
-                               reinterpret_cast<const uint8_t*>(idx.get_xb()), self);
-        py::detail::array_proxy(a.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
-        return a;
-      })
+      .def(py::init([](int d, int metric) { return std::make_shared<IndexFlat>(d, MetricType(metric)); }), py::arg("d"),
+           py::arg("metric") = int(METRIC_L2))
+      .def("get_xb",
+           [](py::object self) {
+             // a read-only view of the stored vectors, (ntotal, d), sharing memory
+             const IndexFlat& idx = self.cast<const IndexFlat&>();
+             py::array_t<float> a({int64_t(idx.ntotal), int64_t(idx.d)}, idx.get_xb(), self);
+             py::detail::array_proxy(a.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+             return a;
+           })
+      .def_property_readonly("codes",
+                             [](py::object self) {
+                               // Faiss's IndexFlat.codes: the stored vectors as bytes, (ntotal, 4 d), a read-only view
+                               const IndexFlat& idx = self.cast<const IndexFlat&>();
+                               py::array_t<uint8_t> a({int64_t(idx.ntotal), int64_t(idx.sa_code_size())},
+                                                      reinterpret_cast<const uint8_t*>(idx.get_xb()), self);
+                               py::detail::array_proxy(a.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+                               return a;
+                             })
       .def("_compute_distance_subset", [](const IndexFlat& self, const FloatArray& x, const IdArray& labels) {
         int64_t n = rows_of(x, self.d, "queries");
         if (labels.ndim() != 2 || labels.shape(0) != n) ANNVIL_THROW(value, "labels must be (n, k)");

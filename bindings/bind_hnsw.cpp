@@ -83,18 +83,19 @@ void init_hnsw(py::module_& m) {
       .def_property_readonly("ntotal", [](const HNSW& g) { return g.ntotal; })
       .def_readwrite("search_bounded_queue", &HNSW::search_bounded_queue,
                      "Faiss's queue choice; annvil's level-0 search is always the unbounded-queue variant")
-      .def_property_readonly("is_similarity", [](const HNSW& g) { return g.is_similarity; },
-                             "whether the index's metric is a similarity (inner product)")
       .def_property_readonly(
-          "levels",
-          [](const HNSW& g) {
-            // Faiss's convention: levels[i] = number of levels of node i (top level + 1)
-            py::array_t<int32_t> a(int64_t(g.ntotal));
-            int32_t* p = a.mutable_data();
-            for (size_t i = 0; i < g.ntotal; ++i) p[i] = int32_t(g.levels[i]) + 1;
-            return a;
-          })
-      .def("nb_neighbors", [](const HNSW& g, int layer) { return g.cap(layer); }, py::arg("layer"))
+          "is_similarity", [](const HNSW& g) { return g.is_similarity; },
+          "whether the index's metric is a similarity (inner product)")
+      .def_property_readonly("levels",
+                             [](const HNSW& g) {
+                               // Faiss's convention: levels[i] = number of levels of node i (top level + 1)
+                               py::array_t<int32_t> a(int64_t(g.ntotal));
+                               int32_t* p = a.mutable_data();
+                               for (size_t i = 0; i < g.ntotal; ++i) p[i] = int32_t(g.levels[i]) + 1;
+                               return a;
+                             })
+      .def(
+          "nb_neighbors", [](const HNSW& g, int layer) { return g.cap(layer); }, py::arg("layer"))
       .def(
           "get_neighbors",
           [](const HNSW& g, int64_t node, int level) {
@@ -108,9 +109,7 @@ void init_hnsw(py::module_& m) {
           },
           py::arg("node"), py::arg("level") = 0, "neighbour ids of a node at a level");
 
-  auto u64 = [](std::atomic<uint64_t> HNSWStats::*f) {
-    return [f](const HNSWStats& s) { return (s.*f).load(); };
-  };
+  auto u64 = [](std::atomic<uint64_t> HNSWStats::* f) { return [f](const HNSWStats& s) { return (s.*f).load(); }; };
   py::class_<HNSWStats>(m, "HNSWStats", "Faiss's HNSWStats: counters of every HNSW search in this process")
       .def_property_readonly("n1", u64(&HNSWStats::n1), "queries searched")
       .def_property_readonly("n2", u64(&HNSWStats::n2), "kept for Faiss's layout: 0")
@@ -162,8 +161,9 @@ void init_hnsw(py::module_& m) {
       .def_readwrite("replace_deleted", &IndexHNSW::replace_deleted)
       .def_readwrite("allow_f16", &IndexHNSW::allow_f16,
                      "store vectors as half floats while that is lossless (default True)")
-      .def_property_readonly("is_f16", [](const IndexHNSW& s) { return s.is_f16; },
-                             "whether vectors are currently stored as (exact) half floats")
+      .def_property_readonly(
+          "is_f16", [](const IndexHNSW& s) { return s.is_f16; },
+          "whether vectors are currently stored as (exact) half floats")
       .def_property(
           "filter_strategy",
           [](const IndexHNSW& s) {
@@ -196,16 +196,15 @@ void init_hnsw(py::module_& m) {
              writing(self, [&] { self.add_slots(n, xp, ip); });
              return ids;
            })
-      .def("compact",
-           [](IndexHNSW& self) {
-             std::vector<idx_t> keep = writing(self, [&] { return self.compact(); });
-             return py::array_t<int64_t>(int64_t(keep.size()), keep.data());
-           },
-           "Rebuild without deleted vectors; returns old_ids (new id i was old_ids[i]).")
+      .def(
+          "compact",
+          [](IndexHNSW& self) {
+            std::vector<idx_t> keep = writing(self, [&] { return self.compact(); });
+            return py::array_t<int64_t>(int64_t(keep.size()), keep.data());
+          },
+          "Rebuild without deleted vectors; returns old_ids (new id i was old_ids[i]).")
       .def("_mark_deleted",
-           [](IndexHNSW& self, const IDSelector& sel) {
-             return writing(self, [&] { return self.mark_deleted(sel); });
-           })
+           [](IndexHNSW& self, const IDSelector& sel) { return writing(self, [&] { return self.mark_deleted(sel); }); })
       .def("remove_ids_shifts", &IndexHNSW::remove_ids_shifts);
 
   py::class_<IndexHNSWFlat, IndexHNSW, std::shared_ptr<IndexHNSWFlat>>(m, "IndexHNSWFlat", py::dynamic_attr())
@@ -228,7 +227,8 @@ void init_hnsw(py::module_& m) {
       .def(py::init([](int d, int pq_m, int M, int pq_nbits, int metric) {
              return std::make_shared<IndexHNSWPQ>(d, pq_m, M, pq_nbits, MetricType(metric));
            }),
-           py::arg("d"), py::arg("pq_m"), py::arg("M") = 32, py::arg("pq_nbits") = 8, py::arg("metric") = int(METRIC_L2))
+           py::arg("d"), py::arg("pq_m"), py::arg("M") = 32, py::arg("pq_nbits") = 8,
+           py::arg("metric") = int(METRIC_L2))
       .def_property_readonly(
           "pq", [](IndexHNSWPQ& s) -> ProductQuantizer& { return s.pq; }, py::return_value_policy::reference_internal);
 }

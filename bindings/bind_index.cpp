@@ -49,8 +49,9 @@ void init_index(py::module_& m) {
   for (MetricType mt : {METRIC_L1, METRIC_Linf, METRIC_Lp, METRIC_Canberra, METRIC_BrayCurtis, METRIC_JensenShannon,
                         METRIC_Jaccard, METRIC_NaNEuclidean, METRIC_GOWER})
     m.attr((std::string("METRIC_") + metric_name(mt)).c_str()) = int(mt);
-  m.def("is_similarity_metric", [](int mt) { return is_similarity_metric(MetricType(mt)); }, py::arg("metric_type"),
-        "True when larger values are closer (inner product, Jaccard).");
+  m.def(
+      "is_similarity_metric", [](int mt) { return is_similarity_metric(MetricType(mt)); }, py::arg("metric_type"),
+      "True when larger values are closer (inner product, Jaccard).");
 
   // ---- selectors ----
   py::class_<IDSelector, std::shared_ptr<IDSelector>>(m, "IDSelector")
@@ -80,7 +81,7 @@ void init_index(py::module_& m) {
   py::class_<IDSelectorNot, IDSelector, std::shared_ptr<IDSelectorNot>>(m, "IDSelectorNot")
       .def(py::init<std::shared_ptr<IDSelector>>(), py::arg("sel"));
   py::class_<IDSelectorTranslatedOwned, IDSelector, std::shared_ptr<IDSelectorTranslatedOwned>>(m,
-                                                                                             "_IDSelectorTranslated")
+                                                                                                "_IDSelectorTranslated")
       .def(py::init([](const IdArray& id_map, std::shared_ptr<IDSelector> sel) {
              if (!sel) ANNVIL_THROW(type, "IDSelectorTranslated needs an IDSelector, got None");
              int64_t n = length_of(id_map, "id_map");
@@ -152,110 +153,122 @@ void init_index(py::module_& m) {
           "the p of METRIC_Lp (unused by the other metrics)")
       .def_readwrite("is_trained", &Index::is_trained)
       .def_readwrite("verbose", &Index::verbose)
-      .def("_train", [](Index& self, const FloatArray& x) {
-        int64_t n = rows_of(x, self.d, "training vectors");
-        const float* xp = x.data();
-        writing(self, [&] { self.train(n, xp); });
-      })
-      .def("_add", [](Index& self, const FloatArray& x) {
-        int64_t n = rows_of(x, self.d, "vectors");
-        self.check_trained();
-        const float* xp = x.data();
-        writing(self, [&] { self.add(n, xp); });
-      })
-      .def("_add_with_ids", [](Index& self, const FloatArray& x, const IdArray& ids) {
-        int64_t n = rows_of(x, self.d, "vectors");
-        if (length_of(ids, "ids") != n) ANNVIL_THROW(value, "got ", ids.shape(0), " ids for ", n, " vectors");
-        self.check_trained();
-        const float* xp = x.data();
-        const int64_t* idp = ids.data();
-        writing(self, [&] { self.add_with_ids(n, xp, idp); });
-      })
+      .def("_train",
+           [](Index& self, const FloatArray& x) {
+             int64_t n = rows_of(x, self.d, "training vectors");
+             const float* xp = x.data();
+             writing(self, [&] { self.train(n, xp); });
+           })
+      .def("_add",
+           [](Index& self, const FloatArray& x) {
+             int64_t n = rows_of(x, self.d, "vectors");
+             self.check_trained();
+             const float* xp = x.data();
+             writing(self, [&] { self.add(n, xp); });
+           })
+      .def("_add_with_ids",
+           [](Index& self, const FloatArray& x, const IdArray& ids) {
+             int64_t n = rows_of(x, self.d, "vectors");
+             if (length_of(ids, "ids") != n) ANNVIL_THROW(value, "got ", ids.shape(0), " ids for ", n, " vectors");
+             self.check_trained();
+             const float* xp = x.data();
+             const int64_t* idp = ids.data();
+             writing(self, [&] { self.add_with_ids(n, xp, idp); });
+           })
       .def("_search", &search_raw, py::arg("x"), py::arg("k"), py::arg("params") = nullptr)
       .def("_range_search", &range_search_raw, py::arg("x"), py::arg("radius"), py::arg("params") = nullptr)
-      .def("_reconstruct", [](const Index& self, int64_t key) {
-        py::array_t<float> out(self.d);
-        float* op = out.mutable_data();
-        reading(self, [&] { self.reconstruct(key, op); });
-        return out;
-      })
-      .def("_reconstruct_n", [](const Index& self, int64_t i0, int64_t ni) {
-        ANNVIL_CHECK(i0 >= 0 && ni >= 0 && i0 + ni <= self.ntotal, "reconstruct_n(", i0, ", ", ni,
-                     ") is out of range: vectors [0, ntotal=", self.ntotal, ") are stored");
-        py::array_t<float> out({ni, int64_t(self.d)});
-        float* op = out.mutable_data();
-        reading(self, [&] { self.reconstruct_n(i0, ni, op); });
-        return out;
-      })
-      .def("_remove_ids", [](Index& self, const IDSelector& sel) {
-        return writing(self, [&] { return self.remove_ids(sel); });
-      })
+      .def("_reconstruct",
+           [](const Index& self, int64_t key) {
+             py::array_t<float> out(self.d);
+             float* op = out.mutable_data();
+             reading(self, [&] { self.reconstruct(key, op); });
+             return out;
+           })
+      .def("_reconstruct_n",
+           [](const Index& self, int64_t i0, int64_t ni) {
+             ANNVIL_CHECK(i0 >= 0 && ni >= 0 && i0 + ni <= self.ntotal, "reconstruct_n(", i0, ", ", ni,
+                          ") is out of range: vectors [0, ntotal=", self.ntotal, ") are stored");
+             py::array_t<float> out({ni, int64_t(self.d)});
+             float* op = out.mutable_data();
+             reading(self, [&] { self.reconstruct_n(i0, ni, op); });
+             return out;
+           })
+      .def("_remove_ids",
+           [](Index& self, const IDSelector& sel) { return writing(self, [&] { return self.remove_ids(sel); }); })
       .def("sa_code_size", &Index::sa_code_size, "bytes of one standalone code (sa_encode)")
-      .def("_sa_encode", [](const Index& self, const FloatArray& x) {
-        int64_t n = rows_of(x, self.d, "vectors");
-        self.check_trained();
-        const int64_t cs = int64_t(self.sa_code_size());
-        py::array_t<uint8_t> out({n, cs});
-        uint8_t* op = out.mutable_data();
-        const float* xp = x.data();
-        reading(self, [&] { self.sa_encode(n, xp, op); });
-        return out;
-      })
-      .def("_sa_decode", [](const Index& self, const ByteArray& codes) {
-        const int64_t cs = int64_t(self.sa_code_size());
-        if (codes.ndim() != 2 || codes.shape(1) != cs)
-          ANNVIL_THROW(value, "codes must be a (n, ", cs, ") uint8 array (sa_code_size() bytes per row)");
-        self.check_trained();
-        int64_t n = codes.shape(0);
-        py::array_t<float> out({n, int64_t(self.d)});
-        float* op = out.mutable_data();
-        const uint8_t* cp = codes.data();
-        reading(self, [&] { self.sa_decode(n, cp, op); });
-        return out;
-      })
-      .def("_add_sa_codes", [](Index& self, const ByteArray& codes, const py::object& ids) {
-        const int64_t cs = int64_t(self.sa_code_size());
-        if (codes.ndim() != 2 || codes.shape(1) != cs)
-          ANNVIL_THROW(value, "codes must be a (n, ", cs, ") uint8 array (sa_code_size() bytes per row)");
-        self.check_trained();
-        int64_t n = codes.shape(0);
-        IdArray idarr;
-        const int64_t* idp = nullptr;
-        if (!ids.is_none()) {
-          idarr = ids.cast<IdArray>();
-          if (length_of(idarr, "ids") != n) ANNVIL_THROW(value, "got ", idarr.shape(0), " ids for ", n, " codes");
-          idp = idarr.data();
-        }
-        const uint8_t* cp = codes.data();
-        writing(self, [&] { self.add_sa_codes(n, cp, idp); });
-      })
-      .def("check_compatible_for_merge", [](const Index& self, const Index& other) {
-        self.check_compatible_for_merge(other);
-      }, py::arg("otherIndex"))
-      .def("merge_from", [](Index& self, Index& other, int64_t add_id) {
-        if (&self == &other) ANNVIL_THROW(value, "cannot merge an index into itself");
-        writing(self, [&] {
-          auto other_lock = other.lock.write();
-          self.merge_from(other, add_id);
-        });
-      }, py::arg("otherIndex"), py::arg("add_id") = 0,
-         "Move the vectors of otherIndex into this index (ids shifted by add_id where ids are stored); "
-         "otherIndex is left empty.")
-      .def("_search_and_reconstruct", [](const Index& self, const FloatArray& x, int64_t k,
-                                         const SearchParameters* params) {
-        int64_t n = rows_of(x, self.d, "queries");
-        self.check_k(k);
-        self.check_trained();
-        py::array_t<float> D({n, k});
-        py::array_t<int64_t> I({n, k});
-        py::array_t<float> R({n, k, int64_t(self.d)});
-        float* dp = D.mutable_data();
-        int64_t* ip = I.mutable_data();
-        float* rp = R.mutable_data();
-        const float* xp = x.data();
-        reading(self, [&] { self.search_and_reconstruct(n, xp, k, dp, ip, rp, params); });
-        return py::make_tuple(D, I, R);
-      }, py::arg("x"), py::arg("k"), py::arg("params") = nullptr)
+      .def("_sa_encode",
+           [](const Index& self, const FloatArray& x) {
+             int64_t n = rows_of(x, self.d, "vectors");
+             self.check_trained();
+             const int64_t cs = int64_t(self.sa_code_size());
+             py::array_t<uint8_t> out({n, cs});
+             uint8_t* op = out.mutable_data();
+             const float* xp = x.data();
+             reading(self, [&] { self.sa_encode(n, xp, op); });
+             return out;
+           })
+      .def("_sa_decode",
+           [](const Index& self, const ByteArray& codes) {
+             const int64_t cs = int64_t(self.sa_code_size());
+             if (codes.ndim() != 2 || codes.shape(1) != cs)
+               ANNVIL_THROW(value, "codes must be a (n, ", cs, ") uint8 array (sa_code_size() bytes per row)");
+             self.check_trained();
+             int64_t n = codes.shape(0);
+             py::array_t<float> out({n, int64_t(self.d)});
+             float* op = out.mutable_data();
+             const uint8_t* cp = codes.data();
+             reading(self, [&] { self.sa_decode(n, cp, op); });
+             return out;
+           })
+      .def("_add_sa_codes",
+           [](Index& self, const ByteArray& codes, const py::object& ids) {
+             const int64_t cs = int64_t(self.sa_code_size());
+             if (codes.ndim() != 2 || codes.shape(1) != cs)
+               ANNVIL_THROW(value, "codes must be a (n, ", cs, ") uint8 array (sa_code_size() bytes per row)");
+             self.check_trained();
+             int64_t n = codes.shape(0);
+             IdArray idarr;
+             const int64_t* idp = nullptr;
+             if (!ids.is_none()) {
+               idarr = ids.cast<IdArray>();
+               if (length_of(idarr, "ids") != n) ANNVIL_THROW(value, "got ", idarr.shape(0), " ids for ", n, " codes");
+               idp = idarr.data();
+             }
+             const uint8_t* cp = codes.data();
+             writing(self, [&] { self.add_sa_codes(n, cp, idp); });
+           })
+      .def(
+          "check_compatible_for_merge",
+          [](const Index& self, const Index& other) { self.check_compatible_for_merge(other); }, py::arg("otherIndex"))
+      .def(
+          "merge_from",
+          [](Index& self, Index& other, int64_t add_id) {
+            if (&self == &other) ANNVIL_THROW(value, "cannot merge an index into itself");
+            writing(self, [&] {
+              auto other_lock = other.lock.write();
+              self.merge_from(other, add_id);
+            });
+          },
+          py::arg("otherIndex"), py::arg("add_id") = 0,
+          "Move the vectors of otherIndex into this index (ids shifted by add_id where ids are stored); "
+          "otherIndex is left empty.")
+      .def(
+          "_search_and_reconstruct",
+          [](const Index& self, const FloatArray& x, int64_t k, const SearchParameters* params) {
+            int64_t n = rows_of(x, self.d, "queries");
+            self.check_k(k);
+            self.check_trained();
+            py::array_t<float> D({n, k});
+            py::array_t<int64_t> I({n, k});
+            py::array_t<float> R({n, k, int64_t(self.d)});
+            float* dp = D.mutable_data();
+            int64_t* ip = I.mutable_data();
+            float* rp = R.mutable_data();
+            const float* xp = x.data();
+            reading(self, [&] { self.search_and_reconstruct(n, xp, k, dp, ip, rp, params); });
+            return py::make_tuple(D, I, R);
+          },
+          py::arg("x"), py::arg("k"), py::arg("params") = nullptr)
       .def("reset", [](Index& self) { writing(self, [&] { self.reset(); }); })
       .def("memory_usage", &Index::memory_usage, "bytes held by the index")
       .def_property_readonly("type_tag", &Index::type_tag);

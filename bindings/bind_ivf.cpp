@@ -9,10 +9,10 @@ namespace annvil_py {
 using namespace annvil;
 
 void init_ivf(py::module_& m) {
-  py::class_<SearchParametersIVF, SearchParameters, std::shared_ptr<SearchParametersIVF>> spi(
-      m, "SearchParametersIVF", py::dynamic_attr());
+  py::class_<SearchParametersIVF, SearchParameters, std::shared_ptr<SearchParametersIVF>> spi(m, "SearchParametersIVF",
+                                                                                              py::dynamic_attr());
   spi.def(py::init([](int64_t nprobe, int64_t max_codes, const py::object& sel,
-                       std::shared_ptr<SearchParameters> quantizer_params) {
+                      std::shared_ptr<SearchParameters> quantizer_params) {
             ANNVIL_CHECK(nprobe >= 0, "nprobe must be non-negative (0: the index's nprobe), got ", nprobe);
             ANNVIL_CHECK(max_codes >= 0, "max_codes must be non-negative, got ", max_codes);
             auto p = std::make_shared<SearchParametersIVF>();
@@ -121,67 +121,69 @@ void init_ivf(py::module_& m) {
              reading(self, [&] { self.reconstruct_from_offset(list_no, offset, op); });
              return out;
            })
-      .def("_search_preassigned",
-           [](const IndexIVF& self, const FloatArray& x, int64_t k, const IdArray& keys, const FloatArray& cdis,
-              const SearchParameters* params) {
-             int64_t n = rows_of(x, self.d, "queries");
-             self.check_k(k);
-             self.check_trained();
-             if (keys.ndim() != 2 || keys.shape(0) != n) ANNVIL_THROW(value, "assign must be (n, nprobe)");
-             int64_t np = keys.shape(1);
-             if (cdis.ndim() != 2 || cdis.shape(0) != n || cdis.shape(1) != np)
-               ANNVIL_THROW(value, "centroid distances must be (n, nprobe)");
-             for (int64_t i = 0; i < n * np; ++i)
-               ANNVIL_CHECK(keys.data()[i] < int64_t(self.nlist), "list number ", keys.data()[i], " out of range");
-             size_t npr, mc;
-             const IDSelector* sel;
-             self.resolve_params(params, &npr, &mc, &sel);
-             py::array_t<float> D({n, k});
-             py::array_t<int64_t> I({n, k});
-             float* dp = D.mutable_data();
-             int64_t* ip = I.mutable_data();
-             const float* xp = x.data();
-             const int64_t* kp = keys.data();
-             const float* cp = cdis.data();
-             reading(self, [&] {
-               self.count_search(n, kp, size_t(np), mc, sel);
-               self.search_preassigned(n, xp, k, kp, cp, dp, ip, size_t(np), mc, sel);
-             });
-             return py::make_tuple(D, I);
-           },
-           py::arg("x"), py::arg("k"), py::arg("assign"), py::arg("centroid_dis"), py::arg("params") = nullptr)
-      .def("_range_search_preassigned",
-           [](const IndexIVF& self, const FloatArray& x, float radius, const IdArray& keys, const FloatArray& cdis,
-              const SearchParameters* params) {
-             int64_t n = rows_of(x, self.d, "queries");
-             ANNVIL_CHECK(std::isfinite(radius), "radius must be finite, got ", radius);
-             self.check_trained();
-             if (keys.ndim() != 2 || keys.shape(0) != n) ANNVIL_THROW(value, "assign must be (n, nprobe)");
-             int64_t np = keys.shape(1);
-             if (cdis.ndim() != 2 || cdis.shape(0) != n || cdis.shape(1) != np)
-               ANNVIL_THROW(value, "centroid distances must be (n, nprobe)");
-             for (int64_t i = 0; i < n * np; ++i)
-               ANNVIL_CHECK(keys.data()[i] < int64_t(self.nlist), "list number ", keys.data()[i], " out of range");
-             size_t npr, mc;
-             const IDSelector* sel;
-             self.resolve_params(params, &npr, &mc, &sel);
-             RangeSearchResult res;
-             const float* xp = x.data();
-             const int64_t* kp = keys.data();
-             const float* cp = cdis.data();
-             reading(self, [&] {
-               self.count_search(n, kp, size_t(np), mc, sel);
-               self.range_search_preassigned(n, xp, radius, kp, cp, &res, size_t(np), mc, sel);
-             });
-             py::array_t<int64_t> lims(int64_t(res.lims.size()));
-             std::copy(res.lims.begin(), res.lims.end(), lims.mutable_data());
-             py::array_t<float> D(int64_t(res.distances.size()));
-             std::copy(res.distances.begin(), res.distances.end(), D.mutable_data());
-             py::array_t<int64_t> I(int64_t(res.labels.size()));
-             std::copy(res.labels.begin(), res.labels.end(), I.mutable_data());
-             return py::make_tuple(lims, D, I);
-           },
-           py::arg("x"), py::arg("radius"), py::arg("assign"), py::arg("centroid_dis"), py::arg("params") = nullptr);
+      .def(
+          "_search_preassigned",
+          [](const IndexIVF& self, const FloatArray& x, int64_t k, const IdArray& keys, const FloatArray& cdis,
+             const SearchParameters* params) {
+            int64_t n = rows_of(x, self.d, "queries");
+            self.check_k(k);
+            self.check_trained();
+            if (keys.ndim() != 2 || keys.shape(0) != n) ANNVIL_THROW(value, "assign must be (n, nprobe)");
+            int64_t np = keys.shape(1);
+            if (cdis.ndim() != 2 || cdis.shape(0) != n || cdis.shape(1) != np)
+              ANNVIL_THROW(value, "centroid distances must be (n, nprobe)");
+            for (int64_t i = 0; i < n * np; ++i)
+              ANNVIL_CHECK(keys.data()[i] < int64_t(self.nlist), "list number ", keys.data()[i], " out of range");
+            size_t npr, mc;
+            const IDSelector* sel;
+            self.resolve_params(params, &npr, &mc, &sel);
+            py::array_t<float> D({n, k});
+            py::array_t<int64_t> I({n, k});
+            float* dp = D.mutable_data();
+            int64_t* ip = I.mutable_data();
+            const float* xp = x.data();
+            const int64_t* kp = keys.data();
+            const float* cp = cdis.data();
+            reading(self, [&] {
+              self.count_search(n, kp, size_t(np), mc, sel);
+              self.search_preassigned(n, xp, k, kp, cp, dp, ip, size_t(np), mc, sel);
+            });
+            return py::make_tuple(D, I);
+          },
+          py::arg("x"), py::arg("k"), py::arg("assign"), py::arg("centroid_dis"), py::arg("params") = nullptr)
+      .def(
+          "_range_search_preassigned",
+          [](const IndexIVF& self, const FloatArray& x, float radius, const IdArray& keys, const FloatArray& cdis,
+             const SearchParameters* params) {
+            int64_t n = rows_of(x, self.d, "queries");
+            ANNVIL_CHECK(std::isfinite(radius), "radius must be finite, got ", radius);
+            self.check_trained();
+            if (keys.ndim() != 2 || keys.shape(0) != n) ANNVIL_THROW(value, "assign must be (n, nprobe)");
+            int64_t np = keys.shape(1);
+            if (cdis.ndim() != 2 || cdis.shape(0) != n || cdis.shape(1) != np)
+              ANNVIL_THROW(value, "centroid distances must be (n, nprobe)");
+            for (int64_t i = 0; i < n * np; ++i)
+              ANNVIL_CHECK(keys.data()[i] < int64_t(self.nlist), "list number ", keys.data()[i], " out of range");
+            size_t npr, mc;
+            const IDSelector* sel;
+            self.resolve_params(params, &npr, &mc, &sel);
+            RangeSearchResult res;
+            const float* xp = x.data();
+            const int64_t* kp = keys.data();
+            const float* cp = cdis.data();
+            reading(self, [&] {
+              self.count_search(n, kp, size_t(np), mc, sel);
+              self.range_search_preassigned(n, xp, radius, kp, cp, &res, size_t(np), mc, sel);
+            });
+            py::array_t<int64_t> lims(int64_t(res.lims.size()));
+            std::copy(res.lims.begin(), res.lims.end(), lims.mutable_data());
+            py::array_t<float> D(int64_t(res.distances.size()));
+            std::copy(res.distances.begin(), res.distances.end(), D.mutable_data());
+            py::array_t<int64_t> I(int64_t(res.labels.size()));
+            std::copy(res.labels.begin(), res.labels.end(), I.mutable_data());
+            return py::make_tuple(lims, D, I);
+          },
+          py::arg("x"), py::arg("radius"), py::arg("assign"), py::arg("centroid_dis"), py::arg("params") = nullptr);
 
   py::class_<IndexIVFFlat, IndexIVF, std::shared_ptr<IndexIVFFlat>>(m, "IndexIVFFlat", py::dynamic_attr())
       .def(py::init([](IndexPtr q, int d, int64_t nlist, int metric) {

@@ -66,7 +66,8 @@ void def_pq_common(Cls& cls) {
 void init_ivfpq(py::module_& m) {
   py::class_<IndexIVFPQ, IndexIVF, std::shared_ptr<IndexIVFPQ>> ivfpq(m, "IndexIVFPQ", py::dynamic_attr());
   def_pq_common<IndexIVFPQ>(ivfpq);
-  ivfpq.def(py::init([](IndexPtr q, int d, int64_t nlist, int64_t M, int64_t nbits, int metric) {
+  ivfpq
+      .def(py::init([](IndexPtr q, int d, int64_t nlist, int64_t M, int64_t nbits, int metric) {
              ANNVIL_CHECK(nlist > 0, "nlist must be positive, got ", nlist);
              ANNVIL_CHECK(M > 0, "M must be positive, got ", M);
              ANNVIL_CHECK(nbits >= 1 && nbits <= 16, "nbits must be between 1 and 16, got ", nbits);
@@ -80,19 +81,19 @@ void init_ivfpq(py::module_& m) {
       .def_readwrite("precomputed_table_max_bytes", &IndexIVFPQ::precomputed_table_max_bytes);
 
   py::class_<IndexIVFPQFastScan, IndexIVF, std::shared_ptr<IndexIVFPQFastScan>> fs(m, "IndexIVFPQFastScan",
-                                                                                    py::dynamic_attr());
+                                                                                   py::dynamic_attr());
   def_pq_common<IndexIVFPQFastScan>(fs);
   fs.def(py::init([](IndexPtr q, int d, int64_t nlist, int64_t M, int64_t nbits, int metric, int64_t bbs) {
-             ANNVIL_CHECK(nlist > 0, "nlist must be positive, got ", nlist);
-             ANNVIL_CHECK(M > 0, "M must be positive, got ", M);
-             ANNVIL_CHECK(metric == METRIC_L2 || metric == METRIC_INNER_PRODUCT,
-                          "metric must be METRIC_L2 or METRIC_INNER_PRODUCT, got ", metric);
-             ANNVIL_CHECK(bbs > 0, "bbs must be positive, got ", bbs);
-             return std::make_shared<IndexIVFPQFastScan>(std::move(q), d, size_t(nlist), size_t(M), size_t(nbits),
-                                                         MetricType(metric), size_t(bbs));
-           }),
-           py::arg("quantizer"), py::arg("d"), py::arg("nlist"), py::arg("M"), py::arg("nbits") = 4,
-           py::arg("metric") = int(METRIC_L2), py::arg("bbs") = 32, py::keep_alive<1, 2>())
+           ANNVIL_CHECK(nlist > 0, "nlist must be positive, got ", nlist);
+           ANNVIL_CHECK(M > 0, "M must be positive, got ", M);
+           ANNVIL_CHECK(metric == METRIC_L2 || metric == METRIC_INNER_PRODUCT,
+                        "metric must be METRIC_L2 or METRIC_INNER_PRODUCT, got ", metric);
+           ANNVIL_CHECK(bbs > 0, "bbs must be positive, got ", bbs);
+           return std::make_shared<IndexIVFPQFastScan>(std::move(q), d, size_t(nlist), size_t(M), size_t(nbits),
+                                                       MetricType(metric), size_t(bbs));
+         }),
+         py::arg("quantizer"), py::arg("d"), py::arg("nlist"), py::arg("M"), py::arg("nbits") = 4,
+         py::arg("metric") = int(METRIC_L2), py::arg("bbs") = 32, py::keep_alive<1, 2>())
       .def(py::init([](const IndexIVFPQ& orig, int64_t bbs) {
              ANNVIL_CHECK(bbs > 0, "bbs must be positive, got ", bbs);
              return std::make_shared<IndexIVFPQFastScan>(orig, size_t(bbs));
@@ -122,8 +123,9 @@ void init_ivfpq(py::module_& m) {
       .def_property_readonly("M2", [](const IndexIVFPQFastScan& s) { return pq4_M2(s.pq.M); });
 
   // Faiss's early-stop knobs on SearchParametersIVF (bound in bind_ivf.cpp)
-  auto spi = py::reinterpret_borrow<py::class_<SearchParametersIVF, SearchParameters, std::shared_ptr<SearchParametersIVF>>>(
-      m.attr("SearchParametersIVF"));
+  auto spi =
+      py::reinterpret_borrow<py::class_<SearchParametersIVF, SearchParameters, std::shared_ptr<SearchParametersIVF>>>(
+          m.attr("SearchParametersIVF"));
   spi.def_property(
          "max_lists_num", [](const SearchParametersIVF& p) { return p.max_lists_num; },
          [](SearchParametersIVF& p, int64_t v) {
@@ -141,10 +143,10 @@ void init_ivfpq(py::module_& m) {
           },
           "range search: stop after this many probed lists without a hit (0: never); IVF fast-scan");
 
-  auto u64 = [](std::atomic<uint64_t> IndexIVFStats::*f) {
+  auto u64 = [](std::atomic<uint64_t> IndexIVFStats::* f) {
     return [f](const IndexIVFStats& s) { return (s.*f).load(); };
   };
-  auto ms = [](std::atomic<uint64_t> IndexIVFStats::*f) {
+  auto ms = [](std::atomic<uint64_t> IndexIVFStats::* f) {
     return [f](const IndexIVFStats& s) { return double((s.*f).load()) * 1e-6; };  // ms, as Faiss
   };
   py::class_<IndexIVFStats>(m, "IndexIVFStats",
@@ -152,7 +154,8 @@ void init_ivfpq(py::module_& m) {
       .def_property_readonly("nq", u64(&IndexIVFStats::nq), "queries searched")
       .def_property_readonly("nlist", u64(&IndexIVFStats::nlist), "probed lists visited")
       .def_property_readonly("ndis", u64(&IndexIVFStats::ndis), "codes whose distance was computed")
-      .def_property_readonly("nheap_updates", [](const IndexIVFStats&) { return 0; }, "not counted by annvil: 0")
+      .def_property_readonly(
+          "nheap_updates", [](const IndexIVFStats&) { return 0; }, "not counted by annvil: 0")
       .def_property_readonly("quantization_time", ms(&IndexIVFStats::quantization_ns), "ms in the coarse quantizer")
       .def_property_readonly("search_time", ms(&IndexIVFStats::search_ns), "ms in whole searches")
       .def("reset", &IndexIVFStats::reset)
@@ -172,30 +175,32 @@ void init_ivfpq(py::module_& m) {
       .def_readonly("code_size", &PQ4CodePacker::code_size)
       .def_readonly("nvec", &PQ4CodePacker::nvec)
       .def_readonly("block_size", &PQ4CodePacker::block_size)
-      .def("unpack_1",
-           [](const PQ4CodePacker& p, const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& blocks,
-              int64_t i) {
-             // blocks: the packed codes (any shape, whole blocks); i: the vector's position in them
-             ANNVIL_CHECK(blocks.size() % int64_t(p.block_size) == 0, "blocks must hold whole blocks of ",
-                          p.block_size, " bytes, got ", blocks.size());
-             ANNVIL_CHECK(i >= 0 && i < int64_t(blocks.size() / p.block_size * p.nvec), "position ", i,
-                          " out of range of the blocks");
-             py::array_t<uint8_t> code(static_cast<py::ssize_t>(p.code_size));
-             p.unpack_1(blocks.data(), size_t(i), code.mutable_data());
-             return code;
-           },
-           py::arg("block"), py::arg("offset"))
-      .def("pack_1",
-           [](const PQ4CodePacker& p, const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& code,
-              int64_t i, py::array_t<uint8_t, py::array::c_style> blocks) {
-             ANNVIL_CHECK(code.size() == int64_t(p.code_size), "code must hold ", p.code_size, " bytes");
-             ANNVIL_CHECK(blocks.size() % int64_t(p.block_size) == 0, "blocks must hold whole blocks of ",
-                          p.block_size, " bytes");
-             ANNVIL_CHECK(i >= 0 && i < int64_t(blocks.size() / p.block_size * p.nvec), "position ", i,
-                          " out of range of the blocks");
-             p.pack_1(code.data(), size_t(i), blocks.mutable_data());
-           },
-           py::arg("code"), py::arg("offset"), py::arg("block"));
+      .def(
+          "unpack_1",
+          [](const PQ4CodePacker& p, const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& blocks,
+             int64_t i) {
+            // blocks: the packed codes (any shape, whole blocks); i: the vector's position in them
+            ANNVIL_CHECK(blocks.size() % int64_t(p.block_size) == 0, "blocks must hold whole blocks of ", p.block_size,
+                         " bytes, got ", blocks.size());
+            ANNVIL_CHECK(i >= 0 && i < int64_t(blocks.size() / p.block_size * p.nvec), "position ", i,
+                         " out of range of the blocks");
+            py::array_t<uint8_t> code(static_cast<py::ssize_t>(p.code_size));
+            p.unpack_1(blocks.data(), size_t(i), code.mutable_data());
+            return code;
+          },
+          py::arg("block"), py::arg("offset"))
+      .def(
+          "pack_1",
+          [](const PQ4CodePacker& p, const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& code,
+             int64_t i, py::array_t<uint8_t, py::array::c_style> blocks) {
+            ANNVIL_CHECK(code.size() == int64_t(p.code_size), "code must hold ", p.code_size, " bytes");
+            ANNVIL_CHECK(blocks.size() % int64_t(p.block_size) == 0, "blocks must hold whole blocks of ", p.block_size,
+                         " bytes");
+            ANNVIL_CHECK(i >= 0 && i < int64_t(blocks.size() / p.block_size * p.nvec), "position ", i,
+                         " out of range of the blocks");
+            p.pack_1(code.data(), size_t(i), blocks.mutable_data());
+          },
+          py::arg("code"), py::arg("offset"), py::arg("block"));
 
   m.def(
       "_quantize_LUT_and_bias",
@@ -231,8 +236,10 @@ void init_ivfpq(py::module_& m) {
         float a = 0, bb = 0;
         quantize_LUT_and_bias(size_t(nprobe), size_t(M), size_t(ksub), lut_is_3d, LUT.data(), bp, LUTq.mutable_data(),
                               size_t(M2), bqp, &a, &bb);
-        if (!a_out.is_none()) out_array(a_out, py::array_t<float, py::array::c_style>(), "a_out (float32)").mutable_data()[0] = a;
-        if (!b_out.is_none()) out_array(b_out, py::array_t<float, py::array::c_style>(), "b_out (float32)").mutable_data()[0] = bb;
+        if (!a_out.is_none())
+          out_array(a_out, py::array_t<float, py::array::c_style>(), "a_out (float32)").mutable_data()[0] = a;
+        if (!b_out.is_none())
+          out_array(b_out, py::array_t<float, py::array::c_style>(), "b_out (float32)").mutable_data()[0] = bb;
       },
       "Faiss's quantize_LUT_and_bias on numpy arrays (outputs written in place)");
 }

@@ -28,8 +28,10 @@ void def_cp_fields(Cls& c) {
       .def_property(
           "init_method", [](const CP& p) { return int(p.init_method); },
           [](CP& p, int v) {
-            ANNVIL_CHECK(v >= 0 && v <= 2, "init_method must be ClusteringInitMethod_RANDOM (0), "
-                         "_KMEANS_PLUS_PLUS (1) or _AFK_MC2 (2), got ", v);
+            ANNVIL_CHECK(v >= 0 && v <= 2,
+                         "init_method must be ClusteringInitMethod_RANDOM (0), "
+                         "_KMEANS_PLUS_PLUS (1) or _AFK_MC2 (2), got ",
+                         v);
             p.init_method = ClusteringInitMethod(v);
           })
       .def_readwrite("afkmc2_chain_length", &CP::afkmc2_chain_length)
@@ -52,38 +54,44 @@ void init_kmeans(py::module_& m) {
   def_cp_fields(cp);
 
   py::class_<Clustering, ClusteringParameters> clus(m, "_Clustering");
-  clus.def(py::init([](int d, int k, const ClusteringParameters& p) { return new Clustering(d, k, p); }),
-           py::arg("d"), py::arg("k"), py::arg("cp"))
+  clus.def(py::init([](int d, int k, const ClusteringParameters& p) { return new Clustering(d, k, p); }), py::arg("d"),
+           py::arg("k"), py::arg("cp"))
       .def_readonly("d", &Clustering::d)
       .def_readonly("k", &Clustering::k)
-      .def_property("metric", [](const Clustering& s) { return int(s.metric); },
-                    [](Clustering& s, int v) { s.metric = MetricType(v); })
-      .def("set_centroids", [](Clustering& self, const FloatArray& c) {
-        int64_t n = rows_of(c, self.d, "centroids");
-        ANNVIL_CHECK(n == self.k, "expected ", self.k, " initial centroids, got ", n);
-        self.centroids.assign(c.data(), c.data() + n * self.d);
-      })
+      .def_property(
+          "metric", [](const Clustering& s) { return int(s.metric); },
+          [](Clustering& s, int v) { s.metric = MetricType(v); })
+      .def("set_centroids",
+           [](Clustering& self, const FloatArray& c) {
+             int64_t n = rows_of(c, self.d, "centroids");
+             ANNVIL_CHECK(n == self.k, "expected ", self.k, " initial centroids, got ", n);
+             self.centroids.assign(c.data(), c.data() + n * self.d);
+           })
       .def("clear_centroids", [](Clustering& self) { self.centroids.clear(); })
-      .def("train", [](Clustering& self, const FloatArray& x, const py::object& w) {
-        int64_t n = rows_of(x, self.d, "training vectors");
-        py::array_t<float, py::array::c_style | py::array::forcecast> wa;
-        const float* wp = nullptr;
-        if (!w.is_none()) {
-          wa = w.cast<py::array_t<float, py::array::c_style | py::array::forcecast>>();
-          ANNVIL_CHECK(wa.ndim() == 1 && wa.shape(0) == n, "weights must have one entry per training vector (", n,
-                       ")");
-          wp = wa.data();
-        }
-        const float* xp = x.data();
-        py::gil_scoped_release release;
-        self.train(n, xp, wp);
-      }, py::arg("x"), py::arg("weights") = py::none())
-      .def_property_readonly("centroids", [](const Clustering& self) {
-        int64_t k = int64_t(self.centroids.size() / size_t(self.d));
-        py::array_t<float> a({k, int64_t(self.d)});
-        std::copy(self.centroids.begin(), self.centroids.end(), a.mutable_data());
-        return a;
-      })
+      .def(
+          "train",
+          [](Clustering& self, const FloatArray& x, const py::object& w) {
+            int64_t n = rows_of(x, self.d, "training vectors");
+            py::array_t<float, py::array::c_style | py::array::forcecast> wa;
+            const float* wp = nullptr;
+            if (!w.is_none()) {
+              wa = w.cast<py::array_t<float, py::array::c_style | py::array::forcecast>>();
+              ANNVIL_CHECK(wa.ndim() == 1 && wa.shape(0) == n, "weights must have one entry per training vector (", n,
+                           ")");
+              wp = wa.data();
+            }
+            const float* xp = x.data();
+            py::gil_scoped_release release;
+            self.train(n, xp, wp);
+          },
+          py::arg("x"), py::arg("weights") = py::none())
+      .def_property_readonly("centroids",
+                             [](const Clustering& self) {
+                               int64_t k = int64_t(self.centroids.size() / size_t(self.d));
+                               py::array_t<float> a({k, int64_t(self.d)});
+                               std::copy(self.centroids.begin(), self.centroids.end(), a.mutable_data());
+                               return a;
+                             })
       .def_property_readonly("iteration_stats", [](const Clustering& self) {
         py::list out;
         for (auto& s : self.iteration_stats) {
@@ -128,18 +136,19 @@ void init_kmeans(py::module_& m) {
           })
       .def_readwrite("seed", &ClusteringInitialization::seed)
       .def_readwrite("afkmc2_chain_length", &ClusteringInitialization::afkmc2_chain_length)
-      .def("_init_centroids", [](const ClusteringInitialization& self, const FloatArray& x, const FloatArray& existing) {
-        int64_t n = rows_of(x, self.d, "training vectors");
-        int64_t ne = existing.ndim() == 2 ? rows_of(existing, self.d, "existing centroids") : 0;
-        py::array_t<float> out({int64_t(self.k), int64_t(self.d)});
-        float* op = out.mutable_data();
-        const float *xp = x.data(), *ep = ne ? existing.data() : nullptr;
-        {
-          py::gil_scoped_release release;
-          self.init_centroids(n, xp, op, ne, ep);
-        }
-        return out;
-      });
+      .def("_init_centroids",
+           [](const ClusteringInitialization& self, const FloatArray& x, const FloatArray& existing) {
+             int64_t n = rows_of(x, self.d, "training vectors");
+             int64_t ne = existing.ndim() == 2 ? rows_of(existing, self.d, "existing centroids") : 0;
+             py::array_t<float> out({int64_t(self.k), int64_t(self.d)});
+             float* op = out.mutable_data();
+             const float *xp = x.data(), *ep = ne ? existing.data() : nullptr;
+             {
+               py::gil_scoped_release release;
+               self.init_centroids(n, xp, op, ne, ep);
+             }
+             return out;
+           });
 }
 
 // `cp` of IndexIVF (coarse k-means) and ProductQuantizer (sub-space k-means),
@@ -153,7 +162,8 @@ void init_kmeans_links(py::module_& m) {
       m.attr("ProductQuantizer"));
   pq.def_property(
       "cp", [](ProductQuantizer& s) -> ClusteringParameters& { return s.cp; },
-      [](ProductQuantizer& s, const ClusteringParameters& v) { s.cp = v; }, py::return_value_policy::reference_internal);
+      [](ProductQuantizer& s, const ClusteringParameters& v) { s.cp = v; },
+      py::return_value_policy::reference_internal);
 }
 
 }  // namespace annvil_py

@@ -39,14 +39,17 @@ void init_lsh(py::module_& m) {
                              [](const IndexLSH& s) {
                                auto lock = s.lock.read();
                                py::array_t<uint8_t> a({int64_t(s.ntotal), int64_t(s.code_size)});
-                               if (s.codes.size()) std::copy(s.codes.data(), s.codes.data() + s.codes.size(),
-                                                             a.mutable_data());
+                               if (s.codes.size())
+                                 std::copy(s.codes.data(), s.codes.data() + s.codes.size(), a.mutable_data());
                                return a;
                              })
-      .def("transfer_thresholds", [](IndexLSH& s, LinearTransform& vt) {
-        auto lock = s.lock.write();
-        s.transfer_thresholds(vt);
-      }, py::arg("vt"));
+      .def(
+          "transfer_thresholds",
+          [](IndexLSH& s, LinearTransform& vt) {
+            auto lock = s.lock.write();
+            s.transfer_thresholds(vt);
+          },
+          py::arg("vt"));
 
   py::class_<SearchParametersLSHMultiTable, SearchParameters, std::shared_ptr<SearchParametersLSHMultiTable>> sp(
       m, "SearchParametersLSHMultiTable", py::dynamic_attr());
@@ -85,9 +88,9 @@ void init_lsh(py::module_& m) {
             s.seed = v;
             s.init_projections();
           })
-      .def_property_readonly("last_candidates",
-                             [](const IndexLSHMultiTable& s) { return s.last_candidates.load(); },
-                             "mean number of distinct candidates re-ranked per query in the last search")
+      .def_property_readonly(
+          "last_candidates", [](const IndexLSHMultiTable& s) { return s.last_candidates.load(); },
+          "mean number of distinct candidates re-ranked per query in the last search")
       .def_property_readonly("_mean", [](const IndexLSHMultiTable& s) {
         py::array_t<float> a(static_cast<py::ssize_t>(s.mean.size()));
         std::copy(s.mean.begin(), s.mean.end(), a.mutable_data());

@@ -33,8 +33,8 @@ py::array_t<uint8_t> pq_codes(const ProductQuantizer& pq, const FloatArray& x) {
 }
 
 py::array_t<float> pq_decode(const ProductQuantizer& pq, const ByteArray& codes) {
-  ANNVIL_CHECK(codes.ndim() == 2 && codes.shape(1) == int64_t(pq.code_size), "codes must have shape (n, ",
-               pq.code_size, ")");
+  ANNVIL_CHECK(codes.ndim() == 2 && codes.shape(1) == int64_t(pq.code_size), "codes must have shape (n, ", pq.code_size,
+               ")");
   int64_t n = codes.shape(0);
   py::array_t<float> out({n, int64_t(pq.d)});
   float* op = out.mutable_data();
@@ -65,7 +65,8 @@ void init_pq(py::module_& m) {
           },
           "k-means iterations per sub-space (Faiss: pq.cp.niter)")
       .def_property(
-          "seed", [](const ProductQuantizer& p) { return p.cp.seed; }, [](ProductQuantizer& p, int v) { p.cp.seed = v; })
+          "seed", [](const ProductQuantizer& p) { return p.cp.seed; },
+          [](ProductQuantizer& p, int v) { p.cp.seed = v; })
       .def_property(
           "max_points_per_centroid", [](const ProductQuantizer& p) { return p.cp.max_points_per_centroid; },
           [](ProductQuantizer& p, int v) {
@@ -80,27 +81,31 @@ void init_pq(py::module_& m) {
           },
           "M * ksub * dsub floats (Faiss layout); reshape to (M, ksub, dsub)")
       .def("compute_sdc_table", &ProductQuantizer::compute_sdc_table)
-      .def_property_readonly("sdc_table", [](const ProductQuantizer& p) { return copy_floats(p.sdc_table); },
-                             "M * ksub * ksub squared distances between the centroids of each sub-space")
+      .def_property_readonly(
+          "sdc_table", [](const ProductQuantizer& p) { return copy_floats(p.sdc_table); },
+          "M * ksub * ksub squared distances between the centroids of each sub-space")
       .def("sync_transposed_centroids", &ProductQuantizer::sync_transposed_centroids)
       .def("clear_transposed_centroids", &ProductQuantizer::clear_transposed_centroids)
       .def_property_readonly("transposed_centroids",
                              [](const ProductQuantizer& p) { return copy_floats(p.transposed_centroids); })
       .def_property_readonly("centroids_sq_lengths",
                              [](const ProductQuantizer& p) { return copy_floats(p.centroids_sq_lengths); })
-      .def("_pack_codes", [](const ProductQuantizer& self, const IdArray& idx) {
-        ANNVIL_CHECK(idx.ndim() == 2 && idx.shape(1) == int64_t(self.M), "indices must have shape (n, M=", self.M, ")");
-        int64_t n = idx.shape(0);
-        py::array_t<uint8_t> out({n, int64_t(self.code_size)});
-        self.pack_codes(n, idx.data(), out.mutable_data());
-        return out;
-      })
-      .def("_train", [](ProductQuantizer& self, const FloatArray& x) {
-        int64_t n = rows_of(x, int64_t(self.d), "training vectors");
-        const float* xp = x.data();
-        py::gil_scoped_release release;
-        self.train(n, xp);
-      })
+      .def("_pack_codes",
+           [](const ProductQuantizer& self, const IdArray& idx) {
+             ANNVIL_CHECK(idx.ndim() == 2 && idx.shape(1) == int64_t(self.M), "indices must have shape (n, M=", self.M,
+                          ")");
+             int64_t n = idx.shape(0);
+             py::array_t<uint8_t> out({n, int64_t(self.code_size)});
+             self.pack_codes(n, idx.data(), out.mutable_data());
+             return out;
+           })
+      .def("_train",
+           [](ProductQuantizer& self, const FloatArray& x) {
+             int64_t n = rows_of(x, int64_t(self.d), "training vectors");
+             const float* xp = x.data();
+             py::gil_scoped_release release;
+             self.train(n, xp);
+           })
       .def("_compute_codes", &pq_codes)
       .def("_decode", &pq_decode)
       .def("_compute_tables", [](const ProductQuantizer& self, const FloatArray& x, int metric) {
@@ -121,7 +126,8 @@ void init_pq(py::module_& m) {
            }),
            py::arg("d"), py::arg("M"), py::arg("nbits") = 8, py::arg("metric") = int(METRIC_L2))
       .def_property_readonly(
-          "pq", [](IndexPQ& self) -> ProductQuantizer& { return self.pq; }, py::return_value_policy::reference_internal);
+          "pq", [](IndexPQ& self) -> ProductQuantizer& { return self.pq; },
+          py::return_value_policy::reference_internal);
 }
 
 }  // namespace annvil_py

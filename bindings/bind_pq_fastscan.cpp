@@ -25,31 +25,33 @@ void init_pq_fastscan(py::module_& m) {
       .def_readwrite("implem", &IndexPQFastScan::implem,
                      "Faiss's kernel selector: 0 auto, 12-15 SIMD, 2 float LUT (= IndexPQ), 3/4 scalar uint8 LUT")
       .def_readwrite("qbs", &IndexPQFastScan::qbs, "Faiss's query-block schedule (accepted, unused)")
-      .def_property_readonly("ntotal2", [](const IndexPQFastScan& self) {
-        return (size_t(self.ntotal) + self.bbs - 1) / self.bbs * self.bbs;
-      })
-      .def_property_readonly("codes", [](const IndexPQFastScan& self) {
-        // the packed blocks (ntotal2 / bbs blocks of get_CodePacker().block_size bytes), a copy
-        py::array_t<uint8_t> a(static_cast<py::ssize_t>(self.codes.size()));
-        std::copy(self.codes.data(), self.codes.data() + self.codes.size(), a.mutable_data());
-        return a;
-      })
+      .def_property_readonly(
+          "ntotal2",
+          [](const IndexPQFastScan& self) { return (size_t(self.ntotal) + self.bbs - 1) / self.bbs * self.bbs; })
+      .def_property_readonly("codes",
+                             [](const IndexPQFastScan& self) {
+                               // the packed blocks (ntotal2 / bbs blocks of get_CodePacker().block_size bytes), a copy
+                               py::array_t<uint8_t> a(static_cast<py::ssize_t>(self.codes.size()));
+                               std::copy(self.codes.data(), self.codes.data() + self.codes.size(), a.mutable_data());
+                               return a;
+                             })
       .def("get_CodePacker", [](const IndexPQFastScan& self) { return PQ4CodePacker(self.pq.M, self.bbs); })
       .def_property_readonly("M", [](const IndexPQFastScan& self) { return self.pq.M; })
       .def_property_readonly("M2", [](const IndexPQFastScan& self) { return pq4_M2(self.pq.M); })
       .def_property_readonly("code_size", [](const IndexPQFastScan& self) { return self.pq.code_size; })
-      .def("_quantized_lut", [](const IndexPQFastScan& self, const FloatArray& x) {
-        // (uint8 LUT (M2, 16), scale, bias) of one query: what search() scans with
-        rows_of(x, self.d, "query");
-        ANNVIL_CHECK(x.shape(0) == 1, "one query expected");
-        std::vector<float> lut(self.pq.M * 16);
-        self.compute_float_lut(x.data(), lut.data());
-        QuantizedLUT q;
-        pq4_quantize_lut(lut.data(), self.pq.M, q);
-        py::array_t<uint8_t> a({int64_t(pq4_M2(self.pq.M)), int64_t(16)});
-        std::copy(q.q.begin(), q.q.end(), a.mutable_data());
-        return py::make_tuple(a, q.scale, q.bias);
-      })
+      .def("_quantized_lut",
+           [](const IndexPQFastScan& self, const FloatArray& x) {
+             // (uint8 LUT (M2, 16), scale, bias) of one query: what search() scans with
+             rows_of(x, self.d, "query");
+             ANNVIL_CHECK(x.shape(0) == 1, "one query expected");
+             std::vector<float> lut(self.pq.M * 16);
+             self.compute_float_lut(x.data(), lut.data());
+             QuantizedLUT q;
+             pq4_quantize_lut(lut.data(), self.pq.M, q);
+             py::array_t<uint8_t> a({int64_t(pq4_M2(self.pq.M)), int64_t(16)});
+             std::copy(q.q.begin(), q.q.end(), a.mutable_data());
+             return py::make_tuple(a, q.scale, q.bias);
+           })
       .def("_accumulate", [](const IndexPQFastScan& self, const ByteArray& lut_q) {
         // uint16 sums of every stored vector (padding of the last block dropped)
         ANNVIL_CHECK(size_t(lut_q.size()) == pq4_M2(self.pq.M) * 16, "LUT must hold M2 * 16 bytes");

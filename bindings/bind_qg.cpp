@@ -7,8 +7,8 @@ namespace annvil_py {
 using namespace annvil;
 
 void init_qg(py::module_& m) {
-  py::class_<SearchParametersQG, SearchParametersHNSW, std::shared_ptr<SearchParametersQG>> sp(
-      m, "SearchParametersQG", py::dynamic_attr());
+  py::class_<SearchParametersQG, SearchParametersHNSW, std::shared_ptr<SearchParametersQG>> sp(m, "SearchParametersQG",
+                                                                                               py::dynamic_attr());
   sp.def(py::init([](const py::object& efSearch, const py::object& sel) {
            auto p = std::make_shared<SearchParametersQG>();
            if (!efSearch.is_none()) {

@@ -28,8 +28,7 @@ void init_refine(py::module_& m) {
             p->set_selector(to_selector(sel));
             return p;
           }),
-          py::kw_only(), py::arg("k_factor") = 0.f, py::arg("base_index_params") = nullptr,
-          py::arg("sel") = py::none())
+          py::kw_only(), py::arg("k_factor") = 0.f, py::arg("base_index_params") = nullptr, py::arg("sel") = py::none())
       .def_property(
           "k_factor", [](const IndexRefineSearchParameters& p) { return p.k_factor; },
           [](IndexRefineSearchParameters& p, float v) {

@@ -59,7 +59,8 @@ IndexPtr member_at(const std::vector<IndexPtr>& v, int64_t i) {
 }  // namespace
 
 void init_shards(py::module_& m) {
-  py::class_<IndexShards, Index, std::shared_ptr<IndexShards>>(m, "IndexShards", py::dynamic_attr(),
+  py::class_<IndexShards, Index, std::shared_ptr<IndexShards>>(
+      m, "IndexShards", py::dynamic_attr(),
       "Faiss's IndexShards: the database split over shard indexes searched together (see index_shards.h)")
       .def(py::init([](const py::object& a, const py::object& b, const py::object& c) {
              MetaArgs r = meta_args(a, b, c, false, true);
@@ -67,12 +68,10 @@ void init_shards(py::module_& m) {
            }),
            py::arg("d") = py::none(), py::arg("threaded") = py::none(), py::arg("successive_ids") = py::none())
       .def(
-          "add_shard",
-          [](IndexShards& self, IndexPtr s) { writing(self, [&] { self.add_shard(std::move(s)); }); },
+          "add_shard", [](IndexShards& self, IndexPtr s) { writing(self, [&] { self.add_shard(std::move(s)); }); },
           py::arg("index"))
       .def(
-          "addIndex",
-          [](IndexShards& self, IndexPtr s) { writing(self, [&] { self.add_shard(std::move(s)); }); },
+          "addIndex", [](IndexShards& self, IndexPtr s) { writing(self, [&] { self.add_shard(std::move(s)); }); },
           py::arg("index"))
       .def(
           "remove_shard", [](IndexShards& self, IndexPtr s) { writing(self, [&] { self.remove_shard(s.get()); }); },
@@ -83,14 +82,16 @@ void init_shards(py::module_& m) {
       .def("sync_with_shard_indexes", [](IndexShards& self) { writing(self, [&] { self.sync_with_shards(); }); })
       .def("syncWithSubIndexes", [](IndexShards& self) { writing(self, [&] { self.sync_with_shards(); }); })
       .def("count", [](const IndexShards& self) { return self.shards.size(); })
-      .def("at", [](const IndexShards& self, int64_t i) { return member_at<Index>(self.shards, i); }, py::arg("i"))
+      .def(
+          "at", [](const IndexShards& self, int64_t i) { return member_at<Index>(self.shards, i); }, py::arg("i"))
       .def_readwrite("successive_ids", &IndexShards::successive_ids)
       .def_readwrite("threaded", &IndexShards::threaded)
       .def_property(
           "own_indices", [](const IndexShards&) { return false; }, [](IndexShards&, bool) {},
           "SWIG ownership flag in Faiss; the shards are reference counted here");
 
-  py::class_<IndexShardsIVF, IndexShards, std::shared_ptr<IndexShardsIVF>>(m, "IndexShardsIVF", py::dynamic_attr(),
+  py::class_<IndexShardsIVF, IndexShards, std::shared_ptr<IndexShardsIVF>>(
+      m, "IndexShardsIVF", py::dynamic_attr(),
       "Faiss's IndexShardsIVF: IVF shards sharing one coarse quantizer (one coarse search per batch)")
       .def(py::init([](IndexPtr q, int64_t nlist, bool threaded, bool successive_ids) {
              ANNVIL_CHECK(nlist > 0, "nlist must be positive, got ", nlist);
@@ -100,7 +101,8 @@ void init_shards(py::module_& m) {
       .def_readonly("quantizer", &IndexShardsIVF::quantizer)
       .def_readonly("nlist", &IndexShardsIVF::nlist);
 
-  py::class_<IndexReplicas, Index, std::shared_ptr<IndexReplicas>>(m, "IndexReplicas", py::dynamic_attr(),
+  py::class_<IndexReplicas, Index, std::shared_ptr<IndexReplicas>>(
+      m, "IndexReplicas", py::dynamic_attr(),
       "Faiss's IndexReplicas: copies of one database; a search splits the queries between the replicas")
       .def(py::init([](const py::object& a, const py::object& b, const py::object& c) {
              MetaArgs r = meta_args(a, b, c, true, false);
@@ -112,21 +114,19 @@ void init_shards(py::module_& m) {
           [](IndexReplicas& self, IndexPtr s) { writing(self, [&] { self.add_replica(std::move(s)); }); },
           py::arg("index"))
       .def(
-          "addIndex",
-          [](IndexReplicas& self, IndexPtr s) { writing(self, [&] { self.add_replica(std::move(s)); }); },
+          "addIndex", [](IndexReplicas& self, IndexPtr s) { writing(self, [&] { self.add_replica(std::move(s)); }); },
           py::arg("index"))
       .def(
           "remove_replica",
           [](IndexReplicas& self, IndexPtr s) { writing(self, [&] { self.remove_replica(s.get()); }); },
           py::arg("index"))
       .def(
-          "removeIndex",
-          [](IndexReplicas& self, IndexPtr s) { writing(self, [&] { self.remove_replica(s.get()); }); },
+          "removeIndex", [](IndexReplicas& self, IndexPtr s) { writing(self, [&] { self.remove_replica(s.get()); }); },
           py::arg("index"))
       .def("syncWithSubIndexes", [](IndexReplicas& self) { writing(self, [&] { self.sync_with_replicas(); }); })
       .def("count", [](const IndexReplicas& self) { return self.replicas.size(); })
-      .def("at", [](const IndexReplicas& self, int64_t i) { return member_at<Index>(self.replicas, i); },
-           py::arg("i"))
+      .def(
+          "at", [](const IndexReplicas& self, int64_t i) { return member_at<Index>(self.replicas, i); }, py::arg("i"))
       .def_readwrite("threaded", &IndexReplicas::threaded)
       .def_property(
           "own_indices", [](const IndexReplicas&) { return false; }, [](IndexReplicas&, bool) {},
@@ -252,15 +252,18 @@ void init_ivf_extra(py::module_& m) {
   // and must encode the same way as the one it replaces when the index holds
   // codes already
   auto set_pq = [](ProductQuantizer& dst, const ProductQuantizer& src, idx_t ntotal) {
-    ANNVIL_CHECK(src.d == dst.d && src.M == dst.M && src.nbits == dst.nbits, "the product quantizer has (d, M, nbits) = (",
-                 src.d, ", ", src.M, ", ", src.nbits, "), the index needs (", dst.d, ", ", dst.M, ", ", dst.nbits, ")");
-    ANNVIL_CHECK(ntotal == 0 || &src == &dst, "the codec of an index holding vectors cannot be replaced: reset() it first");
+    ANNVIL_CHECK(src.d == dst.d && src.M == dst.M && src.nbits == dst.nbits,
+                 "the product quantizer has (d, M, nbits) = (", src.d, ", ", src.M, ", ", src.nbits,
+                 "), the index needs (", dst.d, ", ", dst.M, ", ", dst.nbits, ")");
+    ANNVIL_CHECK(ntotal == 0 || &src == &dst,
+                 "the codec of an index holding vectors cannot be replaced: reset() it first");
     if (&src != &dst) dst = src;
   };
   auto set_sq = [](ScalarQuantizer& dst, const ScalarQuantizer& src, idx_t ntotal) {
     ANNVIL_CHECK(src.d == dst.d && src.qtype == dst.qtype, "the scalar quantizer has d=", src.d, ", qtype ", src.qtype,
                  "; the index needs d=", dst.d, ", qtype ", dst.qtype);
-    ANNVIL_CHECK(ntotal == 0 || &src == &dst, "the codec of an index holding vectors cannot be replaced: reset() it first");
+    ANNVIL_CHECK(ntotal == 0 || &src == &dst,
+                 "the codec of an index holding vectors cannot be replaced: reset() it first");
     if (&src != &dst) dst = src;
   };
   auto pqc = py::reinterpret_borrow<py::class_<IndexPQ, Index, std::shared_ptr<IndexPQ>>>(m.attr("IndexPQ"));
@@ -268,7 +271,8 @@ void init_ivf_extra(py::module_& m) {
       "pq", [](IndexPQ& s) -> ProductQuantizer& { return s.pq; },
       [set_pq](IndexPQ& s, const ProductQuantizer& q) { writing(s, [&] { set_pq(s.pq, q, s.ntotal); }); },
       py::return_value_policy::reference_internal);
-  auto ivpq = py::reinterpret_borrow<py::class_<IndexIVFPQ, IndexIVF, std::shared_ptr<IndexIVFPQ>>>(m.attr("IndexIVFPQ"));
+  auto ivpq =
+      py::reinterpret_borrow<py::class_<IndexIVFPQ, IndexIVF, std::shared_ptr<IndexIVFPQ>>>(m.attr("IndexIVFPQ"));
   ivpq.def_property(
       "pq", [](IndexIVFPQ& s) -> ProductQuantizer& { return s.pq; },
       [set_pq](IndexIVFPQ& s, const ProductQuantizer& q) {
@@ -284,11 +288,14 @@ void init_ivf_extra(py::module_& m) {
       "sq", [](IndexScalarQuantizer& s) -> ScalarQuantizer& { return s.sq; },
       [set_sq](IndexScalarQuantizer& s, const ScalarQuantizer& q) { writing(s, [&] { set_sq(s.sq, q, s.ntotal); }); },
       py::return_value_policy::reference_internal);
-  auto ivsq = py::reinterpret_borrow<py::class_<IndexIVFScalarQuantizer, IndexIVF, std::shared_ptr<IndexIVFScalarQuantizer>>>(
-      m.attr("IndexIVFScalarQuantizer"));
+  auto ivsq =
+      py::reinterpret_borrow<py::class_<IndexIVFScalarQuantizer, IndexIVF, std::shared_ptr<IndexIVFScalarQuantizer>>>(
+          m.attr("IndexIVFScalarQuantizer"));
   ivsq.def_property(
       "sq", [](IndexIVFScalarQuantizer& s) -> ScalarQuantizer& { return s.sq; },
-      [set_sq](IndexIVFScalarQuantizer& s, const ScalarQuantizer& q) { writing(s, [&] { set_sq(s.sq, q, s.ntotal); }); },
+      [set_sq](IndexIVFScalarQuantizer& s, const ScalarQuantizer& q) {
+        writing(s, [&] { set_sq(s.sq, q, s.ntotal); });
+      },
       py::return_value_policy::reference_internal);
 
   ivf.def(
@@ -307,12 +314,11 @@ void init_ivf_extra(py::module_& m) {
            return py::make_tuple(L, O);
          },
          py::arg("x"), py::arg("labels"), py::arg("params") = nullptr)
-      .def(
-          "_get_invlist_range",
-          [](const IndexIVF& self, int64_t i0, int64_t i1) {
-            ANNVIL_CHECK(i0 >= 0 && i1 >= i0, "bad list range [", i0, ", ", i1, ")");
-            return reading(self, [&] { return self.get_invlist_range(size_t(i0), size_t(i1)); });
-          })
+      .def("_get_invlist_range",
+           [](const IndexIVF& self, int64_t i0, int64_t i1) {
+             ANNVIL_CHECK(i0 >= 0 && i1 >= i0, "bad list range [", i0, ", ", i1, ")");
+             return reading(self, [&] { return self.get_invlist_range(size_t(i0), size_t(i1)); });
+           })
       .def("_set_invlist_range", [](IndexIVF& self, int64_t i0, int64_t i1, const InvertedLists& src) {
         ANNVIL_CHECK(i0 >= 0 && i1 >= i0, "bad list range [", i0, ", ", i1, ")");
         writing(self, [&] { self.set_invlist_range(size_t(i0), size_t(i1), src); });

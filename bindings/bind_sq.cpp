@@ -87,21 +87,22 @@ void init_sq(py::module_& m) {
   }
 
   // code_size and codes come from IndexFlatCodes (bind_flat_codes.cpp)
-  py::class_<IndexScalarQuantizer, IndexFlatCodes, std::shared_ptr<IndexScalarQuantizer>>(
-      m, "IndexScalarQuantizer", py::dynamic_attr())
+  py::class_<IndexScalarQuantizer, IndexFlatCodes, std::shared_ptr<IndexScalarQuantizer>>(m, "IndexScalarQuantizer",
+                                                                                          py::dynamic_attr())
       .def(py::init([](int d, int qtype, int metric) {
              return std::make_shared<IndexScalarQuantizer>(d, qtype, MetricType(metric));
            }),
            py::arg("d"), py::arg("qtype") = int(ScalarQuantizer::QT_8bit), py::arg("metric") = int(METRIC_L2))
       .def_property_readonly(
-          "sq", [](IndexScalarQuantizer& s) -> ScalarQuantizer& { return s.sq; }, py::return_value_policy::reference_internal);
+          "sq", [](IndexScalarQuantizer& s) -> ScalarQuantizer& { return s.sq; },
+          py::return_value_policy::reference_internal);
 
-  py::class_<IndexIVFScalarQuantizer, IndexIVF, std::shared_ptr<IndexIVFScalarQuantizer>>(
-      m, "IndexIVFScalarQuantizer", py::dynamic_attr())
+  py::class_<IndexIVFScalarQuantizer, IndexIVF, std::shared_ptr<IndexIVFScalarQuantizer>>(m, "IndexIVFScalarQuantizer",
+                                                                                          py::dynamic_attr())
       .def(py::init([](IndexPtr q, int d, int64_t nlist, int qtype, int metric, bool by_residual) {
              ANNVIL_CHECK(nlist > 0, "nlist must be positive, got ", nlist);
-             return std::make_shared<IndexIVFScalarQuantizer>(std::move(q), d, size_t(nlist), qtype,
-                                                              MetricType(metric), by_residual);
+             return std::make_shared<IndexIVFScalarQuantizer>(std::move(q), d, size_t(nlist), qtype, MetricType(metric),
+                                                              by_residual);
            }),
            py::arg("quantizer"), py::arg("d"), py::arg("nlist"), py::arg("qtype") = int(ScalarQuantizer::QT_8bit),
            py::arg("metric") = int(METRIC_L2), py::arg("by_residual") = true, py::keep_alive<1, 2>())

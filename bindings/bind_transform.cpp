@@ -1,5 +1,6 @@
 // Bindings of the vector transforms (Faiss's VectorTransform family); then
-// IndexPreTransform (bind_pretransform.cpp) and matrix_qr (bind_linalg.cpp).  Vector fields (A, b, mean, PCAMat...) are bound as
+// IndexPreTransform (bind_pretransform.cpp) and matrix_qr (bind_linalg.cpp).  Vector fields (A, b, mean, PCAMat...) are
+// bound as
 // `_name` copies with a checked setter; python/annvil/transforms.py turns
 // them into Faiss-style fields that faiss.copy_array_to_vector writes back.
 #include "common.h"
@@ -46,28 +47,30 @@ void init_transform(py::module_& m) {
       .def_readonly("d_out", &VectorTransform::d_out)
       .def_readwrite("is_trained", &VectorTransform::is_trained)
       .def_property_readonly("type_tag", &VectorTransform::type_tag)
-      .def("_train", [](VectorTransform& self, const FloatArray& x) {
-        int64_t n = rows_of(x, self.d_in, "training vectors");
-        const float* xp = x.data();
-        py::gil_scoped_release release;
-        self.train(n, xp);
-      })
+      .def("_train",
+           [](VectorTransform& self, const FloatArray& x) {
+             int64_t n = rows_of(x, self.d_in, "training vectors");
+             const float* xp = x.data();
+             py::gil_scoped_release release;
+             self.train(n, xp);
+           })
       .def("_apply", &apply_to)
-      .def("_reverse_transform", [](const VectorTransform& self, const FloatArray& xt) {
-        int64_t n = rows_of(xt, self.d_out, "transformed vectors");
-        self.check_trained();
-        py::array_t<float> out({n, int64_t(self.d_in)});
-        float* op = out.mutable_data();
-        const float* xp = xt.data();
-        py::gil_scoped_release release;
-        self.reverse_transform(n, xp, op);
-        return out;
-      })
+      .def("_reverse_transform",
+           [](const VectorTransform& self, const FloatArray& xt) {
+             int64_t n = rows_of(xt, self.d_out, "transformed vectors");
+             self.check_trained();
+             py::array_t<float> out({n, int64_t(self.d_in)});
+             float* op = out.mutable_data();
+             const float* xp = xt.data();
+             py::gil_scoped_release release;
+             self.reverse_transform(n, xp, op);
+             return out;
+           })
       .def("check_identical", &VectorTransform::check_identical, py::arg("other"),
            "raise unless `other` is the same transform (type, dimensions, parameters)");
 
   py::class_<LinearTransform, VectorTransform, std::shared_ptr<LinearTransform>>(m, "LinearTransform",
-                                                                               py::dynamic_attr())
+                                                                                 py::dynamic_attr())
       .def(py::init([](int d_in, int d_out, bool have_bias) {
              // a user-filled matrix (A, b): usable as soon as it is set
              auto t = std::make_shared<LinearTransform>(d_in, d_out, have_bias);
@@ -112,7 +115,7 @@ void init_transform(py::module_& m) {
       });
 
   py::class_<RandomRotationMatrix, LinearTransform, std::shared_ptr<RandomRotationMatrix>>(m, "RandomRotationMatrix",
-                                                                                         py::dynamic_attr())
+                                                                                           py::dynamic_attr())
       .def(py::init<int, int>(), py::arg("d_in"), py::arg("d_out"))
       .def("init", &RandomRotationMatrix::init, py::arg("seed"));
 
@@ -212,7 +215,7 @@ void init_transform(py::module_& m) {
       .def_readonly("norm", &NormalizationTransform::norm);
 
   py::class_<CenteringTransform, VectorTransform, std::shared_ptr<CenteringTransform>>(m, "CenteringTransform",
-                                                                                     py::dynamic_attr())
+                                                                                       py::dynamic_attr())
       .def(py::init<int>(), py::arg("d"))
       .def_property(
           "_mean", [](const CenteringTransform& s) { return copy_vec(s.mean); },
@@ -234,13 +237,13 @@ void init_transform(py::module_& m) {
           [](RemapDimensionsTransform& s, const py::array_t<int, py::array::c_style | py::array::forcecast>& a) {
             check_size(size_t(a.size()), size_t(s.d_out), "map");
             for (py::ssize_t i = 0; i < a.size(); ++i)
-              ANNVIL_CHECK(a.data()[i] >= -1 && a.data()[i] < s.d_in, "map entries must be -1 or in [0, d_in=",
-                           s.d_in, "), got ", a.data()[i]);
+              ANNVIL_CHECK(a.data()[i] >= -1 && a.data()[i] < s.d_in, "map entries must be -1 or in [0, d_in=", s.d_in,
+                           "), got ", a.data()[i]);
             s.map = vec_of(a);
           });
 
   py::class_<HadamardRotation, VectorTransform, std::shared_ptr<HadamardRotation>>(m, "HadamardRotation",
-                                                                                 py::dynamic_attr())
+                                                                                   py::dynamic_attr())
       .def(py::init<int, uint32_t>(), py::arg("d"), py::arg("seed") = 12345)
       .def_readonly("seed", &HadamardRotation::seed)
       .def("init", &HadamardRotation::init, py::arg("seed"))

@@ -62,8 +62,7 @@ inline std::shared_ptr<annvil::IDSelector> to_selector(const py::object& obj) {
 template <class Cls>
 void def_selector_property(Cls& cls) {
   cls.def_property(
-      "sel",
-      [](const annvil::SearchParameters& p) { return std::const_pointer_cast<annvil::IDSelector>(p.sel_owner); },
+      "sel", [](const annvil::SearchParameters& p) { return std::const_pointer_cast<annvil::IDSelector>(p.sel_owner); },
       [](annvil::SearchParameters& p, const py::object& sel) { p.set_selector(to_selector(sel)); });
 }
 

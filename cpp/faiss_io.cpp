@@ -221,7 +221,8 @@ bool is_faiss_binary_index_data(const uint8_t* data, size_t n) {
 }
 
 IndexPtr faiss_deserialize_index(const uint8_t* data, size_t n, std::shared_ptr<const void> keep, bool mapped) {
-  return fio::parse_whole<IndexPtr>(data, n, std::move(keep), mapped, [](fio::FReader& r) { return fio::read_index(r); });
+  return fio::parse_whole<IndexPtr>(data, n, std::move(keep), mapped,
+                                    [](fio::FReader& r) { return fio::read_index(r); });
 }
 
 IndexPtr faiss_read_index_file(const std::string& path, bool mmap) {

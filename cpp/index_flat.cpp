@@ -64,7 +64,7 @@ void IndexFlat::compute_distance_subset(idx_t n, const float* x, idx_t nl, const
       }
       const float* q = x + size_t(i) * d;
       const float* y = get_xb() + size_t(l) * d;
-      out[i * nl + j] = fx                          ? fx(q, y, d, metric_arg)
+      out[i * nl + j] = fx                         ? fx(q, y, d, metric_arg)
                         : metric_type == METRIC_L2 ? K.l2sqr(q, y, d)
                                                    : K.inner_product(q, y, d);
     }
@@ -115,8 +115,10 @@ void IndexFlat1D::add(idx_t n, const float* x) {
 
 size_t IndexFlat1D::remove_ids(const IDSelector& sel) {
   size_t r = IndexFlatL2::remove_ids(sel);
-  if (continuous_update) update_permutation();
-  else perm.clear();
+  if (continuous_update)
+    update_permutation();
+  else
+    perm.clear();
   return r;
 }
 
@@ -134,35 +136,38 @@ void IndexFlat1D::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, c
   ParallelErrors perr;
 #pragma omp parallel for if (n > 10000)
   for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
-    const float q = x[i];
-    float* Dq = D + size_t(i) * k;
-    idx_t* Iq = I + size_t(i) * k;
-    // first position whose value is > q: left neighbours are [0, hi), right ones [hi, N)
-    idx_t lo = 0, hi = N;
-    while (lo < hi) {
-      idx_t mid = (lo + hi) / 2;
-      if (xb[perm[size_t(mid)]] <= q) lo = mid + 1;
-      else hi = mid;
-    }
-    idx_t l = hi - 1, r = hi;
-    for (idx_t w = 0; w < k; ++w) {
-      const bool has_l = l >= 0, has_r = r < N;
-      if (!has_l && !has_r) {
-        Dq[w] = HUGE_VALF;
-        Iq[w] = -1;
-        continue;
+      const float q = x[i];
+      float* Dq = D + size_t(i) * k;
+      idx_t* Iq = I + size_t(i) * k;
+      // first position whose value is > q: left neighbours are [0, hi), right ones [hi, N)
+      idx_t lo = 0, hi = N;
+      while (lo < hi) {
+        idx_t mid = (lo + hi) / 2;
+        if (xb[perm[size_t(mid)]] <= q)
+          lo = mid + 1;
+        else
+          hi = mid;
       }
-      const float dl = has_l ? q - xb[perm[size_t(l)]] : HUGE_VALF;
-      const float dr = has_r ? xb[perm[size_t(r)]] - q : HUGE_VALF;
-      if (has_l && (!has_r || dl < dr)) {
-        Dq[w] = dl;
-        Iq[w] = perm[size_t(l--)];
-      } else {
-        Dq[w] = dr;
-        Iq[w] = perm[size_t(r++)];
+      idx_t l = hi - 1, r = hi;
+      for (idx_t w = 0; w < k; ++w) {
+        const bool has_l = l >= 0, has_r = r < N;
+        if (!has_l && !has_r) {
+          Dq[w] = HUGE_VALF;
+          Iq[w] = -1;
+          continue;
+        }
+        const float dl = has_l ? q - xb[perm[size_t(l)]] : HUGE_VALF;
+        const float dr = has_r ? xb[perm[size_t(r)]] - q : HUGE_VALF;
+        if (has_l && (!has_r || dl < dr)) {
+          Dq[w] = dl;
+          Iq[w] = perm[size_t(l--)];
+        } else {
+          Dq[w] = dr;
+          Iq[w] = perm[size_t(r++)];
+        }
       }
     }
-  } ANNVIL_OMP_CATCH(perr)
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 

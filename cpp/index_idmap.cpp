@@ -165,8 +165,8 @@ void IndexIDMap2::construct_rev_map() {
 }
 
 void IndexIDMap2::check_consistency() const {
-  ANNVIL_CHECK(rev_map.size() == id_map.size(), "IndexIDMap2: ", rev_map.size(), " reverse entries for ",
-               id_map.size(), " ids (duplicate ids?)");
+  ANNVIL_CHECK(rev_map.size() == id_map.size(), "IndexIDMap2: ", rev_map.size(), " reverse entries for ", id_map.size(),
+               " ids (duplicate ids?)");
   for (size_t i = 0; i < id_map.size(); ++i) {
     auto it = rev_map.find(id_map[i]);
     ANNVIL_CHECK(it != rev_map.end() && it->second == idx_t(i), "IndexIDMap2: id ", id_map[i], " at position ", i,

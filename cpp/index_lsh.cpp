@@ -161,9 +161,7 @@ void IndexLSH::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
   sa_decode(ni, codes.data() + size_t(i0) * code_size, out);
 }
 
-size_t IndexLSH::remove_ids(const IDSelector& sel) {
-  return remove_code_rows(codes, ntotal, code_size, sel);
-}
+size_t IndexLSH::remove_ids(const IDSelector& sel) { return remove_code_rows(codes, ntotal, code_size, sel); }
 
 void IndexLSH::reset() {
   codes.clear();
@@ -195,8 +193,8 @@ void IndexLSH::merge_from(Index& other, idx_t add_id) {
 
 void IndexLSH::transfer_thresholds(LinearTransform& vt) {
   if (!train_thresholds) return;
-  ANNVIL_CHECK(vt.d_out == nbits, "transfer_thresholds: the transform outputs ", vt.d_out, " dimensions, nbits=",
-               nbits);
+  ANNVIL_CHECK(vt.d_out == nbits, "transfer_thresholds: the transform outputs ", vt.d_out,
+               " dimensions, nbits=", nbits);
   ANNVIL_CHECK(thresholds.size() == size_t(nbits), "transfer_thresholds: the index is not trained");
   if (!vt.have_bias) {
     vt.b.assign(size_t(nbits), 0.f);
@@ -260,15 +258,16 @@ void IndexLSHMultiTable::hash(idx_t n, const float* x, uint32_t* out) const {
     std::vector<float> xc(static_cast<size_t>(d)), z(nb);
 #pragma omp for schedule(static)
     for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
-      for (int j = 0; j < d; ++j) xc[size_t(j)] = x[size_t(i) * d + j] - mean[size_t(j)];
-      K.inner_product_ny(xc.data(), proj.data(), size_t(d), nb, z.data());
-      for (int t = 0; t < ntables; ++t) {
-        uint32_t key = 0;
-        for (int b = 0; b < nbits; ++b)
-          if (z[size_t(t) * nbits + b] >= 0) key |= 1u << b;
-        out[size_t(i) * ntables + t] = key;
+        for (int j = 0; j < d; ++j) xc[size_t(j)] = x[size_t(i) * d + j] - mean[size_t(j)];
+        K.inner_product_ny(xc.data(), proj.data(), size_t(d), nb, z.data());
+        for (int t = 0; t < ntables; ++t) {
+          uint32_t key = 0;
+          for (int b = 0; b < nbits; ++b)
+            if (z[size_t(t) * nbits + b] >= 0) key |= 1u << b;
+          out[size_t(i) * ntables + t] = key;
+        }
       }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
 }
@@ -278,35 +277,36 @@ void IndexLSHMultiTable::insert(idx_t n0, idx_t n, const uint32_t* h) {
   ParallelErrors perr;
 #pragma omp parallel for if (ntables > 1) schedule(dynamic, 1)
   for (int t = 0; t < ntables; ++t) ANNVIL_OMP_TRY(perr) {
-    std::vector<std::pair<uint32_t, int32_t>> add(static_cast<size_t>(n));
-    for (idx_t i = 0; i < n; ++i) add[size_t(i)] = {h[size_t(i) * ntables + t], int32_t(n0 + i)};
-    std::sort(add.begin(), add.end());
-    auto& kt = keys[size_t(t)];
-    auto& pt = pos[size_t(t)];
-    std::vector<uint32_t> nk;
-    std::vector<int32_t> np;
-    nk.reserve(kt.size() + add.size());
-    np.reserve(kt.size() + add.size());
-    size_t a = 0, b = 0;
-    while (a < kt.size() || b < add.size()) {
-      // existing entries first on equal keys: positions stay increasing within a bucket
-      if (b == add.size() || (a < kt.size() && kt[a] <= add[b].first)) {
-        nk.push_back(kt[a]);
-        np.push_back(pt[a++]);
-      } else {
-        nk.push_back(add[b].first);
-        np.push_back(add[b++].second);
+      std::vector<std::pair<uint32_t, int32_t>> add(static_cast<size_t>(n));
+      for (idx_t i = 0; i < n; ++i) add[size_t(i)] = {h[size_t(i) * ntables + t], int32_t(n0 + i)};
+      std::sort(add.begin(), add.end());
+      auto& kt = keys[size_t(t)];
+      auto& pt = pos[size_t(t)];
+      std::vector<uint32_t> nk;
+      std::vector<int32_t> np;
+      nk.reserve(kt.size() + add.size());
+      np.reserve(kt.size() + add.size());
+      size_t a = 0, b = 0;
+      while (a < kt.size() || b < add.size()) {
+        // existing entries first on equal keys: positions stay increasing within a bucket
+        if (b == add.size() || (a < kt.size() && kt[a] <= add[b].first)) {
+          nk.push_back(kt[a]);
+          np.push_back(pt[a++]);
+        } else {
+          nk.push_back(add[b].first);
+          np.push_back(add[b++].second);
+        }
+      }
+      kt.swap(nk);
+      pt.swap(np);
+      if (nbits <= 20) {
+        auto& off = offsets[size_t(t)];
+        off.assign((size_t(1) << nbits) + 1, 0);
+        for (uint32_t key : kt) off[size_t(key) + 1]++;
+        for (size_t i = 1; i < off.size(); ++i) off[i] += off[i - 1];
       }
     }
-    kt.swap(nk);
-    pt.swap(np);
-    if (nbits <= 20) {
-      auto& off = offsets[size_t(t)];
-      off.assign((size_t(1) << nbits) + 1, 0);
-      for (uint32_t key : kt) off[size_t(key) + 1]++;
-      for (size_t i = 1; i < off.size(); ++i) off[i] += off[i - 1];
-    }
-  } ANNVIL_OMP_CATCH(perr)
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
@@ -371,80 +371,81 @@ void IndexLSHMultiTable::search(idx_t n, const float* x, idx_t k, float* D, idx_
     uint32_t cur = 0;
 #pragma omp for schedule(dynamic, 4)
     for (idx_t qi = 0; qi < n; ++qi) ANNVIL_OMP_TRY(perr) {
-      const float* q = x + size_t(qi) * d;
-      if (++cur == 0) {  // stamps wrapped: start over
-        std::fill(stamp.begin(), stamp.end(), 0u);
-        cur = 1;
-      }
-      for (int j = 0; j < d; ++j) xc[size_t(j)] = q[j] - mean[size_t(j)];
-      K.inner_product_ny(xc.data(), proj.data(), size_t(d), nb, z.data());
-      cand.clear();
-      for (int t = 0; t < ntables; ++t) {
-        const float* zt = &z[size_t(t) * nbits];
-        uint32_t base = 0;
-        for (int b = 0; b < nbits; ++b) {
-          if (zt[b] >= 0) base |= 1u << b;
-          cost[size_t(b)] = zt[b] * zt[b];
+        const float* q = x + size_t(qi) * d;
+        if (++cur == 0) {  // stamps wrapped: start over
+          std::fill(stamp.begin(), stamp.end(), 0u);
+          cur = 1;
         }
-        std::iota(order.begin(), order.end(), 0);
-        std::sort(order.begin(), order.end(), [&](int a, int b) { return cost[size_t(a)] < cost[size_t(b)]; });
-        const auto& kt = keys[size_t(t)];
-        const auto& pt = pos[size_t(t)];
-        const auto& off = offsets[size_t(t)];
-        const bool dense = !off.empty();
-        auto visit = [&](uint32_t key) {
-          size_t b, e;
-          if (dense) {
-            b = off[key];
-            e = off[size_t(key) + 1];
-          } else {
-            auto r = std::equal_range(kt.begin(), kt.end(), key);
-            b = size_t(r.first - kt.begin());
-            e = size_t(r.second - kt.begin());
+        for (int j = 0; j < d; ++j) xc[size_t(j)] = q[j] - mean[size_t(j)];
+        K.inner_product_ny(xc.data(), proj.data(), size_t(d), nb, z.data());
+        cand.clear();
+        for (int t = 0; t < ntables; ++t) {
+          const float* zt = &z[size_t(t) * nbits];
+          uint32_t base = 0;
+          for (int b = 0; b < nbits; ++b) {
+            if (zt[b] >= 0) base |= 1u << b;
+            cost[size_t(b)] = zt[b] * zt[b];
           }
-          for (size_t j = b; j < e; ++j) {
-            int32_t p = pt[j];
-            if (stamp[size_t(p)] != cur) {
-              stamp[size_t(p)] = cur;
-              cand.push_back(p);
+          std::iota(order.begin(), order.end(), 0);
+          std::sort(order.begin(), order.end(), [&](int a, int b) { return cost[size_t(a)] < cost[size_t(b)]; });
+          const auto& kt = keys[size_t(t)];
+          const auto& pt = pos[size_t(t)];
+          const auto& off = offsets[size_t(t)];
+          const bool dense = !off.empty();
+          auto visit = [&](uint32_t key) {
+            size_t b, e;
+            if (dense) {
+              b = off[key];
+              e = off[size_t(key) + 1];
+            } else {
+              auto r = std::equal_range(kt.begin(), kt.end(), key);
+              b = size_t(r.first - kt.begin());
+              e = size_t(r.second - kt.begin());
+            }
+            for (size_t j = b; j < e; ++j) {
+              int32_t p = pt[j];
+              if (stamp[size_t(p)] != cur) {
+                stamp[size_t(p)] = cur;
+                cand.push_back(p);
+              }
+            }
+          };
+          visit(base);
+          if (probes > 1) {
+            std::priority_queue<Probe, std::vector<Probe>, std::greater<Probe>> heap;
+            heap.push({cost[size_t(order[0])], 1u, 0});
+            for (int done = 1; done < probes && !heap.empty(); ++done) {
+              Probe p = heap.top();
+              heap.pop();
+              uint32_t flip = 0;
+              for (int s = 0; s <= p.last; ++s)
+                if (p.mask >> s & 1) flip |= 1u << order[size_t(s)];
+              visit(base ^ flip);
+              if (p.last + 1 < nbits) {
+                float cn = cost[size_t(order[size_t(p.last + 1)])], cl = cost[size_t(order[size_t(p.last)])];
+                heap.push({p.score - cl + cn, (p.mask & ~(1u << p.last)) | (1u << (p.last + 1)), p.last + 1});  // shift
+                heap.push({p.score + cn, p.mask | (1u << (p.last + 1)), p.last + 1});  // expand
+              }
             }
           }
-        };
-        visit(base);
-        if (probes > 1) {
-          std::priority_queue<Probe, std::vector<Probe>, std::greater<Probe>> heap;
-          heap.push({cost[size_t(order[0])], 1u, 0});
-          for (int done = 1; done < probes && !heap.empty(); ++done) {
-            Probe p = heap.top();
-            heap.pop();
-            uint32_t flip = 0;
-            for (int s = 0; s <= p.last; ++s)
-              if (p.mask >> s & 1) flip |= 1u << order[size_t(s)];
-            visit(base ^ flip);
-            if (p.last + 1 < nbits) {
-              float cn = cost[size_t(order[size_t(p.last + 1)])], cl = cost[size_t(order[size_t(p.last)])];
-              heap.push({p.score - cl + cn, (p.mask & ~(1u << p.last)) | (1u << (p.last + 1)), p.last + 1});  // shift
-              heap.push({p.score + cn, p.mask | (1u << (p.last + 1)), p.last + 1});                            // expand
-            }
-          }
         }
+        total_cand += double(cand.size());
+        // exact re-ranking of the candidates
+        std::sort(cand.begin(), cand.end());
+        TopK h;
+        h.k = size_t(k);
+        h.size = 0;
+        h.keys = D + size_t(qi) * k;
+        h.ids = I + size_t(qi) * k;
+        for (int32_t p : cand) {
+          if (sel && !sel->is_member(p)) continue;
+          const float* y = xb.data() + size_t(p) * d;
+          float key = ip ? -K.inner_product(q, y, size_t(d)) : K.l2sqr(q, y, size_t(d));
+          if (key < h.threshold() || h.size < h.k) h.push(key, p);
+        }
+        pq_finalize_row(h, size_t(k), metric_type, D + size_t(qi) * k, I + size_t(qi) * k);
       }
-      total_cand += double(cand.size());
-      // exact re-ranking of the candidates
-      std::sort(cand.begin(), cand.end());
-      TopK h;
-      h.k = size_t(k);
-      h.size = 0;
-      h.keys = D + size_t(qi) * k;
-      h.ids = I + size_t(qi) * k;
-      for (int32_t p : cand) {
-        if (sel && !sel->is_member(p)) continue;
-        const float* y = xb.data() + size_t(p) * d;
-        float key = ip ? -K.inner_product(q, y, size_t(d)) : K.l2sqr(q, y, size_t(d));
-        if (key < h.threshold() || h.size < h.k) h.push(key, p);
-      }
-      pq_finalize_row(h, size_t(k), metric_type, D + size_t(qi) * k, I + size_t(qi) * k);
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   last_candidates.store(total_cand / double(n), std::memory_order_relaxed);
@@ -519,7 +520,8 @@ IndexPtr read_lsh(Reader& r) {
   r.read_vector(idx->thresholds);
   if (!idx->thresholds.empty() && idx->thresholds.size() != size_t(nbits)) r.corrupt("IndexLSH thresholds size");
   r.read_storage(idx->codes);
-  if (idx->codes.size() != size_t(h.ntotal) * idx->code_size) r.corrupt("IndexLSH code array size does not match ntotal");
+  if (idx->codes.size() != size_t(h.ntotal) * idx->code_size)
+    r.corrupt("IndexLSH code array size does not match ntotal");
   idx->ntotal = h.ntotal;
   idx->is_trained = h.is_trained && (!train_t || idx->thresholds.size() == size_t(nbits));
   return idx;

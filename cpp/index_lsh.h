@@ -82,9 +82,9 @@ struct IndexLSHMultiTable : Index {
   int nbits;       // bits per table, 1..32
   int nprobe = 1;  // buckets probed per table (1: only the query's own)
   int seed = 1234;
-  std::vector<float> mean;     // d, subtracted before hashing (train)
-  std::vector<float> proj;     // (ntables * nbits) x d: rows of table t from RandomRotationMatrix(d, nbits).init(seed + t)
-  Storage<float> xb;           // ntotal * d, for the exact re-ranking
+  std::vector<float> mean;  // d, subtracted before hashing (train)
+  std::vector<float> proj;  // (ntables * nbits) x d: rows of table t from RandomRotationMatrix(d, nbits).init(seed + t)
+  Storage<float> xb;        // ntotal * d, for the exact re-ranking
   std::vector<std::vector<uint32_t>> keys;  // per table, sorted
   std::vector<std::vector<int32_t>> pos;    // per table, positions in key order
   // nbits <= 20: per table 2^nbits + 1 offsets, bucket `key` = [off[key], off[key + 1])
@@ -110,8 +110,8 @@ struct IndexLSHMultiTable : Index {
   std::string type_tag() const override { return "LSHMultiTable"; }
   void write_payload(Writer& w) const override;
 
-  void rebuild_tables();     // from xb (after reading or removing)
-  void init_projections();   // proj from seed
+  void rebuild_tables();    // from xb (after reading or removing)
+  void init_projections();  // proj from seed
 
  private:
   void insert(idx_t n0, idx_t n, const uint32_t* h);

@@ -114,31 +114,32 @@ void IndexPQ::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const
     std::vector<TopK> heaps(static_cast<size_t>(batch));
 #pragma omp for schedule(dynamic, 1)
     for (idx_t bi = 0; bi < nbatch; ++bi) ANNVIL_OMP_TRY(perr) {
-      const idx_t q0 = bi * batch, nqb = std::min(batch, n - q0);
-      for (idx_t j = 0; j < nqb; ++j) {
-        const float* xq = x + size_t(q0 + j) * d;
-        float* table = tables.data() + size_t(j) * tsize;
-        if (metric_type == METRIC_L2) {
-          pq.compute_distance_table(xq, table);
-        } else {
-          pq.compute_inner_prod_table(xq, table);
-          for (size_t t = 0; t < tsize; ++t) table[t] = -table[t];
+        const idx_t q0 = bi * batch, nqb = std::min(batch, n - q0);
+        for (idx_t j = 0; j < nqb; ++j) {
+          const float* xq = x + size_t(q0 + j) * d;
+          float* table = tables.data() + size_t(j) * tsize;
+          if (metric_type == METRIC_L2) {
+            pq.compute_distance_table(xq, table);
+          } else {
+            pq.compute_inner_prod_table(xq, table);
+            for (size_t t = 0; t < tsize; ++t) table[t] = -table[t];
+          }
+          TopK& h = heaps[size_t(j)];
+          h.k = size_t(k);
+          h.size = 0;
+          h.keys = D + size_t(q0 + j) * k;
+          h.ids = I + size_t(q0 + j) * k;
         }
-        TopK& h = heaps[size_t(j)];
-        h.k = size_t(k);
-        h.size = 0;
-        h.keys = D + size_t(q0 + j) * k;
-        h.ids = I + size_t(q0 + j) * k;
-      }
-      for (size_t c0 = 0; c0 < size_t(ntotal); c0 += chunk) {
-        size_t nc = std::min(chunk, size_t(ntotal) - c0);
+        for (size_t c0 = 0; c0 < size_t(ntotal); c0 += chunk) {
+          size_t nc = std::min(chunk, size_t(ntotal) - c0);
+          for (idx_t j = 0; j < nqb; ++j)
+            scan_adc(pq, codes.data() + c0 * pq.code_size, nc, tables.data() + size_t(j) * tsize, heaps[size_t(j)], sel,
+                     c0);
+        }
         for (idx_t j = 0; j < nqb; ++j)
-          scan_adc(pq, codes.data() + c0 * pq.code_size, nc, tables.data() + size_t(j) * tsize, heaps[size_t(j)],
-                   sel, c0);
+          pq_finalize_row(heaps[size_t(j)], size_t(k), metric_type, D + size_t(q0 + j) * k, I + size_t(q0 + j) * k);
       }
-      for (idx_t j = 0; j < nqb; ++j)
-        pq_finalize_row(heaps[size_t(j)], size_t(k), metric_type, D + size_t(q0 + j) * k, I + size_t(q0 + j) * k);
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
 }
@@ -156,24 +157,25 @@ void IndexPQ::range_search(idx_t n, const float* x, float radius, RangeSearchRes
     std::vector<float> table(tsize);
 #pragma omp for schedule(dynamic, 1)
     for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-      const float* xq = x + size_t(q) * d;
-      if (l2)
-        pq.compute_distance_table(xq, table.data());
-      else
-        pq.compute_inner_prod_table(xq, table.data());
-      auto& out = hits[size_t(q)];
-      for (size_t i = 0; i < N; ++i) {
-        const uint8_t* c = codes.data() + i * cs;
-        float s = 0;
-        if (pq.nbits == 8)
-          for (size_t m = 0; m < pq.M; ++m) s += table[m * 256 + c[m]];
+        const float* xq = x + size_t(q) * d;
+        if (l2)
+          pq.compute_distance_table(xq, table.data());
         else
-          for (size_t m = 0; m < pq.M; ++m) s += table[m * pq.ksub + ProductQuantizer::read_index(c, m, pq.nbits)];
-        if (l2 ? !(s < radius) : !(s > radius)) continue;
-        if (sel && !sel->is_member(idx_t(i))) continue;
-        out.emplace_back(s, idx_t(i));
+          pq.compute_inner_prod_table(xq, table.data());
+        auto& out = hits[size_t(q)];
+        for (size_t i = 0; i < N; ++i) {
+          const uint8_t* c = codes.data() + i * cs;
+          float s = 0;
+          if (pq.nbits == 8)
+            for (size_t m = 0; m < pq.M; ++m) s += table[m * 256 + c[m]];
+          else
+            for (size_t m = 0; m < pq.M; ++m) s += table[m * pq.ksub + ProductQuantizer::read_index(c, m, pq.nbits)];
+          if (l2 ? !(s < radius) : !(s > radius)) continue;
+          if (sel && !sel->is_member(idx_t(i))) continue;
+          out.emplace_back(s, idx_t(i));
+        }
       }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   result->nq = size_t(n);

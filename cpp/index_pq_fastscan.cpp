@@ -69,8 +69,8 @@ void IndexPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* 
   check_trained();
   check_k(k);
   const IDSelector* sel = params ? params->sel : nullptr;
-  ANNVIL_CHECK(implem == 0 || (implem >= 1 && implem <= 4) || (implem >= 12 && implem <= 15),
-               "IndexPQFastScan implem ", implem, " does not exist (0: auto, 1-4: reference scans, 12-15: SIMD)");
+  ANNVIL_CHECK(implem == 0 || (implem >= 1 && implem <= 4) || (implem >= 12 && implem <= 15), "IndexPQFastScan implem ",
+               implem, " does not exist (0: auto, 1-4: reference scans, 12-15: SIMD)");
   if (implem >= 1 && implem <= 4) {
     search_reference(n, x, k, D, I, sel);
     return;
@@ -87,37 +87,38 @@ void IndexPQFastScan::search(idx_t n, const float* x, idx_t k, float* D, idx_t* 
     std::vector<uint32_t> sums(static_cast<size_t>(k));
 #pragma omp for schedule(dynamic, 1)
     for (idx_t bi = 0; bi < nbatch; ++bi) ANNVIL_OMP_TRY(perr) {
-      const idx_t q0 = bi * kBatch, nqb = std::min(kBatch, n - q0);
-      const uint8_t* lut_ptrs[kBatch];
-      uint32_t thr[kBatch];
-      for (idx_t j = 0; j < nqb; ++j) {
-        compute_float_lut(x + size_t(q0 + j) * d, lut.data());
-        pq4_quantize_lut(lut.data(), pq.M, qluts[size_t(j)]);
-        lut_ptrs[j] = qluts[size_t(j)].q.data();
-        res[size_t(j)].reset(size_t(k));
-        thr[j] = res[size_t(j)].threshold;
-      }
-      pq4_scan_multi(codes.data(), size_t(ntotal), pq.M, size_t(nqb), lut_ptrs, thr,
-                     [&](size_t j, uint32_t acc, size_t i) {
-                       if (sel && !sel->is_member(idx_t(i))) return;
-                       res[j].push(acc, idx_t(i));
-                       thr[j] = res[j].threshold;
-                     });
-      const bool l2 = metric_type == METRIC_L2;
-      for (idx_t j = 0; j < nqb; ++j) {
-        float* Dq = D + size_t(q0 + j) * k;
-        idx_t* Iq = I + size_t(q0 + j) * k;
-        size_t got = res[size_t(j)].finish(sums.data(), Iq);
-        for (size_t i = 0; i < got; ++i) {
-          float v = qluts[size_t(j)].to_float(sums[i]);  // back to float distances
-          Dq[i] = l2 ? v : -v;
+        const idx_t q0 = bi * kBatch, nqb = std::min(kBatch, n - q0);
+        const uint8_t* lut_ptrs[kBatch];
+        uint32_t thr[kBatch];
+        for (idx_t j = 0; j < nqb; ++j) {
+          compute_float_lut(x + size_t(q0 + j) * d, lut.data());
+          pq4_quantize_lut(lut.data(), pq.M, qluts[size_t(j)]);
+          lut_ptrs[j] = qluts[size_t(j)].q.data();
+          res[size_t(j)].reset(size_t(k));
+          thr[j] = res[size_t(j)].threshold;
         }
-        for (size_t i = got; i < size_t(k); ++i) {
-          Dq[i] = l2 ? missing_result_distance(METRIC_L2) : missing_result_distance(METRIC_INNER_PRODUCT);
-          Iq[i] = -1;
+        pq4_scan_multi(codes.data(), size_t(ntotal), pq.M, size_t(nqb), lut_ptrs, thr,
+                       [&](size_t j, uint32_t acc, size_t i) {
+                         if (sel && !sel->is_member(idx_t(i))) return;
+                         res[j].push(acc, idx_t(i));
+                         thr[j] = res[j].threshold;
+                       });
+        const bool l2 = metric_type == METRIC_L2;
+        for (idx_t j = 0; j < nqb; ++j) {
+          float* Dq = D + size_t(q0 + j) * k;
+          idx_t* Iq = I + size_t(q0 + j) * k;
+          size_t got = res[size_t(j)].finish(sums.data(), Iq);
+          for (size_t i = 0; i < got; ++i) {
+            float v = qluts[size_t(j)].to_float(sums[i]);  // back to float distances
+            Dq[i] = l2 ? v : -v;
+          }
+          for (size_t i = got; i < size_t(k); ++i) {
+            Dq[i] = l2 ? missing_result_distance(METRIC_L2) : missing_result_distance(METRIC_INNER_PRODUCT);
+            Iq[i] = -1;
+          }
         }
       }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
 }
@@ -174,7 +175,6 @@ void IndexPQFastScan::write_payload(Writer& w) const {
   w.write<int32_t>(qbs);
   w.write_storage(codes);
 }
-
 
 // ---- standalone codes (plain PQ codes) and merging -------------------------------------
 void IndexPQFastScan::encode_vectors(idx_t n, const float* x, uint8_t* out) const { pq.compute_codes(n, x, out); }

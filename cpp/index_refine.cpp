@@ -125,40 +125,41 @@ void IndexRefine::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, c
     std::vector<float> exact(static_cast<size_t>(kb)), rec(static_cast<size_t>(d));
 #pragma omp for schedule(dynamic, 1)
     for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-      const float* xq = x + size_t(q) * d;
-      const idx_t* lab = Ib.data() + size_t(q) * kb;
-      if (flat) {
-        // candidates are scattered rows: prefetch the next one while computing this one
-        const float* xb = flat->get_xb();
-        const size_t rowb = sizeof(float) * size_t(d);
-        const Kernels& K = kernels();
-        for (idx_t j = 0; j < kb; ++j) {
-          if (j + 1 < kb && lab[j + 1] >= 0) {
-            const char* nx = reinterpret_cast<const char*>(xb + size_t(lab[j + 1]) * d);
-            for (size_t off = 0; off < rowb; off += 64) __builtin_prefetch(nx + off);
+        const float* xq = x + size_t(q) * d;
+        const idx_t* lab = Ib.data() + size_t(q) * kb;
+        if (flat) {
+          // candidates are scattered rows: prefetch the next one while computing this one
+          const float* xb = flat->get_xb();
+          const size_t rowb = sizeof(float) * size_t(d);
+          const Kernels& K = kernels();
+          for (idx_t j = 0; j < kb; ++j) {
+            if (j + 1 < kb && lab[j + 1] >= 0) {
+              const char* nx = reinterpret_cast<const char*>(xb + size_t(lab[j + 1]) * d);
+              for (size_t off = 0; off < rowb; off += 64) __builtin_prefetch(nx + off);
+            }
+            idx_t l = lab[j];
+            if (l < 0 || l >= flat->ntotal) continue;
+            const float* y = xb + size_t(l) * d;
+            exact[size_t(j)] = l2 ? K.l2sqr(xq, y, size_t(d)) : K.inner_product(xq, y, size_t(d));
           }
-          idx_t l = lab[j];
-          if (l < 0 || l >= flat->ntotal) continue;
-          const float* y = xb + size_t(l) * d;
-          exact[size_t(j)] = l2 ? K.l2sqr(xq, y, size_t(d)) : K.inner_product(xq, y, size_t(d));
+        } else {
+          for (idx_t j = 0; j < kb; ++j) {
+            if (lab[j] < 0) continue;
+            refine_index->reconstruct(lab[j], rec.data());
+            exact[size_t(j)] = l2 ? l2sqr(xq, rec.data(), size_t(d)) : inner_product(xq, rec.data(), size_t(d));
+          }
         }
-      } else {
+        TopK heap;
+        heap.k = size_t(k);
+        heap.keys = D + size_t(q) * k;
+        heap.ids = I + size_t(q) * k;
         for (idx_t j = 0; j < kb; ++j) {
           if (lab[j] < 0) continue;
-          refine_index->reconstruct(lab[j], rec.data());
-          exact[size_t(j)] = l2 ? l2sqr(xq, rec.data(), size_t(d)) : inner_product(xq, rec.data(), size_t(d));
+          heap.push(l2 ? exact[size_t(j)] : -exact[size_t(j)], lab[j]);
         }
+        pq_finalize_row(heap, size_t(k), metric_type, D + size_t(q) * k, I + size_t(q) * k);
       }
-      TopK heap;
-      heap.k = size_t(k);
-      heap.keys = D + size_t(q) * k;
-      heap.ids = I + size_t(q) * k;
-      for (idx_t j = 0; j < kb; ++j) {
-        if (lab[j] < 0) continue;
-        heap.push(l2 ? exact[size_t(j)] : -exact[size_t(j)], lab[j]);
-      }
-      pq_finalize_row(heap, size_t(k), metric_type, D + size_t(q) * k, I + size_t(q) * k);
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
 }
@@ -191,20 +192,21 @@ void IndexRefine::range_search(idx_t n, const float* x, float radius, RangeSearc
     std::vector<float> rec(static_cast<size_t>(d));
 #pragma omp for schedule(dynamic, 1)
     for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-      const float* xq = x + size_t(q) * d;
-      for (size_t j = base.lims[size_t(q)]; j < base.lims[size_t(q) + 1]; ++j) {
-        const idx_t l = base.labels[j];
-        ANNVIL_CHECK(l >= 0 && l < refine_index->ntotal, "base index returned id ", l, " outside the refine index");
-        const float* y;
-        if (flat) {
-          y = flat->get_xb() + size_t(l) * d;
-        } else {
-          refine_index->reconstruct(l, rec.data());
-          y = rec.data();
+        const float* xq = x + size_t(q) * d;
+        for (size_t j = base.lims[size_t(q)]; j < base.lims[size_t(q) + 1]; ++j) {
+          const idx_t l = base.labels[j];
+          ANNVIL_CHECK(l >= 0 && l < refine_index->ntotal, "base index returned id ", l, " outside the refine index");
+          const float* y;
+          if (flat) {
+            y = flat->get_xb() + size_t(l) * d;
+          } else {
+            refine_index->reconstruct(l, rec.data());
+            y = rec.data();
+          }
+          exact[j] = sim ? inner_product(xq, y, size_t(d)) : l2sqr(xq, y, size_t(d));
         }
-        exact[j] = sim ? inner_product(xq, y, size_t(d)) : l2sqr(xq, y, size_t(d));
       }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   result->nq = size_t(n);

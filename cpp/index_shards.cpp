@@ -26,8 +26,9 @@ void run_members(size_t m, bool threaded, const std::function<void(size_t)>& f) 
     const int nt = std::max(1, std::min(int(m), omp_get_max_threads()));
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t s = 0; s < int64_t(m); ++s) ANNVIL_OMP_TRY(perr) {
-      f(size_t(s));
-    } ANNVIL_OMP_CATCH(perr)
+        f(size_t(s));
+      }
+    ANNVIL_OMP_CATCH(perr)
     perr.rethrow();
   } else {
     for (size_t s = 0; s < m; ++s) f(s);
@@ -77,8 +78,7 @@ void each_locked(const std::vector<IndexPtr>& members, bool threaded, const std:
 // the blocks [i0, i1) of n rows split over m members
 inline idx_t block_start(idx_t n, size_t m, size_t s) { return idx_t(size_t(n) * s / m); }
 
-void write_members(Writer& w, const Index& owner, const std::vector<IndexPtr>& members, uint8_t flag0,
-                   uint8_t flag1) {
+void write_members(Writer& w, const Index& owner, const std::vector<IndexPtr>& members, uint8_t flag0, uint8_t flag1) {
   write_index_header(w, owner);
   w.write<uint8_t>(flag0);
   w.write<uint8_t>(flag1);
@@ -181,8 +181,7 @@ void IndexShards::merge_results(idx_t n, idx_t k, std::vector<float>& Dall, std:
     for (size_t i = 0; i < size_t(n) * size_t(k); ++i)
       if (Is[i] >= 0) Is[i] += off[s];
   }
-  merge_knn_results<float>(size_t(n), size_t(k), m, Dall.data(), Iall.data(), D, I,
-                           is_similarity_metric(metric_type));
+  merge_knn_results<float>(size_t(n), size_t(k), m, Dall.data(), Iall.data(), D, I, is_similarity_metric(metric_type));
 }
 
 void IndexShards::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {
@@ -317,8 +316,7 @@ void IndexReplicas::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
   sync_with_replicas();
 }
 
-void IndexReplicas::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
-                           const SearchParameters* params) const {
+void IndexReplicas::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, const SearchParameters* params) const {
   check_k(k);
   check_nonempty();
   const size_t m = replicas.size();
@@ -327,8 +325,7 @@ void IndexReplicas::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
     if (i1 <= i0) return;
     auto lock = replicas[s]->lock.read();
     replicas[s]->check_trained();
-    replicas[s]->search(i1 - i0, x + size_t(i0) * d, k, D + size_t(i0) * size_t(k), I + size_t(i0) * size_t(k),
-                        params);
+    replicas[s]->search(i1 - i0, x + size_t(i0) * d, k, D + size_t(i0) * size_t(k), I + size_t(i0) * size_t(k), params);
   });
 }
 

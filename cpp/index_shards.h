@@ -67,8 +67,7 @@ struct IndexShards : Index {
   // f(s) for every shard s, in parallel when threaded; the first exception is re-thrown
   void for_each_shard(const std::function<void(size_t)>& f) const;
   // the shards' per-query results (nshard * n * k) merged into D, I
-  void merge_results(idx_t n, idx_t k, std::vector<float>& Dall, std::vector<idx_t>& Iall, float* D,
-                     idx_t* I) const;
+  void merge_results(idx_t n, idx_t k, std::vector<float>& Dall, std::vector<idx_t>& Iall, float* D, idx_t* I) const;
 };
 
 struct IndexReplicas : Index {

@@ -50,36 +50,38 @@ void IndexScalarQuantizer::search(idx_t n, const float* x, idx_t k, float* D, id
     std::vector<TopKArray> local(nt);
     ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
-    { ANNVIL_OMP_TRY(perr) {
-      int t = omp_get_thread_num(), nth = omp_get_num_threads();
-      TopKArray h{size_t(n), size_t(k)};
-      SQDistanceComputer dc(sq, metric_type);
-      std::vector<float> buf(kSQScanBlock);
-      size_t b = nb * t / nth, e = nb * (t + 1) / nth;
-      for (idx_t q = 0; q < n; ++q) {
-        dc.set_query(x + size_t(q) * d);
-        sq_scan_into_heap(dc, e - b, codes.data() + b * cs, cs, nullptr, idx_t(b), sel, h[size_t(q)], buf.data());
-      }
-      local[t] = std::move(h);
-    } ANNVIL_OMP_CATCH(perr)
+    {ANNVIL_OMP_TRY(perr){int t = omp_get_thread_num(), nth = omp_get_num_threads();
+    TopKArray h{size_t(n), size_t(k)};
+    SQDistanceComputer dc(sq, metric_type);
+    std::vector<float> buf(kSQScanBlock);
+    size_t b = nb * t / nth, e = nb * (t + 1) / nth;
+    for (idx_t q = 0; q < n; ++q) {
+      dc.set_query(x + size_t(q) * d);
+      sq_scan_into_heap(dc, e - b, codes.data() + b * cs, cs, nullptr, idx_t(b), sel, h[size_t(q)], buf.data());
     }
-    perr.rethrow();
-    for (auto& h : local) heaps.merge_from(h);
-  } else {
-    ParallelErrors perr;
+    local[t] = std::move(h);
+  }
+  ANNVIL_OMP_CATCH(perr)
+}
+perr.rethrow();
+for (auto& h : local) heaps.merge_from(h);
+}  // namespace annvil
+else {
+  ParallelErrors perr;
 #pragma omp parallel if (n > 1)
-    {
-      SQDistanceComputer dc(sq, metric_type);
-      std::vector<float> buf(kSQScanBlock);
+  {
+    SQDistanceComputer dc(sq, metric_type);
+    std::vector<float> buf(kSQScanBlock);
 #pragma omp for schedule(dynamic, 4)
-      for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
+    for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
         dc.set_query(x + size_t(q) * d);
         sq_scan_into_heap(dc, nb, codes.data(), cs, nullptr, 0, sel, heaps[size_t(q)], buf.data());
-      } ANNVIL_OMP_CATCH(perr)
-    }
-    perr.rethrow();
+      }
+    ANNVIL_OMP_CATCH(perr)
   }
-  heaps.finalize(metric_type, nullptr, D, I);
+  perr.rethrow();
+}
+heaps.finalize(metric_type, nullptr, D, I);
 }
 
 // Batches: blocks of codes are decoded to floats once and scanned by every
@@ -106,48 +108,48 @@ void IndexScalarQuantizer::search_panels(idx_t n, const float* x, idx_t k, float
   std::vector<TopKArray> local(size_t(nt > 1 ? nt : 0));
   ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
-  { ANNVIL_OMP_TRY(perr) {
-    const int t = omp_get_thread_num();
-    if (nt > 1) local[t] = TopKArray(nq, size_t(k));
-    TopKArray& H = nt > 1 ? local[t] : heaps;
-    std::vector<float> block(BB * size_t(d)), norms(BB);
-    // sinks point at their own threshold arrays: never copied, so held by pointer
-    std::vector<std::unique_ptr<TopKSink>> sinks;
-    for (size_t p = 0; p < npanels; ++p) {
-      sinks.push_back(std::make_unique<TopKSink>(int(NR)));
-      sinks.back()->sel = sel;
-    }
-    const size_t nblocks = (nb + BB - 1) / BB;
-    const size_t b0 = nblocks * t / nt, b1 = nblocks * (t + 1) / nt;
-    for (size_t b = b0; b < b1; ++b) {
-      const size_t r0 = b * BB, m = std::min(BB, nb - r0);
-      sq.decode_fast(m, codes.data() + r0 * cs, cs, nullptr, block.data());
-      if (l2) K.norms_sqr(block.data(), size_t(d), m, norms.data());
-      for (size_t p = 0; p < npanels; ++p) {
-        TopKSink& s = *sinks[p];
-        for (size_t j = 0; j < NR; ++j) s.set(int(j), p * NR + j < nq ? &H[p * NR + j] : nullptr);
-        K.scan_panel(pan + p * size_t(d) * NR, size_t(d), block.data(), m, l2 ? norms.data() : nullptr,
-                     l2 ? -2.f : -1.f, int64_t(r0), &s);
-      }
-    }
-  } ANNVIL_OMP_CATCH(perr)
+  {ANNVIL_OMP_TRY(perr){const int t = omp_get_thread_num();
+  if (nt > 1) local[t] = TopKArray(nq, size_t(k));
+  TopKArray& H = nt > 1 ? local[t] : heaps;
+  std::vector<float> block(BB * size_t(d)), norms(BB);
+  // sinks point at their own threshold arrays: never copied, so held by pointer
+  std::vector<std::unique_ptr<TopKSink>> sinks;
+  for (size_t p = 0; p < npanels; ++p) {
+    sinks.push_back(std::make_unique<TopKSink>(int(NR)));
+    sinks.back()->sel = sel;
   }
-  perr.rethrow();
-  for (int t = 0; t < nt && nt > 1; ++t) heaps.merge_from(local[size_t(t)]);
-  std::vector<float> qn(l2 ? nq : 0);
-  if (l2) compute_norms(nq, x, size_t(d), qn.data());
-  heaps.finalize(metric_type, l2 ? qn.data() : nullptr, D, I);
-  if (!l2) return;
-  // |q|^2 + |x|^2 - 2<q, x> loses digits when the distance is small next to
-  // the norms: the k results of each query get their distance again from the
-  // code-domain computer (sum (a_i - b_i c_i)^2, no cancellation), and the
-  // row is re-sorted.
+  const size_t nblocks = (nb + BB - 1) / BB;
+  const size_t b0 = nblocks * t / nt, b1 = nblocks * (t + 1) / nt;
+  for (size_t b = b0; b < b1; ++b) {
+    const size_t r0 = b * BB, m = std::min(BB, nb - r0);
+    sq.decode_fast(m, codes.data() + r0 * cs, cs, nullptr, block.data());
+    if (l2) K.norms_sqr(block.data(), size_t(d), m, norms.data());
+    for (size_t p = 0; p < npanels; ++p) {
+      TopKSink& s = *sinks[p];
+      for (size_t j = 0; j < NR; ++j) s.set(int(j), p * NR + j < nq ? &H[p * NR + j] : nullptr);
+      K.scan_panel(pan + p * size_t(d) * NR, size_t(d), block.data(), m, l2 ? norms.data() : nullptr, l2 ? -2.f : -1.f,
+                   int64_t(r0), &s);
+    }
+  }
+}
+ANNVIL_OMP_CATCH(perr)
+}
+perr.rethrow();
+for (int t = 0; t < nt && nt > 1; ++t) heaps.merge_from(local[size_t(t)]);
+std::vector<float> qn(l2 ? nq : 0);
+if (l2) compute_norms(nq, x, size_t(d), qn.data());
+heaps.finalize(metric_type, l2 ? qn.data() : nullptr, D, I);
+if (!l2) return;
+// |q|^2 + |x|^2 - 2<q, x> loses digits when the distance is small next to
+// the norms: the k results of each query get their distance again from the
+// code-domain computer (sum (a_i - b_i c_i)^2, no cancellation), and the
+// row is re-sorted.
 #pragma omp parallel if (nq * size_t(k) * size_t(d) > kMinParallelWork)
-  {
-    SQDistanceComputer dc(sq, metric_type);
-    std::vector<std::pair<float, idx_t>> row(static_cast<size_t>(k));
+{
+  SQDistanceComputer dc(sq, metric_type);
+  std::vector<std::pair<float, idx_t>> row(static_cast<size_t>(k));
 #pragma omp for schedule(static)
-    for (int64_t q = 0; q < int64_t(nq); ++q) ANNVIL_OMP_TRY(perr) {
+  for (int64_t q = 0; q < int64_t(nq); ++q) ANNVIL_OMP_TRY(perr) {
       dc.set_query(x + size_t(q) * d);
       float* Dq = D + size_t(q) * k;
       idx_t* Iq = I + size_t(q) * k;
@@ -158,9 +160,10 @@ void IndexScalarQuantizer::search_panels(idx_t n, const float* x, idx_t k, float
         Dq[j] = row[j].first;
         Iq[j] = row[j].second;
       }
-    } ANNVIL_OMP_CATCH(perr)
-  }
-  perr.rethrow();
+    }
+  ANNVIL_OMP_CATCH(perr)
+}
+perr.rethrow();
 }
 
 void IndexScalarQuantizer::range_search(idx_t n, const float* x, float radius, RangeSearchResult* result,
@@ -178,10 +181,11 @@ void IndexScalarQuantizer::range_search(idx_t n, const float* x, float radius, R
     std::vector<float> buf(kSQScanBlock);
 #pragma omp for schedule(dynamic, 4)
     for (idx_t q = 0; q < idx_t(nq); ++q) ANNVIL_OMP_TRY(perr) {
-      dc.set_query(x + size_t(q) * d);
-      sq_scan_into_range(dc, size_t(ntotal), codes.data(), sq.code_size, nullptr, 0, sel, key_radius,
-                      hits[size_t(q)], buf.data());
-    } ANNVIL_OMP_CATCH(perr)
+        dc.set_query(x + size_t(q) * d);
+        sq_scan_into_range(dc, size_t(ntotal), codes.data(), sq.code_size, nullptr, 0, sel, key_radius, hits[size_t(q)],
+                           buf.data());
+      }
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   fill_range_result(hits, l2, result);
@@ -202,9 +206,10 @@ void IndexScalarQuantizer::encode_vectors(idx_t n, const float* x, uint8_t* out)
   ParallelErrors perr;
 #pragma omp parallel for schedule(static) if (n > 4096)
   for (idx_t i0 = 0; i0 < n; i0 += 1024) ANNVIL_OMP_TRY(perr) {
-    size_t m = std::min<size_t>(1024, size_t(n - i0));
-    sq.compute_codes(x + size_t(i0) * d, out + size_t(i0) * code_size, m);
-  } ANNVIL_OMP_CATCH(perr)
+      size_t m = std::min<size_t>(1024, size_t(n - i0));
+      sq.compute_codes(x + size_t(i0) * d, out + size_t(i0) * code_size, m);
+    }
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 

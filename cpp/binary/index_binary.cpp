@@ -15,8 +15,8 @@ namespace annvil {
 
 // ---- base ---------------------------------------------------------------------------
 IndexBinary::IndexBinary(int d_) : d(d_), code_size(d_ / 8) {
-  ANNVIL_CHECK(d_ > 0 && d_ % 8 == 0, "binary indexes need a dimension d (in bits) that is a positive multiple of 8, got ",
-               d_);
+  ANNVIL_CHECK(d_ > 0 && d_ % 8 == 0,
+               "binary indexes need a dimension d (in bits) that is a positive multiple of 8, got ", d_);
 }
 
 void IndexBinary::train(idx_t, const uint8_t*) {}
@@ -29,7 +29,9 @@ void IndexBinary::range_search(idx_t, const uint8_t*, int, BinaryRangeResult*, c
   ANNVIL_THROW(runtime, type_tag(), " does not support range_search");
 }
 
-void IndexBinary::reconstruct(idx_t, uint8_t*) const { ANNVIL_THROW(runtime, type_tag(), " does not support reconstruct"); }
+void IndexBinary::reconstruct(idx_t, uint8_t*) const {
+  ANNVIL_THROW(runtime, type_tag(), " does not support reconstruct");
+}
 
 void IndexBinary::reconstruct_n(idx_t i0, idx_t ni, uint8_t* out) const {
   for (idx_t i = 0; i < ni; ++i) reconstruct(i0 + i, out + size_t(i) * code_size);

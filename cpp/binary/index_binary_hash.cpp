@@ -115,11 +115,12 @@ void IndexBinaryHash::search(idx_t n, const uint8_t* x, idx_t k, int32_t* D, idx
   uint64_t lookups = 0, lists = 0, ndis = 0;
   ParallelErrors errors;  // allocations, selectors
 #pragma omp parallel for schedule(dynamic, 4) if (n > 1) reduction(+ : lookups, lists, ndis)
-  for (idx_t i = 0; i < n; ++i) errors.run([&] {
-    TopK& h = heaps[size_t(i)];
-    scan_hash(*this, x + size_t(i) * code_size, sel, K, &lookups, &lists, &ndis,
-              [&](int dis, idx_t id) { h.push(float(dis), id); });
-  });
+  for (idx_t i = 0; i < n; ++i)
+    errors.run([&] {
+      TopK& h = heaps[size_t(i)];
+      scan_hash(*this, x + size_t(i) * code_size, sel, K, &lookups, &lists, &ndis,
+                [&](int dis, idx_t id) { h.push(float(dis), id); });
+    });
   errors.rethrow();
   indexBinaryHash_stats.add(uint64_t(n), lookups, lists, ndis);
   write_sorted_heaps(heaps, D, I);
@@ -133,12 +134,13 @@ void IndexBinaryHash::range_search(idx_t n, const uint8_t* x, int radius, Binary
   uint64_t lookups = 0, lists = 0, ndis = 0;
   ParallelErrors errors;  // allocations, selectors
 #pragma omp parallel for schedule(dynamic, 4) if (n > 1) reduction(+ : lookups, lists, ndis)
-  for (idx_t i = 0; i < n; ++i) errors.run([&] {
-    auto& out = hits[size_t(i)];
-    scan_hash(*this, x + size_t(i) * code_size, sel, K, &lookups, &lists, &ndis, [&](int dis, idx_t id) {
-      if (dis < radius) out.emplace_back(dis, id);
+  for (idx_t i = 0; i < n; ++i)
+    errors.run([&] {
+      auto& out = hits[size_t(i)];
+      scan_hash(*this, x + size_t(i) * code_size, sel, K, &lookups, &lists, &ndis, [&](int dis, idx_t id) {
+        if (dis < radius) out.emplace_back(dis, id);
+      });
     });
-  });
   errors.rethrow();
   indexBinaryHash_stats.add(uint64_t(n), lookups, lists, ndis);
   fill_binary_range_result(hits, result);
@@ -227,16 +229,17 @@ void IndexBinaryMultiHash::search(idx_t n, const uint8_t* x, idx_t k, int32_t* D
   {
     std::vector<idx_t> cand;
 #pragma omp for schedule(dynamic, 4)
-    for (idx_t i = 0; i < n; ++i) errors.run([&] {
-      const uint8_t* q = x + size_t(i) * cs;
-      candidates(q, cand, &lookups, &lists);
-      TopK& h = heaps[size_t(i)];
-      for (idx_t id : cand) {
-        if (sel && !sel->is_member(id)) continue;
-        ++ndis;
-        h.push(float(K.distance(q, base + size_t(id) * cs, cs)), id);
-      }
-    });
+    for (idx_t i = 0; i < n; ++i)
+      errors.run([&] {
+        const uint8_t* q = x + size_t(i) * cs;
+        candidates(q, cand, &lookups, &lists);
+        TopK& h = heaps[size_t(i)];
+        for (idx_t id : cand) {
+          if (sel && !sel->is_member(id)) continue;
+          ++ndis;
+          h.push(float(K.distance(q, base + size_t(id) * cs, cs)), id);
+        }
+      });
   }
   errors.rethrow();
   indexBinaryHash_stats.add(uint64_t(n), lookups, lists, ndis);
@@ -256,16 +259,17 @@ void IndexBinaryMultiHash::range_search(idx_t n, const uint8_t* x, int radius, B
   {
     std::vector<idx_t> cand;
 #pragma omp for schedule(dynamic, 4)
-    for (idx_t i = 0; i < n; ++i) errors.run([&] {
-      const uint8_t* q = x + size_t(i) * cs;
-      candidates(q, cand, &lookups, &lists);
-      for (idx_t id : cand) {
-        if (sel && !sel->is_member(id)) continue;
-        ++ndis;
-        const int dis = K.distance(q, base + size_t(id) * cs, cs);
-        if (dis < radius) hits[size_t(i)].emplace_back(dis, id);
-      }
-    });
+    for (idx_t i = 0; i < n; ++i)
+      errors.run([&] {
+        const uint8_t* q = x + size_t(i) * cs;
+        candidates(q, cand, &lookups, &lists);
+        for (idx_t id : cand) {
+          if (sel && !sel->is_member(id)) continue;
+          ++ndis;
+          const int dis = K.distance(q, base + size_t(id) * cs, cs);
+          if (dis < radius) hits[size_t(i)].emplace_back(dis, id);
+        }
+      });
   }
   errors.rethrow();
   indexBinaryHash_stats.add(uint64_t(n), lookups, lists, ndis);

@@ -49,24 +49,25 @@ void IndexBinaryHNSW::search(idx_t n, const uint8_t* x, idx_t k, int32_t* D, idx
   {
     HnswScratch& S = hnsw_scratch();
 #pragma omp for schedule(dynamic, 1)
-    for (idx_t q = 0; q < n; ++q) errors.run([&] {
-      const float* xq = sp.prepare(reinterpret_cast<const float*>(x + size_t(q) * cs), S.qprep);
-      int32_t ep = hnsw.entry_point;
-      float ep_d = sp.to_query(xq, ep);
-      hnsw.descend(sp, xq, &ep, &ep_d, 0);
-      if (sel)
-        hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef, admit, S.res);
-      else
-        hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef, HnswAdmitAll{}, S.res);
-      std::vector<HnswCand>& res = S.res;
-      std::sort(res.begin(), res.end(),
-                [](const HnswCand& a, const HnswCand& b) { return a.d < b.d || (a.d == b.d && a.id < b.id); });
-      const size_t m = std::min(res.size(), size_t(k));
-      for (size_t j = 0; j < m; ++j) {
-        D[size_t(q) * k + j] = int32_t(res[j].d);
-        I[size_t(q) * k + j] = res[j].id;
-      }
-    });
+    for (idx_t q = 0; q < n; ++q)
+      errors.run([&] {
+        const float* xq = sp.prepare(reinterpret_cast<const float*>(x + size_t(q) * cs), S.qprep);
+        int32_t ep = hnsw.entry_point;
+        float ep_d = sp.to_query(xq, ep);
+        hnsw.descend(sp, xq, &ep, &ep_d, 0);
+        if (sel)
+          hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef, admit, S.res);
+        else
+          hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef, HnswAdmitAll{}, S.res);
+        std::vector<HnswCand>& res = S.res;
+        std::sort(res.begin(), res.end(),
+                  [](const HnswCand& a, const HnswCand& b) { return a.d < b.d || (a.d == b.d && a.id < b.id); });
+        const size_t m = std::min(res.size(), size_t(k));
+        for (size_t j = 0; j < m; ++j) {
+          D[size_t(q) * k + j] = int32_t(res[j].d);
+          I[size_t(q) * k + j] = res[j].id;
+        }
+      });
   }
   errors.rethrow();
 }
@@ -105,9 +106,7 @@ void IndexBinaryHNSW::reset() {
   ntotal = 0;
 }
 
-size_t IndexBinaryHNSW::memory_usage() const {
-  return sizeof(*this) + codes.capacity_bytes() + hnsw.memory_usage();
-}
+size_t IndexBinaryHNSW::memory_usage() const { return sizeof(*this) + codes.capacity_bytes() + hnsw.memory_usage(); }
 
 void IndexBinaryHNSW::write_payload(Writer& w) const {
   write_binary_header(w, *this);

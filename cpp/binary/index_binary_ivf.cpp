@@ -169,13 +169,14 @@ void IndexBinaryIVF::search_preassigned(idx_t n, const uint8_t* x, idx_t k, cons
   {
     int32_t buf[kBlock];
 #pragma omp for schedule(dynamic, 4)
-    for (idx_t i = 0; i < n; ++i) errors.run([&] {
-      TopK& h = heaps[size_t(i)];
-      scan_probed(*invlists, nlist, x + size_t(i) * cs, cs, keys + size_t(i) * np, np, mc, sel, K, buf, &lists, &ndis,
-                  [&](int32_t dis, idx_t id) {
-                    if (float(dis) <= h.threshold()) h.push(float(dis), id);
-                  });
-    });
+    for (idx_t i = 0; i < n; ++i)
+      errors.run([&] {
+        TopK& h = heaps[size_t(i)];
+        scan_probed(*invlists, nlist, x + size_t(i) * cs, cs, keys + size_t(i) * np, np, mc, sel, K, buf, &lists, &ndis,
+                    [&](int32_t dis, idx_t id) {
+                      if (float(dis) <= h.threshold()) h.push(float(dis), id);
+                    });
+      });
   }
   errors.rethrow();
   indexIVF_stats.add(uint64_t(n), lists, ndis);
@@ -223,13 +224,14 @@ void IndexBinaryIVF::range_search_preassigned(idx_t n, const uint8_t* x, int rad
   {
     int32_t buf[kBlock];
 #pragma omp for schedule(dynamic, 4)
-    for (idx_t i = 0; i < n; ++i) errors.run([&] {
-      auto& out = hits[size_t(i)];
-      scan_probed(*invlists, nlist, x + size_t(i) * cs, cs, keys + size_t(i) * np, np, mc, sel, K, buf, &lists, &ndis,
-                  [&](int32_t dis, idx_t id) {
-                    if (dis < radius) out.emplace_back(dis, id);
-                  });
-    });
+    for (idx_t i = 0; i < n; ++i)
+      errors.run([&] {
+        auto& out = hits[size_t(i)];
+        scan_probed(*invlists, nlist, x + size_t(i) * cs, cs, keys + size_t(i) * np, np, mc, sel, K, buf, &lists, &ndis,
+                    [&](int32_t dis, idx_t id) {
+                      if (dis < radius) out.emplace_back(dis, id);
+                    });
+      });
   }
   errors.rethrow();
   indexIVF_stats.add(uint64_t(n), lists, ndis);

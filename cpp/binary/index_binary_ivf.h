@@ -32,7 +32,7 @@ struct IndexBinaryIVF : IndexBinary {
   bool per_invlist_search = false;
 
   int direct_map_type = DIRECT_MAP_NONE;
-  std::vector<int64_t> direct_map_array;                 // id -> list << 32 | offset (-1: none)
+  std::vector<int64_t> direct_map_array;               // id -> list << 32 | offset (-1: none)
   std::unordered_map<idx_t, int64_t> direct_map_hash;  // id -> list << 32 | offset
 
   IndexBinaryIVF(IndexBinaryPtr quantizer, int d, size_t nlist);

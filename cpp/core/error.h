@@ -9,13 +9,13 @@
 namespace annvil {
 
 enum class ErrorKind {
-  value,       // bad argument value (dimension, k, ids...)   -> ValueError
-  type,        // wrong kind of argument                        -> TypeError
-  not_trained, // used before train()                           -> RuntimeError
-  file_format, // truncated, corrupt or foreign index file      -> IndexFileError
-  io,          // the OS refused a read or write                -> OSError
-  interrupted, // a signal arrived during a long computation    -> KeyboardInterrupt
-  runtime,     // anything else                                 -> RuntimeError
+  value,        // bad argument value (dimension, k, ids...)   -> ValueError
+  type,         // wrong kind of argument                        -> TypeError
+  not_trained,  // used before train()                           -> RuntimeError
+  file_format,  // truncated, corrupt or foreign index file      -> IndexFileError
+  io,           // the OS refused a read or write                -> OSError
+  interrupted,  // a signal arrived during a long computation    -> KeyboardInterrupt
+  runtime,      // anything else                                 -> RuntimeError
 };
 
 // `func`, `file` and `line` say where the error was raised (the bindings expose
@@ -39,8 +39,7 @@ class Error : public std::runtime_error {
 
 namespace detail {
 template <class... Args>
-[[noreturn]] inline void throw_error(ErrorKind kind, const char* func, const char* file, int line,
-                                     Args&&... args) {
+[[noreturn]] inline void throw_error(ErrorKind kind, const char* func, const char* file, int line, Args&&... args) {
   std::ostringstream os;
   (os << ... << args);
   throw Error(kind, os.str(), func, file, line);
@@ -58,8 +57,7 @@ template <class... Args>
     if (!(cond)) ANNVIL_THROW(value, __VA_ARGS__); \
   } while (0)
 // Internal invariant: reports file and line, since it points at a bug.
-#define ANNVIL_ASSERT(cond)                                                               \
-  do {                                                                                    \
-    if (!(cond))                                                                          \
-      ANNVIL_THROW(runtime, "internal error: ", #cond, " failed");                 \
+#define ANNVIL_ASSERT(cond)                                                   \
+  do {                                                                        \
+    if (!(cond)) ANNVIL_THROW(runtime, "internal error: ", #cond, " failed"); \
   } while (0)

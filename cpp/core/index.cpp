@@ -11,17 +11,28 @@ namespace annvil {
 
 const char* metric_name(MetricType m) {
   switch (m) {
-    case METRIC_INNER_PRODUCT: return "INNER_PRODUCT";
-    case METRIC_L2: return "L2";
-    case METRIC_L1: return "L1";
-    case METRIC_Linf: return "Linf";
-    case METRIC_Lp: return "Lp";
-    case METRIC_Canberra: return "Canberra";
-    case METRIC_BrayCurtis: return "BrayCurtis";
-    case METRIC_JensenShannon: return "JensenShannon";
-    case METRIC_Jaccard: return "Jaccard";
-    case METRIC_NaNEuclidean: return "NaNEuclidean";
-    case METRIC_GOWER: return "GOWER";
+    case METRIC_INNER_PRODUCT:
+      return "INNER_PRODUCT";
+    case METRIC_L2:
+      return "L2";
+    case METRIC_L1:
+      return "L1";
+    case METRIC_Linf:
+      return "Linf";
+    case METRIC_Lp:
+      return "Lp";
+    case METRIC_Canberra:
+      return "Canberra";
+    case METRIC_BrayCurtis:
+      return "BrayCurtis";
+    case METRIC_JensenShannon:
+      return "JensenShannon";
+    case METRIC_Jaccard:
+      return "Jaccard";
+    case METRIC_NaNEuclidean:
+      return "NaNEuclidean";
+    case METRIC_GOWER:
+      return "GOWER";
   }
   return "unknown";
 }
@@ -30,8 +41,8 @@ Index::Index(int d_, MetricType metric, bool extra_metrics) : d(d_), metric_type
   ANNVIL_CHECK(d_ > 0, "dimension d must be positive, got ", d_);
   ANNVIL_CHECK(is_known_metric(int(metric)), "unknown metric ", int(metric),
                "; use one of the METRIC_* constants (METRIC_L2 = 1, METRIC_INNER_PRODUCT = 0, ...)");
-  ANNVIL_CHECK(extra_metrics || metric == METRIC_L2 || metric == METRIC_INNER_PRODUCT, "metric ",
-               metric_name(metric), " (", int(metric),
+  ANNVIL_CHECK(extra_metrics || metric == METRIC_L2 || metric == METRIC_INNER_PRODUCT, "metric ", metric_name(metric),
+               " (", int(metric),
                ") is not supported by this index type; use METRIC_L2 or METRIC_INNER_PRODUCT, or IndexFlat, "
                "IndexIVFFlat or IndexHNSWFlat for the other metrics");
 }
@@ -92,18 +103,19 @@ void Index::search_and_reconstruct(idx_t n, const float* x, idx_t k, float* D, i
   ParallelErrors perr;
 #pragma omp parallel for if (nk > 1024)
   for (size_t i = 0; i < nk; ++i) ANNVIL_OMP_TRY(perr) {
-    float* out = recons + i * size_t(d);
-    if (I[i] < 0) {
-      std::fill(out, out + d, std::numeric_limits<float>::quiet_NaN());
-      continue;
-    }
-    try {
-      reconstruct(I[i], out);
-    } catch (...) {
+      float* out = recons + i * size_t(d);
+      if (I[i] < 0) {
+        std::fill(out, out + d, std::numeric_limits<float>::quiet_NaN());
+        continue;
+      }
+      try {
+        reconstruct(I[i], out);
+      } catch (...) {
 #pragma omp critical(annvil_search_and_reconstruct)
-      if (!err) err = std::current_exception();
+        if (!err) err = std::current_exception();
+      }
     }
-  } ANNVIL_OMP_CATCH(perr)
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
   if (err) std::rethrow_exception(err);
 }
@@ -112,9 +124,7 @@ void Index::check_trained() const {
   if (!is_trained) ANNVIL_THROW(not_trained, type_tag(), " is not trained: call train() before add() or search()");
 }
 
-void Index::check_k(idx_t k) const {
-  ANNVIL_CHECK(k > 0, "k must be positive, got ", k);
-}
+void Index::check_k(idx_t k) const { ANNVIL_CHECK(k > 0, "k must be positive, got ", k); }
 
 void fill_range_result(const std::vector<std::vector<std::pair<float, idx_t>>>& hits, bool l2,
                        RangeSearchResult* result) {

@@ -20,7 +20,6 @@ namespace annvil {
 
 using idx_t = int64_t;
 
-
 // ---- selectors ---------------------------------------------------------------
 struct IDSelector {
   virtual bool is_member(idx_t id) const = 0;
@@ -98,7 +97,7 @@ struct IDSelectorAll : IDSelector {
 
 // ---- parameters and results ----------------------------------------------------
 struct SearchParameters {
-  const IDSelector* sel = nullptr;             // only ids it accepts are returned
+  const IDSelector* sel = nullptr;              // only ids it accepts are returned
   std::shared_ptr<const IDSelector> sel_owner;  // keeps `sel` alive when set from Python
   void set_selector(std::shared_ptr<const IDSelector> s) {
     sel_owner = std::move(s);
@@ -140,7 +139,9 @@ class IndexLock {
   IndexLock(const IndexLock&) {}  // a copy of an index gets a lock of its own
   IndexLock& operator=(const IndexLock&) { return *this; }
   std::shared_lock<std::shared_mutex> read() const {
-    { std::lock_guard<std::mutex> wait_for_writers(gate_); }
+    {
+      std::lock_guard<std::mutex> wait_for_writers(gate_);
+    }
     return std::shared_lock<std::shared_mutex>(rw_);
   }
   std::unique_lock<std::shared_mutex> write() const {

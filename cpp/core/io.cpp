@@ -109,6 +109,7 @@ class FileWriter : public Writer {
     }
     buf_.clear();
   }
+
  protected:
   void sink(const void* p, size_t n) override {
     const uint8_t* b = static_cast<const uint8_t*>(p);
@@ -120,6 +121,7 @@ class FileWriter : public Writer {
       buf_.insert(buf_.end(), b, b + n);
     }
   }
+
  private:
   int fd_;
   std::vector<uint8_t> buf_;
@@ -130,6 +132,7 @@ class FileWriter : public Writer {
 class CountingWriter : public Writer {
  public:
   CountingWriter() : Writer(false) {}
+
  protected:
   void sink(const void*, size_t) override {}
 };
@@ -138,6 +141,7 @@ class CountingWriter : public Writer {
 class BufferWriter : public Writer {
  public:
   BufferWriter(uint8_t* p, size_t cap) : p_(p), cap_(cap) {}
+
  protected:
   void sink(const void* p, size_t n) override {
     // the record writers are deterministic; a second pass that writes more
@@ -146,6 +150,7 @@ class BufferWriter : public Writer {
     std::memcpy(p_ + used_, p, n);
     used_ += n;
   }
+
  private:
   uint8_t* p_;
   size_t cap_, used_ = 0;

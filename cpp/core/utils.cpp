@@ -30,11 +30,12 @@ void blocked_fill(size_t n, int64_t seed, Fill fill) {
   ParallelErrors perr;
 #pragma omp parallel for if (n > 65536)
   for (int64_t j = 0; j < nblock; ++j) ANNVIL_OMP_TRY(perr) {
-    // Faiss computes the block seed in (wrapping) int arithmetic
-    int64_t s = int64_t(int32_t(uint32_t(a0) + uint32_t(j) * uint32_t(b0)));
-    RandomGenerator rng(s);
-    fill(rng, size_t(j) * n / size_t(nblock), size_t(j + 1) * n / size_t(nblock));
-  } ANNVIL_OMP_CATCH(perr)
+      // Faiss computes the block seed in (wrapping) int arithmetic
+      int64_t s = int64_t(int32_t(uint32_t(a0) + uint32_t(j) * uint32_t(b0)));
+      RandomGenerator rng(s);
+      fill(rng, size_t(j) * n / size_t(nblock), size_t(j + 1) * n / size_t(nblock));
+    }
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
@@ -104,14 +105,15 @@ void rand_smooth_vectors(size_t n, size_t d, float* x, int64_t seed) {
   ParallelErrors perr;
 #pragma omp parallel for if (n * d > 10000)
   for (int64_t i = 0; i < int64_t(n); ++i) ANNVIL_OMP_TRY(perr) {
-    float* xi = x + size_t(i) * d;
-    const float* zi = z.data() + size_t(i) * d1;
-    for (size_t j = 0; j < d; ++j) {
-      float acc = 0;
-      for (size_t l = 0; l < d1; ++l) acc += zi[l] * rot[l * d + j];
-      xi[j] = std::sin(acc * (scales[j] * 4 + 0.1f));
+      float* xi = x + size_t(i) * d;
+      const float* zi = z.data() + size_t(i) * d1;
+      for (size_t j = 0; j < d; ++j) {
+        float acc = 0;
+        for (size_t l = 0; l < d1; ++l) acc += zi[l] * rot[l * d + j];
+        xi[j] = std::sin(acc * (scales[j] * 4 + 0.1f));
+      }
     }
-  } ANNVIL_OMP_CATCH(perr)
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
@@ -120,8 +122,10 @@ namespace {
 
 template <class T>
 T neutral(bool keep_max) {
-  if constexpr (std::is_same_v<T, float>) return keep_max ? -FLT_MAX : FLT_MAX;
-  else return keep_max ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+  if constexpr (std::is_same_v<T, float>)
+    return keep_max ? -FLT_MAX : FLT_MAX;
+  else
+    return keep_max ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
 }
 
 // a is a worse result than b (it would leave the heap first)
@@ -156,8 +160,8 @@ void heap_heapify(size_t nh, size_t k, T* val, int64_t* ids, bool keep_max) {
 }
 
 template <class T>
-void heap_addn(size_t nh, size_t k, T* val, int64_t* ids, bool keep_max, size_t nrows, const int64_t* subset,
-               size_t n, const T* x, size_t ldx, const int64_t* xids, size_t id_stride, int64_t id0) {
+void heap_addn(size_t nh, size_t k, T* val, int64_t* ids, bool keep_max, size_t nrows, const int64_t* subset, size_t n,
+               const T* x, size_t ldx, const int64_t* xids, size_t id_stride, int64_t id0) {
   if (k == 0) return;
   for (size_t i = 0; i < nrows; ++i) {
     int64_t h = subset ? subset[i] : int64_t(i);
@@ -167,14 +171,15 @@ void heap_addn(size_t nh, size_t k, T* val, int64_t* ids, bool keep_max, size_t 
   ParallelErrors perr;
 #pragma omp parallel for if (!subset && nrows * n > 100000)
   for (int64_t i = 0; i < int64_t(nrows); ++i) ANNVIL_OMP_TRY(perr) {
-    size_t h = subset ? size_t(subset[i]) : size_t(i);
-    T* hv = val + h * k;
-    int64_t* hi = ids + h * k;
-    const T* xi = x + size_t(i) * ldx;
-    const int64_t* ii = xids ? xids + size_t(i) * id_stride : nullptr;
-    for (size_t j = 0; j < n; ++j)
-      if (worse(hv[0], xi[j], keep_max)) heap_replace_top(k, hv, hi, xi[j], ii ? ii[j] : id0 + int64_t(j), keep_max);
-  } ANNVIL_OMP_CATCH(perr)
+      size_t h = subset ? size_t(subset[i]) : size_t(i);
+      T* hv = val + h * k;
+      int64_t* hi = ids + h * k;
+      const T* xi = x + size_t(i) * ldx;
+      const int64_t* ii = xids ? xids + size_t(i) * id_stride : nullptr;
+      for (size_t j = 0; j < n; ++j)
+        if (worse(hv[0], xi[j], keep_max)) heap_replace_top(k, hv, hi, xi[j], ii ? ii[j] : id0 + int64_t(j), keep_max);
+    }
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
@@ -184,26 +189,27 @@ void heap_reorder(size_t nh, size_t k, T* val, int64_t* ids, bool keep_max) {
   ParallelErrors perr;
 #pragma omp parallel for if (nh * k > 100000)
   for (int64_t q = 0; q < int64_t(nh); ++q) ANNVIL_OMP_TRY(perr) {
-    T* hv = val + size_t(q) * k;
-    int64_t* hi = ids + size_t(q) * k;
-    std::vector<std::pair<T, int64_t>> tmp;
-    tmp.reserve(k);
-    for (size_t i = 0; i < k; ++i)
-      if (hi[i] != -1 || hv[i] != neut) tmp.emplace_back(hv[i], hi[i]);
-    std::sort(tmp.begin(), tmp.end(), [keep_max](const auto& a, const auto& b) {
-      if (a.first != b.first) return keep_max ? a.first > b.first : a.first < b.first;
-      return a.second < b.second;
-    });
-    for (size_t i = 0; i < k; ++i) {
-      if (i < tmp.size()) {
-        hv[i] = tmp[i].first;
-        hi[i] = tmp[i].second;
-      } else {
-        hv[i] = neut;
-        hi[i] = -1;
+      T* hv = val + size_t(q) * k;
+      int64_t* hi = ids + size_t(q) * k;
+      std::vector<std::pair<T, int64_t>> tmp;
+      tmp.reserve(k);
+      for (size_t i = 0; i < k; ++i)
+        if (hi[i] != -1 || hv[i] != neut) tmp.emplace_back(hv[i], hi[i]);
+      std::sort(tmp.begin(), tmp.end(), [keep_max](const auto& a, const auto& b) {
+        if (a.first != b.first) return keep_max ? a.first > b.first : a.first < b.first;
+        return a.second < b.second;
+      });
+      for (size_t i = 0; i < k; ++i) {
+        if (i < tmp.size()) {
+          hv[i] = tmp[i].first;
+          hi[i] = tmp[i].second;
+        } else {
+          hv[i] = neut;
+          hi[i] = -1;
+        }
       }
     }
-  } ANNVIL_OMP_CATCH(perr)
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
@@ -214,36 +220,35 @@ void merge_knn_results(size_t n, size_t k, size_t nshard, const T* D_all, const 
   ParallelErrors perr;
 #pragma omp parallel for if (n * k * nshard > 100000)
   for (int64_t q = 0; q < int64_t(n); ++q) ANNVIL_OMP_TRY(perr) {
-    std::vector<size_t> pos(nshard, 0);
-    for (size_t out = 0; out < k; ++out) {
-      // the best head among the shards; ties go to the lower shard
-      size_t best = nshard;
-      for (size_t s = 0; s < nshard; ++s) {
-        if (pos[s] >= k) continue;
-        size_t off = (s * n + size_t(q)) * k + pos[s];
-        if (I_all[off] < 0) continue;
-        if (best == nshard ||
-            worse(D_all[(best * n + size_t(q)) * k + pos[best]], D_all[off], keep_max))
-          best = s;
-      }
-      if (best == nshard) {
-        D[size_t(q) * k + out] = neut;
-        I[size_t(q) * k + out] = -1;
-      } else {
-        size_t off = (best * n + size_t(q)) * k + pos[best]++;
-        D[size_t(q) * k + out] = D_all[off];
-        I[size_t(q) * k + out] = I_all[off];
+      std::vector<size_t> pos(nshard, 0);
+      for (size_t out = 0; out < k; ++out) {
+        // the best head among the shards; ties go to the lower shard
+        size_t best = nshard;
+        for (size_t s = 0; s < nshard; ++s) {
+          if (pos[s] >= k) continue;
+          size_t off = (s * n + size_t(q)) * k + pos[s];
+          if (I_all[off] < 0) continue;
+          if (best == nshard || worse(D_all[(best * n + size_t(q)) * k + pos[best]], D_all[off], keep_max)) best = s;
+        }
+        if (best == nshard) {
+          D[size_t(q) * k + out] = neut;
+          I[size_t(q) * k + out] = -1;
+        } else {
+          size_t off = (best * n + size_t(q)) * k + pos[best]++;
+          D[size_t(q) * k + out] = D_all[off];
+          I[size_t(q) * k + out] = I_all[off];
+        }
       }
     }
-  } ANNVIL_OMP_CATCH(perr)
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
-#define ANNVIL_INSTANTIATE_HEAPS(T)                                                                              \
-  template void heap_heapify<T>(size_t, size_t, T*, int64_t*, bool);                                             \
+#define ANNVIL_INSTANTIATE_HEAPS(T)                                                                                \
+  template void heap_heapify<T>(size_t, size_t, T*, int64_t*, bool);                                               \
   template void heap_addn<T>(size_t, size_t, T*, int64_t*, bool, size_t, const int64_t*, size_t, const T*, size_t, \
-                             const int64_t*, size_t, int64_t);                                                    \
-  template void heap_reorder<T>(size_t, size_t, T*, int64_t*, bool);                                             \
+                             const int64_t*, size_t, int64_t);                                                     \
+  template void heap_reorder<T>(size_t, size_t, T*, int64_t*, bool);                                               \
   template void merge_knn_results<T>(size_t, size_t, size_t, const T*, const int64_t*, T*, int64_t*, bool);
 ANNVIL_INSTANTIATE_HEAPS(float)
 ANNVIL_INSTANTIATE_HEAPS(int32_t)
@@ -297,14 +302,15 @@ void pairwise_indexed_distances(size_t d, size_t n, const float* x, const int64_
   ParallelErrors perr;
 #pragma omp parallel for if (n > 10000)
   for (int64_t i = 0; i < int64_t(n); ++i) ANNVIL_OMP_TRY(perr) {
-    if (ix[i] < 0 || iy[i] < 0) {
-      dis[i] = std::numeric_limits<float>::quiet_NaN();
-      continue;
+      if (ix[i] < 0 || iy[i] < 0) {
+        dis[i] = std::numeric_limits<float>::quiet_NaN();
+        continue;
+      }
+      const float* xi = x + size_t(ix[i]) * d;
+      const float* yi = y + size_t(iy[i]) * d;
+      dis[i] = metric == METRIC_L2 ? K.l2sqr(xi, yi, d) : K.inner_product(xi, yi, d);
     }
-    const float* xi = x + size_t(ix[i]) * d;
-    const float* yi = y + size_t(iy[i]) * d;
-    dis[i] = metric == METRIC_L2 ? K.l2sqr(xi, yi, d) : K.inner_product(xi, yi, d);
-  } ANNVIL_OMP_CATCH(perr)
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
@@ -394,7 +400,8 @@ MatrixStats::MatrixStats(size_t n_, size_t d_, const float* x) : n(n_), d(d_) {
   if (n_valid == n)
     comments += "no NaN or Infs in data\n";
   else
-    comment(comments, "%zu vectors contain NaN or Inf (or have too large components), expect bad results with indexing!\n",
+    comment(comments,
+            "%zu vectors contain NaN or Inf (or have too large components), expect bad results with indexing!\n",
             n - n_valid);
 
   if (occ.size() == n) {

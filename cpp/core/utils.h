@@ -32,9 +32,9 @@ struct RandomGenerator {
 };
 
 // x: n values each
-void float_rand(float* x, size_t n, int64_t seed);   // uniform in [0, 1]
-void float_randn(float* x, size_t n, int64_t seed);  // standard normal (Marsaglia's polar method)
-void int64_rand(int64_t* x, size_t n, int64_t seed); // in [0, 2^62)
+void float_rand(float* x, size_t n, int64_t seed);                      // uniform in [0, 1]
+void float_randn(float* x, size_t n, int64_t seed);                     // standard normal (Marsaglia's polar method)
+void int64_rand(int64_t* x, size_t n, int64_t seed);                    // in [0, 2^62)
 void int64_rand_max(int64_t* x, size_t n, uint64_t max, int64_t seed);  // in [0, max)
 void byte_rand(uint8_t* x, size_t n, int64_t seed);
 // perm: a random permutation of 0..n-1 (Fisher-Yates with rand_int(n - i))
@@ -54,8 +54,8 @@ void heap_heapify(size_t nh, size_t k, T* val, int64_t* ids, bool keep_max);
 // xids == nullptr: id j + id0) into heap subset[i] (subset == nullptr: heap i),
 // for nrows rows.
 template <class T>
-void heap_addn(size_t nh, size_t k, T* val, int64_t* ids, bool keep_max, size_t nrows, const int64_t* subset,
-               size_t n, const T* x, size_t ldx, const int64_t* xids, size_t id_stride, int64_t id0);
+void heap_addn(size_t nh, size_t k, T* val, int64_t* ids, bool keep_max, size_t nrows, const int64_t* subset, size_t n,
+               const T* x, size_t ldx, const int64_t* xids, size_t id_stride, int64_t id0);
 // Sort every heap best first; neutral entries stay at the end.
 template <class T>
 void heap_reorder(size_t nh, size_t k, T* val, int64_t* ids, bool keep_max);

@@ -60,8 +60,8 @@ struct Kernels {
                      int64_t row0, PanelSink* sink);
   // The k = 1 form of scan_panel: best[j] / best_row[j] (NR entries) hold the
   // smallest key so far and its row; ties keep the earlier (smaller) row.
-  void (*scan_panel_top1)(const float* panel, size_t d, const float* base, size_t nb, const float* bterm,
-                          float alpha, int64_t row0, float* best, int64_t* best_row);
+  void (*scan_panel_top1)(const float* panel, size_t d, const float* base, size_t nb, const float* bterm, float alpha,
+                          int64_t row0, float* best, int64_t* best_row);
   // out[i * NR + j] = <b_i, q_j> for nb base rows and the packed panel.
   void (*panel_products)(const float* panel, size_t d, const float* base, size_t nb, float* out);
   // the extra metrics, indexed by extra_metric_slot() (distances_extra_impl.h)

@@ -123,8 +123,6 @@ float extra_gower(const float* x, const float* y, size_t d, float) {
 }
 
 // In metric.h's slot order (extra_metric_slot).
-#define ANNVIL_EXTRA_KERNELS                                                                                    \
-  {                                                                                                             \
-    extra_l1, extra_linf, extra_lp, extra_canberra, extra_braycurtis, extra_jensenshannon, extra_jaccard,       \
-        extra_naneuclidean, extra_gower                                                                         \
-  }
+#define ANNVIL_EXTRA_KERNELS                                                                             \
+  {extra_l1,      extra_linf,         extra_lp,   extra_canberra, extra_braycurtis, extra_jensenshannon, \
+   extra_jaccard, extra_naneuclidean, extra_gower}

@@ -140,9 +140,7 @@ inline void ny_kernel(const float* x, const float* y, size_t d, size_t ny, float
 void l2sqr_ny_simd(const float* x, const float* y, size_t d, size_t ny, float* out) {
   ny_kernel<true>(x, y, d, ny, out);
 }
-void ip_ny_simd(const float* x, const float* y, size_t d, size_t ny, float* out) {
-  ny_kernel<false>(x, y, d, ny, out);
-}
+void ip_ny_simd(const float* x, const float* y, size_t d, size_t ny, float* out) { ny_kernel<false>(x, y, d, ny, out); }
 void norms_simd(const float* x, size_t d, size_t n, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = ip_one(x + i * d, x + i * d, d);
 }
@@ -261,8 +259,8 @@ void scan_panel_simd(const float* panel, size_t d, const float* base, size_t nb,
   }
 }
 
-void scan_panel_top1_simd(const float* panel, size_t d, const float* base, size_t nb, const float* bterm,
-                          float alpha, int64_t row0, float* best, int64_t* best_row) {
+void scan_panel_top1_simd(const float* panel, size_t d, const float* base, size_t nb, const float* bterm, float alpha,
+                          int64_t row0, float* best, int64_t* best_row) {
   auto b0 = V::loadu(best), b1 = V::loadu(best + V::W);
   auto i0 = V::iset1(-1), i1 = V::iset1(-1);
   size_t i = 0;
@@ -270,8 +268,8 @@ void scan_panel_top1_simd(const float* panel, size_t d, const float* base, size_
     block_top1<MR>(panel, d, base + i * d, bterm ? bterm + i : nullptr, alpha, int(i), b0, b1, i0, i1);
   if (i < nb) {
     tail_dispatch<MR - 1>(int(nb - i), [&](auto rc) {
-      block_top1<decltype(rc)::value>(panel, d, base + i * d, bterm ? bterm + i : nullptr, alpha, int(i), b0, b1,
-                                      i0, i1);
+      block_top1<decltype(rc)::value>(panel, d, base + i * d, bterm ? bterm + i : nullptr, alpha, int(i), b0, b1, i0,
+                                      i1);
     });
   }
   V::storeu(best, b0);
@@ -287,9 +285,8 @@ void panel_products_simd(const float* panel, size_t d, const float* base, size_t
   size_t i = 0;
   for (; i + MR <= nb; i += MR) block_products<MR>(panel, d, base + i * d, out + i * NR);
   if (i < nb) {
-    tail_dispatch<MR - 1>(int(nb - i), [&](auto rc) {
-      block_products<decltype(rc)::value>(panel, d, base + i * d, out + i * NR);
-    });
+    tail_dispatch<MR - 1>(int(nb - i),
+                          [&](auto rc) { block_products<decltype(rc)::value>(panel, d, base + i * d, out + i * NR); });
   }
 }
 
@@ -298,9 +295,17 @@ void panel_products_simd(const float* panel, size_t d, const float* base, size_t
 }  // namespace
 
 const Kernels& detail::ANNVIL_ISA_FN(kernels_)() {
-  static const Kernels k{SimdLevel::ANNVIL_ISA, NR,         l2_simd,         ip_simd,
-                         l2sqr_ny_simd,         ip_ny_simd, norms_simd,      scan_panel_simd,
-                         scan_panel_top1_simd,  panel_products_simd,         ANNVIL_EXTRA_KERNELS};
+  static const Kernels k{SimdLevel::ANNVIL_ISA,
+                         NR,
+                         l2_simd,
+                         ip_simd,
+                         l2sqr_ny_simd,
+                         ip_ny_simd,
+                         norms_simd,
+                         scan_panel_simd,
+                         scan_panel_top1_simd,
+                         panel_products_simd,
+                         ANNVIL_EXTRA_KERNELS};
   return k;
 }
 

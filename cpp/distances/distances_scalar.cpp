@@ -115,8 +115,12 @@ using V = simd::scalar::V;
 }  // namespace
 
 const Kernels& detail::kernels_scalar() {
-  static const Kernels k{SimdLevel::scalar, NR, l2sqr_ref, ip_ref, l2sqr_ny_ref, ip_ny_ref, norms_ref,
-                         scan_panel_ref, scan_panel_top1_ref, panel_products_ref, ANNVIL_EXTRA_KERNELS};
+  static const Kernels k{SimdLevel::scalar,   NR,
+                         l2sqr_ref,           ip_ref,
+                         l2sqr_ny_ref,        ip_ny_ref,
+                         norms_ref,           scan_panel_ref,
+                         scan_panel_top1_ref, panel_products_ref,
+                         ANNVIL_EXTRA_KERNELS};
   return k;
 }
 

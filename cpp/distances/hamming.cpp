@@ -55,8 +55,8 @@ void write_results(TopKArray& heaps, int32_t* D, idx_t* I) {
 
 }  // namespace
 
-void hamming_knn(size_t nq, const uint8_t* q, size_t nb, const uint8_t* b, size_t cs, size_t k, int32_t* D,
-                 idx_t* I, const IDSelector* sel, const idx_t* labels) {
+void hamming_knn(size_t nq, const uint8_t* q, size_t nb, const uint8_t* b, size_t cs, size_t k, int32_t* D, idx_t* I,
+                 const IDSelector* sel, const idx_t* labels) {
   ANNVIL_CHECK(k > 0, "k must be positive");
   if (nq == 0) return;
   const HammingKernels& K = hamming_kernels();
@@ -121,19 +121,20 @@ void hamming_range(size_t nq, const uint8_t* q, size_t nb, const uint8_t* b, siz
   {
     int32_t buf[kBlock];
 #pragma omp for schedule(dynamic, 4)
-    for (int64_t i = 0; i < int64_t(nq); ++i) errors.run([&] {
-      auto& out = hits[size_t(i)];
-      for (size_t b0 = 0; b0 < nb; b0 += kBlock) {
-        const size_t m = std::min(kBlock, nb - b0);
-        K.to_many(q + size_t(i) * cs, b + b0 * cs, m, cs, buf);
-        for (size_t j = 0; j < m; ++j) {
-          if (buf[j] >= radius) continue;
-          const idx_t id = labels ? labels[b0 + j] : idx_t(b0 + j);
-          if (sel && !sel->is_member(id)) continue;
-          out.emplace_back(buf[j], id);
+    for (int64_t i = 0; i < int64_t(nq); ++i)
+      errors.run([&] {
+        auto& out = hits[size_t(i)];
+        for (size_t b0 = 0; b0 < nb; b0 += kBlock) {
+          const size_t m = std::min(kBlock, nb - b0);
+          K.to_many(q + size_t(i) * cs, b + b0 * cs, m, cs, buf);
+          for (size_t j = 0; j < m; ++j) {
+            if (buf[j] >= radius) continue;
+            const idx_t id = labels ? labels[b0 + j] : idx_t(b0 + j);
+            if (sel && !sel->is_member(id)) continue;
+            out.emplace_back(buf[j], id);
+          }
         }
-      }
-    });
+      });
   }
   errors.rethrow();
   fill_binary_range_result(hits, result);
@@ -189,8 +190,8 @@ size_t match_hamming_thres(const uint8_t* a, const uint8_t* b, size_t na, size_t
   return count;
 }
 
-void generalized_hammings_knn(const uint8_t* a, const uint8_t* b, size_t na, size_t nb, size_t cs, size_t k,
-                              int32_t* D, idx_t* I) {
+void generalized_hammings_knn(const uint8_t* a, const uint8_t* b, size_t na, size_t nb, size_t cs, size_t k, int32_t* D,
+                              idx_t* I) {
   ANNVIL_CHECK(k > 0, "k must be positive");
   TopKArray heaps(na, k);
 #pragma omp parallel for if (na * nb * cs > (size_t(1) << 16))
@@ -211,8 +212,7 @@ void binary_to_real(size_t n, size_t d, const uint8_t* codes, float* x) {
   const size_t cs = d / 8;
 #pragma omp parallel for if (n * d > (size_t(1) << 18))
   for (int64_t i = 0; i < int64_t(n); ++i)
-    for (size_t j = 0; j < d; ++j)
-      x[size_t(i) * d + j] = ((codes[size_t(i) * cs + j / 8] >> (j % 8)) & 1) ? 1.f : -1.f;
+    for (size_t j = 0; j < d; ++j) x[size_t(i) * d + j] = ((codes[size_t(i) * cs + j / 8] >> (j % 8)) & 1) ? 1.f : -1.f;
 }
 
 void real_to_binary(size_t n, size_t d, const float* x, uint8_t* codes) {
@@ -227,8 +227,7 @@ void real_to_binary(size_t n, size_t d, const float* x, uint8_t* codes) {
 }
 
 void bitvec_shuffle(size_t n, size_t da, size_t db, const int32_t* order, const uint8_t* a, uint8_t* b) {
-  ANNVIL_CHECK(da % 8 == 0 && db % 8 == 0, "bitvec_shuffle: bit counts must be multiples of 8, got ", da, " and ",
-               db);
+  ANNVIL_CHECK(da % 8 == 0 && db % 8 == 0, "bitvec_shuffle: bit counts must be multiples of 8, got ", da, " and ", db);
   for (size_t j = 0; j < db; ++j)
     ANNVIL_CHECK(order[j] >= 0 && size_t(order[j]) < da, "bitvec_shuffle: order[", j, "] = ", order[j],
                  " is out of range [0, ", da, ")");

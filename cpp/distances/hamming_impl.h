@@ -17,7 +17,6 @@ namespace {
 
 using V = simd::ANNVIL_ISA::V;
 
-
 inline uint64_t load64(const uint8_t* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
@@ -58,23 +57,37 @@ inline void to_many_4(const uint8_t* q, const uint8_t* codes, size_t n, int32_t*
 
 inline int distance(const uint8_t* a, const uint8_t* b, size_t n) {
   switch (n) {
-    case 4: return pop64(uint64_t(load32(a) ^ load32(b)));
-    case 8: return pop64(load64(a) ^ load64(b));
-    case 16: return pop64(load64(a) ^ load64(b)) + pop64(load64(a + 8) ^ load64(b + 8));
+    case 4:
+      return pop64(uint64_t(load32(a) ^ load32(b)));
+    case 8:
+      return pop64(load64(a) ^ load64(b));
+    case 16:
+      return pop64(load64(a) ^ load64(b)) + pop64(load64(a + 8) ^ load64(b + 8));
     case 32:
       return pop64(load64(a) ^ load64(b)) + pop64(load64(a + 8) ^ load64(b + 8)) +
              pop64(load64(a + 16) ^ load64(b + 16)) + pop64(load64(a + 24) ^ load64(b + 24));
-    default: return distance_any(a, b, n);
+    default:
+      return distance_any(a, b, n);
   }
 }
 
 inline void to_many(const uint8_t* q, const uint8_t* codes, size_t n, size_t code_size, int32_t* out) {
   switch (code_size) {
-    case 4: to_many_4(q, codes, n, out); return;
-    case 8: to_many_words<1>(q, codes, n, out); return;
-    case 16: to_many_words<2>(q, codes, n, out); return;
-    case 32: to_many_words<4>(q, codes, n, out); return;
-    case 64: to_many_words<8>(q, codes, n, out); return;
+    case 4:
+      to_many_4(q, codes, n, out);
+      return;
+    case 8:
+      to_many_words<1>(q, codes, n, out);
+      return;
+    case 16:
+      to_many_words<2>(q, codes, n, out);
+      return;
+    case 32:
+      to_many_words<4>(q, codes, n, out);
+      return;
+    case 64:
+      to_many_words<8>(q, codes, n, out);
+      return;
     default:
       for (size_t j = 0; j < n; ++j) out[j] = distance_any(q, codes + j * code_size, code_size);
   }

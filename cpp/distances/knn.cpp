@@ -60,8 +60,8 @@ inline void split_range(size_t n, int nt, int t, size_t align, size_t& b, size_t
 // split_queries: threads take disjoint panels and scan the whole base;
 // otherwise every thread takes all panels and a disjoint share of the base.
 template <class MakeSink>
-void parallel_panel_scan(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, bool l2,
-                         bool split_queries, int nt, MakeSink&& make_sink) {
+void parallel_panel_scan(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, bool l2, bool split_queries,
+                         int nt, MakeSink&& make_sink) {
   const Kernels& K = kernels();
   const size_t NR = size_t(K.panel_width);
   const size_t npanels = (nq + NR - 1) / NR;
@@ -70,48 +70,48 @@ void parallel_panel_scan(size_t nq, const float* xq, size_t nb, const float* xb,
 
   ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
-  { ANNVIL_OMP_TRY(perr) {
-    // partition by the team actually granted (smaller than nt when nested)
-    const int t = omp_get_thread_num(), nth = omp_get_num_threads();
-    size_t p0 = 0, p1 = npanels, b0 = 0, b1 = nb;
-    if (split_queries)
-      split_range(npanels, nth, t, 1, p0, p1);
-    else
-      split_range(nb, nth, t, 48, b0, b1);
-    // Queries go in chunks of panels that fit in L2 next to a base block, so
-    // that many queries against few base rows (k-means assignment) do not
-    // stream all packed queries from memory once per base block.
-    const size_t chunk = std::max<size_t>(1, (768 * 1024) / (sizeof(float) * d * NR));
-    if (p0 < p1 && b0 < b1) {
-      AlignedBuffer panels(std::min(chunk, p1 - p0) * d * NR);
-      std::vector<PanelSink*> sinks(std::min(chunk, p1 - p0));
-      std::vector<float> norms(l2 ? BB : 0);
-      for (size_t c0 = p0; c0 < p1; c0 += chunk) {
-        const size_t c1 = std::min(p1, c0 + chunk);
-        for (size_t p = c0; p < c1; ++p) {
-          size_t q0 = p * NR, nv = std::min(NR, nq - q0);
-          pack_panel(xq + q0 * d, nv, d, int(NR), panels.p + (p - c0) * d * NR);
-          sinks[p - c0] = make_sink(t, q0, nv);
-        }
-        for (size_t bb = b0; bb < b1; bb += BB) {
-          size_t nbb = std::min(BB, b1 - bb);
-          const float* blk = xb + bb * d;
-          if (l2) K.norms_sqr(blk, d, nbb, norms.data());
-          for (size_t p = 0; p < c1 - c0; ++p) {
-            PanelSink* s = sinks[p];
-            if (s->best)
-              K.scan_panel_top1(panels.p + p * d * NR, d, blk, nbb, l2 ? norms.data() : nullptr, alpha,
-                                int64_t(bb), s->best, s->best_row);
-            else
-              K.scan_panel(panels.p + p * d * NR, d, blk, nbb, l2 ? norms.data() : nullptr, alpha, int64_t(bb), s);
-          }
+  {ANNVIL_OMP_TRY(perr){// partition by the team actually granted (smaller than nt when nested)
+                        const int t = omp_get_thread_num(), nth = omp_get_num_threads();
+  size_t p0 = 0, p1 = npanels, b0 = 0, b1 = nb;
+  if (split_queries)
+    split_range(npanels, nth, t, 1, p0, p1);
+  else
+    split_range(nb, nth, t, 48, b0, b1);
+  // Queries go in chunks of panels that fit in L2 next to a base block, so
+  // that many queries against few base rows (k-means assignment) do not
+  // stream all packed queries from memory once per base block.
+  const size_t chunk = std::max<size_t>(1, (768 * 1024) / (sizeof(float) * d * NR));
+  if (p0 < p1 && b0 < b1) {
+    AlignedBuffer panels(std::min(chunk, p1 - p0) * d * NR);
+    std::vector<PanelSink*> sinks(std::min(chunk, p1 - p0));
+    std::vector<float> norms(l2 ? BB : 0);
+    for (size_t c0 = p0; c0 < p1; c0 += chunk) {
+      const size_t c1 = std::min(p1, c0 + chunk);
+      for (size_t p = c0; p < c1; ++p) {
+        size_t q0 = p * NR, nv = std::min(NR, nq - q0);
+        pack_panel(xq + q0 * d, nv, d, int(NR), panels.p + (p - c0) * d * NR);
+        sinks[p - c0] = make_sink(t, q0, nv);
+      }
+      for (size_t bb = b0; bb < b1; bb += BB) {
+        size_t nbb = std::min(BB, b1 - bb);
+        const float* blk = xb + bb * d;
+        if (l2) K.norms_sqr(blk, d, nbb, norms.data());
+        for (size_t p = 0; p < c1 - c0; ++p) {
+          PanelSink* s = sinks[p];
+          if (s->best)
+            K.scan_panel_top1(panels.p + p * d * NR, d, blk, nbb, l2 ? norms.data() : nullptr, alpha, int64_t(bb),
+                              s->best, s->best_row);
+          else
+            K.scan_panel(panels.p + p * d * NR, d, blk, nbb, l2 ? norms.data() : nullptr, alpha, int64_t(bb), s);
         }
       }
     }
-  } ANNVIL_OMP_CATCH(perr)
   }
-  perr.rethrow();
 }
+ANNVIL_OMP_CATCH(perr)
+}  // namespace
+perr.rethrow();
+}  // namespace annvil
 
 // Threads worth using for `work` multiply-adds: waking a team costs tens of
 // microseconds on a quiet machine and a scheduler slice on a busy one, so
@@ -131,47 +131,47 @@ void fill_missing(size_t nq, size_t k, MetricType metric, float* D, idx_t* I) {
 }
 
 // Few queries: direct distances, base split across threads.
-void knn_direct(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, size_t k, MetricType metric,
-                float* D, idx_t* I, const IDSelector* sel, const idx_t* labels, int nt) {
+void knn_direct(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, size_t k, MetricType metric, float* D,
+                idx_t* I, const IDSelector* sel, const idx_t* labels, int nt) {
   const Kernels& K = kernels();
   const bool l2 = metric == METRIC_L2;
   std::vector<TopKArray> heaps(nt);
   const size_t BB = base_block_rows(d);
   ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
-  { ANNVIL_OMP_TRY(perr) {
-    const int t = omp_get_thread_num(), nth = omp_get_num_threads();
-    TopKArray local(nq, k);
-    size_t b0, b1;
-    split_range(nb, nth, t, 16, b0, b1);
-    std::vector<float> dist(BB);
-    for (size_t bb = b0; bb < b1; bb += BB) {
-      size_t nbb = std::min(BB, b1 - bb);
-      const float* blk = xb + bb * d;
-      for (size_t q = 0; q < nq; ++q) {
-        if (l2)
-          K.l2sqr_ny(xq + q * d, blk, d, nbb, dist.data());
-        else
-          K.inner_product_ny(xq + q * d, blk, d, nbb, dist.data());
-        TopK& h = local[q];
-        float thr = h.threshold();
-        for (size_t i = 0; i < nbb; ++i) {
-          float key = l2 ? dist[i] : -dist[i];
-          if (key < thr) {
-            idx_t label = labels ? labels[bb + i] : idx_t(bb + i);
-            if (sel && !sel->is_member(label)) continue;
-            h.push(key, label);
-            thr = h.threshold();
-          }
+  {ANNVIL_OMP_TRY(perr){const int t = omp_get_thread_num(), nth = omp_get_num_threads();
+  TopKArray local(nq, k);
+  size_t b0, b1;
+  split_range(nb, nth, t, 16, b0, b1);
+  std::vector<float> dist(BB);
+  for (size_t bb = b0; bb < b1; bb += BB) {
+    size_t nbb = std::min(BB, b1 - bb);
+    const float* blk = xb + bb * d;
+    for (size_t q = 0; q < nq; ++q) {
+      if (l2)
+        K.l2sqr_ny(xq + q * d, blk, d, nbb, dist.data());
+      else
+        K.inner_product_ny(xq + q * d, blk, d, nbb, dist.data());
+      TopK& h = local[q];
+      float thr = h.threshold();
+      for (size_t i = 0; i < nbb; ++i) {
+        float key = l2 ? dist[i] : -dist[i];
+        if (key < thr) {
+          idx_t label = labels ? labels[bb + i] : idx_t(bb + i);
+          if (sel && !sel->is_member(label)) continue;
+          h.push(key, label);
+          thr = h.threshold();
         }
       }
     }
-    heaps[t] = std::move(local);
-  } ANNVIL_OMP_CATCH(perr)
   }
-  perr.rethrow();
-  for (int t = 1; t < nt; ++t) heaps[0].merge_from(heaps[t]);
-  heaps[0].finalize(metric, nullptr, D, I);
+  heaps[t] = std::move(local);
+}
+ANNVIL_OMP_CATCH(perr)
+}
+perr.rethrow();
+for (int t = 1; t < nt; ++t) heaps[0].merge_from(heaps[t]);
+heaps[0].finalize(metric, nullptr, D, I);
 }
 
 void knn_top1(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, MetricType metric, float* D, idx_t* I,
@@ -208,7 +208,6 @@ void knn_top1(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, 
   }
 }
 
-
 // ---- extra metrics (metric.h) -------------------------------------------------------
 // No GEMM form exists for these, so every (query, base row) distance comes from
 // the metric's kernel, base rows in L2-sized blocks.  Many queries: threads
@@ -229,37 +228,37 @@ void knn_extra(size_t nq, const float* xq, size_t nb, const float* xb, size_t d,
   for (int h = 0; h < nparts; ++h) heaps.emplace_back(nq, k);
   ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
-  { ANNVIL_OMP_TRY(perr) {
-    const int t = omp_get_thread_num(), nth = omp_get_num_threads();
-    size_t q0 = 0, q1 = nq, b0 = 0, b1 = nb;
-    if (split_queries)
-      split_range(nq, nth, t, 1, q0, q1);
-    else
-      split_range(nb, nth, t, 16, b0, b1);
-    TopKArray& H = heaps[split_queries ? 0 : t];
-    std::vector<float> dist(BB);
-    for (size_t bb = b0; bb < b1; bb += BB) {
-      const size_t nbb = std::min(BB, b1 - bb);
-      for (size_t q = q0; q < q1; ++q) {
-        extra_distances_ny(fn, metric_arg, xq + q * d, xb + bb * d, d, nbb, dist.data());
-        TopK& h = H[q];
-        float thr = h.threshold();
-        for (size_t i = 0; i < nbb; ++i) {
-          float key = sign * dist[i];
-          if (key < thr) {
-            idx_t label = labels ? labels[bb + i] : idx_t(bb + i);
-            if (sel && !sel->is_member(label)) continue;
-            h.push(key, label);
-            thr = h.threshold();
-          }
+  {ANNVIL_OMP_TRY(perr){const int t = omp_get_thread_num(), nth = omp_get_num_threads();
+  size_t q0 = 0, q1 = nq, b0 = 0, b1 = nb;
+  if (split_queries)
+    split_range(nq, nth, t, 1, q0, q1);
+  else
+    split_range(nb, nth, t, 16, b0, b1);
+  TopKArray& H = heaps[split_queries ? 0 : t];
+  std::vector<float> dist(BB);
+  for (size_t bb = b0; bb < b1; bb += BB) {
+    const size_t nbb = std::min(BB, b1 - bb);
+    for (size_t q = q0; q < q1; ++q) {
+      extra_distances_ny(fn, metric_arg, xq + q * d, xb + bb * d, d, nbb, dist.data());
+      TopK& h = H[q];
+      float thr = h.threshold();
+      for (size_t i = 0; i < nbb; ++i) {
+        float key = sign * dist[i];
+        if (key < thr) {
+          idx_t label = labels ? labels[bb + i] : idx_t(bb + i);
+          if (sel && !sel->is_member(label)) continue;
+          h.push(key, label);
+          thr = h.threshold();
         }
       }
     }
-  } ANNVIL_OMP_CATCH(perr)
   }
-  perr.rethrow();
-  for (int h = 1; h < nparts; ++h) heaps[0].merge_from(heaps[h]);
-  heaps[0].finalize(metric, nullptr, D, I);
+}
+ANNVIL_OMP_CATCH(perr)
+}
+perr.rethrow();
+for (int h = 1; h < nparts; ++h) heaps[0].merge_from(heaps[h]);
+heaps[0].finalize(metric, nullptr, D, I);
 }
 
 void range_extra(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, float radius, MetricType metric,
@@ -272,19 +271,20 @@ void range_extra(size_t nq, const float* xq, size_t nb, const float* xb, size_t 
   ParallelErrors perr;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
   for (int64_t qi = 0; qi < int64_t(nq); ++qi) ANNVIL_OMP_TRY(perr) {
-    const size_t q = size_t(qi);
-    std::vector<float> dist(std::min(BB, nb));
-    for (size_t bb = 0; bb < nb; bb += BB) {
-      const size_t nbb = std::min(BB, nb - bb);
-      extra_distances_ny(fn, metric_arg, xq + q * d, xb + bb * d, d, nbb, dist.data());
-      for (size_t i = 0; i < nbb; ++i) {
-        if (!(sim ? dist[i] > radius : dist[i] < radius)) continue;
-        idx_t label = labels ? labels[bb + i] : idx_t(bb + i);
-        if (sel && !sel->is_member(label)) continue;
-        hits[q].emplace_back(sim ? -dist[i] : dist[i], label);
+      const size_t q = size_t(qi);
+      std::vector<float> dist(std::min(BB, nb));
+      for (size_t bb = 0; bb < nb; bb += BB) {
+        const size_t nbb = std::min(BB, nb - bb);
+        extra_distances_ny(fn, metric_arg, xq + q * d, xb + bb * d, d, nbb, dist.data());
+        for (size_t i = 0; i < nbb; ++i) {
+          if (!(sim ? dist[i] > radius : dist[i] < radius)) continue;
+          idx_t label = labels ? labels[bb + i] : idx_t(bb + i);
+          if (sel && !sel->is_member(label)) continue;
+          hits[q].emplace_back(sim ? -dist[i] : dist[i], label);
+        }
       }
     }
-  } ANNVIL_OMP_CATCH(perr)
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
   fill_range_result(hits, metric, result);
 }
@@ -297,14 +297,15 @@ void compute_norms(size_t n, const float* x, size_t d, float* out) {
   ParallelErrors perr;
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t i0 = 0; i0 < int64_t(n); i0 += 1024) ANNVIL_OMP_TRY(perr) {
-    size_t m = std::min<size_t>(1024, n - size_t(i0));
-    K.norms_sqr(x + size_t(i0) * d, d, m, out + i0);
-  } ANNVIL_OMP_CATCH(perr)
+      size_t m = std::min<size_t>(1024, n - size_t(i0));
+      K.norms_sqr(x + size_t(i0) * d, d, m, out + i0);
+    }
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
-void knn_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, size_t k, MetricType metric,
-               float* D, idx_t* I, const IDSelector* sel, const idx_t* labels, float metric_arg) {
+void knn_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, size_t k, MetricType metric, float* D,
+               idx_t* I, const IDSelector* sel, const idx_t* labels, float metric_arg) {
   if (nq == 0) return;
   if (nb == 0 || k == 0) {
     fill_missing(nq, k, metric, D, I);
@@ -355,7 +356,6 @@ void knn_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d,
   if (l2) compute_norms(nq, xq, d, qnorms.data());
   heaps[0].finalize(metric, l2 ? qnorms.data() : nullptr, D, I);
 }
-
 
 void range_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, float radius, MetricType metric,
                  RangeSearchResult* result, const IDSelector* sel, const idx_t* labels, float metric_arg) {
@@ -412,8 +412,8 @@ void range_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t 
   }
 }
 
-void pairwise_distances(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, MetricType metric,
-                        float* out, float metric_arg) {
+void pairwise_distances(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, MetricType metric, float* out,
+                        float metric_arg) {
   if (nq == 0 || nb == 0) return;
   if (is_extra_metric(metric)) {
     const ExtraDistFn fn = extra_distance_fn(kernels(), metric);
@@ -421,8 +421,9 @@ void pairwise_distances(size_t nq, const float* xq, size_t nb, const float* xb, 
     ParallelErrors perr;
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t q = 0; q < int64_t(nq); ++q) ANNVIL_OMP_TRY(perr) {
-      extra_distances_ny(fn, metric_arg, xq + size_t(q) * d, xb, d, nb, out + size_t(q) * nb);
-    } ANNVIL_OMP_CATCH(perr)
+        extra_distances_ny(fn, metric_arg, xq + size_t(q) * d, xb, d, nb, out + size_t(q) * nb);
+      }
+    ANNVIL_OMP_CATCH(perr)
     perr.rethrow();
     return;
   }
@@ -440,33 +441,33 @@ void pairwise_distances(size_t nq, const float* xq, size_t nb, const float* xb, 
   const bool split_queries = npanels >= size_t(nt);
   ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
-  { ANNVIL_OMP_TRY(perr) {
-    const int t = omp_get_thread_num(), nth = omp_get_num_threads();
-    size_t p0 = 0, p1 = npanels, b0 = 0, b1 = nb;
-    if (split_queries)
-      split_range(npanels, nth, t, 1, p0, p1);
-    else
-      split_range(nb, nth, t, 48, b0, b1);
-    AlignedBuffer panel(d * NR);
-    std::vector<float> prod(BB * NR);
-    for (size_t p = p0; p < p1 && b0 < b1; ++p) {
-      size_t q0 = p * NR, nv = std::min(NR, nq - q0);
-      pack_panel(xq + q0 * d, nv, d, int(NR), panel.p);
-      for (size_t bb = b0; bb < b1; bb += BB) {
-        size_t nbb = std::min(BB, b1 - bb);
-        K.panel_products(panel.p, d, xb + bb * d, nbb, prod.data());
-        for (size_t j = 0; j < nv; ++j) {
-          float* o = out + (q0 + j) * nb + bb;
-          for (size_t i = 0; i < nbb; ++i) {
-            float ip = prod[i * NR + j];
-            o[i] = l2 ? std::max(0.f, qn[q0 + j] + bn[bb + i] - 2 * ip) : ip;
-          }
+  {ANNVIL_OMP_TRY(perr){const int t = omp_get_thread_num(), nth = omp_get_num_threads();
+  size_t p0 = 0, p1 = npanels, b0 = 0, b1 = nb;
+  if (split_queries)
+    split_range(npanels, nth, t, 1, p0, p1);
+  else
+    split_range(nb, nth, t, 48, b0, b1);
+  AlignedBuffer panel(d * NR);
+  std::vector<float> prod(BB * NR);
+  for (size_t p = p0; p < p1 && b0 < b1; ++p) {
+    size_t q0 = p * NR, nv = std::min(NR, nq - q0);
+    pack_panel(xq + q0 * d, nv, d, int(NR), panel.p);
+    for (size_t bb = b0; bb < b1; bb += BB) {
+      size_t nbb = std::min(BB, b1 - bb);
+      K.panel_products(panel.p, d, xb + bb * d, nbb, prod.data());
+      for (size_t j = 0; j < nv; ++j) {
+        float* o = out + (q0 + j) * nb + bb;
+        for (size_t i = 0; i < nbb; ++i) {
+          float ip = prod[i * NR + j];
+          o[i] = l2 ? std::max(0.f, qn[q0 + j] + bn[bb + i] - 2 * ip) : ip;
         }
       }
     }
-  } ANNVIL_OMP_CATCH(perr)
   }
-  perr.rethrow();
+}
+ANNVIL_OMP_CATCH(perr)
+}
+perr.rethrow();
 }
 
 int64_t find_non_finite(size_t n, const float* x) {
@@ -475,16 +476,17 @@ int64_t find_non_finite(size_t n, const float* x) {
   ParallelErrors perr;
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(max : first)
   for (int64_t c = 0; c < int64_t((n + 4095) / 4096); ++c) ANNVIL_OMP_TRY(perr) {
-    size_t b = size_t(c) * 4096, e = std::min(n, b + 4096);
-    int bad = 0;
-    for (size_t i = b; i < e; ++i) bad |= !std::isfinite(x[i]);
-    if (bad && first < 0)
-      for (size_t i = b; i < e; ++i)
-        if (!std::isfinite(x[i])) {
-          first = int64_t(i);
-          break;
-        }
-  } ANNVIL_OMP_CATCH(perr)
+      size_t b = size_t(c) * 4096, e = std::min(n, b + 4096);
+      int bad = 0;
+      for (size_t i = b; i < e; ++i) bad |= !std::isfinite(x[i]);
+      if (bad && first < 0)
+        for (size_t i = b; i < e; ++i)
+          if (!std::isfinite(x[i])) {
+            first = int64_t(i);
+            break;
+          }
+    }
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
   if (first < 0) return -1;
   // `max` reduction finds some bad chunk; report the earliest one for a stable message
@@ -505,15 +507,16 @@ int64_t find_norm_overflow(size_t n, const float* x, size_t d) {
     std::vector<float> nrm(kRows);
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < nblock; ++b) ANNVIL_OMP_TRY(perr) {
-      const size_t r0 = size_t(b) * kRows, m = std::min(kRows, n - r0);
-      K.norms_sqr(x + r0 * d, d, m, nrm.data());
-      for (size_t i = 0; i < m; ++i)
-        if (!std::isfinite(nrm[i])) {
+        const size_t r0 = size_t(b) * kRows, m = std::min(kRows, n - r0);
+        K.norms_sqr(x + r0 * d, d, m, nrm.data());
+        for (size_t i = 0; i < m; ++i)
+          if (!std::isfinite(nrm[i])) {
 #pragma omp critical(annvil_norm_overflow)
-          if (first < 0 || int64_t(r0 + i) < first) first = int64_t(r0 + i);
-          break;
-        }
-    } ANNVIL_OMP_CATCH(perr)
+            if (first < 0 || int64_t(r0 + i) < first) first = int64_t(r0 + i);
+            break;
+          }
+      }
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   return first;
@@ -525,11 +528,12 @@ void normalize_rows(size_t n, float* x, size_t d) {
   ParallelErrors perr;
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t i = 0; i < int64_t(n); ++i) ANNVIL_OMP_TRY(perr) {
-    float* r = x + size_t(i) * d;
-    float nrm = std::sqrt(K.inner_product(r, r, d));
-    if (nrm > 0)
-      for (size_t p = 0; p < d; ++p) r[p] /= nrm;
-  } ANNVIL_OMP_CATCH(perr)
+      float* r = x + size_t(i) * d;
+      float nrm = std::sqrt(K.inner_product(r, r, d));
+      if (nrm > 0)
+        for (size_t p = 0; p < d; ++p) r[p] /= nrm;
+    }
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 

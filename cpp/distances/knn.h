@@ -13,9 +13,8 @@ namespace annvil {
 // D, I: nq * k.  `labels` (nb entries) maps rows to returned ids (identity if
 // null); `sel` filters on the label.  Missing results: -1 and missing_result_distance() (+-FLT_MAX, topk.h).
 // Every metric of metric.h; metric_arg is p for METRIC_Lp.
-void knn_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, size_t k, MetricType metric,
-               float* D, idx_t* I, const IDSelector* sel = nullptr, const idx_t* labels = nullptr,
-               float metric_arg = 0.f);
+void knn_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, size_t k, MetricType metric, float* D,
+               idx_t* I, const IDSelector* sel = nullptr, const idx_t* labels = nullptr, float metric_arg = 0.f);
 
 // All base rows within `radius` (distances: dist < radius; similarities
 // (inner product, Jaccard): sim > radius).
@@ -24,8 +23,8 @@ void range_exact(size_t nq, const float* xq, size_t nb, const float* xb, size_t 
                  float metric_arg = 0.f);
 
 // out: nq * nb matrix of distances (squared for L2) or similarities.
-void pairwise_distances(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, MetricType metric,
-                        float* out, float metric_arg = 0.f);
+void pairwise_distances(size_t nq, const float* xq, size_t nb, const float* xb, size_t d, MetricType metric, float* out,
+                        float metric_arg = 0.f);
 
 // Squared L2 norms of n rows.
 void compute_norms(size_t n, const float* x, size_t d, float* out);

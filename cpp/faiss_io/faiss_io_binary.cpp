@@ -49,7 +49,6 @@ IndexBinaryPtr read_binary_nonnull(FReader& r, const char* what) {
   return p;
 }
 
-
 // Faiss's BitstringReader / BitstringWriter: values of nbit bits, least
 // significant bit first, packed one after the other.
 class BitReader {
@@ -222,7 +221,7 @@ IndexBinaryPtr read_binary(FReader& r) {
     BHeader hd = read_bheader(r);
     IndexBinaryPtr sub = read_binary_nonnull(r, "binary IDMap inner index");
     return read_idmap_of<IndexBinaryIDMap, IndexBinaryIDMap2>(r, sub, hd.d, hd.ntotal, hd.is_trained, map2,
-                                                            "IndexBinaryIDMap", "IndexBinaryIDMap2");
+                                                              "IndexBinaryIDMap", "IndexBinaryIDMap2");
   }
   if (h == fourcc("IBwF")) {
     BHeader hd = read_bheader(r);

@@ -179,8 +179,7 @@ const FourccInfo* find_fourcc(uint32_t h) {
 
 [[noreturn]] void unsupported(uint32_t h, const char* what) {
   const FourccInfo* f = find_fourcc(h);
-  if (f)
-    ANNVIL_THROW(file_format, f->cls, " (fourcc ", f->code, ") is not supported", what);
+  if (f) ANNVIL_THROW(file_format, f->cls, " (fourcc ", f->code, ") is not supported", what);
   ANNVIL_THROW(file_format, "not a Faiss ", what[0] ? "index" : "index", " file: unknown fourcc '", fourcc_str(h), "'",
                what);
 }
@@ -322,7 +321,8 @@ VectorTransformPtr read_transform(FReader& r) {
     int32_t din = r.get<int32_t>("d_in"), dout = r.get<int32_t>("d_out");
     r.get_bool("transform is_trained");
     if (din <= 0 || din > (1 << 20) || din != dout) r.corrupt("bad normalization transform dimensions");
-    if (norm != 2.f) ANNVIL_THROW(file_format, "NormalizationTransform with norm ", norm, " is not supported (only L2)");
+    if (norm != 2.f)
+      ANNVIL_THROW(file_format, "NormalizationTransform with norm ", norm, " is not supported (only L2)");
     return build("NormalizationTransform", [&] { return std::make_shared<NormalizationTransform>(din, norm); });
   }
   const FourccInfo* f = find_fourcc(h);

@@ -36,8 +36,8 @@ IndexPtr read_sq_index(FReader& r) {
   FHeader hd = read_header(r);
   if (hd.d == 0) r.corrupt("bad dimension");
   ScalarQuantizer sq = read_sq(r, hd.d, hd.is_trained);
-  auto idx = build("IndexScalarQuantizer",
-                   [&] { return std::make_shared<IndexScalarQuantizer>(hd.d, sq.qtype, hd.metric); });
+  auto idx =
+      build("IndexScalarQuantizer", [&] { return std::make_shared<IndexScalarQuantizer>(hd.d, sq.qtype, hd.metric); });
   idx->sq = std::move(sq);
   const size_t n = r.vec_count<uint8_t>("SQ codes");
   if (n != size_t(hd.ntotal) * idx->sq.code_size) r.corrupt("SQ codes do not match ntotal * code_size");

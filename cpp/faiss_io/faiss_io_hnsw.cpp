@@ -125,7 +125,8 @@ void write_faiss_hnsw(FWriter& w, const HNSW& g) {
   for (size_t i = 0; i < N; ++i) {
     int32_t* dst = nb.data() + offsets[i];
     std::memcpy(dst, g.links(int32_t(i), 0), size_t(2 * M) * 4);
-    for (int lev = 1; lev < levels[i]; ++lev) std::memcpy(dst + cum[size_t(lev)], g.links(int32_t(i), lev), size_t(M) * 4);
+    for (int lev = 1; lev < levels[i]; ++lev)
+      std::memcpy(dst + cum[size_t(lev)], g.links(int32_t(i), lev), size_t(M) * 4);
   }
   w.vec(probas);
   w.vec(cum);
@@ -165,9 +166,8 @@ IndexPtr read_hnsw(FReader& r, uint32_t h) {
   } else {
     auto* pq = dynamic_cast<IndexPQ*>(storage.get());
     if (!pq) r.corrupt("IndexHNSWPQ storage is not an IndexPQ");
-    auto q = build("IndexHNSWPQ", [&] {
-      return std::make_shared<IndexHNSWPQ>(hd.d, int(pq->pq.M), M, int(pq->pq.nbits), hd.metric);
-    });
+    auto q = build("IndexHNSWPQ",
+                   [&] { return std::make_shared<IndexHNSWPQ>(hd.d, int(pq->pq.M), M, int(pq->pq.nbits), hd.metric); });
     q->pq = pq->pq;
     q->code_size = q->pq.code_size;
     q->codes = pq->codes;

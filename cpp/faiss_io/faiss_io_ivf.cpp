@@ -155,8 +155,8 @@ void write_array_invlists(FWriter& w, const InvertedLists& il, size_t code_size)
 IndexPtr read_ivf_flat(FReader& r) {
   IvfHeader v = read_ivf_header(r);
   if (v.h.d == 0) r.corrupt("bad dimension");
-  auto idx = build("IndexIVFFlat",
-                   [&] { return std::make_shared<IndexIVFFlat>(v.quantizer, v.h.d, v.nlist, v.h.metric); });
+  auto idx =
+      build("IndexIVFFlat", [&] { return std::make_shared<IndexIVFFlat>(v.quantizer, v.h.d, v.nlist, v.h.metric); });
   idx->ntotal = v.h.ntotal;
   read_array_invlists(r, *idx, size_t(v.h.d) * 4);
   finish_ivf(r, *idx, v);
@@ -199,7 +199,11 @@ IndexPtr read_ivf_pq(FReader& r) {
   // Faiss does not store the precomputed table: it rebuilds it (when it fits)
   idx->use_precomputed_table = 0;
   idx->precomputed_table.clear();
-  if (idx->is_trained) build("IndexIVFPQ", [&] { idx->precompute_table(); return 0; });
+  if (idx->is_trained)
+    build("IndexIVFPQ", [&] {
+      idx->precompute_table();
+      return 0;
+    });
   return idx;
 }
 
@@ -255,7 +259,11 @@ IndexPtr read_ivf_pq_fastscan(FReader& r) {
   idx->pack_lists();
   idx->use_precomputed_table = 0;
   idx->precomputed_table.clear();
-  if (idx->is_trained) build("IndexIVFPQFastScan", [&] { idx->precompute_table(); return 0; });
+  if (idx->is_trained)
+    build("IndexIVFPQFastScan", [&] {
+      idx->precompute_table();
+      return 0;
+    });
   return idx;
 }
 

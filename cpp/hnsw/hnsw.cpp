@@ -37,8 +37,8 @@ inline float key_of(const Space& sp, const float* q, int32_t id, int32_t self) {
 // ef-search on one level for construction: the `ef` closest nodes to q
 // reachable from ep, sorted ascending in `out`, never including `self`.
 template <class Space>
-void search_layer_build(const HNSW& g, const Space& sp, HnswScratch& B, const float* q, int32_t self,
-                        int32_t ep, float ep_d, int level, int ef, std::vector<HnswCand>& out) {
+void search_layer_build(const HNSW& g, const Space& sp, HnswScratch& B, const float* q, int32_t self, int32_t ep,
+                        float ep_d, int level, int ef, std::vector<HnswCand>& out) {
   HnswScratch::Visited& vt = B.visited;
   vt.begin(g.ntotal);
   auto& cand = B.cand;
@@ -87,9 +87,8 @@ void search_layer_build(const HNSW& g, const Space& sp, HnswScratch& B, const fl
       }
     }
   }
-  std::sort(res.begin(), res.end(), [](const HnswCand& a, const HnswCand& b) {
-    return a.d < b.d || (a.d == b.d && a.id < b.id);
-  });
+  std::sort(res.begin(), res.end(),
+            [](const HnswCand& a, const HnswCand& b) { return a.d < b.d || (a.d == b.d && a.id < b.id); });
 }
 
 // The neighbour-selection heuristic (Algorithm 4 of the paper, as in Faiss's
@@ -101,8 +100,7 @@ void search_layer_build(const HNSW& g, const Space& sp, HnswScratch& B, const fl
 // anyway; dropping it spends the degree budget on other directions, which
 // keeps clusters connected to each other.  cands: sorted ascending by key.
 template <class Space>
-void select_neighbors(const Space& sp, const std::vector<HnswCand>& cands, int max_n,
-                      std::vector<HnswCand>& out) {
+void select_neighbors(const Space& sp, const std::vector<HnswCand>& cands, int max_n, std::vector<HnswCand>& out) {
   out.clear();
   if (int(cands.size()) <= max_n) {
     out = cands;
@@ -150,9 +148,8 @@ void add_link(HNSW& g, const Space& sp, HnswScratch& B, int32_t* links, int cap,
   tmp.clear();
   for (int j = 0; j < cap; ++j) tmp.push_back({sp.between(src, links[j]), links[j]});
   tmp.push_back({d, dst});
-  std::sort(tmp.begin(), tmp.end(), [](const HnswCand& a, const HnswCand& b) {
-    return a.d < b.d || (a.d == b.d && a.id < b.id);
-  });
+  std::sort(tmp.begin(), tmp.end(),
+            [](const HnswCand& a, const HnswCand& b) { return a.d < b.d || (a.d == b.d && a.id < b.id); });
   auto& sel = B.sel;
   select_neighbors(sp, tmp, cap, sel);
   int j = 0;
@@ -162,8 +159,7 @@ void add_link(HNSW& g, const Space& sp, HnswScratch& B, int32_t* links, int cap,
 }
 
 template <class Space>
-void insert_one(HNSW& g, const Space& sp, HnswScratch& B, int32_t q, std::atomic<uint8_t>* locks,
-                int top_level) {
+void insert_one(HNSW& g, const Space& sp, HnswScratch& B, int32_t q, std::atomic<uint8_t>* locks, int top_level) {
   const float* qv = sp.query_of(q, B.qbuf);
   const int level = g.levels[size_t(q)];
   int32_t ep = g.entry_point;
@@ -215,9 +211,8 @@ void insert_one(HNSW& g, const Space& sp, HnswScratch& B, int32_t q, std::atomic
           for (const HnswCand& c : S) dup |= c.id == e;
           if (!dup) tmp.push_back({sp.between(q, e), e});
         }
-        std::sort(tmp.begin(), tmp.end(), [](const HnswCand& a, const HnswCand& b) {
-          return a.d < b.d || (a.d == b.d && a.id < b.id);
-        });
+        std::sort(tmp.begin(), tmp.end(),
+                  [](const HnswCand& a, const HnswCand& b) { return a.d < b.d || (a.d == b.d && a.id < b.id); });
         select_neighbors(sp, tmp, cap, B.sel);
         chosen = &B.sel;
       }
@@ -268,9 +263,7 @@ FlatSpace::FlatSpace(const float* xb_, const uint16_t* xh_, size_t d_, MetricTyp
   prefetch_ahead = 2;
 }
 
-HNSW::HNSW(int M_) : M(M_) {
-  ANNVIL_CHECK(M_ >= 2 && M_ <= 4096, "HNSW M must be in [2, 4096], got ", M_);
-}
+HNSW::HNSW(int M_) : M(M_) { ANNVIL_CHECK(M_ >= 2 && M_ <= 4096, "HNSW M must be in [2, 4096], got ", M_); }
 
 int HNSW::draw_level(int64_t id) const {
   uint64_t h = splitmix64(seed ^ splitmix64(uint64_t(id)));
@@ -344,8 +337,9 @@ void HNSW::insert(const Space& sp, const std::vector<int32_t>& nodes) {
     HnswScratch& S = hnsw_scratch();
 #pragma omp for schedule(dynamic, 4)
     for (int64_t j = 0; j < rest; ++j) ANNVIL_OMP_TRY(perr) {
-      insert_one(*this, sp, S, order[i + size_t(j)], locks.get(), top);
-    } ANNVIL_OMP_CATCH(perr)
+        insert_one(*this, sp, S, order[i + size_t(j)], locks.get(), top);
+      }
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   inserted_since_repair += nodes.size();
@@ -380,8 +374,7 @@ void HNSW::descend(const Space& sp, const float* q, int32_t* ep_out, float* ep_d
 size_t HNSW::memory_usage() const {
   // arrays on huge pages or mapped from a file are views: count their size
   auto bytes = [](const Storage<int32_t>& s) { return s.is_view() ? s.size() * sizeof(int32_t) : s.capacity_bytes(); };
-  return bytes(links0) + bytes(upper_links) + levels.capacity() +
-         upper_begin.capacity() * sizeof(uint32_t);
+  return bytes(links0) + bytes(upper_links) + levels.capacity() + upper_begin.capacity() * sizeof(uint32_t);
 }
 
 // ---- query-time search on level 0 ---------------------------------------------
@@ -389,8 +382,8 @@ size_t HNSW::memory_usage() const {
 // vectors are prefetched one step ahead of the distance computation, so the
 // memory latency of the next vector overlaps the arithmetic of this one.
 template <class Space, class Admit>
-void hnsw_search_level0(const HNSW& g, const Space& sp, HnswScratch& B, const float* q, int32_t ep, float ep_d,
-                        int ef, const Admit& admit, std::vector<HnswCand>& res) {
+void hnsw_search_level0(const HNSW& g, const Space& sp, HnswScratch& B, const float* q, int32_t ep, float ep_d, int ef,
+                        const Admit& admit, std::vector<HnswCand>& res) {
   HnswScratch::Visited& vt = B.visited;
   vt.begin(g.ntotal);
   auto& cand = B.cand;
@@ -455,15 +448,14 @@ void hnsw_search_level0(const HNSW& g, const Space& sp, HnswScratch& B, const fl
 }
 
 // One instantiation of the graph code per storage (see hnsw_codes.h).
-#define ANNVIL_HNSW_INSTANTIATE(Space)                                                                           \
-  template void HNSW::insert<Space>(const Space&, const std::vector<int32_t>&);                                 \
-  template void HNSW::descend<Space>(const Space&, const float*, int32_t*, float*, int) const;                  \
-  template void hnsw_search_level0<Space, HnswAdmitAll>(const HNSW&, const Space&, HnswScratch&, const float*, \
-                                                        int32_t, float, int, const HnswAdmitAll&,              \
-                                                        std::vector<HnswCand>&);                               \
-  template void hnsw_search_level0<Space, HnswAdmitFn>(const HNSW&, const Space&, HnswScratch&, const float*,  \
-                                                       int32_t, float, int, const HnswAdmitFn&,                \
-                                                       std::vector<HnswCand>&);
+#define ANNVIL_HNSW_INSTANTIATE(Space)                                                                                 \
+  template void HNSW::insert<Space>(const Space&, const std::vector<int32_t>&);                                        \
+  template void HNSW::descend<Space>(const Space&, const float*, int32_t*, float*, int) const;                         \
+  template void hnsw_search_level0<Space, HnswAdmitAll>(const HNSW&, const Space&, HnswScratch&, const float*,         \
+                                                        int32_t, float, int, const HnswAdmitAll&,                      \
+                                                        std::vector<HnswCand>&);                                       \
+  template void hnsw_search_level0<Space, HnswAdmitFn>(const HNSW&, const Space&, HnswScratch&, const float*, int32_t, \
+                                                       float, int, const HnswAdmitFn&, std::vector<HnswCand>&);
 ANNVIL_HNSW_INSTANTIATE(FlatSpace)
 ANNVIL_HNSW_INSTANTIATE(SQSpace)
 ANNVIL_HNSW_INSTANTIATE(PQSpace)

@@ -18,9 +18,13 @@ int lines_of(size_t bytes) { return int(std::min<size_t>(8, (bytes + 63) / 64));
 
 // ---- SQSpace ------------------------------------------------------------------
 SQSpace::SQSpace(const ScalarQuantizer& sq_, const uint8_t* codes_, MetricType metric)
-    : codes(codes_), sq(&sq_), d(sq_.d), code_size(sq_.code_size), ip(metric == METRIC_INNER_PRODUCT),
-      fp16(sq_.kind() == ScalarQuantizer::Kind::f16), packed(sq_.kind() == ScalarQuantizer::Kind::u4 ||
-                                                            sq_.kind() == ScalarQuantizer::Kind::u6),
+    : codes(codes_),
+      sq(&sq_),
+      d(sq_.d),
+      code_size(sq_.code_size),
+      ip(metric == METRIC_INNER_PRODUCT),
+      fp16(sq_.kind() == ScalarQuantizer::Kind::f16),
+      packed(sq_.kind() == ScalarQuantizer::Kind::u4 || sq_.kind() == ScalarQuantizer::Kind::u6),
       bf16(sq_.kind() == ScalarQuantizer::Kind::bf16) {
   if (!fp16 && !bf16 && sq_.is_trained()) {
     dec.resize(2 * d);
@@ -88,7 +92,13 @@ float SQSpace::between(int32_t a, int32_t b) const {
 
 // ---- PQSpace ------------------------------------------------------------------
 PQSpace::PQSpace(const ProductQuantizer& pq_, const uint8_t* codes_, MetricType metric)
-    : codes(codes_), pq(&pq_), d(pq_.d), M(pq_.M), ksub(pq_.ksub), nbits(pq_.nbits), code_size(pq_.code_size),
+    : codes(codes_),
+      pq(&pq_),
+      d(pq_.d),
+      M(pq_.M),
+      ksub(pq_.ksub),
+      nbits(pq_.nbits),
+      code_size(pq_.code_size),
       ip(metric == METRIC_INNER_PRODUCT) {
   prefetch_lines = lines_of(code_size);
 }

@@ -37,8 +37,8 @@ struct SQSpace {
   size_t d = 0, code_size = 0;
   bool ip = false, fp16 = false;
   bool packed = false, bf16 = false;  // u4 / u6 codes; bf16 codes
-  std::vector<float> dec;        // 2 * d: dec_a then dec_b (8-bit only)
-  const float* dec_a = nullptr;  // into dec
+  std::vector<float> dec;             // 2 * d: dec_a then dec_b (8-bit only)
+  const float* dec_a = nullptr;       // into dec
   const float* dec_b = nullptr;
   float (*u8_dot)(const float*, const uint8_t*, size_t) = nullptr;
   float (*u8_l2)(const float*, const float*, const uint8_t*, size_t) = nullptr;
@@ -66,7 +66,7 @@ struct SQSpace {
   }
   float bf16_key(const float* q, const uint8_t* c) const;
   const uint8_t* unpacked(const uint8_t* c) const;  // the components as bytes (per-thread buffer)
-  void decode(int32_t id, float* out) const;  // d floats
+  void decode(int32_t id, float* out) const;        // d floats
   const float* query_of(int32_t id, std::vector<float>& buf) const;
   float between(int32_t a, int32_t b) const;
   void prefetch(int32_t id) const {

@@ -51,8 +51,7 @@ size_t array_bytes(const Storage<T>& s) {
 
 }  // namespace
 
-IndexHNSW::IndexHNSW(int d_, int M, MetricType metric, bool extra_metrics)
-    : Index(d_, metric, extra_metrics), hnsw(M) {
+IndexHNSW::IndexHNSW(int d_, int M, MetricType metric, bool extra_metrics) : Index(d_, metric, extra_metrics), hnsw(M) {
   if (is_extra_metric(metric)) allow_f16 = false;  // the half kernels are L2 / IP only
   hnsw.is_similarity = is_similarity_metric(metric);
 }
@@ -69,8 +68,7 @@ void IndexHNSW::add_slots(idx_t n, const float* x, idx_t* ids) {
       if (is_deleted(i)) reuse.push_back(int32_t(i));
   }
   const idx_t n_new = n - idx_t(reuse.size());
-  ANNVIL_CHECK(ntotal + n_new < idx_t(std::numeric_limits<int32_t>::max()),
-               "IndexHNSW holds at most 2^31 - 1 vectors");
+  ANNVIL_CHECK(ntotal + n_new < idx_t(std::numeric_limits<int32_t>::max()), "IndexHNSW holds at most 2^31 - 1 vectors");
 
   // storage format (see index_hnsw.h): halves while everything is exact
   const HnswF16Kernels& hk = hnsw_f16_kernels();
@@ -229,8 +227,7 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
       const size_t block = std::max<size_t>(1024, (size_t(2) << 20) / size_t(d));
       if (labels.size() <= block) {
         std::vector<float> sub(labels.size() * size_t(d));
-        for (size_t i = 0; i < labels.size(); ++i)
-          row_f32(labels[i], sub.data() + i * d);
+        for (size_t i = 0; i < labels.size(); ++i) row_f32(labels[i], sub.data() + i * d);
         knn_exact(size_t(n), x, labels.size(), sub.data(), size_t(d), size_t(k), metric_type, D, I, nullptr,
                   labels.data(), metric_arg);
         rescore_with_space(n, x, k, D, I);
@@ -241,8 +238,7 @@ void IndexHNSW::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, con
       std::vector<idx_t> Ib(size_t(n) * size_t(k));
       for (size_t b0 = 0; b0 < labels.size(); b0 += block) {
         size_t nb = std::min(block, labels.size() - b0);
-        for (size_t i = 0; i < nb; ++i)
-          row_f32(labels[b0 + i], sub.data() + i * d);
+        for (size_t i = 0; i < nb; ++i) row_f32(labels[b0 + i], sub.data() + i * d);
         knn_exact(size_t(n), x, nb, sub.data(), size_t(d), size_t(k), metric_type, Db.data(), Ib.data(), nullptr,
                   labels.data() + b0, metric_arg);
         for (size_t q = 0; q < size_t(n); ++q)
@@ -278,19 +274,20 @@ void hnsw_rescore(const IndexHNSW& index, const Space& sp, idx_t n, const float*
     std::vector<HnswCand> row;
 #pragma omp for schedule(dynamic, 4)
     for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-      const float* xq = sp.prepare(x + size_t(q) * index.d, qbuf);
-      row.clear();
-      for (idx_t j = 0; j < k; ++j) {
-        const idx_t id = I[size_t(q) * k + j];
-        if (id < 0) break;
-        row.push_back({sp.to_query(xq, int32_t(id)), int32_t(id)});
+        const float* xq = sp.prepare(x + size_t(q) * index.d, qbuf);
+        row.clear();
+        for (idx_t j = 0; j < k; ++j) {
+          const idx_t id = I[size_t(q) * k + j];
+          if (id < 0) break;
+          row.push_back({sp.to_query(xq, int32_t(id)), int32_t(id)});
+        }
+        sort_cands(row);
+        for (size_t j = 0; j < row.size(); ++j) {
+          D[size_t(q) * k + j] = sim ? -row[j].d : row[j].d;
+          I[size_t(q) * k + j] = row[j].id;
+        }
       }
-      sort_cands(row);
-      for (size_t j = 0; j < row.size(); ++j) {
-        D[size_t(q) * k + j] = sim ? -row[j].d : row[j].d;
-        I[size_t(q) * k + j] = row[j].id;
-      }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
 }
@@ -307,8 +304,8 @@ void IndexHNSW::search_graph(idx_t n, const float* x, idx_t k, int ef, bool filt
 }
 
 template <class Space>
-void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const float* x, idx_t k, int ef,
-                       bool filtered, const HnswAdmitFn& admit, float* D, idx_t* I, HnswRangeCollect* rc) {
+void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const float* x, idx_t k, int ef, bool filtered,
+                       const HnswAdmitFn& admit, float* D, idx_t* I, HnswRangeCollect* rc) {
   const HNSW& hnsw = index.hnsw;
   const size_t d = size_t(index.d);
   const bool sim = is_similarity_metric(index.metric_type);
@@ -320,42 +317,43 @@ void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const f
     std::vector<float>& qprep = S.qprep;
     uint64_t nd = 0, nh = 0, nq = 0;
 #pragma omp for schedule(dynamic, 1)
-  for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-    S.ndis = 1;  // the entry point's distance
-    S.nhops = 0;
-    struct Count {
-      HnswScratch& s;
-      uint64_t &nd, &nh, &nq;
-      ~Count() {
-        nd += s.ndis;
-        nh += s.nhops;
-        ++nq;
+    for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
+        S.ndis = 1;  // the entry point's distance
+        S.nhops = 0;
+        struct Count {
+          HnswScratch& s;
+          uint64_t &nd, &nh, &nq;
+          ~Count() {
+            nd += s.ndis;
+            nh += s.nhops;
+            ++nq;
+          }
+        } count{S, nd, nh, nq};
+        const float* xq = sp.prepare(x + size_t(q) * d, qprep);
+        int32_t ep = hnsw.entry_point;
+        float ep_d = sp.to_query(xq, ep);
+        hnsw.descend(sp, xq, &ep, &ep_d, 0);
+        if (rc) {
+          S.range_out = &rc->per_query[size_t(q)];
+          S.range_key = rc->key_radius;
+        }
+        struct ClearRange {
+          HnswScratch& s;
+          ~ClearRange() { s.range_out = nullptr; }
+        } clear_range{S};
+        if (filtered)
+          hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef, admit, res);
+        else
+          hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef, HnswAdmitAll{}, res);
+        if (rc) continue;
+        sort_cands(res);
+        const size_t m = std::min(res.size(), size_t(k));
+        for (size_t j = 0; j < m; ++j) {
+          D[size_t(q) * k + j] = sim ? -res[j].d : res[j].d;
+          I[size_t(q) * k + j] = res[j].id;
+        }
       }
-    } count{S, nd, nh, nq};
-    const float* xq = sp.prepare(x + size_t(q) * d, qprep);
-    int32_t ep = hnsw.entry_point;
-    float ep_d = sp.to_query(xq, ep);
-    hnsw.descend(sp, xq, &ep, &ep_d, 0);
-    if (rc) {
-      S.range_out = &rc->per_query[size_t(q)];
-      S.range_key = rc->key_radius;
-    }
-    struct ClearRange {
-      HnswScratch& s;
-      ~ClearRange() { s.range_out = nullptr; }
-    } clear_range{S};
-    if (filtered)
-      hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef, admit, res);
-    else
-      hnsw_search_level0(hnsw, sp, S, xq, ep, ep_d, ef, HnswAdmitAll{}, res);
-    if (rc) continue;
-    sort_cands(res);
-    const size_t m = std::min(res.size(), size_t(k));
-    for (size_t j = 0; j < m; ++j) {
-      D[size_t(q) * k + j] = sim ? -res[j].d : res[j].d;
-      I[size_t(q) * k + j] = res[j].id;
-    }
-  } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
     hnsw_stats.n1 += nq;
     hnsw_stats.ndis += nd;
     hnsw_stats.nhops += nh;
@@ -363,7 +361,7 @@ void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const f
   perr.rethrow();
 }
 
-#define ANNVIL_HNSW_BATCH(Space)                                                                                  \
+#define ANNVIL_HNSW_BATCH(Space)                                                                                \
   template void hnsw_search_batch<Space>(const IndexHNSW&, const Space&, idx_t, const float*, idx_t, int, bool, \
                                          const HnswAdmitFn&, float*, idx_t*, HnswRangeCollect*);
 ANNVIL_HNSW_BATCH(FlatSpace)
@@ -396,7 +394,8 @@ void IndexHNSW::range_search(idx_t n, const float* x, float radius, RangeSearchR
   result->labels.clear();
   for (idx_t q = 0; q < n; ++q) {
     auto& v = rc.per_query[size_t(q)];
-    std::sort(v.begin(), v.end(), [](const HnswCand& a, const HnswCand& b) { return a.d < b.d || (a.d == b.d && a.id < b.id); });
+    std::sort(v.begin(), v.end(),
+              [](const HnswCand& a, const HnswCand& b) { return a.d < b.d || (a.d == b.d && a.id < b.id); });
     for (const HnswCand& c : v) {
       result->distances.push_back(sim ? -c.d : c.d);
       result->labels.push_back(c.id);
@@ -494,63 +493,64 @@ void hnsw_relink_without(HNSW& g, const Space& sp, const std::vector<int32_t>& n
     std::vector<HnswCand> cand, kept, pruned;
 #pragma omp for schedule(dynamic, 256)
     for (int64_t i64 = 0; i64 < int64_t(N); ++i64) ANNVIL_OMP_TRY(perr) {
-      const int32_t i = int32_t(i64);
-      try {
-      const int32_t ni = newid[size_t(i)];
-      if (ni < 0) continue;
-      for (int l = 0; l <= g.levels[size_t(i)]; ++l) {
-        const int32_t* nb = g.links(i, l);
-        const size_t cap = size_t(g.cap(l));
-        cand.clear();
-        bool lost = false;
-        for (size_t j = 0; j < cap && nb[j] >= 0; ++j) {
-          if (newid[size_t(nb[j])] >= 0)
-            cand.push_back({0.f, nb[j]});
-          else
-            lost = true;
-        }
-        if (lost) {
-          // the removed neighbours' own neighbours (they exist at level l)
-          for (size_t j = 0; j < cap && nb[j] >= 0; ++j) {
-            if (newid[size_t(nb[j])] >= 0) continue;
-            const int32_t* nb2 = g.links(nb[j], l);
-            for (size_t t = 0; t < cap && nb2[t] >= 0; ++t)
-              if (nb2[t] != i && newid[size_t(nb2[t])] >= 0) cand.push_back({0.f, nb2[t]});
-          }
-          std::sort(cand.begin(), cand.end(), [](const HnswCand& a, const HnswCand& b) { return a.id < b.id; });
-          cand.erase(std::unique(cand.begin(), cand.end(),
-                                 [](const HnswCand& a, const HnswCand& b) { return a.id == b.id; }),
-                     cand.end());
-          if (cand.size() > cap) {
-            // the HNSW neighbour heuristic: closest first, skipping a
-            // candidate that is closer to an already kept neighbour than to
-            // i; the skipped ones fill the remaining places
-            for (auto& c : cand) c.d = sp.between(i, c.id);
-            sort_cands(cand);
-            kept.clear();
-            pruned.clear();
-            for (const auto& c : cand) {
-              if (kept.size() >= cap) break;
-              bool good = true;
-              for (const auto& r : kept)
-                if (sp.between(c.id, r.id) < c.d) {
-                  good = false;
-                  break;
-                }
-              (good ? kept : pruned).push_back(c);
+        const int32_t i = int32_t(i64);
+        try {
+          const int32_t ni = newid[size_t(i)];
+          if (ni < 0) continue;
+          for (int l = 0; l <= g.levels[size_t(i)]; ++l) {
+            const int32_t* nb = g.links(i, l);
+            const size_t cap = size_t(g.cap(l));
+            cand.clear();
+            bool lost = false;
+            for (size_t j = 0; j < cap && nb[j] >= 0; ++j) {
+              if (newid[size_t(nb[j])] >= 0)
+                cand.push_back({0.f, nb[j]});
+              else
+                lost = true;
             }
-            for (size_t t = 0; kept.size() < cap && t < pruned.size(); ++t) kept.push_back(pruned[t]);
-            cand.swap(kept);
+            if (lost) {
+              // the removed neighbours' own neighbours (they exist at level l)
+              for (size_t j = 0; j < cap && nb[j] >= 0; ++j) {
+                if (newid[size_t(nb[j])] >= 0) continue;
+                const int32_t* nb2 = g.links(nb[j], l);
+                for (size_t t = 0; t < cap && nb2[t] >= 0; ++t)
+                  if (nb2[t] != i && newid[size_t(nb2[t])] >= 0) cand.push_back({0.f, nb2[t]});
+              }
+              std::sort(cand.begin(), cand.end(), [](const HnswCand& a, const HnswCand& b) { return a.id < b.id; });
+              cand.erase(std::unique(cand.begin(), cand.end(),
+                                     [](const HnswCand& a, const HnswCand& b) { return a.id == b.id; }),
+                         cand.end());
+              if (cand.size() > cap) {
+                // the HNSW neighbour heuristic: closest first, skipping a
+                // candidate that is closer to an already kept neighbour than to
+                // i; the skipped ones fill the remaining places
+                for (auto& c : cand) c.d = sp.between(i, c.id);
+                sort_cands(cand);
+                kept.clear();
+                pruned.clear();
+                for (const auto& c : cand) {
+                  if (kept.size() >= cap) break;
+                  bool good = true;
+                  for (const auto& r : kept)
+                    if (sp.between(c.id, r.id) < c.d) {
+                      good = false;
+                      break;
+                    }
+                  (good ? kept : pruned).push_back(c);
+                }
+                for (size_t t = 0; kept.size() < cap && t < pruned.size(); ++t) kept.push_back(pruned[t]);
+                cand.swap(kept);
+              }
+            }
+            int32_t* out = l == 0 ? l0.data() + size_t(ni) * 2 * M : up.data() + (size_t(ub[size_t(ni)]) + l - 1) * M;
+            for (size_t j = 0; j < cand.size(); ++j) out[j] = newid[size_t(cand[j].id)];
           }
-        }
-        int32_t* out = l == 0 ? l0.data() + size_t(ni) * 2 * M : up.data() + (size_t(ub[size_t(ni)]) + l - 1) * M;
-        for (size_t j = 0; j < cand.size(); ++j) out[j] = newid[size_t(cand[j].id)];
-      }
-      } catch (...) {  // allocation failures: rethrown below, the graph untouched
+        } catch (...) {  // allocation failures: rethrown below, the graph untouched
 #pragma omp critical(annvil_hnsw_relink)
-        if (!err) err = std::current_exception();
+          if (!err) err = std::current_exception();
+        }
       }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   if (err) std::rethrow_exception(err);
@@ -652,8 +652,7 @@ std::vector<idx_t> IndexHNSW::compact() {
   for (idx_t i = 0; i < ntotal; ++i)
     if (!is_deleted(i)) keep.push_back(i);
   std::vector<float> data(keep.size() * size_t(d));
-  for (size_t i = 0; i < keep.size(); ++i)
-    row_f32(keep[i], data.data() + i * d);
+  for (size_t i = 0; i < keep.size(); ++i) row_f32(keep[i], data.data() + i * d);
   reset();
   add(idx_t(keep.size()), data.data());
   return keep;

@@ -34,15 +34,15 @@ struct HnswRangeCollect {
 
 struct IndexHNSW : Index {
   HNSW hnsw;
-  Storage<float> xb;                  // ntotal * d, row-major (float32 storage)
-  Storage<uint16_t> xh;               // ntotal * d halves (exact half storage)
+  Storage<float> xb;     // ntotal * d, row-major (float32 storage)
+  Storage<uint16_t> xh;  // ntotal * d halves (exact half storage)
   // Vectors are stored as halves while every value added is exactly
   // representable in half precision (then distances are identical to
   // float32 storage, at half the memory and memory traffic); the first add
   // with a value that is not converts the storage to float32 for good.
   bool allow_f16 = true;
   bool is_f16 = false;
-  std::vector<uint64_t> deleted;      // bitmap over slots, (ntotal + 63) / 64 words
+  std::vector<uint64_t> deleted;  // bitmap over slots, (ntotal + 63) / 64 words
   size_t n_deleted = 0;
   bool replace_deleted = false;
   // How filtered searches (a selector, or deleted slots) run: the planner's
@@ -108,12 +108,10 @@ struct IndexHNSW : Index {
   // The unfiltered-or-graph part of search(): n queries through the graph
   // with candidate list ef, admitting `admit` when filtered.  Overridden by
   // each storage to run the graph templates on its own Space.
-  virtual void search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit,
-                            float* D, idx_t* I, HnswRangeCollect* rc = nullptr) const;
+  virtual void search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit, float* D,
+                            idx_t* I, HnswRangeCollect* rc = nullptr) const;
 
-  bool is_deleted(idx_t id) const {
-    return n_deleted && ((deleted[size_t(id) >> 6] >> (id & 63)) & 1);
-  }
+  bool is_deleted(idx_t id) const { return n_deleted && ((deleted[size_t(id) >> 6] >> (id & 63)) & 1); }
   // Rebuild the graph from the live vectors only; returns the old id of each
   // new slot (new id i was old id result[i]).
   std::vector<idx_t> compact();
@@ -152,8 +150,8 @@ template <class Space>
 void hnsw_rescore(const IndexHNSW& index, const Space& sp, idx_t n, const float* x, idx_t k, float* D, idx_t* I);
 
 template <class Space>
-void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const float* x, idx_t k, int ef,
-                       bool filtered, const HnswAdmitFn& admit, float* D, idx_t* I, HnswRangeCollect* rc = nullptr);
+void hnsw_search_batch(const IndexHNSW& index, const Space& sp, idx_t n, const float* x, idx_t k, int ef, bool filtered,
+                       const HnswAdmitFn& admit, float* D, idx_t* I, HnswRangeCollect* rc = nullptr);
 
 struct IndexHNSWFlat : IndexHNSW {
   IndexHNSWFlat(int d, int M = 32, MetricType metric = METRIC_L2) : IndexHNSW(d, M, metric, /*extra_metrics=*/true) {}

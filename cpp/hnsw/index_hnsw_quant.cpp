@@ -36,8 +36,7 @@ void IndexHNSWCodes::add_code_slots(idx_t n, const uint8_t* cp, idx_t* ids) {
       if (is_deleted(i)) reuse.push_back(int32_t(i));
   }
   const idx_t n_new = n - idx_t(reuse.size());
-  ANNVIL_CHECK(ntotal + n_new < idx_t(std::numeric_limits<int32_t>::max()),
-               "IndexHNSW holds at most 2^31 - 1 vectors");
+  ANNVIL_CHECK(ntotal + n_new < idx_t(std::numeric_limits<int32_t>::max()), "IndexHNSW holds at most 2^31 - 1 vectors");
   std::vector<uint8_t> c(cp, cp + size_t(n) * code_size);
 
   std::vector<int32_t> nodes;
@@ -100,9 +99,7 @@ void IndexHNSWCodes::compact_storage(const std::vector<idx_t>& keep) {
   codes.mut().resize(keep.size() * code_size);
 }
 
-void IndexHNSWSQ::relink_without(const std::vector<int32_t>& newid) {
-  hnsw_relink_without(hnsw, code_space(), newid);
-}
+void IndexHNSWSQ::relink_without(const std::vector<int32_t>& newid) { hnsw_relink_without(hnsw, code_space(), newid); }
 
 void IndexHNSWSQ::check_same_codec(const IndexHNSW& other) const {
   auto& o = static_cast<const IndexHNSWSQ&>(other);
@@ -111,9 +108,7 @@ void IndexHNSWSQ::check_same_codec(const IndexHNSW& other) const {
                "(train one index and clone it)");
 }
 
-void IndexHNSWPQ::relink_without(const std::vector<int32_t>& newid) {
-  hnsw_relink_without(hnsw, code_space(), newid);
-}
+void IndexHNSWPQ::relink_without(const std::vector<int32_t>& newid) { hnsw_relink_without(hnsw, code_space(), newid); }
 
 void IndexHNSWPQ::check_same_codec(const IndexHNSW& other) const {
   auto& o = static_cast<const IndexHNSWPQ&>(other);
@@ -165,8 +160,9 @@ void IndexHNSWSQ::train(idx_t n, const float* x) {
     is_trained = true;
     return;
   }
-  ANNVIL_CHECK(ntotal == 0, "IndexHNSWSQ: train() on an index that holds vectors would invalidate their codes; "
-                            "reset() first");
+  ANNVIL_CHECK(ntotal == 0,
+               "IndexHNSWSQ: train() on an index that holds vectors would invalidate their codes; "
+               "reset() first");
   ANNVIL_CHECK(n > 0, "training IndexHNSWSQ needs at least one vector");
   ScalarQuantizer s2 = sq;
   s2.train(size_t(n), x);
@@ -178,9 +174,10 @@ void IndexHNSWSQ::encode(idx_t n, const float* x, uint8_t* out) const {
   ParallelErrors perr;
 #pragma omp parallel for schedule(static) if (n > 4096)
   for (idx_t i0 = 0; i0 < n; i0 += 1024) ANNVIL_OMP_TRY(perr) {
-    const size_t m = std::min<size_t>(1024, size_t(n - i0));
-    sq.compute_codes(x + size_t(i0) * d, out + size_t(i0) * code_size, m);
-  } ANNVIL_OMP_CATCH(perr)
+      const size_t m = std::min<size_t>(1024, size_t(n - i0));
+      sq.compute_codes(x + size_t(i0) * d, out + size_t(i0) * code_size, m);
+    }
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
@@ -212,8 +209,9 @@ IndexHNSWPQ::IndexHNSWPQ(int d_, int pq_m, int M, int pq_nbits, MetricType metri
 
 void IndexHNSWPQ::train(idx_t n, const float* x) {
   ANNVIL_CHECK(n >= 0, "n must be non-negative, got ", n);
-  ANNVIL_CHECK(ntotal == 0, "IndexHNSWPQ: train() on an index that holds vectors would invalidate their codes; "
-                            "reset() first");
+  ANNVIL_CHECK(ntotal == 0,
+               "IndexHNSWPQ: train() on an index that holds vectors would invalidate their codes; "
+               "reset() first");
   ProductQuantizer p2 = pq;
   p2.train(n, x);
   pq = std::move(p2);
@@ -257,8 +255,7 @@ IndexPtr read_hnsw_sq(Reader& r) {
   idx->ntotal = h.ntotal;
   idx->read_payload_body(r);
   int32_t qt = r.read<int32_t>();
-  if (!ScalarQuantizer::valid_qtype(qt))
-    r.corrupt("unknown scalar quantizer type");
+  if (!ScalarQuantizer::valid_qtype(qt)) r.corrupt("unknown scalar quantizer type");
   ScalarQuantizer sq(size_t(h.d), qt);
   r.read_vector(sq.trained);
   if (!sq.trained.empty() && sq.trained.size() != sq.trained_size()) r.corrupt("bad scalar quantizer parameters");

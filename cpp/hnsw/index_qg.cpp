@@ -132,28 +132,29 @@ void IndexQG::rebuild_blocks(bool all, idx_t first_new) {
   ParallelErrors perr;
 #pragma omp parallel for schedule(dynamic, 256) if (N > 4096)
   for (int64_t v = 0; v < int64_t(N); ++v) ANNVIL_OMP_TRY(perr) {
-    uint8_t* blk = nb.data() + size_t(v) * stride;
-    int32_t* bid = reinterpret_cast<int32_t*>(blk);
-    const int32_t* links = L0 + size_t(v) * Rs;
-    if (!fresh && v < first_new && std::memcmp(bid, links, Rs * sizeof(int32_t)) == 0) continue;
-    std::memcpy(bid, links, Rs * sizeof(int32_t));
-    uint8_t* fs = blk + ids_bytes();
-    std::memset(fs, 0, G * B);
-    for (size_t g = 0; g < G; ++g) {
-      uint8_t* b = fs + g * B;
-      for (size_t j = 0; j < kPQ4BlockSize; ++j) {
-        const size_t r = g * kPQ4BlockSize + j;
-        if (r >= Rs || links[r] < 0) break;
-        const uint8_t* code = C + size_t(links[r]) * cs;
-        const size_t off = (j & 15), shift = j >= 16 ? 4 : 0;
-        // sub-quantizer m of vector j: byte 32 (m / 2) + 16 (m % 2) + (j % 16), nibble j / 16
-        for (size_t m = 0; m < M; ++m) {
-          const uint8_t c = uint8_t((code[m >> 1] >> ((m & 1) * 4)) & 15);
-          b[(m >> 1) * 32 + (m & 1) * 16 + off] |= uint8_t(c << shift);
+      uint8_t* blk = nb.data() + size_t(v) * stride;
+      int32_t* bid = reinterpret_cast<int32_t*>(blk);
+      const int32_t* links = L0 + size_t(v) * Rs;
+      if (!fresh && v < first_new && std::memcmp(bid, links, Rs * sizeof(int32_t)) == 0) continue;
+      std::memcpy(bid, links, Rs * sizeof(int32_t));
+      uint8_t* fs = blk + ids_bytes();
+      std::memset(fs, 0, G * B);
+      for (size_t g = 0; g < G; ++g) {
+        uint8_t* b = fs + g * B;
+        for (size_t j = 0; j < kPQ4BlockSize; ++j) {
+          const size_t r = g * kPQ4BlockSize + j;
+          if (r >= Rs || links[r] < 0) break;
+          const uint8_t* code = C + size_t(links[r]) * cs;
+          const size_t off = (j & 15), shift = j >= 16 ? 4 : 0;
+          // sub-quantizer m of vector j: byte 32 (m / 2) + 16 (m % 2) + (j % 16), nibble j / 16
+          for (size_t m = 0; m < M; ++m) {
+            const uint8_t c = uint8_t((code[m >> 1] >> ((m & 1) * 4)) & 15);
+            b[(m >> 1) * 32 + (m & 1) * 16 + off] |= uint8_t(c << shift);
+          }
         }
       }
     }
-  } ANNVIL_OMP_CATCH(perr)
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
   blocks.mut().swap(nb);
   if (N * stride >= (size_t(4) << 20)) hnsw_to_huge_pages(blocks);
@@ -224,7 +225,10 @@ struct QGPool {
     size_t lo = 0, hi = n;
     while (lo < hi) {
       size_t mid = (lo + hi) >> 1;
-      if (key[mid] <= k) lo = mid + 1; else hi = mid;
+      if (key[mid] <= k)
+        lo = mid + 1;
+      else
+        hi = mid;
     }
     if (lo >= cap) return;
     size_t last = n < cap ? n : cap - 1;
@@ -283,8 +287,8 @@ inline void prefetch_range(const void* p, size_t bytes) {
 
 }  // namespace
 
-void IndexQG::search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit,
-                           float* D, idx_t* I, HnswRangeCollect* rc) const {
+void IndexQG::search_graph(idx_t n, const float* x, idx_t k, int ef, bool filtered, const HnswAdmitFn& admit, float* D,
+                           idx_t* I, HnswRangeCollect* rc) const {
   if (rc) {
     IndexHNSW::search_graph(n, x, k, ef, filtered, admit, D, I, rc);
     return;
@@ -304,71 +308,72 @@ void IndexQG::search_graph(idx_t n, const float* x, idx_t k, int ef, bool filter
     HnswScratch& HS = hnsw_scratch();
 #pragma omp for schedule(dynamic, 1)
     for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-      const float* xq = x + size_t(q) * Dd;
-      S.lut.resize(pq_M * 16);
-      S.acc.resize(G * kPQ4BlockSize);
-      S.masks.resize(G);
-      query_lut(xq, S.lut.data(), S.qlut);
-      const uint8_t* lq = S.qlut.q.data();
+        const float* xq = x + size_t(q) * Dd;
+        S.lut.resize(pq_M * 16);
+        S.acc.resize(G * kPQ4BlockSize);
+        S.masks.resize(G);
+        query_lut(xq, S.lut.data(), S.qlut);
+        const uint8_t* lq = S.qlut.q.data();
 
-      int32_t ep = hnsw.entry_point;
-      float ep_d = sp.to_query(xq, ep);
-      hnsw.descend(sp, xq, &ep, &ep_d, 0);
+        int32_t ep = hnsw.entry_point;
+        float ep_d = sp.to_query(xq, ep);
+        hnsw.descend(sp, xq, &ep, &ep_d, 0);
 
-      S.visited.begin(size_t(ntotal));
-      S.pool.reset(size_t(ef));
-      S.topk_d.resize(size_t(k));
-      S.topk_i.resize(size_t(k));
-      TopK top{size_t(k), 0, S.topk_d.data(), S.topk_i.data()};
-      S.visited.test_and_set(ep);
-      S.pool.insert(0, uint32_t(ep));
-      // Exact distances go into the pool in the estimates' uint16 domain,
-      // acc = (dist - bias) * scale, so that expanded vertices are ranked by
-      // their exact distance and bound the pool as in HNSW's result set.
-      const float qscale = S.qlut.scale, qbias = S.qlut.bias;
-      size_t pos = 0;
-      int32_t v = S.pool.pop(&pos);
-      prefetch_range(blk0 + size_t(v) * stride, stride);
-      while (v >= 0) {
-        // the next vertex's block and vector load while v is processed
-        const int32_t nxt = S.pool.peek();
-        if (nxt >= 0) {
-          prefetch_range(blk0 + size_t(nxt) * stride, stride);
-          prefetch_range(sp.row(nxt), vec_bytes);
-        }
-        const float dv = sp.to_query(xq, v);
-        if (!filtered || admit(v)) top.push(dv, v);
-        const float ka = (dv - qbias) * qscale;
-        S.pool.rekey(pos, ka <= 0.f ? 0u : ka >= 65535.f ? 65535u : uint32_t(ka));
-        const uint8_t* blk = blk0 + size_t(v) * stride;
-        const int32_t* nid = reinterpret_cast<const int32_t*>(blk);
-        const uint16_t tmax = S.pool.full() ? uint16_t(std::min<uint32_t>(S.pool.worst(), 0x10000) - 1) : 0xffff;
-        size_t g_used = G;
-        while (g_used > 1 && nid[(g_used - 1) * kPQ4BlockSize] < 0) --g_used;
-        scan(blk + ids_bytes(), g_used, M2, lq, S.acc.data(), tmax, S.masks.data());
-        for (size_t g = 0; g < g_used; ++g) {
-          uint32_t m = S.masks[g];
-          while (m) {
-            const size_t j = size_t(__builtin_ctz(m));
-            m &= m - 1;
-            const int32_t u = nid[g * kPQ4BlockSize + j];
-            if (u < 0) break;  // lists are -1 terminated
-            if (S.visited.test_and_set(u)) continue;
-            const uint32_t a = S.acc[g * kPQ4BlockSize + j];
-            if (S.pool.full() && a >= S.pool.worst()) continue;
-            S.pool.insert(a, uint32_t(u));
+        S.visited.begin(size_t(ntotal));
+        S.pool.reset(size_t(ef));
+        S.topk_d.resize(size_t(k));
+        S.topk_i.resize(size_t(k));
+        TopK top{size_t(k), 0, S.topk_d.data(), S.topk_i.data()};
+        S.visited.test_and_set(ep);
+        S.pool.insert(0, uint32_t(ep));
+        // Exact distances go into the pool in the estimates' uint16 domain,
+        // acc = (dist - bias) * scale, so that expanded vertices are ranked by
+        // their exact distance and bound the pool as in HNSW's result set.
+        const float qscale = S.qlut.scale, qbias = S.qlut.bias;
+        size_t pos = 0;
+        int32_t v = S.pool.pop(&pos);
+        prefetch_range(blk0 + size_t(v) * stride, stride);
+        while (v >= 0) {
+          // the next vertex's block and vector load while v is processed
+          const int32_t nxt = S.pool.peek();
+          if (nxt >= 0) {
+            prefetch_range(blk0 + size_t(nxt) * stride, stride);
+            prefetch_range(sp.row(nxt), vec_bytes);
           }
+          const float dv = sp.to_query(xq, v);
+          if (!filtered || admit(v)) top.push(dv, v);
+          const float ka = (dv - qbias) * qscale;
+          S.pool.rekey(pos, ka <= 0.f ? 0u : ka >= 65535.f ? 65535u : uint32_t(ka));
+          const uint8_t* blk = blk0 + size_t(v) * stride;
+          const int32_t* nid = reinterpret_cast<const int32_t*>(blk);
+          const uint16_t tmax = S.pool.full() ? uint16_t(std::min<uint32_t>(S.pool.worst(), 0x10000) - 1) : 0xffff;
+          size_t g_used = G;
+          while (g_used > 1 && nid[(g_used - 1) * kPQ4BlockSize] < 0) --g_used;
+          scan(blk + ids_bytes(), g_used, M2, lq, S.acc.data(), tmax, S.masks.data());
+          for (size_t g = 0; g < g_used; ++g) {
+            uint32_t m = S.masks[g];
+            while (m) {
+              const size_t j = size_t(__builtin_ctz(m));
+              m &= m - 1;
+              const int32_t u = nid[g * kPQ4BlockSize + j];
+              if (u < 0) break;  // lists are -1 terminated
+              if (S.visited.test_and_set(u)) continue;
+              const uint32_t a = S.acc[g * kPQ4BlockSize + j];
+              if (S.pool.full() && a >= S.pool.worst()) continue;
+              S.pool.insert(a, uint32_t(u));
+            }
+          }
+          v = S.pool.pop(&pos);
         }
-        v = S.pool.pop(&pos);
+        (void)ncode_bytes;
+        (void)HS;
+        top.sort();
+        for (size_t j = 0; j < top.size; ++j) {
+          D[size_t(q) * k + j] = sim ? -top.keys[j] : top.keys[j];
+          I[size_t(q) * k + j] = top.ids[j];
+        }
       }
-      (void)ncode_bytes;
-      (void)HS;
-      top.sort();
-      for (size_t j = 0; j < top.size; ++j) {
-        D[size_t(q) * k + j] = sim ? -top.keys[j] : top.keys[j];
-        I[size_t(q) * k + j] = top.ids[j];
-      }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
 }

@@ -51,9 +51,9 @@ namespace annvil {
 struct SearchParametersQG : SearchParametersHNSW {};
 
 struct IndexQG : IndexHNSW {
-  int R = 32;          // level-0 out-degree (= 2 * hnsw.M)
-  size_t pq_M = 0;     // 4-bit sub-quantizers
-  size_t dpad = 0;     // PQ dimension: d rounded up to a multiple of pq_M
+  int R = 32;       // level-0 out-degree (= 2 * hnsw.M)
+  size_t pq_M = 0;  // 4-bit sub-quantizers
+  size_t dpad = 0;  // PQ dimension: d rounded up to a multiple of pq_M
   ProductQuantizer pq;
   Storage<uint8_t> codes;   // ntotal * pq.code_size: each vector's own code
   Storage<uint8_t> blocks;  // ntotal * block_stride (layout above)

@@ -66,8 +66,9 @@ void IndexIVF::train(idx_t n, const float* x) {
       ParallelErrors perr;
 #pragma omp parallel for schedule(static) if (n > 1000)
       for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
-        compute_residual(x + size_t(i) * d, res.data() + size_t(i) * d, assign[i]);
-      } ANNVIL_OMP_CATCH(perr)
+          compute_residual(x + size_t(i) * d, res.data() + size_t(i) * d, assign[i]);
+        }
+      ANNVIL_OMP_CATCH(perr)
       perr.rethrow();
       train_encoder(n, res.data(), assign.data());
     } else {
@@ -125,8 +126,7 @@ void IndexIVF::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
     // rejects such input first); never drop it silently
     for (idx_t i = 0; i < m; ++i)
       ANNVIL_CHECK(assign[size_t(i)] >= 0, "vector ", i0 + i,
-                   " has no nearest centroid (its distances overflow float32); nothing after row ", i0,
-                   " was added");
+                   " has no nearest centroid (its distances overflow float32); nothing after row ", i0, " was added");
     std::vector<uint8_t> codes(size_t(m) * code_size);
     encode_vectors(m, x + size_t(i0) * d, assign.data(), codes.data());
     add_preassigned(m, assign.data(), ids + i0, codes.data());

@@ -89,7 +89,7 @@ struct IndexIVF : Index {
   int panel_min_queries = 0;
 
   int direct_map_type = DIRECT_MAP_NONE;
-  std::vector<int64_t> direct_map_array;                 // id -> list << 32 | offset (-1: removed)
+  std::vector<int64_t> direct_map_array;               // id -> list << 32 | offset (-1: removed)
   std::unordered_map<idx_t, int64_t> direct_map_hash;  // id -> list << 32 | offset
 
   // extra_metrics: the codec handles the metrics beyond L2 / IP (IVFFlat only)
@@ -195,8 +195,8 @@ struct IndexIVF : Index {
                                bool include_listnos, const SearchParameters* params = nullptr) const;
   // (list, offset) of each label of I (n * k), found in the query's probed
   // lists (or through the direct map); -1 where the label is -1
-  void locate_results(idx_t n, const float* x, idx_t k, const idx_t* I, const SearchParameters* params,
-                      idx_t* lists, idx_t* offsets) const;
+  void locate_results(idx_t n, const float* x, idx_t k, const idx_t* I, const SearchParameters* params, idx_t* lists,
+                      idx_t* offsets) const;
   // the lists reordered: new list i = old list perm[i] (the direct map follows)
   void permute_invlists(const idx_t* perm);
   // lists [i0, i1) copied out as lists 0 .. i1-i0-1 of a new InvertedLists
@@ -221,8 +221,8 @@ struct IndexIVF : Index {
   static void read_ivf_lists(Reader& r, IndexIVF& idx, const Common& c, idx_t ntotal, bool is_trained);
 
  protected:
-  void search_grouped(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
-                      idx_t* I, size_t nprobe, const IDSelector* sel) const;
+  void search_grouped(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D, idx_t* I,
+                      size_t nprobe, const IDSelector* sel) const;
   void search_per_query(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
                         idx_t* I, size_t nprobe, size_t max_codes, const IDSelector* sel) const;
   void coarse_assign(idx_t n, const float* x, idx_t* assign) const;

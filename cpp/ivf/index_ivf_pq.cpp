@@ -119,13 +119,14 @@ void ivfpq_compute_precomputed_table(const Index& quantizer, size_t nlist, const
     std::vector<float> yc(d);
 #pragma omp for schedule(static)
     for (int64_t l = 0; l < int64_t(nlist); ++l) ANNVIL_OMP_TRY(perr) {
-      quantizer.reconstruct(l, yc.data());
-      float* t = tab.data() + size_t(l) * M * ksub;
-      for (size_t m = 0; m < M; ++m) {
-        K.inner_product_ny(yc.data() + m * dsub, pq.get_centroids(m, 0), dsub, ksub, t + m * ksub);
-        for (size_t j = 0; j < ksub; ++j) t[m * ksub + j] = norms[m * ksub + j] + 2.f * t[m * ksub + j];
+        quantizer.reconstruct(l, yc.data());
+        float* t = tab.data() + size_t(l) * M * ksub;
+        for (size_t m = 0; m < M; ++m) {
+          K.inner_product_ny(yc.data() + m * dsub, pq.get_centroids(m, 0), dsub, ksub, t + m * ksub);
+          for (size_t j = 0; j < ksub; ++j) t[m * ksub + j] = norms[m * ksub + j] + 2.f * t[m * ksub + j];
+        }
       }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   table.swap(tab);
@@ -154,28 +155,29 @@ void ivfpq_coarse_search(const Index& quantizer, size_t nlist, idx_t n, const fl
       std::vector<uint32_t> order(nlist);
 #pragma omp for schedule(static)
       for (idx_t q = 0; q < m; ++q) ANNVIL_OMP_TRY(perr) {
-        const float* row = dm + size_t(q) * nlist;
-        // better: smaller L2 distance / larger inner product, then smaller id
-        auto better = [&](uint32_t a, uint32_t b) {
-          return l2 ? (row[a] < row[b] || (row[a] == row[b] && a < b))
-                    : (row[a] > row[b] || (row[a] == row[b] && a < b));
-        };
-        std::iota(order.begin(), order.end(), 0u);
-        const size_t kk = std::min(np, nlist);
-        if (kk < nlist) std::nth_element(order.begin(), order.begin() + kk, order.end(), better);
-        std::sort(order.begin(), order.begin() + kk, better);
-        float* dq = dis + size_t(i0 + q) * np;
-        idx_t* kq = keys + size_t(i0 + q) * np;
-        for (size_t j = 0; j < np; ++j) {
-          if (j < kk) {
-            dq[j] = l2 ? std::max(0.f, row[order[j]]) : row[order[j]];
-            kq[j] = idx_t(order[j]);
-          } else {
-            dq[j] = l2 ? missing_result_distance(METRIC_L2) : missing_result_distance(METRIC_INNER_PRODUCT);
-            kq[j] = -1;
+          const float* row = dm + size_t(q) * nlist;
+          // better: smaller L2 distance / larger inner product, then smaller id
+          auto better = [&](uint32_t a, uint32_t b) {
+            return l2 ? (row[a] < row[b] || (row[a] == row[b] && a < b))
+                      : (row[a] > row[b] || (row[a] == row[b] && a < b));
+          };
+          std::iota(order.begin(), order.end(), 0u);
+          const size_t kk = std::min(np, nlist);
+          if (kk < nlist) std::nth_element(order.begin(), order.begin() + kk, order.end(), better);
+          std::sort(order.begin(), order.begin() + kk, better);
+          float* dq = dis + size_t(i0 + q) * np;
+          idx_t* kq = keys + size_t(i0 + q) * np;
+          for (size_t j = 0; j < np; ++j) {
+            if (j < kk) {
+              dq[j] = l2 ? std::max(0.f, row[order[j]]) : row[order[j]];
+              kq[j] = idx_t(order[j]);
+            } else {
+              dq[j] = l2 ? missing_result_distance(METRIC_L2) : missing_result_distance(METRIC_INNER_PRODUCT);
+              kq[j] = -1;
+            }
           }
         }
-      } ANNVIL_OMP_CATCH(perr)
+      ANNVIL_OMP_CATCH(perr)
     }
     perr.rethrow();
   }
@@ -231,13 +233,14 @@ void ivfpq_train_pq(const IndexIVF& ivf, idx_t n, const float* x, ProductQuantiz
     ParallelErrors perr;
 #pragma omp parallel for schedule(static) if (n > 1000)
     for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
-      float* r = res.data() + size_t(i) * d;
-      if (assign[size_t(i)] < 0) {
-        std::memcpy(r, x + size_t(i) * d, sizeof(float) * d);
-        continue;
+        float* r = res.data() + size_t(i) * d;
+        if (assign[size_t(i)] < 0) {
+          std::memcpy(r, x + size_t(i) * d, sizeof(float) * d);
+          continue;
+        }
+        ivf.compute_residual(x + size_t(i) * d, r, assign[size_t(i)]);
       }
-      ivf.compute_residual(x + size_t(i) * d, r, assign[size_t(i)]);
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
     perr.rethrow();
     pq.train(n, res.data());
   } else {
@@ -507,14 +510,15 @@ void IndexIVFPQ::update_terms(bool all) {
   ParallelErrors perr;
 #pragma omp parallel for schedule(dynamic, 16) if (ntotal > 100000)
   for (int64_t l = 0; l < int64_t(nlist); ++l) ANNVIL_OMP_TRY(perr) {
-    auto& T = list_terms[size_t(l)];
-    const size_t ls = invlists->list_size(size_t(l));
-    size_t from = all || T.size() > ls ? 0 : T.size();
-    T.resize(ls);
-    const float* P = precomputed_table.data() + size_t(l) * ts;
-    const uint8_t* codes = invlists->get_codes(size_t(l));
-    pq8_code_sums(codes + from * code_size, ls - from, M, P, T.data() + from);
-  } ANNVIL_OMP_CATCH(perr)
+      auto& T = list_terms[size_t(l)];
+      const size_t ls = invlists->list_size(size_t(l));
+      size_t from = all || T.size() > ls ? 0 : T.size();
+      T.resize(ls);
+      const float* P = precomputed_table.data() + size_t(l) * ts;
+      const uint8_t* codes = invlists->get_codes(size_t(l));
+      pq8_code_sums(codes + from * code_size, ls - from, M, P, T.data() + from);
+    }
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
@@ -596,12 +600,13 @@ void ivfpq_encode(const IndexIVF& ivf, const ProductQuantizer& pq, const PQCodeb
     ParallelErrors perr;
 #pragma omp parallel for schedule(static) if (n > 1000)
     for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
-      float* r = res.data() + size_t(i) * d;
-      if (list_nos[i] < 0)
-        std::memset(r, 0, sizeof(float) * d);
-      else
-        ivf.compute_residual(x + size_t(i) * d, r, list_nos[i]);
-    } ANNVIL_OMP_CATCH(perr)
+        float* r = res.data() + size_t(i) * d;
+        if (list_nos[i] < 0)
+          std::memset(r, 0, sizeof(float) * d);
+        else
+          ivf.compute_residual(x + size_t(i) * d, r, list_nos[i]);
+      }
+    ANNVIL_OMP_CATCH(perr)
     perr.rethrow();
     pq_encode(pq, cb, n, res.data(), codes);
   }
@@ -625,9 +630,7 @@ void IndexIVFPQ::decode_vectors(idx_t n, const uint8_t* codes, const idx_t* list
   }
 }
 
-std::unique_ptr<InvertedListScanner> IndexIVFPQ::get_scanner() const {
-  return std::make_unique<IVFPQScanner>(*this);
-}
+std::unique_ptr<InvertedListScanner> IndexIVFPQ::get_scanner() const { return std::make_unique<IVFPQScanner>(*this); }
 
 // Query by query (the table is per query), probed lists in order, each query
 // on one thread; large k collects into a reservoir rather than a heap.
@@ -655,48 +658,49 @@ void IndexIVFPQ::search_preassigned(idx_t n, const float* x, idx_t k, const idx_
     const bool approx = use_res && (sc.use16 || sc.terms_mode);
 #pragma omp for schedule(dynamic, 4)
     for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-      sc.set_query(x + size_t(q) * d);
-      if (approx) {
-        // |exact - approximate| <= (M / 2 + 1) / scale for 16-bit sums
-        A.init(size_t(k), float((double(pq.M) * 0.5 + 1.0) / sc.scale16));
-      } else if (use_res) {
-        R.init(size_t(k));
-      }
-      for (size_t j = 0; j < np; ++j) {
-        const idx_t l = keys[size_t(q) * np + j];
-        if (l < 0) continue;
-        const size_t ls = il.list_size(size_t(l));
-        if (!ls) continue;
-        const float cd = coarse_dis[size_t(q) * np + j];
-        if (sc.terms_mode && size_t(l) < list_terms.size() && list_terms[size_t(l)].size() == ls) {
-          const float* T = list_terms[size_t(l)].data();
-          if (approx)
-            sc.scan_terms(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), T, cd, A);
-          else if (use_res)
-            sc.scan_terms(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), T, cd, R);
-          else
-            sc.scan_terms(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), T, cd, heaps[size_t(q)]);
-          continue;
+        sc.set_query(x + size_t(q) * d);
+        if (approx) {
+          // |exact - approximate| <= (M / 2 + 1) / scale for 16-bit sums
+          A.init(size_t(k), float((double(pq.M) * 0.5 + 1.0) / sc.scale16));
+        } else if (use_res) {
+          R.init(size_t(k));
         }
-        sc.set_list(l, cd);
-        if (approx)
-          sc.scan(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), A);
-        else if (use_res)
-          sc.scan(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), R);
-        else
-          sc.scan(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), heaps[size_t(q)]);
+        for (size_t j = 0; j < np; ++j) {
+          const idx_t l = keys[size_t(q) * np + j];
+          if (l < 0) continue;
+          const size_t ls = il.list_size(size_t(l));
+          if (!ls) continue;
+          const float cd = coarse_dis[size_t(q) * np + j];
+          if (sc.terms_mode && size_t(l) < list_terms.size() && list_terms[size_t(l)].size() == ls) {
+            const float* T = list_terms[size_t(l)].data();
+            if (approx)
+              sc.scan_terms(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), T, cd, A);
+            else if (use_res)
+              sc.scan_terms(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), T, cd, R);
+            else
+              sc.scan_terms(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), T, cd, heaps[size_t(q)]);
+            continue;
+          }
+          sc.set_list(l, cd);
+          if (approx)
+            sc.scan(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), A);
+          else if (use_res)
+            sc.scan(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), R);
+          else
+            sc.scan(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), heaps[size_t(q)]);
+        }
+        if (approx) {
+          const float* tab = sc.terms_mode ? sc.mtab.data() : sc.lut;
+          A.finish(heaps[size_t(q)], [&](const uint8_t* code) {
+            float v;
+            pq8_code_sums(code, 1, pq.M, tab, &v);
+            return v;
+          });
+        } else if (use_res) {
+          R.fill_unordered(heaps[size_t(q)]);
+        }
       }
-      if (approx) {
-        const float* tab = sc.terms_mode ? sc.mtab.data() : sc.lut;
-        A.finish(heaps[size_t(q)], [&](const uint8_t* code) {
-          float v;
-          pq8_code_sums(code, 1, pq.M, tab, &v);
-          return v;
-        });
-      } else if (use_res) {
-        R.fill_unordered(heaps[size_t(q)]);
-      }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   heaps.finalize(metric_type, nullptr, D, I);

@@ -11,8 +11,8 @@ namespace detail {
 
 const IVFPQKernels& ivfpq_kernels_avx2() {
   using L = simd::avx2::V;
-  static const IVFPQKernels k{&ivfpq::ip_table<L>, &ivfpq::madd<L>, &ivfpq::assign<L>, &ivfpq::lut_to_u16<L>,
-                              nullptr, nullptr};
+  static const IVFPQKernels k{&ivfpq::ip_table<L>,   &ivfpq::madd<L>, &ivfpq::assign<L>,
+                              &ivfpq::lut_to_u16<L>, nullptr,         nullptr};
   return k;
 }
 

@@ -30,8 +30,10 @@ void sums_u16(const uint8_t* codes, size_t n, size_t M, const uint16_t* lut, uin
     __m512i a0 = _mm512_setzero_si512(), a1 = a0;
     __m512i off = lane256;
     for (size_t g = 0; g < ng; ++g) {
-      __m512i i0 = _mm512_add_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c0 + 16 * g))), off);
-      __m512i i1 = _mm512_add_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c1 + 16 * g))), off);
+      __m512i i0 =
+          _mm512_add_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c0 + 16 * g))), off);
+      __m512i i1 =
+          _mm512_add_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c1 + 16 * g))), off);
       a0 = _mm512_add_epi32(a0, _mm512_and_si512(_mm512_i32gather_epi32(i0, lut, 2), low16));
       a1 = _mm512_add_epi32(a1, _mm512_and_si512(_mm512_i32gather_epi32(i1, lut, 2), low16));
       off = _mm512_add_epi32(off, _mm512_set1_epi32(16 * 256));
@@ -44,7 +46,8 @@ void sums_u16(const uint8_t* codes, size_t n, size_t M, const uint16_t* lut, uin
     __m512i a0 = _mm512_setzero_si512();
     __m512i off = lane256;
     for (size_t g = 0; g < ng; ++g) {
-      __m512i i0 = _mm512_add_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c0 + 16 * g))), off);
+      __m512i i0 =
+          _mm512_add_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c0 + 16 * g))), off);
       a0 = _mm512_add_epi32(a0, _mm512_and_si512(_mm512_i32gather_epi32(i0, lut, 2), low16));
       off = _mm512_add_epi32(off, _mm512_set1_epi32(16 * 256));
     }
@@ -82,8 +85,8 @@ void lut_to_u8(const float* t, size_t M, uint8_t* out, float* scale, float* bias
 
 const IVFPQKernels& ivfpq_kernels_avx512() {
   using L = simd::avx512::V;
-  static const IVFPQKernels k{&ivfpq::ip_table<L>, &ivfpq::madd<L>, &ivfpq::assign<L>, &ivfpq::lut_to_u16<L>,
-                              &sums_u16, &lut_to_u8};
+  static const IVFPQKernels k{&ivfpq::ip_table<L>,   &ivfpq::madd<L>, &ivfpq::assign<L>,
+                              &ivfpq::lut_to_u16<L>, &sums_u16,       &lut_to_u8};
   return k;
 }
 

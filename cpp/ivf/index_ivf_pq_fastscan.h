@@ -49,7 +49,7 @@ struct IndexIVFPQFastScan : IndexIVF {
   // knobs need them); 12..15 SIMD, batches grouped by list where the LUT does
   // not depend on the list; 100 + i: i without slicing over threads.
   int implem = 0;
-  int qbs = 0;  // Faiss's query-block schedule: accepted, unused
+  int qbs = 0;                    // Faiss's query-block schedule: accepted, unused
   int use_precomputed_table = 0;  // as IndexIVFPQ (L2 + by_residual only)
   std::vector<float> precomputed_table;
   PQCodebookCache codebooks;
@@ -62,8 +62,8 @@ struct IndexIVFPQFastScan : IndexIVF {
 
   // by_residual defaults to false, as Faiss's IndexIVFPQFastScan ("fs"; "fsr"
   // in the factory turns it on).
-  IndexIVFPQFastScan(IndexPtr quantizer, int d, size_t nlist, size_t M, size_t nbits = 4,
-                     MetricType metric = METRIC_L2, size_t bbs = 32);
+  IndexIVFPQFastScan(IndexPtr quantizer, int d, size_t nlist, size_t M, size_t nbits = 4, MetricType metric = METRIC_L2,
+                     size_t bbs = 32);
   // Same quantizers and vectors as an IndexIVFPQ with nbits = 4 (codes repacked).
   explicit IndexIVFPQFastScan(const IndexIVFPQ& orig, size_t bbs = 32);
 
@@ -125,8 +125,8 @@ struct IndexIVFPQFastScan : IndexIVF {
                            idx_t* I, size_t nprobe, const FastScanKnobs& knobs, const IDSelector* sel, bool reference,
                            size_t* nlist_visited, size_t* ndis) const;
   // implem 1: IndexIVFPQ's own search on the unpacked lists
-  void search_float_fs(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
-                       idx_t* I, size_t nprobe, const IDSelector* sel) const;
+  void search_float_fs(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D, idx_t* I,
+                       size_t nprobe, const IDSelector* sel) const;
   bool skip_encoder_training_ = false;
 };
 

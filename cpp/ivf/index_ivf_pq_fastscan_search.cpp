@@ -237,101 +237,101 @@ void IndexIVFPQFastScan::search_per_query_fs(idx_t n, const float* x, idx_t k, c
     QuantizedLUT Q;
 #pragma omp for schedule(dynamic, 1)
     for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-      const float* xq = x + size_t(q) * d;
-      if (!per_list) {
-        if (l2) {
-          pq_l2_table(pq, *cb, xq, lut.data());
-        } else {
-          pq_ip_table(pq, *cb, xq, lut.data());
-          for (auto& v : lut) v = -v;
-        }
-        quantize_lut(lut.data(), M, Q);
-      } else if (precomputed) {
-        pq_ip_table(pq, *cb, xq, qtab.data());
-      }
-      TopK heap;
-      heap.k = size_t(k);
-      heap.keys = D + size_t(q) * k;
-      heap.ids = I + size_t(q) * k;
-      size_t scanned = 0, lists = 0;
-      for (size_t j = 0; j < np; ++j) {
-        if (scanned >= max_codes || lists >= max_lists) break;
-        const idx_t l = keys[size_t(q) * np + j];
-        if (l < 0) continue;
-        const size_t ls = il.list_size(size_t(l));
-        if (!ls) continue;
-        const float cd = coarse_dis[size_t(q) * np + j];
-        if (per_list) {
-          if (precomputed) {
-            const float* P = precomputed_table.data() + size_t(l) * ts;
-            K.madd(ts, P, -2.f, qtab.data(), lut.data());
+        const float* xq = x + size_t(q) * d;
+        if (!per_list) {
+          if (l2) {
+            pq_l2_table(pq, *cb, xq, lut.data());
           } else {
-            compute_residual(xq, xres.data(), l);
-            pq_l2_table(pq, *cb, xres.data(), lut.data());
+            pq_ip_table(pq, *cb, xq, lut.data());
+            for (auto& v : lut) v = -v;
           }
           quantize_lut(lut.data(), M, Q);
+        } else if (precomputed) {
+          pq_ip_table(pq, *cb, xq, qtab.data());
         }
-        const float lbias = ivfpq_list_bias(metric_type, by_residual, precomputed, cd);
-        const float kbias = Q.bias + lbias;  // the key of a sum acc: pq4_dequantize(acc, Q.inv_scale, kbias)
-        const idx_t* ids = il.get_ids(size_t(l));
-        const uint8_t* codes = il.get_codes(size_t(l));
-        ++lists;
-        ndis += ls;
-        if (count_members) {
-          for (size_t i = 0; i < ls; ++i) scanned += sel->is_member(ids[i]) ? 1 : 0;
-        } else {
-          scanned += ls;
-        }
-        if (reference) {
-          plain.resize(ls * code_size);
-          for (size_t i = 0; i < ls; ++i) get_list_code(size_t(l), i, plain.data() + i * code_size);
-          const uint8_t* lq = Q.q.data();
-          for (size_t i = 0; i < ls; ++i) {
-            if (sel && !sel->is_member(ids[i])) continue;
-            const uint8_t* c = plain.data() + i * code_size;
-            uint32_t acc = 0;
-            for (size_t m = 0; m < M; ++m) acc += lq[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];
-            heap.push(pq4_dequantize(acc, Q.inv_scale, kbias), ids[i]);
+        TopK heap;
+        heap.k = size_t(k);
+        heap.keys = D + size_t(q) * k;
+        heap.ids = I + size_t(q) * k;
+        size_t scanned = 0, lists = 0;
+        for (size_t j = 0; j < np; ++j) {
+          if (scanned >= max_codes || lists >= max_lists) break;
+          const idx_t l = keys[size_t(q) * np + j];
+          if (l < 0) continue;
+          const size_t ls = il.list_size(size_t(l));
+          if (!ls) continue;
+          const float cd = coarse_dis[size_t(q) * np + j];
+          if (per_list) {
+            if (precomputed) {
+              const float* P = precomputed_table.data() + size_t(l) * ts;
+              K.madd(ts, P, -2.f, qtab.data(), lut.data());
+            } else {
+              compute_residual(xq, xres.data(), l);
+              pq_l2_table(pq, *cb, xres.data(), lut.data());
+            }
+            quantize_lut(lut.data(), M, Q);
           }
-          continue;
-        }
-        uint32_t thr = list_threshold(heap.threshold(), lbias, Q);
-        auto consider = [&](uint32_t acc, size_t i) {
-          const idx_t id = ids[i];
-          if (sel && !sel->is_member(id)) return;
-          heap.push(pq4_dequantize(acc, Q.inv_scale, kbias), id);
-          thr = list_threshold(heap.threshold(), lbias, Q);
-        };
-        if (thr > 0) {
-          const size_t npk = std::min(npacked[size_t(l)], ls);
-          if (npk) pq4_scan(codes, npk, M, Q.q.data(), &thr, consider);
-          size_t i0 = npk;
-          if (ls > npk && tail_size[size_t(l)] == ls && !tail_blocks[size_t(l)].empty()) {
-            pq4_scan(tail_blocks[size_t(l)].data(), ls - npk, M, Q.q.data(), &thr,
-                     [&](uint32_t acc, size_t i) { consider(acc, npk + i); });
-            i0 = ls;
+          const float lbias = ivfpq_list_bias(metric_type, by_residual, precomputed, cd);
+          const float kbias = Q.bias + lbias;  // the key of a sum acc: pq4_dequantize(acc, Q.inv_scale, kbias)
+          const idx_t* ids = il.get_ids(size_t(l));
+          const uint8_t* codes = il.get_codes(size_t(l));
+          ++lists;
+          ndis += ls;
+          if (count_members) {
+            for (size_t i = 0; i < ls; ++i) scanned += sel->is_member(ids[i]) ? 1 : 0;
+          } else {
+            scanned += ls;
           }
-          const uint8_t* lq = Q.q.data();
-          for (size_t i = i0; i < ls; ++i) {
-            const uint8_t* c = codes + i * code_size;
-            uint32_t acc = 0;
-            for (size_t m = 0; m < M; ++m) acc += lq[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];
-            if (acc < thr) consider(acc, i);
+          if (reference) {
+            plain.resize(ls * code_size);
+            for (size_t i = 0; i < ls; ++i) get_list_code(size_t(l), i, plain.data() + i * code_size);
+            const uint8_t* lq = Q.q.data();
+            for (size_t i = 0; i < ls; ++i) {
+              if (sel && !sel->is_member(ids[i])) continue;
+              const uint8_t* c = plain.data() + i * code_size;
+              uint32_t acc = 0;
+              for (size_t m = 0; m < M; ++m) acc += lq[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];
+              heap.push(pq4_dequantize(acc, Q.inv_scale, kbias), ids[i]);
+            }
+            continue;
+          }
+          uint32_t thr = list_threshold(heap.threshold(), lbias, Q);
+          auto consider = [&](uint32_t acc, size_t i) {
+            const idx_t id = ids[i];
+            if (sel && !sel->is_member(id)) return;
+            heap.push(pq4_dequantize(acc, Q.inv_scale, kbias), id);
+            thr = list_threshold(heap.threshold(), lbias, Q);
+          };
+          if (thr > 0) {
+            const size_t npk = std::min(npacked[size_t(l)], ls);
+            if (npk) pq4_scan(codes, npk, M, Q.q.data(), &thr, consider);
+            size_t i0 = npk;
+            if (ls > npk && tail_size[size_t(l)] == ls && !tail_blocks[size_t(l)].empty()) {
+              pq4_scan(tail_blocks[size_t(l)].data(), ls - npk, M, Q.q.data(), &thr,
+                       [&](uint32_t acc, size_t i) { consider(acc, npk + i); });
+              i0 = ls;
+            }
+            const uint8_t* lq = Q.q.data();
+            for (size_t i = i0; i < ls; ++i) {
+              const uint8_t* c = codes + i * code_size;
+              uint32_t acc = 0;
+              for (size_t m = 0; m < M; ++m) acc += lq[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];
+              if (acc < thr) consider(acc, i);
+            }
           }
         }
+        nvisited += lists;
+        pq_finalize_row(heap, size_t(k), metric_type, D + size_t(q) * k, I + size_t(q) * k);
       }
-      nvisited += lists;
-      pq_finalize_row(heap, size_t(k), metric_type, D + size_t(q) * k, I + size_t(q) * k);
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   *nlist_visited = nvisited;
   *ndis_out = ndis;
 }
 
-void IndexIVFPQFastScan::search_float_fs(idx_t n, const float* x, idx_t k, const idx_t* keys,
-                                         const float* coarse_dis, float* D, idx_t* I, size_t np,
-                                         const IDSelector* sel) const {
+void IndexIVFPQFastScan::search_float_fs(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis,
+                                         float* D, idx_t* I, size_t np, const IDSelector* sel) const {
   // an IndexIVFPQ in the same state, on plain copies of the lists
   IndexIVFPQ ref(quantizer, d, nlist, pq.M, 4, metric_type);
   ref.pq = pq;
@@ -392,45 +392,44 @@ void IndexIVFPQFastScan::range_search(idx_t n, const float* x, float radius, Ran
     sc->sel = sel;
 #pragma omp for schedule(dynamic, 4)
     for (int64_t q = 0; q < int64_t(nq); ++q) ANNVIL_OMP_TRY(perr) {
-      sc->set_query(x + size_t(q) * d);
-      auto& out = hits[size_t(q)];
-      size_t empty = 0;
-      for (size_t j = 0; j < np; ++j) {
-        const idx_t l = keys[size_t(q) * np + j];
-        const size_t ls = l >= 0 ? il.list_size(size_t(l)) : 0;
-        if (!ls) {  // invalid probes and empty lists count as empty buckets
-          if (max_empty && ++empty >= max_empty) break;
-          continue;
-        }
-        sc->set_list(l, cdis[size_t(q) * np + j]);
-        const size_t before = out.size();
-        sc->scan_codes_range(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), key_radius, out);
-        ++nvisited;
-        ndis += ls;
-        if (max_empty) {
-          if (out.size() == before) {
-            if (++empty >= max_empty) break;
-          } else {
-            empty = 0;
+        sc->set_query(x + size_t(q) * d);
+        auto& out = hits[size_t(q)];
+        size_t empty = 0;
+        for (size_t j = 0; j < np; ++j) {
+          const idx_t l = keys[size_t(q) * np + j];
+          const size_t ls = l >= 0 ? il.list_size(size_t(l)) : 0;
+          if (!ls) {  // invalid probes and empty lists count as empty buckets
+            if (max_empty && ++empty >= max_empty) break;
+            continue;
+          }
+          sc->set_list(l, cdis[size_t(q) * np + j]);
+          const size_t before = out.size();
+          sc->scan_codes_range(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), key_radius, out);
+          ++nvisited;
+          ndis += ls;
+          if (max_empty) {
+            if (out.size() == before) {
+              if (++empty >= max_empty) break;
+            } else {
+              empty = 0;
+            }
           }
         }
       }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   indexIVF_stats.add(nq, nvisited, ndis);
   fill_range_result(hits, l2, result);
 }
 
-
 // Batches whose LUT depends on the query only (no residual, or inner
 // product) are scanned list by list: the (query, list) pairs are grouped by
 // list and each list's blocks are read once for all the queries probing it
 // (pq4_scan_multi keeps a chunk of codes in L1 while every LUT passes over
 // it).  Threads take disjoint lists with their own heaps, merged at the end.
-void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, const idx_t* keys,
-                                           const float* coarse_dis, float* D, idx_t* I, size_t np,
-                                           const IDSelector* sel) const {
+void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis,
+                                           float* D, idx_t* I, size_t np, const IDSelector* sel) const {
   const bool l2 = metric_type == METRIC_L2;
   const size_t M = pq.M, ts = M * pq.ksub, M2 = pq4_M2(M), nq = size_t(n);
   const InvertedLists& il = *invlists;
@@ -447,19 +446,20 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
     QuantizedLUT Q;
 #pragma omp for schedule(static)
     for (int64_t q = 0; q < int64_t(nq); ++q) ANNVIL_OMP_TRY(perr) {
-      const float* xq = x + size_t(q) * d;
-      if (l2) {
-        pq_l2_table(pq, *cb, xq, lut.data());
-      } else {
-        pq_ip_table(pq, *cb, xq, lut.data());
-        for (auto& v : lut) v = -v;
+        const float* xq = x + size_t(q) * d;
+        if (l2) {
+          pq_l2_table(pq, *cb, xq, lut.data());
+        } else {
+          pq_ip_table(pq, *cb, xq, lut.data());
+          for (auto& v : lut) v = -v;
+        }
+        quantize_lut(lut.data(), M, Q);
+        std::memcpy(luts + size_t(q) * M2 * 16, Q.q.data(), M2 * 16);
+        scales[size_t(q)] = Q.scale;
+        inv_scales[size_t(q)] = Q.inv_scale;
+        biases[size_t(q)] = Q.bias;
       }
-      quantize_lut(lut.data(), M, Q);
-      std::memcpy(luts + size_t(q) * M2 * 16, Q.q.data(), M2 * 16);
-      scales[size_t(q)] = Q.scale;
-      inv_scales[size_t(q)] = Q.inv_scale;
-      biases[size_t(q)] = Q.bias;
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   // (query, list) pairs grouped by list (counting sort, queries ascending).
@@ -560,16 +560,18 @@ void IndexIVFPQFastScan::search_grouped_fs(idx_t n, const float* x, idx_t k, con
     };
 #pragma omp for schedule(static)
     for (int64_t q = 0; q < int64_t(nq); ++q) ANNVIL_OMP_TRY(perr) {
-      for (size_t j = 0; j < npre; ++j) {
-        const uint32_t pi = uint32_t(size_t(q) * np + j);
-        if (keys[pi] >= 0) scan_list(size_t(keys[pi]), &pi, 1);
+        for (size_t j = 0; j < npre; ++j) {
+          const uint32_t pi = uint32_t(size_t(q) * np + j);
+          if (keys[pi] >= 0) scan_list(size_t(keys[pi]), &pi, 1);
+        }
       }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
 #pragma omp for schedule(dynamic, 1)
     for (int64_t w = 0; w < int64_t(work.size()); ++w) ANNVIL_OMP_TRY(perr) {
-      const size_t l = work[size_t(w)];
-      scan_list(l, pairs.data() + start[l], start[l + 1] - start[l]);
-    } ANNVIL_OMP_CATCH(perr)
+        const size_t l = work[size_t(w)];
+        scan_list(l, pairs.data() + start[l], start[l + 1] - start[l]);
+      }
+    ANNVIL_OMP_CATCH(perr)
     if (use_res)
       for (size_t q = 0; q < nq; ++q) R[q].fill_unordered(H[q]);
   }

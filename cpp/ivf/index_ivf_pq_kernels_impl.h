@@ -137,8 +137,7 @@ double lut_to_u16(const float* t, size_t M, size_t ksub, uint16_t* out, double* 
     span = std::max(span, double(V::reduce_max(hi)) - double(mins[m]));
   }
   const double scale = span > 0 ? 65535.0 / span : 1.0;
-  const typename V::reg sc = V::set1(float(scale)), half = V::set1(0.5f), top = V::set1(65535.f),
-                        zero = V::zero();
+  const typename V::reg sc = V::set1(float(scale)), half = V::set1(0.5f), top = V::set1(65535.f), zero = V::zero();
   for (size_t m = 0; m < M; ++m) {
     const typename V::reg mn = V::set1(mins[m]);
     for (size_t j = 0; j < ksub; j += W) {

@@ -112,8 +112,8 @@ void IndexIVF::search(idx_t n, const float* x, idx_t k, float* D, idx_t* I, cons
     quantizer->search(m, x + size_t(i0) * d, idx_t(np), cdis.data(), keys.data(), quantizer_params_of(params));
     qns += uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - tq).count());
     count_search(m, keys.data(), np, mc, sel);
-    search_preassigned(m, x + size_t(i0) * d, k, keys.data(), cdis.data(), D + size_t(i0) * k, I + size_t(i0) * k,
-                       np, mc, sel);
+    search_preassigned(m, x + size_t(i0) * d, k, keys.data(), cdis.data(), D + size_t(i0) * k, I + size_t(i0) * k, np,
+                       mc, sel);
   }
   indexIVF_stats.quantization_ns += qns;
   indexIVF_stats.search_ns += uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - t0).count());
@@ -127,8 +127,8 @@ namespace {
 // (mc > 0); for each list it calls sc.set_list, then scan(list, n_codes),
 // which returns how many codes it scanned.
 template <class ScanFn>
-void for_each_probed_list(const InvertedLists& il, InvertedListScanner& sc, const idx_t* keys,
-                          const float* coarse_dis, size_t np, size_t mc, ScanFn&& scan) {
+void for_each_probed_list(const InvertedLists& il, InvertedListScanner& sc, const idx_t* keys, const float* coarse_dis,
+                          size_t np, size_t mc, ScanFn&& scan) {
   size_t scanned = 0;
   for (size_t j = 0; j < np; ++j) {
     const idx_t l = keys[j];
@@ -152,8 +152,8 @@ void IndexIVF::search_preassigned(idx_t n, const float* x, idx_t k, const idx_t*
     search_grouped(n, x, k, keys, coarse_dis, D, I, np, sel);
 }
 
-void IndexIVF::search_per_query(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis,
-                                float* D, idx_t* I, size_t np, size_t mc, const IDSelector* sel) const {
+void IndexIVF::search_per_query(idx_t n, const float* x, idx_t k, const idx_t* keys, const float* coarse_dis, float* D,
+                                idx_t* I, size_t np, size_t mc, const IDSelector* sel) const {
   TopKArray heaps{size_t(n), size_t(k)};
   const InvertedLists& il = *invlists;
   const int nt = omp_get_max_threads();
@@ -177,13 +177,14 @@ void IndexIVF::search_per_query(idx_t n, const float* x, idx_t k, const idx_t* k
       sc->set_query(x);
 #pragma omp for schedule(dynamic)
       for (int64_t j = 0; j < int64_t(np); ++j) ANNVIL_OMP_TRY(perr) {
-        idx_t l = keys[j];
-        if (l < 0) continue;
-        size_t ls = il.list_size(size_t(l));
-        if (!ls) continue;
-        sc->set_list(l, coarse_dis[j]);
-        sc->scan_codes(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), h[0]);
-      } ANNVIL_OMP_CATCH(perr)
+          idx_t l = keys[j];
+          if (l < 0) continue;
+          size_t ls = il.list_size(size_t(l));
+          if (!ls) continue;
+          sc->set_list(l, coarse_dis[j]);
+          sc->scan_codes(ls, il.get_codes(size_t(l)), code_size, il.get_ids(size_t(l)), h[0]);
+        }
+      ANNVIL_OMP_CATCH(perr)
       local[t] = std::move(h);
     }
     perr.rethrow();
@@ -196,12 +197,13 @@ void IndexIVF::search_per_query(idx_t n, const float* x, idx_t k, const idx_t* k
       sc->sel = sel;
 #pragma omp for schedule(dynamic, 4)
       for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-        sc->set_query(x + size_t(q) * d);
-        for_each_probed_list(il, *sc, keys + size_t(q) * np, coarse_dis + size_t(q) * np, np, mc,
-                             [&](size_t l, size_t ls) {
-                               return sc->scan_codes(ls, il.get_codes(l), code_size, il.get_ids(l), heaps[size_t(q)]);
-                             });
-      } ANNVIL_OMP_CATCH(perr)
+          sc->set_query(x + size_t(q) * d);
+          for_each_probed_list(il, *sc, keys + size_t(q) * np, coarse_dis + size_t(q) * np, np, mc,
+                               [&](size_t l, size_t ls) {
+                                 return sc->scan_codes(ls, il.get_codes(l), code_size, il.get_ids(l), heaps[size_t(q)]);
+                               });
+        }
+      ANNVIL_OMP_CATCH(perr)
     }
     perr.rethrow();
   }
@@ -323,51 +325,52 @@ void IndexIVF::search_grouped(idx_t n, const float* x, idx_t k, const idx_t* key
     sc->sel = sel;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t w = 0; w < int64_t(work.size()); ++w) ANNVIL_OMP_TRY(perr) {
-      const size_t l = work[size_t(w)].second;
-      const size_t nb = il.list_size(l);
-      const idx_t* ids = il.get_ids(l);
-      const size_t* lp = pairs.data() + start[l];
-      const size_t m = start[l + 1] - start[l];
-      const float* base = m >= min_panel ? list_vectors(l, decoded) : nullptr;
-      if (base) {
-        if (l2) {
-          norms.resize(nb);
-          K.norms_sqr(base, size_t(d), nb, norms.data());
-        }
-        sink.labels = ids;
-        for (size_t j0 = 0; j0 < m; j0 += NR) {
-          const size_t nv = std::min(NR, m - j0);
-          // gather and pack: panel[p * NR + j] = x[q_j][p]
-          for (size_t j = 0; j < nv; ++j) {
-            const float* xq = x + (lp[j0 + j] / np) * d;
-            for (size_t p = 0; p < size_t(d); ++p) panel.p[p * NR + j] = xq[p];
+        const size_t l = work[size_t(w)].second;
+        const size_t nb = il.list_size(l);
+        const idx_t* ids = il.get_ids(l);
+        const size_t* lp = pairs.data() + start[l];
+        const size_t m = start[l + 1] - start[l];
+        const float* base = m >= min_panel ? list_vectors(l, decoded) : nullptr;
+        if (base) {
+          if (l2) {
+            norms.resize(nb);
+            K.norms_sqr(base, size_t(d), nb, norms.data());
           }
-          if (nv < NR)
-            for (size_t p = 0; p < size_t(d); ++p) std::fill(panel.p + p * NR + nv, panel.p + p * NR + NR, 0.f);
-          for (size_t j = 0; j < NR; ++j) {
-            if (j < nv) {
-              size_t q = lp[j0 + j] / np;
-              sink.set(int(j), &H[q], l2 ? qnorms[q] : 0.f);
-            } else {
-              sink.set(int(j), nullptr, 0.f);
+          sink.labels = ids;
+          for (size_t j0 = 0; j0 < m; j0 += NR) {
+            const size_t nv = std::min(NR, m - j0);
+            // gather and pack: panel[p * NR + j] = x[q_j][p]
+            for (size_t j = 0; j < nv; ++j) {
+              const float* xq = x + (lp[j0 + j] / np) * d;
+              for (size_t p = 0; p < size_t(d); ++p) panel.p[p * NR + j] = xq[p];
+            }
+            if (nv < NR)
+              for (size_t p = 0; p < size_t(d); ++p) std::fill(panel.p + p * NR + nv, panel.p + p * NR + NR, 0.f);
+            for (size_t j = 0; j < NR; ++j) {
+              if (j < nv) {
+                size_t q = lp[j0 + j] / np;
+                sink.set(int(j), &H[q], l2 ? qnorms[q] : 0.f);
+              } else {
+                sink.set(int(j), nullptr, 0.f);
+              }
+            }
+            for (size_t b0 = 0; b0 < nb; b0 += BB) {
+              size_t nbb = std::min(BB, nb - b0);
+              K.scan_panel(panel.p, size_t(d), base + b0 * d, nbb, l2 ? norms.data() + b0 : nullptr, l2 ? -2.f : -1.f,
+                           int64_t(b0), &sink);
             }
           }
-          for (size_t b0 = 0; b0 < nb; b0 += BB) {
-            size_t nbb = std::min(BB, nb - b0);
-            K.scan_panel(panel.p, size_t(d), base + b0 * d, nbb, l2 ? norms.data() + b0 : nullptr, l2 ? -2.f : -1.f,
-                         int64_t(b0), &sink);
+        } else {
+          const uint8_t* codes = il.get_codes(l);
+          for (size_t j = 0; j < m; ++j) {
+            const size_t i = lp[j], q = i / np;
+            sc->set_query(x + q * d);
+            sc->set_list(idx_t(l), coarse_dis[i]);
+            sc->scan_codes(nb, codes, code_size, ids, H[q]);
           }
         }
-      } else {
-        const uint8_t* codes = il.get_codes(l);
-        for (size_t j = 0; j < m; ++j) {
-          const size_t i = lp[j], q = i / np;
-          sc->set_query(x + q * d);
-          sc->set_list(idx_t(l), coarse_dis[i]);
-          sc->scan_codes(nb, codes, code_size, ids, H[q]);
-        }
       }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   for (int t = 0; t < nt && nt > 1; ++t) heaps.merge_from(local[size_t(t)]);
@@ -401,14 +404,14 @@ void IndexIVF::range_search_preassigned(idx_t n, const float* x, float radius, c
     sc->sel = sel;
 #pragma omp for schedule(dynamic, 4)
     for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-      sc->set_query(x + size_t(q) * d);
-      for_each_probed_list(il, *sc, keys + size_t(q) * np, coarse_dis + size_t(q) * np, np, mc,
-                           [&](size_t l, size_t ls) {
-                             sc->scan_codes_range(ls, il.get_codes(l), code_size, il.get_ids(l), key_radius,
-                                                  hits[size_t(q)]);
-                             return ls;
-                           });
-    } ANNVIL_OMP_CATCH(perr)
+        sc->set_query(x + size_t(q) * d);
+        for_each_probed_list(
+            il, *sc, keys + size_t(q) * np, coarse_dis + size_t(q) * np, np, mc, [&](size_t l, size_t ls) {
+              sc->scan_codes_range(ls, il.get_codes(l), code_size, il.get_ids(l), key_radius, hits[size_t(q)]);
+              return ls;
+            });
+      }
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   fill_range_result(hits, metric_type, result);
@@ -437,38 +440,39 @@ void IndexIVF::search_and_reconstruct(idx_t n, const float* x, idx_t k, float* D
   ParallelErrors perr;
 #pragma omp parallel for schedule(dynamic, 16) if (n * k > 1024)
   for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-    try {
-      for (idx_t j = 0; j < k; ++j) {
-        const size_t r = size_t(q) * size_t(k) + size_t(j);
-        float* out = recons + r * size_t(d);
-        const idx_t id = I[r];
-        if (id < 0) {
-          std::fill(out, out + d, nan);
-          continue;
+      try {
+        for (idx_t j = 0; j < k; ++j) {
+          const size_t r = size_t(q) * size_t(k) + size_t(j);
+          float* out = recons + r * size_t(d);
+          const idx_t id = I[r];
+          if (id < 0) {
+            std::fill(out, out + d, nan);
+            continue;
+          }
+          if (direct_map_type != DIRECT_MAP_NONE) {
+            reconstruct(id, out);
+            continue;
+          }
+          bool found = false;
+          for (size_t p = 0; p < np && !found; ++p) {
+            idx_t l = keys[size_t(q) * np + p];
+            if (l < 0) continue;
+            const auto& li = invlists->ids[size_t(l)];
+            for (size_t o = 0; o < li.size(); ++o)
+              if (li[o] == id) {
+                reconstruct_from_offset(l, idx_t(o), out);
+                found = true;
+                break;
+              }
+          }
+          ANNVIL_CHECK(found, "search_and_reconstruct: result ", id, " not found in the probed lists");
         }
-        if (direct_map_type != DIRECT_MAP_NONE) {
-          reconstruct(id, out);
-          continue;
-        }
-        bool found = false;
-        for (size_t p = 0; p < np && !found; ++p) {
-          idx_t l = keys[size_t(q) * np + p];
-          if (l < 0) continue;
-          const auto& li = invlists->ids[size_t(l)];
-          for (size_t o = 0; o < li.size(); ++o)
-            if (li[o] == id) {
-              reconstruct_from_offset(l, idx_t(o), out);
-              found = true;
-              break;
-            }
-        }
-        ANNVIL_CHECK(found, "search_and_reconstruct: result ", id, " not found in the probed lists");
-      }
-    } catch (...) {
+      } catch (...) {
 #pragma omp critical(annvil_ivf_search_and_reconstruct)
-      if (!err) err = std::current_exception();
+        if (!err) err = std::current_exception();
+      }
     }
-  } ANNVIL_OMP_CATCH(perr)
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
   if (err) std::rethrow_exception(err);
 }

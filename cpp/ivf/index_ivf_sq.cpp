@@ -31,18 +31,19 @@ void IndexIVFScalarQuantizer::encode_vectors(idx_t n, const float* x, const idx_
     std::vector<float> res(d);
 #pragma omp for schedule(static)
     for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
-      uint8_t* c = codes + size_t(i) * cs;
-      if (list_nos[i] < 0) {
-        std::memset(c, 0, cs);
-        continue;
+        uint8_t* c = codes + size_t(i) * cs;
+        if (list_nos[i] < 0) {
+          std::memset(c, 0, cs);
+          continue;
+        }
+        const float* xi = x + size_t(i) * d;
+        if (by_residual) {
+          compute_residual(xi, res.data(), list_nos[i]);
+          xi = res.data();
+        }
+        sq.compute_codes(xi, c, 1);
       }
-      const float* xi = x + size_t(i) * d;
-      if (by_residual) {
-        compute_residual(xi, res.data(), list_nos[i]);
-        xi = res.data();
-      }
-      sq.compute_codes(xi, c, 1);
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
 }

@@ -103,8 +103,7 @@ void IndexIVF::add_core(idx_t n, const float* x, const idx_t* ids, const idx_t* 
 
 size_t IndexIVF::copy_subset_to(IndexIVF& other, int subset_type, idx_t a1, idx_t a2) const {
   ANNVIL_CHECK(&other != this, "copy_subset_to: the destination must be another index");
-  ANNVIL_CHECK(other.type_tag() == type_tag() && other.nlist == nlist && other.code_size == code_size &&
-                   other.d == d,
+  ANNVIL_CHECK(other.type_tag() == type_tag() && other.nlist == nlist && other.code_size == code_size && other.d == d,
                "copy_subset_to: the destination must be an empty clone of this index type (same nlist, code size)");
   ANNVIL_CHECK(subset_type >= 0 && subset_type <= 4, "subset_type must be 0 .. 4, got ", subset_type);
   ANNVIL_CHECK(subset_type != 1 || a1 > 0, "subset_type 1 (id % a1 == a2) needs a1 > 0");
@@ -238,34 +237,35 @@ void IndexIVF::locate_results(idx_t n, const float* x, idx_t k, const idx_t* I, 
   ParallelErrors perr;
 #pragma omp parallel for schedule(dynamic, 16) if (n * k > 1024)
   for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-    for (idx_t j = 0; j < k; ++j) {
-      const size_t r = size_t(q) * size_t(k) + size_t(j);
-      const idx_t id = I[r];
-      lists[r] = offsets[r] = -1;
-      if (id < 0) continue;
-      int64_t lo = -1;
-      if (direct_map_type == DIRECT_MAP_ARRAY) {
-        if (size_t(id) < direct_map_array.size()) lo = direct_map_array[size_t(id)];
-      } else if (direct_map_type == DIRECT_MAP_HASHTABLE) {
-        auto it = direct_map_hash.find(id);
-        if (it != direct_map_hash.end()) lo = it->second;
-      } else {
-        for (size_t p = 0; p < np && lo < 0; ++p) {
-          const idx_t l = keys[size_t(q) * np + p];
-          if (l < 0) continue;
-          const auto& li = invlists->ids[size_t(l)];
-          for (size_t o = 0; o < li.size(); ++o)
-            if (li[o] == id) {
-              lo = int64_t(l) << 32 | int64_t(o);
-              break;
-            }
+      for (idx_t j = 0; j < k; ++j) {
+        const size_t r = size_t(q) * size_t(k) + size_t(j);
+        const idx_t id = I[r];
+        lists[r] = offsets[r] = -1;
+        if (id < 0) continue;
+        int64_t lo = -1;
+        if (direct_map_type == DIRECT_MAP_ARRAY) {
+          if (size_t(id) < direct_map_array.size()) lo = direct_map_array[size_t(id)];
+        } else if (direct_map_type == DIRECT_MAP_HASHTABLE) {
+          auto it = direct_map_hash.find(id);
+          if (it != direct_map_hash.end()) lo = it->second;
+        } else {
+          for (size_t p = 0; p < np && lo < 0; ++p) {
+            const idx_t l = keys[size_t(q) * np + p];
+            if (l < 0) continue;
+            const auto& li = invlists->ids[size_t(l)];
+            for (size_t o = 0; o < li.size(); ++o)
+              if (li[o] == id) {
+                lo = int64_t(l) << 32 | int64_t(o);
+                break;
+              }
+          }
         }
+        ANNVIL_CHECK(lo >= 0, "result ", id, " not found in the probed lists");
+        lists[r] = idx_t(lo >> 32);
+        offsets[r] = idx_t(lo & 0xffffffff);
       }
-      ANNVIL_CHECK(lo >= 0, "result ", id, " not found in the probed lists");
-      lists[r] = idx_t(lo >> 32);
-      offsets[r] = idx_t(lo & 0xffffffff);
     }
-  } ANNVIL_OMP_CATCH(perr)
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 

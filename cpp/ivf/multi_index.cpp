@@ -13,8 +13,10 @@
 
 namespace annvil {
 
-MultiIndexQuantizer::MultiIndexQuantizer(int d_, size_t M, size_t nbits) : Index(d_, METRIC_L2), pq(size_t(d_), M, nbits) {
-  ANNVIL_CHECK(M >= 1 && double(M) * double(nbits) <= 62, "MultiIndexQuantizer needs M * nbits <= 62 (labels are int64)");
+MultiIndexQuantizer::MultiIndexQuantizer(int d_, size_t M, size_t nbits)
+    : Index(d_, METRIC_L2), pq(size_t(d_), M, nbits) {
+  ANNVIL_CHECK(M >= 1 && double(M) * double(nbits) <= 62,
+               "MultiIndexQuantizer needs M * nbits <= 62 (labels are int64)");
   is_trained = false;
 }
 
@@ -113,13 +115,14 @@ void MultiIndexQuantizer::search(idx_t n, const float* x, idx_t k, float* D, idx
     std::vector<std::vector<std::pair<float, idx_t>>> cand(M);
 #pragma omp for schedule(dynamic, 8)
     for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-      pq.compute_distance_table(x + size_t(q) * size_t(d), table.data());
-      for (size_t m = 0; m < M; ++m) {
-        cand[m].resize(ksub);
-        for (size_t c = 0; c < ksub; ++c) cand[m][c] = {table[m * ksub + c], idx_t(c)};
+        pq.compute_distance_table(x + size_t(q) * size_t(d), table.data());
+        for (size_t m = 0; m < M; ++m) {
+          cand[m].resize(ksub);
+          for (size_t c = 0; c < ksub; ++c) cand[m][c] = {table[m * ksub + c], idx_t(c)};
+        }
+        combine(cand, kk, k, D + size_t(q) * size_t(k), I + size_t(q) * size_t(k));
       }
-      combine(cand, kk, k, D + size_t(q) * size_t(k), I + size_t(q) * size_t(k));
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
 }
@@ -157,8 +160,8 @@ void MultiIndexQuantizer2::search(idx_t n, const float* x, idx_t k, float* D, id
   std::vector<idx_t> subI(M * size_t(n) * size_t(k2));
   std::vector<float> xs(size_t(n) * dsub);
   for (size_t m = 0; m < M; ++m) {
-    ANNVIL_CHECK(assign_indexes[m]->ntotal == idx_t(pq.ksub), "assign index ", m, " holds ",
-                 assign_indexes[m]->ntotal, " centroids, expected ksub=", pq.ksub);
+    ANNVIL_CHECK(assign_indexes[m]->ntotal == idx_t(pq.ksub), "assign index ", m, " holds ", assign_indexes[m]->ntotal,
+                 " centroids, expected ksub=", pq.ksub);
     for (idx_t q = 0; q < n; ++q)
       std::copy(x + size_t(q) * size_t(d) + m * dsub, x + size_t(q) * size_t(d) + (m + 1) * dsub,
                 xs.data() + size_t(q) * dsub);
@@ -172,14 +175,15 @@ void MultiIndexQuantizer2::search(idx_t n, const float* x, idx_t k, float* D, id
     std::vector<std::vector<std::pair<float, idx_t>>> cand(M);
 #pragma omp for schedule(dynamic, 8)
     for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-      for (size_t m = 0; m < M; ++m) {
-        cand[m].clear();
-        const size_t off = (m * size_t(n) + size_t(q)) * size_t(k2);
-        for (idx_t j = 0; j < k2; ++j)
-          if (subI[off + size_t(j)] >= 0) cand[m].emplace_back(subD[off + size_t(j)], subI[off + size_t(j)]);
+        for (size_t m = 0; m < M; ++m) {
+          cand[m].clear();
+          const size_t off = (m * size_t(n) + size_t(q)) * size_t(k2);
+          for (idx_t j = 0; j < k2; ++j)
+            if (subI[off + size_t(j)] >= 0) cand[m].emplace_back(subD[off + size_t(j)], subI[off + size_t(j)]);
+        }
+        combine(cand, kk, k, D + size_t(q) * size_t(k), I + size_t(q) * size_t(k));
       }
-      combine(cand, kk, k, D + size_t(q) * size_t(k), I + size_t(q) * size_t(k));
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
 }

@@ -23,7 +23,7 @@ struct MultiIndexQuantizer : Index {
   MultiIndexQuantizer(int d, size_t M, size_t nbits);
 
   void train(idx_t n, const float* x) override;  // trains pq; ntotal becomes ksub^M
-  void add(idx_t n, const float* x) override;     // refused: the centroids are virtual
+  void add(idx_t n, const float* x) override;    // refused: the centroids are virtual
   void search(idx_t n, const float* x, idx_t k, float* D, idx_t* I,
               const SearchParameters* params = nullptr) const override;
   void reconstruct(idx_t key, float* out) const override;
@@ -35,8 +35,7 @@ struct MultiIndexQuantizer : Index {
  protected:
   // the kk best sums for one query from per-sub-space candidate lists
   // (cand[m]: (distance, centroid number), any order), written to Dq / Iq (k)
-  void combine(std::vector<std::vector<std::pair<float, idx_t>>>& cand, size_t kk, idx_t k, float* Dq,
-               idx_t* Iq) const;
+  void combine(std::vector<std::vector<std::pair<float, idx_t>>>& cand, size_t kk, idx_t k, float* Dq, idx_t* Iq) const;
 };
 
 // Faiss's MultiIndexQuantizer2: the same virtual centroids, but the nearest

@@ -41,8 +41,8 @@ namespace {
 // number of threads and is bit-identical to Faiss's), then scaled by
 // 1 / (total weight).  Centroids [0, k_frozen) are left untouched.
 // hassign: k floats (output: cluster weights).
-void update_centroids(idx_t n, const float* x, const float* weights, int d, int k, int k_frozen,
-                      const idx_t* assign, float* centroids, float* hassign) {
+void update_centroids(idx_t n, const float* x, const float* weights, int d, int k, int k_frozen, const idx_t* assign,
+                      float* centroids, float* hassign) {
   const int kf = k - k_frozen;
   float* cent = centroids + size_t(k_frozen) * d;
   float* hs = hassign + k_frozen;
@@ -53,33 +53,33 @@ void update_centroids(idx_t n, const float* x, const float* weights, int d, int 
   nt = std::max(1, std::min(nt, kf));
   ParallelErrors perr;
 #pragma omp parallel num_threads(nt)
-  { ANNVIL_OMP_TRY(perr) {
-    int t = omp_get_thread_num(), nth = omp_get_num_threads();
-    const idx_t c0 = idx_t(kf) * t / nth, c1 = idx_t(kf) * (t + 1) / nth;
-    for (idx_t i = 0; i < n; ++i) {
-      idx_t ci = assign[i] - k_frozen;
-      if (ci < c0 || ci >= c1) continue;
-      float* c = cent + size_t(ci) * d;
-      const float* xi = x + size_t(i) * d;
-      if (weights) {
-        const float w = weights[i];
-        hs[ci] += w;
-        for (int p = 0; p < d; ++p) c[p] += xi[p] * w;
-      } else {
-        hs[ci] += 1.f;
-        for (int p = 0; p < d; ++p) c[p] += xi[p];
-      }
-    }
-  } ANNVIL_OMP_CATCH(perr)
-  }
-  perr.rethrow();
-  for (int ci = 0; ci < kf; ++ci) {
-    if (hs[ci] == 0) continue;
-    const float norm = 1 / hs[ci];
+  {ANNVIL_OMP_TRY(perr){int t = omp_get_thread_num(), nth = omp_get_num_threads();
+  const idx_t c0 = idx_t(kf) * t / nth, c1 = idx_t(kf) * (t + 1) / nth;
+  for (idx_t i = 0; i < n; ++i) {
+    idx_t ci = assign[i] - k_frozen;
+    if (ci < c0 || ci >= c1) continue;
     float* c = cent + size_t(ci) * d;
-    for (int p = 0; p < d; ++p) c[p] *= norm;
+    const float* xi = x + size_t(i) * d;
+    if (weights) {
+      const float w = weights[i];
+      hs[ci] += w;
+      for (int p = 0; p < d; ++p) c[p] += xi[p] * w;
+    } else {
+      hs[ci] += 1.f;
+      for (int p = 0; p < d; ++p) c[p] += xi[p];
+    }
   }
 }
+ANNVIL_OMP_CATCH(perr)
+}  // namespace
+perr.rethrow();
+for (int ci = 0; ci < kf; ++ci) {
+  if (hs[ci] == 0) continue;
+  const float norm = 1 / hs[ci];
+  float* c = cent + size_t(ci) * d;
+  for (int p = 0; p < d; ++p) c[p] *= norm;
+}
+}  // namespace annvil
 
 // Faiss's split_clusters: each empty cluster takes half of a donor drawn with
 // probability ~ (size - 1) by a generator reseeded with 1234 at every call
@@ -347,8 +347,7 @@ void Clustering::train(idx_t n_in, const float* x_in, const float* w_in) {
     ANNVIL_CHECK(n_in <= idx_t(std::numeric_limits<int>::max()), "too many training points (", n_in,
                  ") for k-means subsampling");
     n = idx_t(k) * max_points_per_centroid;
-    if (verbose)
-      std::fprintf(stderr, "Sampling a subset of %ld / %ld for training\n", long(n), long(n_in));
+    if (verbose) std::fprintf(stderr, "Sampling a subset of %ld / %ld for training\n", long(n), long(n_in));
     std::vector<int> perm(static_cast<size_t>(n_in));
     rand_perm(perm.data(), size_t(n_in), seed);
     sample.resize(size_t(n) * d);

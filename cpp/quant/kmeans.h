@@ -56,9 +56,9 @@ struct ClusteringParameters {
 };
 
 struct ClusteringIterationStats {
-  float obj;     // sum of squared distances (L2) or of inner products (IP)
-  double time;   // seconds since the start of this run
-  int nsplit;    // empty clusters repaired in this iteration
+  float obj;    // sum of squared distances (L2) or of inner products (IP)
+  double time;  // seconds since the start of this run
+  int nsplit;   // empty clusters repaired in this iteration
 };
 
 struct Clustering : ClusteringParameters {

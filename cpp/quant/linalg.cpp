@@ -81,7 +81,6 @@ void polar_factor(int rows, int cols, const double* a, double* out) {
     }
 }
 
-
 // ---------------------------------------------------------------- QR
 void matrix_qr(int m, int n, float* a_io) {
   ANNVIL_CHECK(m >= n && n >= 0, "matrix_qr needs m >= n, got m=", m, " n=", n);

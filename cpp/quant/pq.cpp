@@ -55,21 +55,22 @@ void ProductQuantizer::train_hot(idx_t n, const float* x, int niter) {
     std::vector<float> xs(size_t(n) * dsub);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t mi = 0; mi < int64_t(M); ++mi) ANNVIL_OMP_TRY(perr) {
-      const size_t m = size_t(mi);
-      try {
-        extract_subspace(n, x, d, dsub, m, xs.data());
-        ClusteringParameters p = cp;
-        if (niter >= 0) p.niter = niter;
-        p.verbose = verbose && cp.verbose;
-        Clustering clus(int(dsub), int(ksub), p);
-        if (hot) clus.centroids.assign(get_centroids(m, 0), get_centroids(m, 0) + ksub * dsub);
-        clus.train(n, xs.data());
-        std::memcpy(newc.data() + m * ksub * dsub, clus.centroids.data(), sizeof(float) * ksub * dsub);
-      } catch (...) {
+        const size_t m = size_t(mi);
+        try {
+          extract_subspace(n, x, d, dsub, m, xs.data());
+          ClusteringParameters p = cp;
+          if (niter >= 0) p.niter = niter;
+          p.verbose = verbose && cp.verbose;
+          Clustering clus(int(dsub), int(ksub), p);
+          if (hot) clus.centroids.assign(get_centroids(m, 0), get_centroids(m, 0) + ksub * dsub);
+          clus.train(n, xs.data());
+          std::memcpy(newc.data() + m * ksub * dsub, clus.centroids.data(), sizeof(float) * ksub * dsub);
+        } catch (...) {
 #pragma omp critical
-        if (!error) error = std::current_exception();
+          if (!error) error = std::current_exception();
+        }
       }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
   if (error) std::rethrow_exception(error);
@@ -116,15 +117,16 @@ void ProductQuantizer::compute_code_indices(idx_t n, const float* x, uint16_t* i
     ParallelErrors perr;
 #pragma omp parallel for if (n > 1000) schedule(static)
     for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
-      float dis[32];
-      for (size_t m = 0; m < M; ++m) {
-        K.l2sqr_ny(x + size_t(i) * d + m * dsub, get_centroids(m, 0), dsub, ksub, dis);
-        size_t best = 0;
-        for (size_t j = 1; j < ksub; ++j)
-          if (dis[j] < dis[best]) best = j;
-        idx[size_t(i) * M + m] = uint16_t(best);
+        float dis[32];
+        for (size_t m = 0; m < M; ++m) {
+          K.l2sqr_ny(x + size_t(i) * d + m * dsub, get_centroids(m, 0), dsub, ksub, dis);
+          size_t best = 0;
+          for (size_t j = 1; j < ksub; ++j)
+            if (dis[j] < dis[best]) best = j;
+          idx[size_t(i) * M + m] = uint16_t(best);
+        }
       }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
     perr.rethrow();
     return;
   }
@@ -166,13 +168,14 @@ void ProductQuantizer::decode(idx_t n, const uint8_t* codes, float* x) const {
   ParallelErrors perr;
 #pragma omp parallel for if (n > 1000) schedule(static)
   for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
-    const uint8_t* c = codes + size_t(i) * code_size;
-    float* xi = x + size_t(i) * d;
-    for (size_t m = 0; m < M; ++m) {
-      uint32_t j = nbits == 8 ? c[m] : read_index(c, m, nbits);
-      std::memcpy(xi + m * dsub, get_centroids(m, j), sizeof(float) * dsub);
+      const uint8_t* c = codes + size_t(i) * code_size;
+      float* xi = x + size_t(i) * d;
+      for (size_t m = 0; m < M; ++m) {
+        uint32_t j = nbits == 8 ? c[m] : read_index(c, m, nbits);
+        std::memcpy(xi + m * dsub, get_centroids(m, j), sizeof(float) * dsub);
+      }
     }
-  } ANNVIL_OMP_CATCH(perr)
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
@@ -191,11 +194,12 @@ void ProductQuantizer::compute_tables(idx_t n, const float* x, MetricType metric
   ParallelErrors perr;
 #pragma omp parallel for if (n > 16) schedule(static)
   for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
-    if (metric == METRIC_L2)
-      compute_distance_table(x + size_t(i) * d, tables + size_t(i) * M * ksub);
-    else
-      compute_inner_prod_table(x + size_t(i) * d, tables + size_t(i) * M * ksub);
-  } ANNVIL_OMP_CATCH(perr)
+      if (metric == METRIC_L2)
+        compute_distance_table(x + size_t(i) * d, tables + size_t(i) * M * ksub);
+      else
+        compute_inner_prod_table(x + size_t(i) * d, tables + size_t(i) * M * ksub);
+    }
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
@@ -209,11 +213,13 @@ void ProductQuantizer::write(Writer& w) const {
 
 ProductQuantizer ProductQuantizer::read(Reader& r) {
   uint64_t d = r.read<uint64_t>(), M = r.read<uint64_t>(), nbits = r.read<uint64_t>();
-  if (d == 0 || d > (1u << 20) || M == 0 || d % M != 0 || nbits < 1 || nbits > 16) r.corrupt("bad ProductQuantizer shape");
+  if (d == 0 || d > (1u << 20) || M == 0 || d % M != 0 || nbits < 1 || nbits > 16)
+    r.corrupt("bad ProductQuantizer shape");
   ProductQuantizer pq(d, M, nbits);
   pq.is_trained = r.read<uint8_t>() != 0;
   r.read_vector(pq.centroids);
-  if (pq.centroids.size() != pq.M * pq.ksub * pq.dsub) r.corrupt("ProductQuantizer centroid count does not match its shape");
+  if (pq.centroids.size() != pq.M * pq.ksub * pq.dsub)
+    r.corrupt("ProductQuantizer centroid count does not match its shape");
   return pq;
 }
 

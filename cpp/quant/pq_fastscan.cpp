@@ -131,8 +131,8 @@ void quantize_LUT_and_bias(size_t nprobe, size_t M, size_t ksub, bool lut_is_3d,
       span_dis += span;
       b += mins[m];
     }
-    a = finite_or_zero(std::min(span_lut > 0 ? 255.f / span_lut : HUGE_VALF,
-                                span_dis > 0 ? 65535.f / span_dis : HUGE_VALF));
+    a = finite_or_zero(
+        std::min(span_lut > 0 ? 255.f / span_lut : HUGE_VALF, span_dis > 0 ? 65535.f / span_dis : HUGE_VALF));
     b += bias_min;
     for (size_t m = 0; m < M; ++m) round_tab(LUT + m * ksub, ksub, a, mins[m], LUTq + m * ksub);
     std::memset(LUTq + M * ksub, 0, ksub * (M2 - M));
@@ -157,8 +157,8 @@ void quantize_LUT_and_bias(size_t nprobe, size_t M, size_t ksub, bool lut_is_3d,
       bias2[j] = b2;
       b = std::min(b, b2);
     }
-    a = finite_or_zero(std::min(span_lut > 0 ? 255.f / span_lut : HUGE_VALF,
-                                span_dis > 0 ? 65535.f / span_dis : HUGE_VALF));
+    a = finite_or_zero(
+        std::min(span_lut > 0 ? 255.f / span_lut : HUGE_VALF, span_dis > 0 ? 65535.f / span_dis : HUGE_VALF));
     for (size_t j = 0; j < nprobe; ++j) {
       for (size_t m = 0; m < M; ++m)
         round_tab(LUT + (j * M + m) * ksub, ksub, a, mins[j * M + m], LUTq + (j * M2 + m) * ksub);

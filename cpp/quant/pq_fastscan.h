@@ -88,9 +88,7 @@ void quantize_LUT_and_bias(size_t nprobe, size_t M, size_t ksub, bool lut_is_3d,
 // vector's global position i addresses it whatever bbs is.
 inline size_t pq4_block_stride(size_t M, size_t bbs) { return bbs / kPQ4BlockSize * pq4_block_bytes(M); }
 // bytes that hold n vectors in blocks of bbs
-inline size_t pq4_codes_bytes(size_t n, size_t M, size_t bbs) {
-  return (n + bbs - 1) / bbs * pq4_block_stride(M, bbs);
-}
+inline size_t pq4_codes_bytes(size_t n, size_t M, size_t bbs) { return (n + bbs - 1) / bbs * pq4_block_stride(M, bbs); }
 
 struct PQ4CodePacker {
   size_t M, bbs, code_size, nvec, block_size;
@@ -98,7 +96,8 @@ struct PQ4CodePacker {
       : M(M_), bbs(bbs_), code_size((M_ + 1) / 2), nvec(bbs_), block_size(pq4_block_stride(M_, bbs_)) {}
   // code: code_size bytes (PQ layout); i: the vector's position from the start of `blocks`
   void pack_1(const uint8_t* code, size_t i, uint8_t* blocks) const {
-    for (size_t m = 0; m < M; ++m) pq4_set_packed_element(blocks, M, i, m, uint8_t((code[m >> 1] >> ((m & 1) * 4)) & 15));
+    for (size_t m = 0; m < M; ++m)
+      pq4_set_packed_element(blocks, M, i, m, uint8_t((code[m >> 1] >> ((m & 1) * 4)) & 15));
   }
   void unpack_1(const uint8_t* blocks, size_t i, uint8_t* code) const { pq4_unpack_codes(blocks, M, i, 1, code); }
 };
@@ -181,8 +180,7 @@ void pq4_scan_multi(const uint8_t* blocks, size_t n, size_t M, size_t nq, const 
 template <class Consider>
 void pq4_scan(const uint8_t* blocks, size_t n, size_t M, const uint8_t* lut_q, const uint32_t* threshold,
               Consider&& consider) {
-  pq4_scan_multi(blocks, n, M, 1, &lut_q, threshold,
-                 [&](size_t, uint32_t acc, size_t i) { consider(acc, i); });
+  pq4_scan_multi(blocks, n, M, 1, &lut_q, threshold, [&](size_t, uint32_t acc, size_t i) { consider(acc, i); });
 }
 
 namespace detail {

@@ -72,13 +72,13 @@ ANNVIL_FS_INLINE void accumulate_tile(const uint8_t* blocks, size_t bb, const ui
   // lane-reduced, interleaved sums of one accumulator pair -> 16 uint16
   auto store16 = [](typename U16::reg A, typename U16::reg B, uint16_t* o, typename H::reg t)
                      __attribute__((always_inline)) {
-    const typename H::reg e = U16::fold(U16::sub(A, U16::template slli<8>(B)));
-    const typename H::reg od = U16::fold(B);
-    const typename H::reg v0 = H::interleave_lo(e, od), v1 = H::interleave_hi(e, od);
-    H::store(o, v0);
-    H::store(o + 8, v1);
-    return H::le_mask(v0, v1, t);
-  };
+                       const typename H::reg e = U16::fold(U16::sub(A, U16::template slli<8>(B)));
+                       const typename H::reg od = U16::fold(B);
+                       const typename H::reg v0 = H::interleave_lo(e, od), v1 = H::interleave_hi(e, od);
+                       H::store(o, v0);
+                       H::store(o + 8, v1);
+                       return H::le_mask(v0, v1, t);
+                     };
   for (int q = 0; q < Q; ++q) {
     const typename H::reg t = H::splat(tmax[q]);
     for (int g = 0; g < G; ++g) {
@@ -126,8 +126,7 @@ template <class L, int Q = kMaxTile<L>>
 void accumulate_query_tile(size_t n, const uint8_t* blocks, size_t nblocks, size_t M2, const uint8_t* const* luts,
                            uint16_t* const* out, const uint16_t* tmax, uint32_t* const* masks) {
   if constexpr (Q > 1) {
-    if (n < size_t(Q))
-      return accumulate_query_tile<L, Q - 1>(n, blocks, nblocks, M2, luts, out, tmax, masks);
+    if (n < size_t(Q)) return accumulate_query_tile<L, Q - 1>(n, blocks, nblocks, M2, luts, out, tmax, masks);
   }
   accumulate_queries<L, Q>(blocks, nblocks, M2, luts, out, tmax, masks);
 }

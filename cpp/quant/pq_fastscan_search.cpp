@@ -46,30 +46,31 @@ void IndexPQFastScan::search_reference(idx_t n, const float* x, idx_t k, float* 
     keys.reserve(N);
 #pragma omp for schedule(dynamic, 1)
     for (idx_t q = 0; q < n; ++q) ANNVIL_OMP_TRY(perr) {
-      compute_float_lut(x + size_t(q) * d, lut.data());
-      pq4_quantize_lut(lut.data(), M, Q);
-      keys.clear();
-      for (size_t i = 0; i < N; ++i) {
-        if (sel && !sel->is_member(idx_t(i))) continue;
-        const uint8_t* c = plain.data() + i * cs;
-        uint32_t acc = 0;
-        for (size_t m = 0; m < M; ++m) acc += Q.q[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];
-        keys.push_back((uint64_t(acc) << 48) | uint64_t(i));
+        compute_float_lut(x + size_t(q) * d, lut.data());
+        pq4_quantize_lut(lut.data(), M, Q);
+        keys.clear();
+        for (size_t i = 0; i < N; ++i) {
+          if (sel && !sel->is_member(idx_t(i))) continue;
+          const uint8_t* c = plain.data() + i * cs;
+          uint32_t acc = 0;
+          for (size_t m = 0; m < M; ++m) acc += Q.q[m * 16 + ((c[m >> 1] >> ((m & 1) * 4)) & 15)];
+          keys.push_back((uint64_t(acc) << 48) | uint64_t(i));
+        }
+        const size_t got = std::min(keys.size(), size_t(k));
+        std::partial_sort(keys.begin(), keys.begin() + got, keys.end());
+        float* Dq = D + size_t(q) * k;
+        idx_t* Iq = I + size_t(q) * k;
+        for (size_t j = 0; j < got; ++j) {
+          const float v = Q.to_float(uint32_t(keys[j] >> 48));
+          Dq[j] = l2 ? v : -v;
+          Iq[j] = idx_t(keys[j] & ((uint64_t(1) << 48) - 1));
+        }
+        for (size_t j = got; j < size_t(k); ++j) {
+          Dq[j] = pad;
+          Iq[j] = -1;
+        }
       }
-      const size_t got = std::min(keys.size(), size_t(k));
-      std::partial_sort(keys.begin(), keys.begin() + got, keys.end());
-      float* Dq = D + size_t(q) * k;
-      idx_t* Iq = I + size_t(q) * k;
-      for (size_t j = 0; j < got; ++j) {
-        const float v = Q.to_float(uint32_t(keys[j] >> 48));
-        Dq[j] = l2 ? v : -v;
-        Iq[j] = idx_t(keys[j] & ((uint64_t(1) << 48) - 1));
-      }
-      for (size_t j = got; j < size_t(k); ++j) {
-        Dq[j] = pad;
-        Iq[j] = -1;
-      }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
 }

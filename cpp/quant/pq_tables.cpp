@@ -93,21 +93,22 @@ void pq_encode(const ProductQuantizer& pq, const PQCodebooks& cb, idx_t n, const
     std::vector<float> dis(static_cast<size_t>(bs));
 #pragma omp for schedule(static)
     for (idx_t b = 0; b < nb; ++b) ANNVIL_OMP_TRY(perr) {
-      const idx_t i0 = b * bs, m_ = std::min(bs, n - i0);
-      for (size_t m = 0; m < M; ++m)
-        K.assign(size_t(m_), x + size_t(i0) * d + m * dsub, d, cb.ct.data() + m * dsub * ksub,
-                 cb.norms.data() + m * ksub, dsub, ksub, lab.data() + m * size_t(bs), dis.data());
-      for (idx_t i = 0; i < m_; ++i) {
-        uint8_t* c = codes + size_t(i0 + i) * cs;
-        if (pq.nbits == 8) {
-          for (size_t m = 0; m < M; ++m) c[m] = uint8_t(lab[m * size_t(bs) + size_t(i)]);
-        } else {
-          std::memset(c, 0, cs);
-          for (size_t m = 0; m < M; ++m)
-            ProductQuantizer::write_index(c, m, pq.nbits, uint32_t(lab[m * size_t(bs) + size_t(i)]));
+        const idx_t i0 = b * bs, m_ = std::min(bs, n - i0);
+        for (size_t m = 0; m < M; ++m)
+          K.assign(size_t(m_), x + size_t(i0) * d + m * dsub, d, cb.ct.data() + m * dsub * ksub,
+                   cb.norms.data() + m * ksub, dsub, ksub, lab.data() + m * size_t(bs), dis.data());
+        for (idx_t i = 0; i < m_; ++i) {
+          uint8_t* c = codes + size_t(i0 + i) * cs;
+          if (pq.nbits == 8) {
+            for (size_t m = 0; m < M; ++m) c[m] = uint8_t(lab[m * size_t(bs) + size_t(i)]);
+          } else {
+            std::memset(c, 0, cs);
+            for (size_t m = 0; m < M; ++m)
+              ProductQuantizer::write_index(c, m, pq.nbits, uint32_t(lab[m * size_t(bs) + size_t(i)]));
+          }
         }
       }
-    } ANNVIL_OMP_CATCH(perr)
+    ANNVIL_OMP_CATCH(perr)
   }
   perr.rethrow();
 }
@@ -183,14 +184,30 @@ void pq8_sums_words(const uint8_t* codes, size_t n, size_t M_rt, const T* lut, A
 template <class T, class A>
 void pq8_sums_dispatch(const uint8_t* codes, size_t n, size_t M, const T* lut, A* out) {
   switch (M) {
-    case 8: pq8_sums_words<1>(codes, n, M, lut, out); return;
-    case 16: pq8_sums_words<2>(codes, n, M, lut, out); return;
-    case 24: pq8_sums_words<3>(codes, n, M, lut, out); return;
-    case 32: pq8_sums_words<4>(codes, n, M, lut, out); return;
-    case 48: pq8_sums_words<6>(codes, n, M, lut, out); return;
-    case 64: pq8_sums_words<8>(codes, n, M, lut, out); return;
-    case 96: pq8_sums_words<12>(codes, n, M, lut, out); return;
-    default: pq8_sums_words<0>(codes, n, M, lut, out); return;
+    case 8:
+      pq8_sums_words<1>(codes, n, M, lut, out);
+      return;
+    case 16:
+      pq8_sums_words<2>(codes, n, M, lut, out);
+      return;
+    case 24:
+      pq8_sums_words<3>(codes, n, M, lut, out);
+      return;
+    case 32:
+      pq8_sums_words<4>(codes, n, M, lut, out);
+      return;
+    case 48:
+      pq8_sums_words<6>(codes, n, M, lut, out);
+      return;
+    case 64:
+      pq8_sums_words<8>(codes, n, M, lut, out);
+      return;
+    case 96:
+      pq8_sums_words<12>(codes, n, M, lut, out);
+      return;
+    default:
+      pq8_sums_words<0>(codes, n, M, lut, out);
+      return;
   }
 }
 }  // namespace

@@ -42,33 +42,50 @@ ScalarQuantizer::ScalarQuantizer(size_t d_, int qtype_) : d(d_), qtype(qtype_) {
                "; annvil supports QT_8bit (0), QT_4bit (1), QT_8bit_uniform (2), QT_4bit_uniform (3), QT_fp16 (4), "
                "QT_8bit_direct (5), QT_6bit (6), QT_bf16 (7) and QT_8bit_direct_signed (8)");
   switch (kind()) {
-    case Kind::u8: code_size = d; break;
-    case Kind::u4: code_size = (d + 1) / 2; break;
-    case Kind::u6: code_size = (d * 6 + 7) / 8; break;
+    case Kind::u8:
+      code_size = d;
+      break;
+    case Kind::u4:
+      code_size = (d + 1) / 2;
+      break;
+    case Kind::u6:
+      code_size = (d * 6 + 7) / 8;
+      break;
     case Kind::f16:
-    case Kind::bf16: code_size = 2 * d; break;
+    case Kind::bf16:
+      code_size = 2 * d;
+      break;
   }
 }
 
 ScalarQuantizer::Kind ScalarQuantizer::kind() const {
   switch (qtype) {
     case QT_4bit:
-    case QT_4bit_uniform: return Kind::u4;
-    case QT_6bit: return Kind::u6;
-    case QT_fp16: return Kind::f16;
-    case QT_bf16: return Kind::bf16;
-    default: return Kind::u8;
+    case QT_4bit_uniform:
+      return Kind::u4;
+    case QT_6bit:
+      return Kind::u6;
+    case QT_fp16:
+      return Kind::f16;
+    case QT_bf16:
+      return Kind::bf16;
+    default:
+      return Kind::u8;
   }
 }
 
 int ScalarQuantizer::levels() const {
   switch (qtype) {
     case QT_8bit:
-    case QT_8bit_uniform: return 255;
+    case QT_8bit_uniform:
+      return 255;
     case QT_4bit:
-    case QT_4bit_uniform: return 15;
-    case QT_6bit: return 63;
-    default: return 0;
+    case QT_4bit_uniform:
+      return 15;
+    case QT_6bit:
+      return 63;
+    default:
+      return 0;
   }
 }
 
@@ -108,19 +125,33 @@ inline int get_u4(const uint8_t* code, size_t i) { return (code[i / 2] >> ((i & 
 inline void put_u6(uint8_t* code, size_t i, int c) {
   uint8_t* g = code + (i >> 2) * 3;
   switch (i & 3) {
-    case 0: g[0] |= uint8_t(c); break;
-    case 1: g[0] |= uint8_t(c << 6); g[1] |= uint8_t(c >> 2); break;
-    case 2: g[1] |= uint8_t(c << 4); g[2] |= uint8_t(c >> 4); break;
-    default: g[2] |= uint8_t(c << 2); break;
+    case 0:
+      g[0] |= uint8_t(c);
+      break;
+    case 1:
+      g[0] |= uint8_t(c << 6);
+      g[1] |= uint8_t(c >> 2);
+      break;
+    case 2:
+      g[1] |= uint8_t(c << 4);
+      g[2] |= uint8_t(c >> 4);
+      break;
+    default:
+      g[2] |= uint8_t(c << 2);
+      break;
   }
 }
 inline int get_u6(const uint8_t* code, size_t i) {
   const uint8_t* g = code + (i >> 2) * 3;
   switch (i & 3) {
-    case 0: return g[0] & 0x3f;
-    case 1: return (g[0] >> 6) | ((g[1] & 0xf) << 2);
-    case 2: return (g[1] >> 4) | ((g[2] & 3) << 4);
-    default: return g[2] >> 2;
+    case 0:
+      return g[0] & 0x3f;
+    case 1:
+      return (g[0] >> 6) | ((g[1] & 0xf) << 2);
+    case 2:
+      return (g[1] >> 4) | ((g[2] & 3) << 4);
+    default:
+      return g[2] >> 2;
   }
 }
 inline uint8_t saturate_u8(float v) {
@@ -155,7 +186,8 @@ void ScalarQuantizer::compute_codes(const float* x, uint8_t* codes, size_t n) co
       case QT_8bit_direct_signed:
         for (size_t p = 0; p < d; ++p) code[p] = saturate_u8(xi[p] + 128.f);
         continue;
-      default: break;
+      default:
+        break;
     }
     // trained integer types, with Faiss's arithmetic (the codes must agree
     // bit for bit): t = (x - vmin) / vdiff in float, clamped to [0, 1], then
@@ -187,8 +219,11 @@ void ScalarQuantizer::unpack(const uint8_t* code, uint8_t* out) const {
     case Kind::u6:
       for (size_t p = 0; p < d; ++p) out[p] = uint8_t(get_u6(code, p));
       break;
-    case Kind::u8: std::memcpy(out, code, d); break;
-    default: ANNVIL_THROW(runtime, "unpack: not an integer scalar quantizer type");
+    case Kind::u8:
+      std::memcpy(out, code, d);
+      break;
+    default:
+      ANNVIL_THROW(runtime, "unpack: not an integer scalar quantizer type");
   }
 }
 
@@ -229,9 +264,14 @@ void ScalarQuantizer::decode(const uint8_t* codes, float* x, size_t n) const {
           std::memcpy(&h, code + 2 * p, 2);
           xi[p] = bf16_to_float(h);
           continue;
-        case QT_8bit_direct: xi[p] = float(code[p]); continue;
-        case QT_8bit_direct_signed: xi[p] = float(int(code[p]) - 128); continue;
-        default: break;
+        case QT_8bit_direct:
+          xi[p] = float(code[p]);
+          continue;
+        case QT_8bit_direct_signed:
+          xi[p] = float(int(code[p]) - 128);
+          continue;
+        default:
+          break;
       }
       const int c = k == Kind::u8 ? code[p] : k == Kind::u4 ? get_u4(code, p) : get_u6(code, p);
       const float vmin = uni ? trained[0] : trained[p];
@@ -346,7 +386,8 @@ float SQDistanceComputer::key(const uint8_t* code) const {
       sq->unpack(code, ubuf.data());
       code = ubuf.data();
       break;
-    default: break;
+    default:
+      break;
   }
   return l2 ? K.u8_l2(a.data(), b.data(), code, d) : -(c0 + extra + K.u8_dot(a.data(), code, d));
 }

@@ -102,11 +102,11 @@ struct SQDistanceComputer {
   const ScalarQuantizer* sq;
   bool l2;
   ScalarQuantizer::Kind kind;
-  std::vector<float> a, b;  // integer kinds: tables (see the header)
-  std::vector<float> q;     // fp16 / bf16: the query itself
-  float c0 = 0;             // constant term of the inner product
-  float extra = 0;          // added to the inner product (e.g. <q, centroid>)
-  std::vector<float> off, scale;     // the quantizer's affine decoder (integer kinds)
+  std::vector<float> a, b;            // integer kinds: tables (see the header)
+  std::vector<float> q;               // fp16 / bf16: the query itself
+  float c0 = 0;                       // constant term of the inner product
+  float extra = 0;                    // added to the inner product (e.g. <q, centroid>)
+  std::vector<float> off, scale;      // the quantizer's affine decoder (integer kinds)
   mutable std::vector<uint8_t> ubuf;  // unpacked components of a block (u4, u6)
   mutable std::vector<float> fbuf;    // widened components of a block (bf16)
 

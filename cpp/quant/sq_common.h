@@ -20,8 +20,8 @@ namespace annvil {
 constexpr size_t kSQScanBlock = 256;
 
 // keys of n codes (cs bytes apart), pushed into a heap; ids = id0 + i, or ids[i]
-inline void sq_scan_into_heap(const SQDistanceComputer& dc, size_t n, const uint8_t* codes, size_t cs,
-                              const idx_t* ids, idx_t id0, const IDSelector* sel, TopK& heap, float* buf) {
+inline void sq_scan_into_heap(const SQDistanceComputer& dc, size_t n, const uint8_t* codes, size_t cs, const idx_t* ids,
+                              idx_t id0, const IDSelector* sel, TopK& heap, float* buf) {
   float thr = heap.threshold();
   for (size_t i0 = 0; i0 < n; i0 += kSQScanBlock) {
     size_t m = std::min(kSQScanBlock, n - i0);

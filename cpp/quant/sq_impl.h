@@ -26,9 +26,7 @@ struct LoadU8 {
   static typename V::reg partial(const uint8_t* c, size_t p, size_t r) { return V::loadu8_partial(c + p, r); }
 };
 struct LoadF16 {
-  static typename V::reg full(const uint8_t* c, size_t p) {
-    return V::loadh(reinterpret_cast<const uint16_t*>(c) + p);
-  }
+  static typename V::reg full(const uint8_t* c, size_t p) { return V::loadh(reinterpret_cast<const uint16_t*>(c) + p); }
   static typename V::reg partial(const uint8_t* c, size_t p, size_t r) {
     return V::loadh_partial(reinterpret_cast<const uint16_t*>(c) + p, r);
   }
@@ -171,7 +169,7 @@ void f16_decode(const float* a, const uint16_t* h, size_t d, float* out) {
 }  // namespace
 
 const SQKernels& detail::ANNVIL_ISA_FN(sq_kernels_)() {
-  static const SQKernels k{u8_dot,    u8_l2,    f16_dot,    f16_l2,    u8_dot_ny,
+  static const SQKernels k{u8_dot,   u8_l2,      f16_dot,   f16_l2,    u8_dot_ny,
                            u8_l2_ny, f16_dot_ny, f16_l2_ny, u8_decode, f16_decode};
   return k;
 }

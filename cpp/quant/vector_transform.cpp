@@ -21,7 +21,6 @@
 #include "quant/pq.h"
 #include "core/utils.h"
 
-
 namespace annvil {
 
 // ---------------------------------------------------------------- base
@@ -68,11 +67,12 @@ void LinearTransform::apply_noalloc(idx_t n, const float* x, float* xt) const {
   ParallelErrors perr;
 #pragma omp parallel for if (n > 256) schedule(static)
   for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
-    float* o = xt + size_t(i) * d_out;
-    K.inner_product_ny(x + size_t(i) * d_in, A.data(), size_t(d_in), size_t(d_out), o);
-    if (have_bias)
-      for (int j = 0; j < d_out; ++j) o[j] += b[size_t(j)];
-  } ANNVIL_OMP_CATCH(perr)
+      float* o = xt + size_t(i) * d_out;
+      K.inner_product_ny(x + size_t(i) * d_in, A.data(), size_t(d_in), size_t(d_out), o);
+      if (have_bias)
+        for (int j = 0; j < d_out; ++j) o[j] += b[size_t(j)];
+    }
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
@@ -85,15 +85,16 @@ void LinearTransform::transform_transpose(idx_t n, const float* xt, float* x) co
   ParallelErrors perr;
 #pragma omp parallel for if (n > 256) schedule(static)
   for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
-    float* o = x + size_t(i) * d_in;
-    const float* y = xt + size_t(i) * d_out;
-    std::fill(o, o + d_in, 0.f);
-    for (int r = 0; r < d_out; ++r) {
-      float v = y[r] - (have_bias ? b[size_t(r)] : 0.f);
-      const float* a = A.data() + size_t(r) * d_in;
-      for (int c = 0; c < d_in; ++c) o[c] += v * a[c];
+      float* o = x + size_t(i) * d_in;
+      const float* y = xt + size_t(i) * d_out;
+      std::fill(o, o + d_in, 0.f);
+      for (int r = 0; r < d_out; ++r) {
+        float v = y[r] - (have_bias ? b[size_t(r)] : 0.f);
+        const float* a = A.data() + size_t(r) * d_in;
+        for (int c = 0; c < d_in; ++c) o[c] += v * a[c];
+      }
     }
-  } ANNVIL_OMP_CATCH(perr)
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
@@ -313,17 +314,18 @@ void HadamardRotation::apply_noalloc(idx_t n, const float* x, float* xt) const {
   ParallelErrors perr;
 #pragma omp parallel for if (n > 64) schedule(static)
   for (idx_t i = 0; i < n; ++i) ANNVIL_OMP_TRY(perr) {
-    const float* xi = x + size_t(i) * d;
-    float* o = xt + size_t(i) * p;
-    for (size_t j = 0; j < d; ++j) o[j] = xi[j] * signs1[j];
-    for (size_t j = d; j < p; ++j) o[j] = 0.f;
-    fwht(o, p);
-    for (size_t j = 0; j < p; ++j) o[j] *= signs2[j];
-    fwht(o, p);
-    for (size_t j = 0; j < p; ++j) o[j] *= signs3[j];
-    fwht(o, p);
-    for (size_t j = 0; j < p; ++j) o[j] *= scale;
-  } ANNVIL_OMP_CATCH(perr)
+      const float* xi = x + size_t(i) * d;
+      float* o = xt + size_t(i) * p;
+      for (size_t j = 0; j < d; ++j) o[j] = xi[j] * signs1[j];
+      for (size_t j = d; j < p; ++j) o[j] = 0.f;
+      fwht(o, p);
+      for (size_t j = 0; j < p; ++j) o[j] *= signs2[j];
+      fwht(o, p);
+      for (size_t j = 0; j < p; ++j) o[j] *= signs3[j];
+      fwht(o, p);
+      for (size_t j = 0; j < p; ++j) o[j] *= scale;
+    }
+  ANNVIL_OMP_CATCH(perr)
   perr.rethrow();
 }
 
@@ -445,9 +447,9 @@ VectorTransformPtr read_transform_record(Reader& r) {
     r.read_vector(t->eigenvalues);
     r.read_vector(t->PCAMat);
     if (dout > din) r.corrupt("PCAMatrix outputs more dimensions than it reads");
-    if (t->is_trained && (t->mean.size() != size_t(din) || t->eigenvalues.size() != size_t(din) ||
-                          t->PCAMat.size() % size_t(din) != 0 || t->PCAMat.size() < size_t(din) * dout ||
-                          t->PCAMat.size() > size_t(din) * din || t->b.size() != size_t(dout)))
+    if (t->is_trained &&
+        (t->mean.size() != size_t(din) || t->eigenvalues.size() != size_t(din) || t->PCAMat.size() % size_t(din) != 0 ||
+         t->PCAMat.size() < size_t(din) * dout || t->PCAMat.size() > size_t(din) * din || t->b.size() != size_t(dout)))
       r.corrupt("PCAMatrix arrays do not match its dimensions");
     return t;
   }
@@ -472,8 +474,7 @@ VectorTransformPtr read_transform_record(Reader& r) {
     r.read_vector(t->mean);
     auto itq = std::dynamic_pointer_cast<ITQMatrix>(read_transform_record(r));
     auto lt = std::dynamic_pointer_cast<LinearTransform>(read_transform_record(r));
-    if (!itq || !lt || itq->d_in != dout || lt->d_in != din || lt->d_out != dout ||
-        lt->type_tag() != "LinearTransform")
+    if (!itq || !lt || itq->d_in != dout || lt->d_in != din || lt->d_out != dout || lt->type_tag() != "LinearTransform")
       r.corrupt("bad ITQTransform parts");
     if (t->is_trained && (t->mean.size() != size_t(din) || !lt->is_trained)) r.corrupt("bad ITQTransform mean");
     t->itq = *itq;

@@ -81,7 +81,7 @@ struct OPQMatrix : LinearTransform {
   int niter_pq = 4;     // k-means iterations per alternation (hot started)
   int niter_pq_0 = 40;  // k-means iterations of the first alternation
   size_t max_train_points = 256 * 256;
-  int nbits = 8;        // bits of the PQ used for training
+  int nbits = 8;  // bits of the PQ used for training
   int seed = 1234;
   bool verbose = false;
 

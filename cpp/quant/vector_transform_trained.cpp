@@ -18,7 +18,6 @@
 #include "quant/pq.h"
 #include "core/utils.h"
 
-
 namespace annvil {
 
 namespace {
@@ -186,8 +185,8 @@ void PCAMatrix::prepare_Ab() {
             min_w = accu[size_t(j)];
             best = j;
           }
-        if (best < 0) best = int(std::find_if(counter.begin(), counter.end(), [&](int c) { return c < dsub; }) -
-                                 counter.begin());
+        if (best < 0)
+          best = int(std::find_if(counter.begin(), counter.end(), [&](int c) { return c < dsub; }) - counter.begin());
         size_t row = size_t(best) * size_t(dsub) + size_t(counter[size_t(best)]);
         accu[size_t(best)] += eigenvalues[i];
         counter[size_t(best)]++;
@@ -287,7 +286,8 @@ void ITQMatrix::write_payload(Writer& w) const {
 
 ITQTransform::ITQTransform(int d_in_, int d_out_, bool do_pca_)
     : VectorTransform(d_in_, d_out_), do_pca(do_pca_), itq(d_out_), pca_then_itq(d_in_, d_out_, false) {
-  ANNVIL_CHECK(do_pca_ || d_in_ == d_out_, "ITQTransform without PCA needs d_in == d_out, got ", d_in_, " and ", d_out_);
+  ANNVIL_CHECK(do_pca_ || d_in_ == d_out_, "ITQTransform without PCA needs d_in == d_out, got ", d_in_, " and ",
+               d_out_);
   ANNVIL_CHECK(d_out_ <= d_in_, "ITQTransform cannot output more dimensions (", d_out_, ") than its input (", d_in_,
                ")");
   is_trained = false;
@@ -380,7 +380,8 @@ void OPQMatrix::train(idx_t n_in, const float* x_in) {
     std::mt19937_64 rng(uint64_t(seed) + 1);
     std::vector<idx_t> perm(static_cast<size_t>(n_in));
     std::iota(perm.begin(), perm.end(), 0);
-    for (idx_t i = 0; i < n; ++i) std::swap(perm[size_t(i)], perm[size_t(std::uniform_int_distribution<idx_t>(i, n_in - 1)(rng))]);
+    for (idx_t i = 0; i < n; ++i)
+      std::swap(perm[size_t(i)], perm[size_t(std::uniform_int_distribution<idx_t>(i, n_in - 1)(rng))]);
     std::sort(perm.begin(), perm.begin() + n);
     xs.resize(size_t(n) * din);
     for (idx_t i = 0; i < n; ++i) std::memcpy(&xs[size_t(i) * din], x_in + size_t(perm[size_t(i)]) * din, 4 * din);

@@ -7,8 +7,8 @@ namespace annvil {
 
 enum class SimdLevel { scalar = 0, avx2 = 1, avx512 = 2 };
 
-SimdLevel detected_simd_level();  // best level this CPU supports
-SimdLevel simd_level();           // level in use
+SimdLevel detected_simd_level();       // best level this CPU supports
+SimdLevel simd_level();                // level in use
 void set_simd_level(SimdLevel level);  // throws if the CPU lacks it
 const char* simd_level_name(SimdLevel level);
 SimdLevel parse_simd_level(const std::string& name);
