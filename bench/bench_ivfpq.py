@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")  # before faiss is imported
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-from common import WORDNET  # noqa: E402
+from common import WORDNET, set_faiss_coretype  # noqa: E402
+
+set_faiss_coretype()  # before faiss is imported (SkylakeX only where AVX-512 exists)
 
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402

@@ -35,12 +35,18 @@ ANNVIL_FS_INLINE void accumulate_tile(const uint8_t* blocks, size_t bb, const ui
   using H = typename L::U16h;
   const typename U8::reg nib = U8::splat(0x0f);
   typename U16::reg loA[Q][G], loB[Q][G], hiA[Q][G], hiB[Q][G];
+  // the unroll pragmas make GCC keep the Q x G accumulators in registers
+  // (without them it spills and reloads all of them around every block)
+#pragma GCC unroll 16
   for (int q = 0; q < Q; ++q)
+#pragma GCC unroll 16
     for (int g = 0; g < G; ++g) loA[q][g] = loB[q][g] = hiA[q][g] = hiB[q][g] = U16::zero();
   auto step = [&](const typename U8::reg* lut, const typename U8::reg* code) __attribute__((always_inline)) {
+#pragma GCC unroll 16
     for (int g = 0; g < G; ++g) {
       const typename U8::reg lo = U8::bit_and(code[g], nib);
       const typename U8::reg hi = U8::bit_and(U16::template srli<4>(code[g]), nib);
+#pragma GCC unroll 16
       for (int q = 0; q < Q; ++q) {
         const typename U8::reg rlo = U8::shuffle(lut[q], lo), rhi = U8::shuffle(lut[q], hi);
         loA[q][g] = U16::add(loA[q][g], rlo);
@@ -54,7 +60,9 @@ ANNVIL_FS_INLINE void accumulate_tile(const uint8_t* blocks, size_t bb, const ui
   const size_t nfull = bb / R;
   for (size_t s = 0; s < nfull; ++s) {
     typename U8::reg lut[Q], code[G];
+#pragma GCC unroll 16
     for (int q = 0; q < Q; ++q) lut[q] = U8::load(luts[q] + R * s);
+#pragma GCC unroll 16
     for (int g = 0; g < G; ++g) code[g] = U8::load(blocks + g * bb + R * s);
     step(lut, code);
   }
@@ -64,7 +72,9 @@ ANNVIL_FS_INLINE void accumulate_tile(const uint8_t* blocks, size_t bb, const ui
     static_assert(R == 64, "the tail step assumes two pairs per register");
     if (bb % R) {
       typename U8::reg lut[Q], code[G];
+#pragma GCC unroll 16
       for (int q = 0; q < Q; ++q) lut[q] = U8::load_low_half(luts[q] + R * nfull);
+#pragma GCC unroll 16
       for (int g = 0; g < G; ++g) code[g] = U8::load_low_half(blocks + g * bb + R * nfull);
       step(lut, code);
     }
@@ -79,8 +89,10 @@ ANNVIL_FS_INLINE void accumulate_tile(const uint8_t* blocks, size_t bb, const ui
                        H::store(o + 8, v1);
                        return H::le_mask(v0, v1, t);
                      };
+#pragma GCC unroll 16
   for (int q = 0; q < Q; ++q) {
     const typename H::reg t = H::splat(tmax[q]);
+#pragma GCC unroll 16
     for (int g = 0; g < G; ++g) {
       const uint32_t mlo = store16(loA[q][g], loB[q][g], out[q] + 32 * g, t);
       const uint32_t mhi = store16(hiA[q][g], hiB[q][g], out[q] + 32 * g + 16, t);
