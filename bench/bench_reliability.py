@@ -89,8 +89,8 @@ def cmd_mmap(args):
     t_full = time.perf_counter() - t0
     q = np.random.default_rng(1).standard_normal((1, index.d), dtype=np.float32)
     index.search(q, 5)
-    print(f"file {size / 2**20:.0f} MiB, ntotal {index.ntotal}: mmap load median {np.median(times) * 1e3:.1f} ms "
-          f"(min {min(times) * 1e3:.1f}), full read {t_full * 1e3:.0f} ms", flush=True)
+    print(f"file {size / 2**20:.0f} MiB, ntotal {index.ntotal}: mmap load median {np.median(times) * 1e3:.2f} ms "
+          f"(min {min(times) * 1e3:.2f}), full read {t_full * 1e3:.0f} ms", flush=True)
 
 
 def unreachable(index):

@@ -271,18 +271,18 @@ def test_stale_temporary_file_of_dead_writer_is_removed(tmp_path):
 
 # ---- HNSW connectivity ----------------------------------------------------------------------
 def _unreachable(idx):
-    """Vertices no path of links (any level) leads to from the entry point."""
+    """Vertices no path of level-0 links leads to from the entry point (a search
+    finds a vertex only through level 0: the upper levels pick where it starts)."""
     g = idx.hnsw
     seen = np.zeros(idx.ntotal, bool)
     q = deque([g.entry_point])
     seen[g.entry_point] = True
     while q:
         v = q.popleft()
-        for lev in range(int(g.levels[int(v)])):  # Faiss convention: levels = top level + 1
-            for u in g.get_neighbors(int(v), lev):
-                if not seen[u]:
-                    seen[u] = True
-                    q.append(u)
+        for u in g.get_neighbors(int(v), 0):
+            if u >= 0 and not seen[u]:
+                seen[u] = True
+                q.append(u)
     return int((~seen).sum())
 
 

@@ -539,14 +539,14 @@ size_t HNSW::repair_connectivity() {
       while (!stack.empty()) {
         const int32_t v = stack.back();
         stack.pop_back();
-        for (int lev = 0; lev <= levels[size_t(v)]; ++lev) {
-          const int32_t* l = links(v, lev);
-          for (int j = 0; j < cap(lev) && l[j] >= 0; ++j) {
-            const int32_t u = l[j];
-            if (!seen[size_t(u)]) {
-              seen[size_t(u)] = 1;
-              stack.push_back(u);
-            }
+        // level 0 only: a search reaches a vertex through level-0 links (the
+        // upper levels only choose where the level-0 search starts)
+        const int32_t* l = L + size_t(v) * c0;
+        for (size_t j = 0; j < c0 && l[j] >= 0; ++j) {
+          const int32_t u = l[j];
+          if (!seen[size_t(u)]) {
+            seen[size_t(u)] = 1;
+            stack.push_back(u);
           }
         }
       }

@@ -167,8 +167,9 @@ struct HNSW {
   Mark mark() const { return Mark{ntotal, upper_links.size(), entry_point, max_level}; }
   void rollback(const Mark& m);
 
-  // Make every node reachable from the entry point (through the links of
-  // any level, as a search descends): pruning during insertion leaves some
+  // Make every node reachable from the entry point through level-0 links
+  // (a search finds a node only on level 0; the upper levels only pick where
+  // it starts): pruning during insertion leaves some
   // nodes without incoming links (many with inner product, where small-norm
   // vectors are nobody's neighbour), and such a node is never found.  An
   // unreachable node gets a level-0 link from, in order of preference: a
