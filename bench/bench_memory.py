@@ -8,7 +8,8 @@ Each measurement runs in a fresh child process, so its peak resident set
   (peak - baseline) / (final - baseline), where baseline is the RSS before the
   input exists and final the RSS after the build with the input still alive:
   1.0 means the build needed nothing beyond the input and the final index.
-- serialize / pickle: peak extra memory of serialize_index (and pickle.dumps)
+- serialize / pickle / pickle5 / pickle5-oob: peak extra memory of serialize_index and
+  pickle.dumps (protocol 4, 5 in band, 5 with buffer_callback)
   over the index itself, in multiples of the serialised size.
 
     python bench/bench_memory.py                 # 200k x 128
@@ -65,8 +66,12 @@ p0 = peak()
 if op == "serialize":
     out = m.serialize_index(idx)
     size = out.nbytes
+elif op == "pickle5-oob":  # protocol 5, the index image handed over out of band
+    bufs = []
+    out = pickle.dumps(idx, protocol=5, buffer_callback=bufs.append)
+    size = len(out) + sum(memoryview(b).nbytes for b in bufs)
 else:
-    out = pickle.dumps(idx)
+    out = pickle.dumps(idx, protocol=5 if op == "pickle5" else 4)
     size = len(out)
 print(json.dumps({"before": before, "peak0": p0, "peak": peak(), "after": rss(), "size": size}))
 """
@@ -97,7 +102,7 @@ def main():
               f" peak / (input+index) = {(r['peak'] - r['base']) / grown:.3f}")
     # the peak is reset (/proc/self/clear_refs) after the build, so it is
     # the serialisation's own: output included, "1.00 copies" is the floor
-    for op in ("serialize", "pickle"):
+    for op in ("serialize", "pickle", "pickle5", "pickle5-oob"):
         for lib in ("annvil", "faiss"):
             r = run(lib, op, args.n, args.d)
             extra = r["peak"] - r["before"]

@@ -48,6 +48,26 @@ def test_round_trips(rng, tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted(f"i{i}.annvil" for i in range(len(indexes)))  # no temp files
 
 
+def test_pickle_protocols_and_out_of_band_buffers(rng):
+    indexes, xb = make_indexes(rng)
+    xq = xb[:20] + 0.01
+    for idx in indexes + [annvil.index_factory(12, "HNSW8"), annvil.index_factory(12, "PQ4x4fs")]:
+        if not idx.is_trained:
+            idx.train(xb)
+        if idx.ntotal == 0 and not isinstance(idx, annvil.IndexFlatL2):
+            idx.add(xb)
+        for proto in range(2, pickle.HIGHEST_PROTOCOL + 1):
+            same_results(idx, pickle.loads(pickle.dumps(idx, protocol=proto)), xq)
+        # protocol 5 out of band: the index image is handed to the callback, the pickle is tiny
+        bufs = []
+        data = pickle.dumps(idx, protocol=5, buffer_callback=bufs.append)
+        assert len(bufs) == 1 and len(data) < 200
+        assert memoryview(bufs[0]).nbytes == annvil.serialize_index(idx).nbytes
+        same_results(idx, pickle.loads(data, buffers=bufs), xq)
+        with pytest.raises(pickle.UnpicklingError):
+            pickle.loads(data)  # the out-of-band buffer is required
+
+
 def test_idmap2_round_trip_keeps_reverse_map(rng):
     indexes, xb = make_indexes(rng)
     idmap2 = indexes[4]

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os as _os
+import pickle as _pickle
 import sys as _sys
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
@@ -223,8 +224,8 @@ def serialize_index(index: Index, format: str = "annvil") -> _np.ndarray:
 def deserialize_index(data: ArrayLike | bytes) -> Index:
     """Inverse of serialize_index (accepts a uint8 array or bytes, in annvil's
     or Faiss's format)."""
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        data = _np.frombuffer(data, dtype=_np.uint8)
+    if isinstance(data, (bytes, bytearray, memoryview, _pickle.PickleBuffer)):
+        data = _np.frombuffer(memoryview(data).cast("B"), dtype=_np.uint8)
     arr = _np.asarray(data)
     if arr.dtype != _np.uint8:
         raise InvalidTypeError(f"serialized index must be uint8, got {arr.dtype}")

@@ -178,6 +178,18 @@ def __reduce__(self):
     return deserialize_index, (_core.serialize_index_bytes(self),)
 
 
+def __reduce_ex__(self, protocol):
+    # protocol 5: the serialised image travels as a PickleBuffer, so with
+    # pickle.dumps(..., protocol=5, buffer_callback=...) it is handed over
+    # out of band without a copy (one copy of the index in all); in band it
+    # is written into the pickle once, as with bytes
+    if protocol >= 5:
+        import pickle
+        from . import _core, deserialize_index
+        return deserialize_index, (pickle.PickleBuffer(_core.serialize_index(self)),)
+    return self.__reduce__()
+
+
 def __repr__(self):
     metric = "L2" if self.metric_type == 1 else "IP"
     return f"<annvil.{type(self).__name__} d={self.d} ntotal={self.ntotal} metric={metric}>"
@@ -258,7 +270,7 @@ def attach(cls: Any) -> None:
                      ("reconstruct_n", reconstruct_n), ("reconstruct_batch", reconstruct_batch),
                      ("remove_ids", remove_ids), ("sa_encode", sa_encode), ("sa_decode", sa_decode),
                      ("add_sa_codes", add_sa_codes), ("search_and_reconstruct", search_and_reconstruct),
-                     ("__reduce__", __reduce__), ("__repr__", __repr__),
+                     ("__reduce__", __reduce__), ("__reduce_ex__", __reduce_ex__), ("__repr__", __repr__),
                      ("__setattr__", strict_setattr)]:
         setattr(cls, name, fn)
     if not hasattr(cls, "own_fields"):
