@@ -24,7 +24,14 @@ struct RandomGenerator {
   std::mt19937 mt;
   explicit RandomGenerator(int64_t seed = 1234) : mt(static_cast<unsigned int>(seed)) {}
   int rand_int() { return int(mt() & 0x7fffffff); }
-  int64_t rand_int64() { return int64_t(rand_int()) | (int64_t(rand_int()) << 31); }
+  // the two draws in an explicit order: in Faiss's `rand_int() | rand_int() << 31`
+  // the order is unspecified, and the value faiss-cpu's build gives (the test
+  // against Faiss) is the low part drawn first
+  int64_t rand_int64() {
+    const int64_t lo = rand_int();
+    const int64_t hi = rand_int();
+    return lo | (hi << 31);
+  }
   // in [0, max): mt() % max, as faiss-cpu 1.15.1 (later Faiss uses a multiply-shift)
   int rand_int(int max) { return int(mt() % uint32_t(max)); }
   float rand_float() { return float(mt()) / float(mt.max()); }
