@@ -272,8 +272,9 @@ void faiss_pq4_unpack(const uint8_t* blocks, size_t n, size_t M, size_t bbs, uin
   std::memset(codes, 0, n * cs);
   for (size_t i = 0; i < n; ++i)
     for (size_t m = 0; m < M; ++m) {
-      int sh;
-      uint8_t c = (blocks[faiss_pq4_byte(i, m, bbs, M2, &sh)] >> sh) & 15;
+      int sh;  // set by faiss_pq4_byte: call it before reading sh
+      const size_t at = faiss_pq4_byte(i, m, bbs, M2, &sh);
+      uint8_t c = (blocks[at] >> sh) & 15;
       codes[i * cs + m / 2] |= uint8_t(c << (4 * (m & 1)));
     }
 }
@@ -287,7 +288,8 @@ std::vector<uint8_t> faiss_pq4_pack(const uint8_t* codes, size_t n, size_t M, si
     for (size_t m = 0; m < M; ++m) {
       int sh;
       uint8_t c = (codes[i * cs + m / 2] >> (4 * (m & 1))) & 15;
-      out[faiss_pq4_byte(i, m, bbs, M2, &sh)] |= uint8_t(c << sh);
+      const size_t at = faiss_pq4_byte(i, m, bbs, M2, &sh);  // before sh is read
+      out[at] |= uint8_t(c << sh);
     }
   return out;
 }
