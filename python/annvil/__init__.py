@@ -225,7 +225,10 @@ def deserialize_index(data: ArrayLike | bytes) -> Index:
     """Inverse of serialize_index (accepts a uint8 array or bytes, in annvil's
     or Faiss's format)."""
     if isinstance(data, (bytes, bytearray, memoryview, _pickle.PickleBuffer)):
-        data = _np.frombuffer(memoryview(data).cast("B"), dtype=_np.uint8)
+        try:
+            data = _np.frombuffer(memoryview(data).cast("B"), dtype=_np.uint8)
+        except (TypeError, ValueError) as e:  # e.g. a non-contiguous memoryview
+            raise InvalidTypeError(f"serialized index must be one contiguous buffer of bytes: {e}") from None
     arr = _np.asarray(data)
     if arr.dtype != _np.uint8:
         raise InvalidTypeError(f"serialized index must be uint8, got {arr.dtype}")
