@@ -15,7 +15,8 @@ import annvil
 
 D = 16
 FACTORY = ["Flat", "IDMap,Flat", "IDMap2,Flat", "HNSW8", "HNSW8_SQ8", "HNSW8_PQ4", "SQ8", "PQ4",
-           "IVF4,Flat", "IVF4,PQ4", "IVF4,SQ8", "IVF4,PQ8x4fs", "IVF4,Flat,RFlat", "OPQ4,Flat", "L2norm,HNSW8"]
+           "IVF4,Flat", "IVF4,PQ4", "IVF4,SQ8", "IVF4,PQ8x4fs", "IVF4,Flat,RFlat", "OPQ4,Flat", "L2norm,HNSW8",
+           "QG32,PQ4x4", "PQ8x4fs", "LSH"]
 
 _rng = np.random.default_rng(7)
 _X = _rng.random((300, D), dtype="float32")
