@@ -1,6 +1,5 @@
-// Removal from an index whose ids are positions in one array of fixed-size
-// codes (IndexScalarQuantizer, IndexLSH): the kept rows shift down, in order,
-// as Faiss's remove_ids does.
+// In-place removal of rows from arrays of fixed-size rows (codes, vectors):
+// the kept rows shift down, in order, as Faiss's remove_ids does.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -11,36 +10,36 @@
 
 namespace annvil {
 
-// codes: ntotal rows of code_size bytes.  Returns how many rows were removed
-// and updates ntotal; nothing changes when no row is selected.
-inline size_t remove_code_rows(Storage<uint8_t>& codes, idx_t& ntotal, size_t code_size, const IDSelector& sel) {
-  // 1. ask the selector about every row first: it may throw, and nothing has
-  //    changed yet
-  std::vector<uint8_t> gone(static_cast<size_t>(ntotal));
-  size_t removed = 0;
-  for (idx_t i = 0; i < ntotal; ++i) {
-    gone[size_t(i)] = sel.is_member(i) ? 1 : 0;
-    removed += gone[size_t(i)];
-  }
-  if (!removed) return 0;
-  // 2. compact in place, one memmove per run of kept rows (cannot fail; a
-  //    mapped array is copied once by writable())
-  uint8_t* p = codes.writable();
-  size_t j = 0, i = 0;
-  const size_t n = size_t(ntotal);
-  while (i < n) {
-    if (gone[i]) {
-      ++i;
-      continue;
-    }
-    size_t e = i;
-    while (e < n && !gone[e]) ++e;
-    if (j != i) std::memmove(p + j * code_size, p + i * code_size, (e - i) * code_size);
-    j += e - i;
+// Rows keep[0] < keep[1] < ... (row_len elements each) move to rows 0, 1, ...
+// and the array is cut to keep.size() rows.  One memmove per run of
+// consecutive kept rows; the array stays on huge pages when it is on them
+// (a mapped array is copied once by writable()).  Cannot fail once the
+// array is writable.
+template <class T>
+void compact_rows(Storage<T>& rows, size_t row_len, const std::vector<idx_t>& keep) {
+  T* v = rows.writable();
+  for (size_t i = 0; i < keep.size();) {
+    size_t e = i + 1;
+    while (e < keep.size() && keep[e] == keep[e - 1] + 1) ++e;
+    if (size_t(keep[i]) != i)
+      std::memmove(v + i * row_len, v + size_t(keep[i]) * row_len, (e - i) * row_len * sizeof(T));
     i = e;
   }
-  codes.truncate(j * code_size);
-  ntotal = idx_t(j);
+  rows.truncate(keep.size() * row_len);
+}
+
+// codes: ntotal rows of code_size bytes (IndexFlatCodes, IndexLSH).  Returns
+// how many rows were removed and updates ntotal; nothing changes when no row
+// is selected, or when the selector throws (it is asked about every row first).
+inline size_t remove_code_rows(Storage<uint8_t>& codes, idx_t& ntotal, size_t code_size, const IDSelector& sel) {
+  std::vector<idx_t> keep;
+  keep.reserve(size_t(ntotal));
+  for (idx_t i = 0; i < ntotal; ++i)
+    if (!sel.is_member(i)) keep.push_back(i);
+  const size_t removed = size_t(ntotal) - keep.size();
+  if (!removed) return 0;
+  compact_rows(codes, code_size, keep);
+  ntotal = idx_t(keep.size());
   return removed;
 }
 

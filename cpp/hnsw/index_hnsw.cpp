@@ -9,6 +9,7 @@
 #include <exception>
 #include <limits>
 
+#include "core/code_rows.h"
 #include "core/topk.h"
 #include "hnsw/hnsw_codes.h"
 #include "core/io.h"
@@ -457,17 +458,10 @@ size_t IndexHNSW::remove_ids(const IDSelector& sel) {
 void IndexHNSW::relink_without(const std::vector<int32_t>& newid) { hnsw_relink_without(hnsw, space(), newid); }
 
 void IndexHNSW::compact_storage(const std::vector<idx_t>& keep) {
-  // in place: row i moves to a position <= i
-  const size_t D = size_t(d);
-  if (is_f16) {
-    uint16_t* v = xh.mut().data();
-    for (size_t i = 0; i < keep.size(); ++i) std::memmove(v + i * D, v + size_t(keep[i]) * D, sizeof(uint16_t) * D);
-    xh.mut().resize(keep.size() * D);
-  } else {
-    float* v = xb.mut().data();
-    for (size_t i = 0; i < keep.size(); ++i) std::memmove(v + i * D, v + size_t(keep[i]) * D, sizeof(float) * D);
-    xb.mut().resize(keep.size() * D);
-  }
+  if (is_f16)
+    compact_rows(xh, size_t(d), keep);
+  else
+    compact_rows(xb, size_t(d), keep);
 }
 
 template <class Space>

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/code_rows.h"
 #include "core/io.h"
 
 namespace annvil {
@@ -93,11 +94,7 @@ void IndexHNSWCodes::slot_code(idx_t i, uint8_t* code) const {
   std::memcpy(code, codes.data() + size_t(i) * code_size, code_size);
 }
 
-void IndexHNSWCodes::compact_storage(const std::vector<idx_t>& keep) {
-  uint8_t* v = codes.mut().data();
-  for (size_t i = 0; i < keep.size(); ++i) std::memmove(v + i * code_size, v + size_t(keep[i]) * code_size, code_size);
-  codes.mut().resize(keep.size() * code_size);
-}
+void IndexHNSWCodes::compact_storage(const std::vector<idx_t>& keep) { compact_rows(codes, code_size, keep); }
 
 void IndexHNSWSQ::relink_without(const std::vector<int32_t>& newid) { hnsw_relink_without(hnsw, code_space(), newid); }
 

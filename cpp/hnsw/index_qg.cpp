@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/code_rows.h"
 #include "core/topk.h"
 #include "core/io.h"
 #include "core/parallel.h"
@@ -181,10 +182,7 @@ size_t IndexQG::remove_ids(const IDSelector& sel) {
 
 void IndexQG::compact_storage(const std::vector<idx_t>& keep) {
   IndexHNSW::compact_storage(keep);
-  const size_t cs = pq.code_size;
-  uint8_t* c = codes.mut().data();
-  for (size_t i = 0; i < keep.size(); ++i) std::memmove(c + i * cs, c + size_t(keep[i]) * cs, cs);
-  codes.mut().resize(keep.size() * cs);
+  compact_rows(codes, pq.code_size, keep);
 }
 
 void IndexQG::reset() {
